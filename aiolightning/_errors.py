@@ -1,0 +1,121 @@
+"""The exception hierarchy. Every error raised by aiolightning derives from LightningError.
+
+No exception ever carries a credential: messages are built from status, grpc code, the
+server's message, the method and the templated or concrete path, never from headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "CredentialsError",
+    "LightningError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "error_for_status",
+]
+
+
+class LightningError(Exception):
+    """Root of every error aiolightning raises."""
+
+
+class CredentialsError(LightningError):
+    """No usable credentials were found; the message says what was looked for and where."""
+
+
+class APIConnectionError(LightningError):
+    """The request could not be sent or its answer could not be read (DNS, refused, reset)."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class APITimeoutError(APIConnectionError):
+    """The request did not complete within its timeout."""
+
+
+class APIStatusError(LightningError):
+    """The server answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: int | None = None,
+        details: list[Any] | None = None,
+        method: str = "",
+        path: str = "",
+        body: bytes | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details: list[Any] = details or []
+        self.method = method
+        self.path = path
+        self.body = body
+        where = f"{method} {path}: " if method else ""
+        grpc = f", grpc code {code}" if code is not None else ""
+        super().__init__(f"{where}HTTP {status}{grpc}: {message}")
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the request was malformed or a field was invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the credentials were missing, wrong or expired."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the credentials are valid but not allowed to do this."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: the resource does not exist."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409: the resource already exists or changed underneath the request."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: the service throttled the request. ``retry_after`` is in seconds, if given."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx: the service failed."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status (APIStatusError for unlisted 4xx)."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIStatusError)
