@@ -1,0 +1,69 @@
+"""Knobs of the emulator: fault injection, simulated durations, and counters.
+
+Every field is live: changing it on a running emulator takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0  # seconds added to every /v1 request
+    latency_jitter: float = 0.0  # extra uniform random [0, jitter] seconds
+    rate_limit: float | None = None  # requests/s per credential (token bucket); None = off
+    rate_burst: float | None = None  # bucket size; None = max(1, rate_limit)
+    error_rate: float = 0.0  # fraction of /v1 requests answered with a 5xx
+    drop_rate: float = 0.0  # fraction of /v1 requests whose connection is dropped
+    url_ttl: float = 3600.0  # lifetime of presigned storage URLs, seconds
+    part_failure_rate: float = 0.0  # fraction of presigned part PUTs answered with 500
+
+
+@dataclass
+class Timings:
+    studio_start: float = 0.3  # seconds from start to RUNNING + restore finished
+    studio_stop: float = 0.1
+    studio_switch: float = 0.3
+    job_pending: float = 0.1
+    job_creating: float = 0.1
+    job_running: float = 0.3
+    job_finishing: float = 0.1  # complete/fail -> completed/failed
+    job_stop: float = 0.1
+    command: float = 0.05  # time for a studio command to finish
+    job_outcome: str = "complete"  # "complete" or "fail"
+
+
+@dataclass
+class EmulatorConfig:
+    faults: Faults = field(default_factory=Faults)
+    timings: Timings = field(default_factory=Timings)
+    admin: bool = False  # serve /_emulator/... admin routes
+    page_size: int = 50  # default page size of list operations
+
+
+class Counters:
+    """Thread-safe counters of what the emulator did."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._c: Counter[str] = Counter()
+
+    def incr(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._c[key] += n
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            return self._c[key]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._c)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._c.clear()
