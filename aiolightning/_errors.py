@@ -16,6 +16,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "CredentialsError",
+    "InvalidArgumentError",
     "LightningError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -31,6 +32,11 @@ class LightningError(Exception):
 
 class CredentialsError(LightningError):
     """No usable credentials were found; the message says what was looked for and where."""
+
+
+class InvalidArgumentError(LightningError, ValueError):
+    """An argument was rejected before any request was sent (unknown machine, empty name,
+    negative timeout ...). Also a ``ValueError``."""
 
 
 class APIConnectionError(LightningError):
