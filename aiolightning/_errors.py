@@ -21,6 +21,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseDecodeError",
     "ServerError",
     "error_for_status",
 ]
@@ -108,6 +109,16 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """HTTP 5xx: the service failed."""
+
+
+class ResponseDecodeError(LightningError):
+    """A 2xx response body was not valid JSON or did not match the expected model."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", status: int = 0):
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
