@@ -1,0 +1,235 @@
+"""AsyncLightning: the client object users hold."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from ._auth import AuthMode, Credentials, make_auth, resolve_credentials
+from ._limiter import Limiter, LimiterConfig
+from ._retry import RetryPolicy
+from ._transport import DEFAULT_READ_BUFSIZE, USER_AGENT, Timeout, Transport
+
+if TYPE_CHECKING:
+    from .api import Api
+    from .resources.jobs import Jobs
+    from .resources.machines import Machines
+    from .resources.storage import Storage
+    from .resources.studios import Studios
+    from .resources.teamspaces import Teamspaces
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncLightning"]
+
+DEFAULT_BASE_URL = "https://lightning.ai"
+ENV_BASE_URL = "LIGHTNING_CLOUD_URL"
+ENV_TEAMSPACE = "LIGHTNING_TEAMSPACE"
+ENV_CONNECT_TIMEOUT = "LIGHTNING_CLOUD_CONNECT_TIMEOUT"
+ENV_READ_TIMEOUT = "LIGHTNING_CLOUD_READ_TIMEOUT"
+
+
+def resolve_base_url(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The argument, else ``LIGHTNING_CLOUD_URL``, else https://lightning.ai; no trailing /."""
+    env = os.environ if env is None else env
+    url = base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    return url.strip().rstrip("/")
+
+
+def _env_float(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+def default_timeout() -> Timeout:
+    """connect 10 s, total 60 s per attempt; ``LIGHTNING_CLOUD_CONNECT_TIMEOUT`` and
+    ``LIGHTNING_CLOUD_READ_TIMEOUT`` (per socket read) override."""
+    connect = _env_float(ENV_CONNECT_TIMEOUT)
+    read = _env_float(ENV_READ_TIMEOUT)
+    return Timeout(total=60.0, connect=10.0 if connect is None else connect, read=read)
+
+
+class AsyncLightning:
+    """The asyncio Lightning AI client.
+
+    ::
+
+        async with AsyncLightning() as client:
+            me = await client.api.auth.get_user()
+
+    Args:
+        base_url: API host; default ``LIGHTNING_CLOUD_URL`` or https://lightning.ai.
+        user_id, api_key, auth_token, username, credentials_path: credentials (see
+            :func:`aiolightning._auth.resolve_credentials` for the precedence).
+        auth: "basic" (default; Basic for user id + key, Bearer for a token), "bearer",
+            "jwt" (log in with ``POST /v1/auth/login`` and renew on 401) or "none".
+        session: an aiohttp session you own; the client uses it and never closes it.
+        connector_limit, connector_limit_per_host: pool limits of the client's own connector.
+        timeout: per-attempt :class:`Timeout`; a number means a total timeout in seconds.
+        retry: the default :class:`RetryPolicy` (per call: ``retry=``).
+        limits: :class:`LimiterConfig` for the per-scope limiter.
+        trace_configs: aiohttp ``TraceConfig`` objects for the client's own session.
+        teamspace: default teamspace (name or id); else ``LIGHTNING_TEAMSPACE``.
+        read_bufsize: aiohttp read buffer of the client's own session (4 MiB).
+        headers: extra headers sent with every API request.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        user_id: str | None = None,
+        api_key: str | None = None,
+        auth_token: str | None = None,
+        username: str | None = None,
+        auth: AuthMode = "basic",
+        credentials_path: str | os.PathLike[str] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        connector_limit: int = 100,
+        connector_limit_per_host: int = 0,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        limits: LimiterConfig | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        teamspace: str | None = None,
+        read_bufsize: int = DEFAULT_READ_BUFSIZE,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.base_url = resolve_base_url(base_url)
+        self.default_teamspace: str | None = teamspace or os.environ.get(ENV_TEAMSPACE) or None
+        if auth == "none":
+            self.credentials: Credentials | None = None
+        else:
+            self.credentials = resolve_credentials(
+                user_id=user_id,
+                api_key=api_key,
+                auth_token=auth_token,
+                username=username,
+                credentials_path=credentials_path,
+            )
+        if timeout is None:
+            tmo = default_timeout()
+        elif isinstance(timeout, Timeout):
+            tmo = timeout
+        else:
+            tmo = Timeout(total=float(timeout))
+        if session is not None:
+            pool = getattr(session.connector, "limit", 0) or None
+        else:
+            pool = connector_limit or None
+        limiter = Limiter(limits, pool_size=pool)
+        self.transport = Transport(
+            self.base_url,
+            session=session,
+            connector_limit=connector_limit,
+            connector_limit_per_host=connector_limit_per_host,
+            timeout=tmo,
+            retry=retry or RetryPolicy(),
+            limiter=limiter,
+            trace_configs=tuple(trace_configs),
+            read_bufsize=read_bufsize,
+            user_agent=user_agent,
+            headers=headers,
+        )
+        self.transport.auth = make_auth(auth, self.credentials, self.transport.login)
+        self._api: Api | None = None
+        self._teamspaces: Teamspaces | None = None
+        self._machines: Machines | None = None
+        self._studios: Studios | None = None
+        self._jobs: Jobs | None = None
+        self._storage: Storage | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncLightning:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client's own session (a session passed in stays open)."""
+        await self.transport.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.closed
+
+    @property
+    def limiter(self) -> Limiter:
+        return self.transport.limiter
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self.transport.session
+
+    def __repr__(self) -> str:
+        who = self.credentials.user_id if self.credentials else None
+        return (
+            f"<AsyncLightning {self.base_url} user_id={who!r} auth={self.transport.auth!r}"
+            f" teamspace={self.default_teamspace!r}>"
+        )
+
+    # lazy sub-objects ----------------------------------------------------------------------
+
+    @property
+    def api(self) -> Api:
+        """The generated API: ``client.api.<group>.<operation>(...)``."""
+        if self._api is None:
+            from .api import Api
+
+            self._api = Api(self.transport)
+        return self._api
+
+    @property
+    def teamspaces(self) -> Teamspaces:
+        if self._teamspaces is None:
+            from .resources.teamspaces import Teamspaces
+
+            self._teamspaces = Teamspaces(self)
+        return self._teamspaces
+
+    @property
+    def machines(self) -> Machines:
+        if self._machines is None:
+            from .resources.machines import Machines
+
+            self._machines = Machines(self)
+        return self._machines
+
+    @property
+    def studios(self) -> Studios:
+        if self._studios is None:
+            from .resources.studios import Studios
+
+            self._studios = Studios(self)
+        return self._studios
+
+    @property
+    def jobs(self) -> Jobs:
+        if self._jobs is None:
+            from .resources.jobs import Jobs
+
+            self._jobs = Jobs(self)
+        return self._jobs
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            from .resources.storage import Storage
+
+            self._storage = Storage(self)
+        return self._storage
