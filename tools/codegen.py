@@ -13,7 +13,8 @@ library and msgspec are used (msgspec to compute the exact wire names of ``renam
 Decisions worth knowing (also in the generated module docstrings):
 
 * Every schema with properties (or none) becomes a ``msgspec.Struct`` subclass of
-  ``models.LightningModel`` (``kw_only=True, omit_defaults=True, gc=False, rename="camel"``);
+  ``models.LightningModel`` (``omit_defaults=True, gc=False, rename="camel"``, inherited) with
+  ``kw_only=True`` (which msgspec does not inherit, so every class says it);
   a field whose wire name is not what ``rename="camel"`` derives from its attribute name gets
   an explicit ``msgspec.field(name=...)``.  Every field is ``T | None = None``.
 * String enums become ``enum.StrEnum`` classes, but fields that use them are plain ``str`` so
@@ -324,7 +325,10 @@ class Models:
             "class LightningModel(\n"
             '    msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, rename="camel"\n'
             "):\n"
-            '    """Base of every generated model: optional fields, camelCase on the wire."""\n\n\n'
+            '    """Base of every generated model: optional fields, camelCase on the wire.\n\n'
+            "    ``omit_defaults``, ``gc`` and ``rename`` are inherited; ``kw_only`` is not, so\n"
+            "    every model passes ``kw_only=True`` itself.\n"
+            '    """\n\n\n'
         )
         for name in self.aliases:
             desc = short_description(self.schemas[name])
@@ -334,7 +338,7 @@ class Models:
             out.append("\n\n")
         for name in self.structs:
             model = self.model(name)
-            out.append(f"class {name}(LightningModel):\n")
+            out.append(f"class {name}(LightningModel, kw_only=True):\n")
             doc = docstring(model.doc, "    ")
             out.append(doc)
             camel = self.camel_names(model)
@@ -607,6 +611,8 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
     if needs_stream:
         out.append("import msgspec\n\n")
     out.append("from .. import models\n")
+    if needs_stream:
+        out.append("from ._ndjson import iter_ndjson\n")
     if needs_pager:
         out.append("from .._pagination import AsyncPager\n")
     if needs_quote:
@@ -653,8 +659,7 @@ def signature(op: Operation, models: Models, *, with_page_token: bool = True) ->
         else:
             lines.append(f"        body: {ann} | None = None,\n")
     lines.append("        timeout: float | None = None,\n")
-    if not op.stream:
-        lines.append("        retry: RetryPolicy | None = None,\n")
+    lines.append("        retry: RetryPolicy | None = None,\n")
     # required keyword-only parameters must come before optional ones only for readability
     return lines
 
@@ -719,10 +724,10 @@ def render_method(op: Operation, models: Models) -> str:
             out.append("            json=body,\n")
         out.append(f'            route="{op.path}",\n')
         out.append("            timeout=timeout,\n")
+        out.append("            retry=retry,\n")
         out.append("        ) as response:\n")
-        out.append("            async for line in response.content:\n")
-        out.append("                if line.strip():\n")
-        out.append("                    yield decoder.decode(line)\n")
+        out.append("            async for item in iter_ndjson(response, decoder):\n")
+        out.append("                yield item\n")
         return "".join(out)
     out.append("        return await self._transport.request(\n")
     out.append(f'            "{op.method}",\n')
@@ -867,6 +872,41 @@ def render_operations(ops: list[Operation]) -> str:
     return "".join(out)
 
 
+NDJSON_SOURCE = '''"""Read a newline-delimited JSON response body (used by the streaming operations)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import aiohttp
+    import msgspec
+
+__all__ = ["iter_ndjson"]
+
+T = TypeVar("T")
+
+
+async def iter_ndjson(
+    response: aiohttp.ClientResponse, decoder: msgspec.json.Decoder[T]
+) -> AsyncIterator[T]:
+    """Decode each non-blank line of ``response`` as it arrives (lines may be any length)."""
+    buffer = bytearray()
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\\n", start)) >= 0:
+            line = bytes(buffer[start:end])
+            start = end + 1
+            if line.strip():
+                yield decoder.decode(line)
+        del buffer[:start]
+    if bytes(buffer).strip():
+        yield decoder.decode(bytes(buffer))
+'''
+
+
 # --------------------------------------------------------------------------------------------
 # driver
 
@@ -933,6 +973,7 @@ def generate(spec: dict[str, Any]) -> dict[str, str]:
             raise SystemExit(f"bad group name {group!r} for {tag}")
         files[f"aiolightning/api/{group}.py"] = render_group(tag, group, by_group[group], models)
     files["aiolightning/api/__init__.py"] = render_api_init(groups)
+    files["aiolightning/api/_ndjson.py"] = HEADER + NDJSON_SOURCE
     files["aiolightning/api/_operations.py"] = render_operations(ops)
     return files
 

@@ -11,6 +11,7 @@ import msgspec
 
 from .. import models
 from .._transport import quote_path_param
+from ._ndjson import iter_ndjson
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
@@ -626,6 +627,7 @@ class AssistantsApi:
         *,
         body: models.AssistantsServiceStartConversationBody | dict[str, Any],
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> AsyncIterator[models.StreamResultOfV1ConversationResponseChunk]:
         """Start conversation.
 
@@ -641,10 +643,10 @@ class AssistantsApi:
             json=body,
             route="/v1/agents/{assistantId}/conversations",
             timeout=timeout,
+            retry=retry,
         ) as response:
-            async for line in response.content:
-                if line.strip():
-                    yield decoder.decode(line)
+            async for item in iter_ndjson(response, decoder):
+                yield item
 
     async def update_assistant(
         self,

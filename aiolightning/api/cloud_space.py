@@ -12,6 +12,7 @@ import msgspec
 from .. import models
 from .._pagination import AsyncPager
 from .._transport import quote_path_param
+from ._ndjson import iter_ndjson
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
@@ -1120,6 +1121,7 @@ class CloudSpaceApi:
         session: str,
         *,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> AsyncIterator[models.StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse]:
         """Get long running command in cloud space stream.
 
@@ -1136,10 +1138,10 @@ class CloudSpaceApi:
             f"/v1/projects/{quote_path_param(project_id)}/cloudspaces/{quote_path_param(id)}/execute/{quote_path_param(session)}/stream",
             route="/v1/projects/{projectId}/cloudspaces/{id}/execute/{session}/stream",
             timeout=timeout,
+            retry=retry,
         ) as response:
-            async for line in response.content:
-                if line.strip():
-                    yield decoder.decode(line)
+            async for item in iter_ndjson(response, decoder):
+                yield item
 
     async def get_public_cloud_space_by_id(
         self,

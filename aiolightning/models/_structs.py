@@ -1354,30 +1354,34 @@ __all__ = [
 
 
 class LightningModel(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, rename="camel"):
-    """Base of every generated model: optional fields, camelCase on the wire."""
+    """Base of every generated model: optional fields, camelCase on the wire.
+
+    ``omit_defaults``, ``gc`` and ``rename`` are inherited; ``kw_only`` is not, so
+    every model passes ``kw_only=True`` itself.
+    """
 
 
 ProtobufAny: TypeAlias = dict[str, Any]
 
 
-class AgentServiceAgentCompletePartBody(LightningModel):
+class AgentServiceAgentCompletePartBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class AgentServiceAgentUploadPartBody(LightningModel):
+class AgentServiceAgentUploadPartBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     parts: list[str | int] | None = None
 
 
-class AgentServiceCreateAgentMultipartUploadBody(LightningModel):
+class AgentServiceCreateAgentMultipartUploadBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     count: str | int | None = None
     filename: str | None = None
 
 
-class AgentServiceUpdateAgentJobBody(LightningModel):
+class AgentServiceUpdateAgentJobBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     message: str | None = None
@@ -1388,13 +1392,13 @@ class AgentServiceUpdateAgentJobBody(LightningModel):
     upload_percentage: str | None = None
 
 
-class AgentServiceUploadAgentJobArtifactBody(LightningModel):
+class AgentServiceUploadAgentJobArtifactBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
 
 
-class AgentServiceUploadAgentJobOutputBody(LightningModel):
+class AgentServiceUploadAgentJobOutputBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     is_user_workload_section: bool | None = None
@@ -1402,7 +1406,7 @@ class AgentServiceUploadAgentJobOutputBody(LightningModel):
     total_lines: str | int | None = None
 
 
-class AlertsConfigBilling(LightningModel):
+class AlertsConfigBilling(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     auto_replenish: list[str] | None = None  # V1AlertMethod
@@ -1410,19 +1414,19 @@ class AlertsConfigBilling(LightningModel):
     low_balance: list[str] | None = None  # V1AlertMethod
 
 
-class AlertsConfigStudios(LightningModel):
+class AlertsConfigStudios(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     internal_error: list[str] | None = None  # V1AlertMethod
     rehydration_error: list[str] | None = None  # V1AlertMethod
 
 
-class AssistantsServiceContactAssistantOwnerBody(LightningModel):
+class AssistantsServiceContactAssistantOwnerBody(LightningModel, kw_only=True):
     message: str | None = None
     reason: str | None = None  # V1ContactAssistantOwnerReason
 
 
-class AssistantsServiceCreateAssistantBody(LightningModel):
+class AssistantsServiceCreateAssistantBody(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     cloudy_compatible: bool | None = None
     cluster_id: str | None = None
@@ -1442,12 +1446,12 @@ class AssistantsServiceCreateAssistantBody(LightningModel):
     thumbnail_url: str | None = None
 
 
-class AssistantsServiceCreateAssistantManagedEndpointBody(LightningModel):
+class AssistantsServiceCreateAssistantManagedEndpointBody(LightningModel, kw_only=True):
     endpoint: V1ManagedEndpoint | None = None
     org_id: str | None = None
 
 
-class AssistantsServiceCreateConversationMessageActionBody(LightningModel):
+class AssistantsServiceCreateConversationMessageActionBody(LightningModel, kw_only=True):
     actioned_at: str | None = None
     block_id: str | None = None
     cloudspace_id: str | None = None
@@ -1455,7 +1459,7 @@ class AssistantsServiceCreateConversationMessageActionBody(LightningModel):
     type: str | None = None
 
 
-class AssistantsServiceCreateModelMetricsBody(LightningModel):
+class AssistantsServiceCreateModelMetricsBody(LightningModel, kw_only=True):
     managed_endpoint_id: str | None = None
     metrics: V1ModelMetrics | None = None
     model_display_name: str | None = None
@@ -1463,7 +1467,7 @@ class AssistantsServiceCreateModelMetricsBody(LightningModel):
     org_id: str | None = None
 
 
-class AssistantsServiceStartConversationBody(LightningModel):
+class AssistantsServiceStartConversationBody(LightningModel, kw_only=True):
     auto_name: bool | None = None
     billing_acount_id: str | None = None
     billing_project_id: str | None = None
@@ -1485,7 +1489,7 @@ class AssistantsServiceStartConversationBody(LightningModel):
     tools: list[V1Tool] | None = None
 
 
-class AssistantsServiceUpdateAssistantBody(LightningModel):
+class AssistantsServiceUpdateAssistantBody(LightningModel, kw_only=True):
     aliases: list[str] | None = None
     cloudspace_id: str | None = None
     cloudy_compatible: bool | None = None
@@ -1514,7 +1518,7 @@ class AssistantsServiceUpdateAssistantBody(LightningModel):
     user_id: str | None = None
 
 
-class AssistantsServiceUpdateAssistantManagedEndpointBody(LightningModel):
+class AssistantsServiceUpdateAssistantManagedEndpointBody(LightningModel, kw_only=True):
     api_key: str | None = None
     base_url: str | None = None
     created_at: str | None = None
@@ -1527,60 +1531,60 @@ class AssistantsServiceUpdateAssistantManagedEndpointBody(LightningModel):
     user_id: str | None = None
 
 
-class AssistantsServiceUpdateAssistantManagedEndpointModelBody(LightningModel):
+class AssistantsServiceUpdateAssistantManagedEndpointModelBody(LightningModel, kw_only=True):
     model: V1ManagedModel | None = None
 
 
-class AssistantsServiceUpdateConversationBody(LightningModel):
+class AssistantsServiceUpdateConversationBody(LightningModel, kw_only=True):
     goal: str | None = None
     title: str | None = None
 
 
-class AssistantsServiceUpdateConversationLikeBody(LightningModel):
+class AssistantsServiceUpdateConversationLikeBody(LightningModel, kw_only=True):
     like: str | None = None  # V1LikeStatus
 
 
-class AssistantsServiceUpdateConversationMessageContentBody(LightningModel):
+class AssistantsServiceUpdateConversationMessageContentBody(LightningModel, kw_only=True):
     content: list[V1MessageContent] | None = None
 
 
-class AssistantsServiceUpdateConversationMessageLikeBody(LightningModel):
+class AssistantsServiceUpdateConversationMessageLikeBody(LightningModel, kw_only=True):
     like: str | None = None  # V1LikeStatus
 
 
-class AssistantsServiceValidateAssistantStatusBody(LightningModel):
+class AssistantsServiceValidateAssistantStatusBody(LightningModel, kw_only=True):
     pass
 
 
-class AssistantsServiceValidateManagedModelBody(LightningModel):
+class AssistantsServiceValidateManagedModelBody(LightningModel, kw_only=True):
     pass
 
 
-class BillingServiceCreateBillingUpgradeTriggerRecordBody(LightningModel):
+class BillingServiceCreateBillingUpgradeTriggerRecordBody(LightningModel, kw_only=True):
     feature_key: str | None = None
     metadata: str | None = None
     org_id: str | None = None
     project_id: str | None = None
 
 
-class BillingServiceCreateOrgCheckoutSessionBody(LightningModel):
+class BillingServiceCreateOrgCheckoutSessionBody(LightningModel, kw_only=True):
     amount: float | None = None
     capture_method: str | None = None
     transaction_type: str | None = None
 
 
-class BillingServiceTransferOrgBalanceBody(LightningModel):
+class BillingServiceTransferOrgBalanceBody(LightningModel, kw_only=True):
     amount: float | None = None
     project_dst_id: str | None = None
 
 
-class BillingServiceTransferProjectBalanceBody(LightningModel):
+class BillingServiceTransferProjectBalanceBody(LightningModel, kw_only=True):
     amount: float | None = None
     org_dst_id: str | None = None
     project_dst_id: str | None = None
 
 
-class BlogPostsServiceUpdateBlogPostBody(LightningModel):
+class BlogPostsServiceUpdateBlogPostBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     author_id: str | None = None
@@ -1593,7 +1597,9 @@ class BlogPostsServiceUpdateBlogPostBody(LightningModel):
     title: str | None = None
 
 
-class CloudSpaceEnvironmentTemplateServiceUpdateCloudSpaceEnvironmentTemplateBody(LightningModel):
+class CloudSpaceEnvironmentTemplateServiceUpdateCloudSpaceEnvironmentTemplateBody(
+    LightningModel, kw_only=True
+):
     allowed_machines: list[str] | None = None
     default_machine: str | None = None
     description: str | None = None
@@ -1611,7 +1617,7 @@ class CloudSpaceEnvironmentTemplateServiceUpdateCloudSpaceEnvironmentTemplateBod
     specialized_view: str | None = None  # V1CloudSpaceSpecializedView
 
 
-class CloudSpaceServiceCreateCloudSpaceAppInstanceBody(LightningModel):
+class CloudSpaceServiceCreateCloudSpaceAppInstanceBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     keep_machines_after_stop: bool | None = None
     machines_reservation_time_minutes: str | int | None = None
@@ -1621,7 +1627,7 @@ class CloudSpaceServiceCreateCloudSpaceAppInstanceBody(LightningModel):
     unique_id: str | None = None
 
 
-class CloudSpaceServiceCreateCloudSpaceBody(LightningModel):
+class CloudSpaceServiceCreateCloudSpaceBody(LightningModel, kw_only=True):
     can_download_source_code: bool | None = None
     cloud_space_environment_template_id: str | None = None
     cloud_space_instance_cpu_image_override: str | None = None
@@ -1643,14 +1649,14 @@ class CloudSpaceServiceCreateCloudSpaceBody(LightningModel):
     spot: bool | None = None
 
 
-class CloudSpaceServiceCreateCloudSpaceInstanceMetricBody(LightningModel):
+class CloudSpaceServiceCreateCloudSpaceInstanceMetricBody(LightningModel, kw_only=True):
     completed_at: str | None = None
     instance_type: str | None = None
     started_at: str | None = None
     step: str | int | None = None
 
 
-class CloudSpaceServiceCreateCloudSpaceVersionBody(LightningModel):
+class CloudSpaceServiceCreateCloudSpaceVersionBody(LightningModel, kw_only=True):
     about_page_content: str | None = None
     code_url: str | None = None
     description: str | None = None
@@ -1665,13 +1671,13 @@ class CloudSpaceServiceCreateCloudSpaceVersionBody(LightningModel):
     version_name: str | None = None
 
 
-class CloudSpaceServiceCreateCloudSpaceVersionPublicationBody(LightningModel):
+class CloudSpaceServiceCreateCloudSpaceVersionPublicationBody(LightningModel, kw_only=True):
     cloud_space_version_id: str | None = None
     featured: bool | None = None
     org_id: str | None = None
 
 
-class CloudSpaceServiceCreateLightningRunBody(LightningModel):
+class CloudSpaceServiceCreateLightningRunBody(LightningModel, kw_only=True):
     app_entrypoint_file: str | None = None
     cluster_id: str | None = None
     dependency_cache_key: str | None = None
@@ -1694,7 +1700,7 @@ class CloudSpaceServiceCreateLightningRunBody(LightningModel):
     works: list[V1Work] | None = None
 
 
-class CloudSpaceServiceCreateLightningRunInstanceBody(LightningModel):
+class CloudSpaceServiceCreateLightningRunInstanceBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``auth``."""
 
     auth: V1LightningAuth | None = None
@@ -1712,78 +1718,78 @@ class CloudSpaceServiceCreateLightningRunInstanceBody(LightningModel):
     source_app: str | None = None
 
 
-class CloudSpaceServiceEngageCloudSpaceBody(LightningModel):
+class CloudSpaceServiceEngageCloudSpaceBody(LightningModel, kw_only=True):
     action: str | None = None
     invert: bool | None = None
 
 
-class CloudSpaceServiceExecuteCommandInCloudSpaceBody(LightningModel):
+class CloudSpaceServiceExecuteCommandInCloudSpaceBody(LightningModel, kw_only=True):
     command: str | None = None
     detached: bool | None = None
     session_name: str | None = None
 
 
-class CloudSpaceServiceExecuteInCloudSpaceSessionBody(LightningModel):
+class CloudSpaceServiceExecuteInCloudSpaceSessionBody(LightningModel, kw_only=True):
     command: str | None = None
 
 
-class CloudSpaceServiceForkCloudSpaceAppInstanceBody(LightningModel):
+class CloudSpaceServiceForkCloudSpaceAppInstanceBody(LightningModel, kw_only=True):
     lightningapp_instance_id: str | None = None
     target_plugin_arguments: dict[str, str] | None = None
 
 
-class CloudSpaceServiceForkCloudSpaceBody(LightningModel):
+class CloudSpaceServiceForkCloudSpaceBody(LightningModel, kw_only=True):
     new_name: str | None = None
     target_cluster_id: str | None = None
     target_project_id: str | None = None
     version_id: str | None = None
 
 
-class CloudSpaceServiceKeepAliveCloudSpaceInstanceBody(LightningModel):
+class CloudSpaceServiceKeepAliveCloudSpaceInstanceBody(LightningModel, kw_only=True):
     pass
 
 
-class CloudSpaceServicePublishCloudSpaceBody(LightningModel):
+class CloudSpaceServicePublishCloudSpaceBody(LightningModel, kw_only=True):
     org_id: str | None = None
 
 
-class CloudSpaceServiceRefreshCloudSpaceIndexBody(LightningModel):
+class CloudSpaceServiceRefreshCloudSpaceIndexBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
 
 
-class CloudSpaceServiceReportCloudSpaceInstanceSystemMetricsBody(LightningModel):
+class CloudSpaceServiceReportCloudSpaceInstanceSystemMetricsBody(LightningModel, kw_only=True):
     cloudspace_instance_id: str | None = None
     machine_id: str | None = None
     metrics: list[V1SystemMetrics] | None = None
     org_id: str | None = None
 
 
-class CloudSpaceServiceRequestCloudSpaceAccessBody(LightningModel):
+class CloudSpaceServiceRequestCloudSpaceAccessBody(LightningModel, kw_only=True):
     pass
 
 
-class CloudSpaceServiceStartCloudSpaceInstanceBody(LightningModel):
+class CloudSpaceServiceStartCloudSpaceInstanceBody(LightningModel, kw_only=True):
     compute_config: V1UserRequestedComputeConfig | None = None
     desired_machine_id: str | None = None
     is_forked: bool | None = None
 
 
-class CloudSpaceServiceSuggestCloudSpaceNameBody(LightningModel):
+class CloudSpaceServiceSuggestCloudSpaceNameBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     purpose: str | None = None  # V1CloudSpaceNamePurpose
     source_cloudspace_id: str | None = None
 
 
-class CloudSpaceServiceTransferCloudSpaceBody(LightningModel):
+class CloudSpaceServiceTransferCloudSpaceBody(LightningModel, kw_only=True):
     compute_config: V1UserRequestedComputeConfig | None = None
     start_after_transfer: bool | None = None
     target_cluster_id: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceAppBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceAppBody(LightningModel, kw_only=True):
     author_logo: str | None = None
     authors: list[str] | None = None
     categories: list[str] | None = None
@@ -1806,7 +1812,7 @@ class CloudSpaceServiceUpdateCloudSpaceAppBody(LightningModel):
     visible_to_user_ids: list[str] | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceBody(LightningModel, kw_only=True):
     auto_switch_machine: bool | None = None
     code_url: str | None = None
     data_connection_mounts: list[V1DataConnectionMount] | None = None
@@ -1836,17 +1842,17 @@ class CloudSpaceServiceUpdateCloudSpaceBody(LightningModel):
     user_metadata: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceCollabBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceCollabBody(LightningModel, kw_only=True):
     action: str | None = None  # V1CollabAction
     collab_session_id: str | None = None
     user_id: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceIdeBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceIdeBody(LightningModel, kw_only=True):
     ide: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceIndexBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceIndexBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     attempt_count: int | None = None
@@ -1854,31 +1860,31 @@ class CloudSpaceServiceUpdateCloudSpaceIndexBody(LightningModel):
     status: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceInstanceConfigBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceInstanceConfigBody(LightningModel, kw_only=True):
     compute_config: V1UserRequestedComputeConfig | None = None
     data_connection_mounts: list[V1DataConnectionMount] | None = None
     ide: str | None = None
     port_plugin_port: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpacePublicationBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpacePublicationBody(LightningModel, kw_only=True):
     featured: bool | None = None
     org_id: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceSleepConfigBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceSleepConfigBody(LightningModel, kw_only=True):
     disable_auto_shutdown: bool | None = None
     idle_shutdown_seconds: int | None = None
     switch_to_default_machine_on_idle: bool | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceTutorialShownBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceTutorialShownBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     tutorial_shown: bool | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceVersionBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceVersionBody(LightningModel, kw_only=True):
     about_page_content: str | None = None
     code_url: str | None = None
     description: str | None = None
@@ -1891,18 +1897,18 @@ class CloudSpaceServiceUpdateCloudSpaceVersionBody(LightningModel):
     paper_url: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceVersionPublicationBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceVersionPublicationBody(LightningModel, kw_only=True):
     cloud_space_version_id: str | None = None
     featured: bool | None = None
     org_id: str | None = None
 
 
-class CloudSpaceServiceUpdateCloudSpaceVisibilityBody(LightningModel):
+class CloudSpaceServiceUpdateCloudSpaceVisibilityBody(LightningModel, kw_only=True):
     emails: list[str] | None = None
     visibility: V1ResourceVisibility | None = None
 
 
-class CloudyServiceUpdateUserCloudySettingsBody(LightningModel):
+class CloudyServiceUpdateUserCloudySettingsBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     default_mode: str | None = None
@@ -1911,7 +1917,7 @@ class CloudyServiceUpdateUserCloudySettingsBody(LightningModel):
     preferred_models: list[str] | None = None
 
 
-class ClusterServiceCreateClusterCapacityReservationBody(LightningModel):
+class ClusterServiceCreateClusterCapacityReservationBody(LightningModel, kw_only=True):
     capacity_reservation_type: str | None = None
     cloud_provider_capacity_reservation_id: str | None = None
     end_time: str | None = None
@@ -1928,24 +1934,24 @@ class ClusterServiceCreateClusterCapacityReservationBody(LightningModel):
     zone: str | None = None
 
 
-class ClusterServiceCreateClusterProxyBody(LightningModel):
+class ClusterServiceCreateClusterProxyBody(LightningModel, kw_only=True):
     org_id: str | None = None
 
 
-class ClusterServiceCreateClusterUsageRestrictionBody(LightningModel):
+class ClusterServiceCreateClusterUsageRestrictionBody(LightningModel, kw_only=True):
     instance_type: str | None = None
     max_instances: int | None = None
     org_id: str | None = None
     restriction_type: str | None = None
 
 
-class ClusterServiceCreateMachineAlertsBody(LightningModel):
+class ClusterServiceCreateMachineAlertsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     alerts: list[V1MachineAlert] | None = None
 
 
-class ClusterServiceCreateMachineBody(LightningModel):
+class ClusterServiceCreateMachineBody(LightningModel, kw_only=True):
     added_by: str | None = None
     address: str | None = None
     bootstrap: V1MachineBootstrap | None = None
@@ -1972,7 +1978,7 @@ class ClusterServiceCreateMachineBody(LightningModel):
     unschedulable: bool | None = None
 
 
-class ClusterServiceCreateOrgClusterCapacityReservationBody(LightningModel):
+class ClusterServiceCreateOrgClusterCapacityReservationBody(LightningModel, kw_only=True):
     capacity_reservation_type: str | None = None
     cloud_provider_capacity_reservation_id: str | None = None
     end_time: str | None = None
@@ -1987,12 +1993,12 @@ class ClusterServiceCreateOrgClusterCapacityReservationBody(LightningModel):
     zone: str | None = None
 
 
-class ClusterServiceCreateProjectClusterBody(LightningModel):
+class ClusterServiceCreateProjectClusterBody(LightningModel, kw_only=True):
     name: str | None = None
     spec: V1ClusterSpec | None = None
 
 
-class ClusterServiceCreateServerAlertBody(LightningModel):
+class ClusterServiceCreateServerAlertBody(LightningModel, kw_only=True):
     machine_id: str | None = None
     message: str | None = None
     phase: str | None = None  # V1ServerAlertPhase
@@ -2000,19 +2006,19 @@ class ClusterServiceCreateServerAlertBody(LightningModel):
     type: str | None = None  # V1ServerAlertType
 
 
-class ClusterServiceGetClusterCapacityReservationBody(LightningModel):
+class ClusterServiceGetClusterCapacityReservationBody(LightningModel, kw_only=True):
     pass
 
 
-class ClusterServiceInterruptServerBody(LightningModel):
+class ClusterServiceInterruptServerBody(LightningModel, kw_only=True):
     pass
 
 
-class ClusterServiceMintSandboxLogsTokenBody(LightningModel):
+class ClusterServiceMintSandboxLogsTokenBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class ClusterServiceProvisionMachineBody(LightningModel):
+class ClusterServiceProvisionMachineBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     added_by: str | None = None
@@ -2041,7 +2047,7 @@ class ClusterServiceProvisionMachineBody(LightningModel):
     unschedulable: bool | None = None
 
 
-class ClusterServicePurchaseCapacityBlockBody(LightningModel):
+class ClusterServicePurchaseCapacityBlockBody(LightningModel, kw_only=True):
     capacity_block_duration_hours: int | None = None
     instance_count: int | None = None
     instance_type: str | None = None
@@ -2050,7 +2056,7 @@ class ClusterServicePurchaseCapacityBlockBody(LightningModel):
     timezone: str | None = None
 
 
-class ClusterServicePurchaseOrgCapacityBlockBody(LightningModel):
+class ClusterServicePurchaseOrgCapacityBlockBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     capacity_block_duration_hours: int | None = None
@@ -2061,29 +2067,29 @@ class ClusterServicePurchaseOrgCapacityBlockBody(LightningModel):
     timezone: str | None = None
 
 
-class ClusterServiceRenewDockerstoreCredentialsBody(LightningModel):
+class ClusterServiceRenewDockerstoreCredentialsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     manifest_key: str | None = None
 
 
-class ClusterServiceRenewSandboxSnapshotCredentialsBody(LightningModel):
+class ClusterServiceRenewSandboxSnapshotCredentialsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     snapshot_id: str | None = None
 
 
-class ClusterServiceReportMachineSystemMetricsBody(LightningModel):
+class ClusterServiceReportMachineSystemMetricsBody(LightningModel, kw_only=True):
     machine_metrics: list[V1SystemMetrics] | None = None
 
 
-class ClusterServiceReportSandboxResourceMetricsBody(LightningModel):
+class ClusterServiceReportSandboxResourceMetricsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     metrics: list[V1SandboxResourceMetric] | None = None
 
 
-class ClusterServiceReportSandboxTerminationBody(LightningModel):
+class ClusterServiceReportSandboxTerminationBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     details_json: str | None = None
@@ -2094,29 +2100,29 @@ class ClusterServiceReportSandboxTerminationBody(LightningModel):
     termination_reason: str | None = None
 
 
-class ClusterServiceServerCheckInBody(LightningModel):
+class ClusterServiceServerCheckInBody(LightningModel, kw_only=True):
     filesystem_synced_at: str | None = None
     user_id: str | None = None
 
 
-class ClusterServiceSleepServerBody(LightningModel):
+class ClusterServiceSleepServerBody(LightningModel, kw_only=True):
     pass
 
 
-class ClusterServiceUpdateClusterBody(LightningModel):
+class ClusterServiceUpdateClusterBody(LightningModel, kw_only=True):
     name: str | None = None
     org_id: str | None = None
     spec: V1ClusterSpec | None = None
 
 
-class ClusterServiceUpdateClusterUsageRestrictionBody(LightningModel):
+class ClusterServiceUpdateClusterUsageRestrictionBody(LightningModel, kw_only=True):
     instance_type: str | None = None
     max_instances: int | None = None
     org_id: str | None = None
     restriction_type: str | None = None
 
 
-class ClusterServiceUpdateMachineAgentBody(LightningModel):
+class ClusterServiceUpdateMachineAgentBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     agent_version: str | None = None
@@ -2124,7 +2130,7 @@ class ClusterServiceUpdateMachineAgentBody(LightningModel):
     org_id: str | None = None
 
 
-class ClusterServiceUpdateMachineBody(LightningModel):
+class ClusterServiceUpdateMachineBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     desired_cluster_id: str | None = None
@@ -2142,7 +2148,7 @@ class ClusterServiceUpdateMachineBody(LightningModel):
     unschedulable: bool | None = None
 
 
-class ClusterServiceUpdateMachineServerBody(LightningModel):
+class ClusterServiceUpdateMachineServerBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     ib_device_infos: list[V1IBDeviceInfo] | None = None
@@ -2150,25 +2156,25 @@ class ClusterServiceUpdateMachineServerBody(LightningModel):
     nvlink_fm_partition: V1NvlinkFMPartitionBinding | None = None
 
 
-class ClusterServiceUpdateProjectClusterBody(LightningModel):
+class ClusterServiceUpdateProjectClusterBody(LightningModel, kw_only=True):
     name: str | None = None
     spec: V1ClusterSpec | None = None
 
 
-class ClusterServiceUpdateServerBody(LightningModel):
+class ClusterServiceUpdateServerBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpu_uuids: list[str] | None = None
 
 
-class ContainerRegistryConfigECR(LightningModel):
+class ContainerRegistryConfigECR(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     last_refresh_at: str | None = None
     token_refresh_seconds: str | int | None = None
 
 
-class ContainerRegistryServiceCreateContainerRegistryBody(LightningModel):
+class ContainerRegistryServiceCreateContainerRegistryBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     org_id: str | None = None
@@ -2177,13 +2183,13 @@ class ContainerRegistryServiceCreateContainerRegistryBody(LightningModel):
     url: str | None = None
 
 
-class ContainerRegistryServiceRefreshContainerRegistryCredentialsBody(LightningModel):
+class ContainerRegistryServiceRefreshContainerRegistryCredentialsBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     org_id: str | None = None
 
 
-class DataConnectionServiceCreateDataConnectionBody(LightningModel):
+class DataConnectionServiceCreateDataConnectionBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``weka``."""
 
     access_cluster_ids: list[str] | None = None
@@ -2209,18 +2215,18 @@ class DataConnectionServiceCreateDataConnectionBody(LightningModel):
     writable: bool | None = None
 
 
-class DataConnectionServiceRefreshDataConnectionIndexBody(LightningModel):
+class DataConnectionServiceRefreshDataConnectionIndexBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
 
 
-class DataConnectionServiceSetupDataConnectionBody(LightningModel):
+class DataConnectionServiceSetupDataConnectionBody(LightningModel, kw_only=True):
     cluster_ids: list[str] | None = None
     gcp: V1GcpDataConnection | None = None
 
 
-class DataConnectionServiceUpdateDataConnectionBody(LightningModel):
+class DataConnectionServiceUpdateDataConnectionBody(LightningModel, kw_only=True):
     auto_increase_enabled: bool | None = None
     aws: V1AwsDataConnection | None = None
     capacity_gb: str | int | None = None
@@ -2236,7 +2242,7 @@ class DataConnectionServiceUpdateDataConnectionBody(LightningModel):
     writable: bool | None = None
 
 
-class DataConnectionServiceValidateDataConnectionBody(LightningModel):
+class DataConnectionServiceValidateDataConnectionBody(LightningModel, kw_only=True):
     aws: V1AwsDataConnection | None = None
     check_is_public: bool | None = None
     cluster_ids: list[str] | None = None
@@ -2248,7 +2254,7 @@ class DataConnectionServiceValidateDataConnectionBody(LightningModel):
     s3_folder: V1S3FolderDataConnection | None = None
 
 
-class DatasetServiceCreateDatasetBody(LightningModel):
+class DatasetServiceCreateDatasetBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloud_space_id: str | None = None
@@ -2269,7 +2275,7 @@ class DatasetServiceCreateDatasetBody(LightningModel):
     version: str | None = None
 
 
-class DatasetServiceUpdateDatasetBody(LightningModel):
+class DatasetServiceUpdateDatasetBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     empty: bool | None = None
@@ -2278,11 +2284,11 @@ class DatasetServiceUpdateDatasetBody(LightningModel):
     size: str | int | None = None
 
 
-class DeploymentTemplatesServiceEngageDeploymentTemplateBody(LightningModel):
+class DeploymentTemplatesServiceEngageDeploymentTemplateBody(LightningModel, kw_only=True):
     action: str | None = None
 
 
-class DeploymentTemplatesServiceUpdateDeploymentTemplateBody(LightningModel):
+class DeploymentTemplatesServiceUpdateDeploymentTemplateBody(LightningModel, kw_only=True):
     about_page_content: str | None = None
     categories: list[str] | None = None
     cloud_space_id: str | None = None
@@ -2301,7 +2307,7 @@ class DeploymentTemplatesServiceUpdateDeploymentTemplateBody(LightningModel):
     visibility: str | None = None  # V1DeploymentTemplateType
 
 
-class EndpointServiceCreateEndpointBody(LightningModel):
+class EndpointServiceCreateEndpointBody(LightningModel, kw_only=True):
     auth: V1EndpointAuth | None = None
     cloudspace: V1UpstreamCloudSpace | None = None
     custom_domain: str | None = None
@@ -2310,7 +2316,7 @@ class EndpointServiceCreateEndpointBody(LightningModel):
     ports: list[str] | None = None
 
 
-class EndpointServiceUpdateEndpointBody(LightningModel):
+class EndpointServiceUpdateEndpointBody(LightningModel, kw_only=True):
     auth: V1EndpointAuth | None = None
     cloudspace: V1UpstreamCloudSpace | None = None
     created_at: str | None = None
@@ -2328,11 +2334,11 @@ class EndpointServiceUpdateEndpointBody(LightningModel):
     user_id: str | None = None
 
 
-class ExperimentsServiceAssignVariantBody(LightningModel):
+class ExperimentsServiceAssignVariantBody(LightningModel, kw_only=True):
     partition_key: str | None = None
 
 
-class Externalv1CloudSpaceInstanceStatus(LightningModel):
+class Externalv1CloudSpaceInstanceStatus(LightningModel, kw_only=True):
     alerts: list[V1ServerAlert] | None = None
     app_url: str | None = None
     bytes_to_sync: str | None = None
@@ -2373,7 +2379,7 @@ class Externalv1CloudSpaceInstanceStatus(LightningModel):
     vscode_url: str | None = None
 
 
-class Externalv1Cluster(LightningModel):
+class Externalv1Cluster(LightningModel, kw_only=True):
     created_at: str | None = None
     id: str | None = None
     name: str | None = None
@@ -2382,7 +2388,7 @@ class Externalv1Cluster(LightningModel):
     status: V1ClusterStatus | None = None
 
 
-class Externalv1Header(LightningModel):
+class Externalv1Header(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     description: str | None = None
@@ -2390,7 +2396,7 @@ class Externalv1Header(LightningModel):
     value: str | None = None
 
 
-class Externalv1License(LightningModel):
+class Externalv1License(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
@@ -2400,7 +2406,7 @@ class Externalv1License(LightningModel):
     product_id: str | None = None
 
 
-class Externalv1LightningappInstance(LightningModel):
+class Externalv1LightningappInstance(LightningModel, kw_only=True):
     created_at: str | None = None
     description: str | None = None
     display_name: str | None = None
@@ -2413,7 +2419,7 @@ class Externalv1LightningappInstance(LightningModel):
     updated_at: str | None = None
 
 
-class Externalv1Lightningwork(LightningModel):
+class Externalv1Lightningwork(LightningModel, kw_only=True):
     created_at: str | None = None
     display_name: str | None = None
     id: str | None = None
@@ -2424,7 +2430,7 @@ class Externalv1Lightningwork(LightningModel):
     updated_at: str | None = None
 
 
-class Externalv1ResourceScopedAlertingRecipients(LightningModel):
+class Externalv1ResourceScopedAlertingRecipients(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     org_admins: bool | None = None
@@ -2432,7 +2438,7 @@ class Externalv1ResourceScopedAlertingRecipients(LightningModel):
     user_ids: list[str] | None = None
 
 
-class Externalv1UserStatus(LightningModel):
+class Externalv1UserStatus(LightningModel, kw_only=True):
     acked_storage_violation: bool | None = None
     auth_provider: str | None = None
     auto_verify_reason: str | None = None
@@ -2445,7 +2451,7 @@ class Externalv1UserStatus(LightningModel):
     verified_at: str | None = None
 
 
-class GetMonthlySummaryResponseMonthlySummary(LightningModel):
+class GetMonthlySummaryResponseMonthlySummary(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     period_end: str | None = None
@@ -2454,7 +2460,7 @@ class GetMonthlySummaryResponseMonthlySummary(LightningModel):
     total_credits_remaining: float | None = None
 
 
-class GitCredentialsServiceUpdateGitProviderBody(LightningModel):
+class GitCredentialsServiceUpdateGitProviderBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     hostname: str | None = None
@@ -2464,7 +2470,7 @@ class GitCredentialsServiceUpdateGitProviderBody(LightningModel):
     type: str | None = None  # V1GitProviderType
 
 
-class Gridv1ClusterAlertsConfig(LightningModel):
+class Gridv1ClusterAlertsConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     enable_email_alerts: bool | None = None
@@ -2473,7 +2479,7 @@ class Gridv1ClusterAlertsConfig(LightningModel):
     slack_channel: str | None = None
 
 
-class Gridv1ResourceScopedAlertingRecipients(LightningModel):
+class Gridv1ResourceScopedAlertingRecipients(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     org_admins: bool | None = None
@@ -2481,13 +2487,13 @@ class Gridv1ResourceScopedAlertingRecipients(LightningModel):
     user_ids: list[str] | None = None
 
 
-class IncidentsServiceCreateIncidentMessageBody(LightningModel):
+class IncidentsServiceCreateIncidentMessageBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     message: str | None = None
 
 
-class IncidentsServiceUpdateIncidentBody(LightningModel):
+class IncidentsServiceUpdateIncidentBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     message: str | None = None
@@ -2499,13 +2505,13 @@ class IncidentsServiceUpdateIncidentBody(LightningModel):
     type: str | None = None  # V1IncidentType
 
 
-class IncidentsServiceUpdateIncidentMessageBody(LightningModel):
+class IncidentsServiceUpdateIncidentMessageBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     message: str | None = None
 
 
-class JobsServiceCreateDeploymentAlertingPolicyBody(LightningModel):
+class JobsServiceCreateDeploymentAlertingPolicyBody(LightningModel, kw_only=True):
     description: str | None = None
     frequency: str | None = None  # V1AlertingPolicyFrequency
     limit: float | None = None
@@ -2517,7 +2523,7 @@ class JobsServiceCreateDeploymentAlertingPolicyBody(LightningModel):
     value: float | None = None
 
 
-class JobsServiceCreateDeploymentBody(LightningModel):
+class JobsServiceCreateDeploymentBody(LightningModel, kw_only=True):
     acknowledged_warnings: list[str] | None = None
     api_standard: str | None = None
     apis: list[V1DeploymentAPI] | None = None
@@ -2543,14 +2549,14 @@ class JobsServiceCreateDeploymentBody(LightningModel):
     vm_instances_config: V1VMInstancesConfig | None = None
 
 
-class JobsServiceCreateJobBody(LightningModel):
+class JobsServiceCreateJobBody(LightningModel, kw_only=True):
     endpoint: V1Endpoint | None = None
     name: str | None = None
     spec: V1JobSpec | None = None
     tags: list[str] | None = None
 
 
-class JobsServiceCreateMultiMachineJobBody(LightningModel):
+class JobsServiceCreateMultiMachineJobBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     fault_tolerance: V1MultiMachineJobFaultTolerance | None = None
     machines: int | None = None
@@ -2561,53 +2567,53 @@ class JobsServiceCreateMultiMachineJobBody(LightningModel):
     target_machine_ids: list[str] | None = None
 
 
-class JobsServiceCreateWorkloadTagBody(LightningModel):
+class JobsServiceCreateWorkloadTagBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     name: str | None = None
 
 
-class JobsServiceDuplicateDeploymentBody(LightningModel):
+class JobsServiceDuplicateDeploymentBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     name: str | None = None
     recipients: Externalv1ResourceScopedAlertingRecipients | None = None
 
 
-class JobsServiceReloadDeploymentWeightsBody(LightningModel):
+class JobsServiceReloadDeploymentWeightsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     byom_spec: V1BYOMSpec | None = None
 
 
-class JobsServiceReportDeploymentRoutingTelemetryBody(LightningModel):
+class JobsServiceReportDeploymentRoutingTelemetryBody(LightningModel, kw_only=True):
     routing_telemetry: list[V1RoutingTelemetry] | None = None
 
 
-class JobsServiceReportJobSystemMetricsBody(LightningModel):
+class JobsServiceReportJobSystemMetricsBody(LightningModel, kw_only=True):
     machine_id: str | None = None
     metrics: list[V1SystemMetrics] | None = None
     org_id: str | None = None
 
 
-class JobsServiceReportLogsActivityBody(LightningModel):
+class JobsServiceReportLogsActivityBody(LightningModel, kw_only=True):
     started_at: str | None = None
 
 
-class JobsServiceReportRestartTimingsBody(LightningModel):
+class JobsServiceReportRestartTimingsBody(LightningModel, kw_only=True):
     timings: list[V1RestartTiming] | None = None
 
 
-class JobsServiceRestoreDeploymentReleaseBody(LightningModel):
+class JobsServiceRestoreDeploymentReleaseBody(LightningModel, kw_only=True):
     pass
 
 
-class JobsServiceSetWorkloadTagsBody(LightningModel):
+class JobsServiceSetWorkloadTagsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     tags: list[str] | None = None
 
 
-class JobsServiceUpdateDeploymentAlertingEventBody(LightningModel):
+class JobsServiceUpdateDeploymentAlertingEventBody(LightningModel, kw_only=True):
     alerting_policy_id: str | None = None
     created_at: str | None = None
     description: str | None = None
@@ -2622,11 +2628,11 @@ class JobsServiceUpdateDeploymentAlertingEventBody(LightningModel):
     viewed: bool | None = None
 
 
-class JobsServiceUpdateDeploymentAlertingEventsBulkBody(LightningModel):
+class JobsServiceUpdateDeploymentAlertingEventsBulkBody(LightningModel, kw_only=True):
     alert_ids: list[str] | None = None
 
 
-class JobsServiceUpdateDeploymentAlertingPolicyBody(LightningModel):
+class JobsServiceUpdateDeploymentAlertingPolicyBody(LightningModel, kw_only=True):
     description: str | None = None
     frequency: str | None = None  # V1AlertingPolicyFrequency
     id: str | None = None
@@ -2639,7 +2645,7 @@ class JobsServiceUpdateDeploymentAlertingPolicyBody(LightningModel):
     value: float | None = None
 
 
-class JobsServiceUpdateDeploymentBody(LightningModel):
+class JobsServiceUpdateDeploymentBody(LightningModel, kw_only=True):
     acknowledged_warnings: list[str] | None = None
     allow_logs: bool | None = None
     api_standard: str | None = None
@@ -2681,18 +2687,18 @@ class JobsServiceUpdateDeploymentBody(LightningModel):
     weight_version: str | None = None
 
 
-class JobsServiceUpdateDeploymentVisibilityBody(LightningModel):
+class JobsServiceUpdateDeploymentVisibilityBody(LightningModel, kw_only=True):
     visibility: V1ResourceVisibility | None = None
 
 
-class JobsServiceUpdateJobBody(LightningModel):
+class JobsServiceUpdateJobBody(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     name: str | None = None
     replace_requested: bool | None = None
     state: str | None = None
 
 
-class JobsServiceUpdateJobIndexBody(LightningModel):
+class JobsServiceUpdateJobIndexBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     attempt_count: int | None = None
@@ -2700,26 +2706,26 @@ class JobsServiceUpdateJobIndexBody(LightningModel):
     status: str | None = None
 
 
-class JobsServiceUpdateJobVisibilityBody(LightningModel):
+class JobsServiceUpdateJobVisibilityBody(LightningModel, kw_only=True):
     visibility: V1ResourceVisibility | None = None
 
 
-class JobsServiceUpdateMultiMachineJobBody(LightningModel):
+class JobsServiceUpdateMultiMachineJobBody(LightningModel, kw_only=True):
     desired_state: str | None = None  # V1MultiMachineJobState
 
 
-class JobsServiceUpdateOrgDeploymentVisibilityBody(LightningModel):
+class JobsServiceUpdateOrgDeploymentVisibilityBody(LightningModel, kw_only=True):
     allowed_project_ids: list[str] | None = None
     is_allowed_to_all: bool | None = None
 
 
-class JobsServiceUpdateWorkloadTagBody(LightningModel):
+class JobsServiceUpdateWorkloadTagBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     name: str | None = None
 
 
-class K8SClusterServiceCreateKubernetesJobBody(LightningModel):
+class K8SClusterServiceCreateKubernetesJobBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cron_expression: str | None = None
@@ -2734,30 +2740,30 @@ class K8SClusterServiceCreateKubernetesJobBody(LightningModel):
     user_id: str | None = None
 
 
-class K8SClusterServiceCreateKubernetesPodEventBody(LightningModel):
+class K8SClusterServiceCreateKubernetesPodEventBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     event_json: str | None = None
 
 
-class K8SClusterServiceCreateKubernetesTemplateBody(LightningModel):
+class K8SClusterServiceCreateKubernetesTemplateBody(LightningModel, kw_only=True):
     description: str | None = None
     name: str | None = None
     properties: list[V1KubernetesTemplateProperty] | None = None
     spec: str | None = None
 
 
-class K8SClusterServiceRenderKubernetesTemplateBody(LightningModel):
+class K8SClusterServiceRenderKubernetesTemplateBody(LightningModel, kw_only=True):
     variables: dict[str, str] | None = None
 
 
-class K8SClusterServiceReportJobEventsBody(LightningModel):
+class K8SClusterServiceReportJobEventsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     events: list[V1JobEvent] | None = None
 
 
-class K8SClusterServiceReportK8SClusterMetricsBody(LightningModel):
+class K8SClusterServiceReportK8SClusterMetricsBody(LightningModel, kw_only=True):
     cluster_metrics: V1ClusterMetrics | None = None
     container_metrics: list[V1ContainerMetrics] | None = None
     group_node_metrics: list[V1GroupNodeMetrics] | None = None
@@ -2769,20 +2775,20 @@ class K8SClusterServiceReportK8SClusterMetricsBody(LightningModel):
     pod_preemption_events: list[V1PodPreemptionEvent] | None = None
 
 
-class K8SClusterServiceReportKubernetesEventsBody(LightningModel):
+class K8SClusterServiceReportKubernetesEventsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     event_jsons: list[str] | None = None
 
 
-class K8SClusterServiceUpdateKubernetesClusterDriverVersionBody(LightningModel):
+class K8SClusterServiceUpdateKubernetesClusterDriverVersionBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     driver_version: str | None = None
     node_names: list[str] | None = None
 
 
-class K8SClusterServiceUpdateKubernetesJobBody(LightningModel):
+class K8SClusterServiceUpdateKubernetesJobBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     completed_at: str | None = None
@@ -2791,7 +2797,7 @@ class K8SClusterServiceUpdateKubernetesJobBody(LightningModel):
     job_status_reason: str | None = None
 
 
-class K8SClusterServiceUpdateKubernetesScheduleBody(LightningModel):
+class K8SClusterServiceUpdateKubernetesScheduleBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     action_type: str | None = None  # V1ScheduleActionType
@@ -2813,30 +2819,34 @@ class K8SClusterServiceUpdateKubernetesScheduleBody(LightningModel):
     user_id: str | None = None
 
 
-class K8SClusterServiceUpdateKubernetesTemplateBody(LightningModel):
+class K8SClusterServiceUpdateKubernetesTemplateBody(LightningModel, kw_only=True):
     description: str | None = None
     name: str | None = None
     properties: list[V1KubernetesTemplateProperty] | None = None
     spec: str | None = None
 
 
-class LightningappInstanceServiceUpdateLightningappInstanceBody(LightningModel):
+class LightningappInstanceServiceUpdateLightningappInstanceBody(LightningModel, kw_only=True):
     display_name: str | None = None
     name: str | None = None
     spec: V1LightningappInstanceSpec | None = None
 
 
-class LightningappInstanceServiceUpdateLightningappInstanceReleaseBody(LightningModel):
+class LightningappInstanceServiceUpdateLightningappInstanceReleaseBody(
+    LightningModel, kw_only=True
+):
     release_id: str | None = None
 
 
-class LightningappInstanceServiceUploadLightningappInstanceArtifactBody(LightningModel):
+class LightningappInstanceServiceUploadLightningappInstanceArtifactBody(
+    LightningModel, kw_only=True
+):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
 
 
-class LightningappV2ServiceCreateLightningappFromGalleryBody(LightningModel):
+class LightningappV2ServiceCreateLightningappFromGalleryBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     component_id: str | None = None
     env: list[V1EnvVar] | None = None
@@ -2845,18 +2855,18 @@ class LightningappV2ServiceCreateLightningappFromGalleryBody(LightningModel):
     version: str | None = None
 
 
-class LightningworkServiceBatchUpdateLightningworksBody(LightningModel):
+class LightningworkServiceBatchUpdateLightningworksBody(LightningModel, kw_only=True):
     desired_state: str | None = None  # V1LightningworkState
     work_ids: list[str] | None = None
 
 
-class LightningworkServiceCreateLightningworkBody(LightningModel):
+class LightningworkServiceCreateLightningworkBody(LightningModel, kw_only=True):
     display_name: str | None = None
     name: str | None = None
     spec: LightningworkServiceCreateLightningworkBodySpec | None = None
 
 
-class LightningworkServiceCreateLightningworkBodySpec(LightningModel):
+class LightningworkServiceCreateLightningworkBodySpec(LightningModel, kw_only=True):
     build_spec: V1BuildSpec | None = None
     cloud_space_id: str | None = None
     cluster_id: str | None = None
@@ -2874,22 +2884,22 @@ class LightningworkServiceCreateLightningworkBodySpec(LightningModel):
     user_requested_compute_config: V1UserRequestedComputeConfig | None = None
 
 
-class LightningworkServiceUpdateLightningworkBody(LightningModel):
+class LightningworkServiceUpdateLightningworkBody(LightningModel, kw_only=True):
     spec: LightningworkServiceCreateLightningworkBodySpec | None = None
 
 
-class LitDatasetServiceCompleteLitDatasetMultiPartUploadBody(LightningModel):
+class LitDatasetServiceCompleteLitDatasetMultiPartUploadBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filepath: str | None = None
     parts: list[V1CompletedPart] | None = None
 
 
-class LitDatasetServiceCompleteLitDatasetUploadBody(LightningModel):
+class LitDatasetServiceCompleteLitDatasetUploadBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class LitDatasetServiceCreateLitDatasetBody(LightningModel):
+class LitDatasetServiceCreateLitDatasetBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     always_create: bool | None = None
@@ -2899,58 +2909,58 @@ class LitDatasetServiceCreateLitDatasetBody(LightningModel):
     private: bool | None = None
 
 
-class LitDatasetServiceCreateLitDatasetMultiPartUploadBody(LightningModel):
+class LitDatasetServiceCreateLitDatasetMultiPartUploadBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filepath: str | None = None
 
 
-class LitDatasetServiceCreateLitDatasetVersionBody(LightningModel):
+class LitDatasetServiceCreateLitDatasetVersionBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
     version: str | None = None
 
 
-class LitDatasetServiceGetLitDatasetFileUploadUrlsBody(LightningModel):
+class LitDatasetServiceGetLitDatasetFileUploadUrlsBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filepath: str | None = None
     parts: list[str | int] | None = None
 
 
-class LitDatasetServiceSetLitDatasetDefaultVersionBody(LightningModel):
+class LitDatasetServiceSetLitDatasetDefaultVersionBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     dataset_name: str | None = None
     index: int | None = None
 
 
-class LitDatasetServiceUpdateLitDatasetBody(LightningModel):
+class LitDatasetServiceUpdateLitDatasetBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     metadata: dict[str, str] | None = None
     name: str | None = None
 
 
-class LitDatasetServiceUpdateLitDatasetVersionBody(LightningModel):
+class LitDatasetServiceUpdateLitDatasetVersionBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     name: str | None = None
 
 
-class LitDatasetServiceUpdateLitDatasetVisibilityBody(LightningModel):
+class LitDatasetServiceUpdateLitDatasetVisibilityBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     emails: list[str] | None = None
     visibility: V1ResourceVisibility | None = None
 
 
-class LitLoggerServiceAppendLoggerMetricsBody(LightningModel):
+class LitLoggerServiceAppendLoggerMetricsBody(LightningModel, kw_only=True):
     metrics: list[V1Metrics] | None = None
 
 
-class LitLoggerServiceCreateLitLoggerMediaBody(LightningModel):
+class LitLoggerServiceCreateLitLoggerMediaBody(LightningModel, kw_only=True):
     caption: str | None = None
     content_hash: str | None = None
     epoch: str | None = None
@@ -2963,11 +2973,11 @@ class LitLoggerServiceCreateLitLoggerMediaBody(LightningModel):
     walltime: str | None = None
 
 
-class LitLoggerServiceCreateLoggerArtifactBody(LightningModel):
+class LitLoggerServiceCreateLoggerArtifactBody(LightningModel, kw_only=True):
     path: str | None = None
 
 
-class LitLoggerServiceCreateMetricsStreamBody(LightningModel):
+class LitLoggerServiceCreateMetricsStreamBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``guest``, ``version``."""
 
     app_id: str | None = None
@@ -2986,18 +2996,18 @@ class LitLoggerServiceCreateMetricsStreamBody(LightningModel):
     work_id: str | None = None
 
 
-class LitLoggerServiceDeleteMetricsStreamBody(LightningModel):
+class LitLoggerServiceDeleteMetricsStreamBody(LightningModel, kw_only=True):
     ids: list[str] | None = None
 
 
-class LitLoggerServiceUpdateLitLoggerMediaBody(LightningModel):
+class LitLoggerServiceUpdateLitLoggerMediaBody(LightningModel, kw_only=True):
     caption: str | None = None
     metadata: Any | None = None
     upload_complete: bool | None = None
     walltime: str | None = None
 
 
-class LitLoggerServiceUpdateMetricsStreamBody(LightningModel):
+class LitLoggerServiceUpdateMetricsStreamBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``trackers``."""
 
     dark_color: str | None = None
@@ -3009,18 +3019,18 @@ class LitLoggerServiceUpdateMetricsStreamBody(LightningModel):
     trackers: dict[str, V1MetricsTracker] | None = None
 
 
-class LitLoggerServiceUpdateMetricsStreamVisibilityBody(LightningModel):
+class LitLoggerServiceUpdateMetricsStreamVisibilityBody(LightningModel, kw_only=True):
     emails: list[str] | None = None
     visibility: V1ResourceVisibility | None = None
 
 
-class LitLoggerServiceUpdateSharedMetricsStreamBody(LightningModel):
+class LitLoggerServiceUpdateSharedMetricsStreamBody(LightningModel, kw_only=True):
     allowed_org_id: str | None = None
     allowed_user_ids: list[str] | None = None
     public: bool | None = None
 
 
-class LitPageServiceUpdateLitPageBody(LightningModel):
+class LitPageServiceUpdateLitPageBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     category: str | None = None
@@ -3034,15 +3044,15 @@ class LitPageServiceUpdateLitPageBody(LightningModel):
     published: bool | None = None
 
 
-class LitRegistryServiceCreateLitProjectRegistryBody(LightningModel):
+class LitRegistryServiceCreateLitProjectRegistryBody(LightningModel, kw_only=True):
     lit_reg_project_name: str | None = None
 
 
-class LitRegistryServiceUpdateLitRepositoryMetadataBody(LightningModel):
+class LitRegistryServiceUpdateLitRepositoryMetadataBody(LightningModel, kw_only=True):
     lit_repo_description: str | None = None
 
 
-class MachineV1StatusResourceGroup(LightningModel):
+class MachineV1StatusResourceGroup(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cpus: int | None = None
@@ -3052,16 +3062,16 @@ class MachineV1StatusResourceGroup(LightningModel):
     ram_mb: str | int | None = None
 
 
-class ModelsStoreCompleteModelUploadBody(LightningModel):
+class ModelsStoreCompleteModelUploadBody(LightningModel, kw_only=True):
     pass
 
 
-class ModelsStoreCompleteMultiPartUploadBody(LightningModel):
+class ModelsStoreCompleteMultiPartUploadBody(LightningModel, kw_only=True):
     filepath: str | None = None
     parts: list[V1CompletedPart] | None = None
 
 
-class ModelsStoreCreateModelBody(LightningModel):
+class ModelsStoreCreateModelBody(LightningModel, kw_only=True):
     always_create: bool | None = None
     cluster_id: str | None = None
     metadata: dict[str, str] | None = None
@@ -3070,42 +3080,42 @@ class ModelsStoreCreateModelBody(LightningModel):
     private: bool | None = None
 
 
-class ModelsStoreCreateModelVersionBody(LightningModel):
+class ModelsStoreCreateModelVersionBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     metadata: dict[str, str] | None = None
     metrics_stream_id: str | None = None
     version: str | None = None
 
 
-class ModelsStoreCreateMultiPartUploadBody(LightningModel):
+class ModelsStoreCreateMultiPartUploadBody(LightningModel, kw_only=True):
     filepath: str | None = None
 
 
-class ModelsStoreGetModelFileUploadUrlsBody(LightningModel):
+class ModelsStoreGetModelFileUploadUrlsBody(LightningModel, kw_only=True):
     filepath: str | None = None
     parts: list[str | int] | None = None
 
 
-class ModelsStoreSetModelDefaultVersionBody(LightningModel):
+class ModelsStoreSetModelDefaultVersionBody(LightningModel, kw_only=True):
     index: int | None = None
     model_name: str | None = None
 
 
-class ModelsStoreUpdateModelBody(LightningModel):
+class ModelsStoreUpdateModelBody(LightningModel, kw_only=True):
     metadata: dict[str, str] | None = None
     name: str | None = None
 
 
-class ModelsStoreUpdateModelVersionBody(LightningModel):
+class ModelsStoreUpdateModelVersionBody(LightningModel, kw_only=True):
     name: str | None = None
 
 
-class ModelsStoreUpdateModelVisibilityBody(LightningModel):
+class ModelsStoreUpdateModelVisibilityBody(LightningModel, kw_only=True):
     emails: list[str] | None = None
     visibility: V1ResourceVisibility | None = None
 
 
-class OrgAlertsConfigBilling(LightningModel):
+class OrgAlertsConfigBilling(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     auto_replenish: list[str] | None = None  # V1AlertMethod
@@ -3113,47 +3123,47 @@ class OrgAlertsConfigBilling(LightningModel):
     low_balance: list[str] | None = None  # V1AlertMethod
 
 
-class OrgAlertsConfigStudios(LightningModel):
+class OrgAlertsConfigStudios(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     internal_error: list[str] | None = None  # V1AlertMethod
     rehydration_error: list[str] | None = None  # V1AlertMethod
 
 
-class OrganizationsServiceApproveAutoJoinDomainBody(LightningModel):
+class OrganizationsServiceApproveAutoJoinDomainBody(LightningModel, kw_only=True):
     token: str | None = None
 
 
-class OrganizationsServiceAutoJoinOrgBody(LightningModel):
+class OrganizationsServiceAutoJoinOrgBody(LightningModel, kw_only=True):
     pass
 
 
-class OrganizationsServiceBulkUploadOrgMembersBody(LightningModel):
+class OrganizationsServiceBulkUploadOrgMembersBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     csv_file: str | None = None
     project_ids: list[str] | None = None
 
 
-class OrganizationsServiceCreateOrgMembershipBody(LightningModel):
+class OrganizationsServiceCreateOrgMembershipBody(LightningModel, kw_only=True):
     email: str | None = None
     inviter_id: str | None = None
     role_ids: list[str] | None = None
     user_id: str | None = None
 
 
-class OrganizationsServiceCreateOrgMembershipRoleBindingBody(LightningModel):
+class OrganizationsServiceCreateOrgMembershipRoleBindingBody(LightningModel, kw_only=True):
     role_id: str | None = None
 
 
-class OrganizationsServiceCreateOrgRoleBody(LightningModel):
+class OrganizationsServiceCreateOrgRoleBody(LightningModel, kw_only=True):
     description: str | None = None
     excluded_from_seat_count: bool | None = None
     name: str | None = None
     rules: list[V1Rule] | None = None
 
 
-class OrganizationsServiceSetOrgMemberModelAPIDailyLimitBody(LightningModel):
+class OrganizationsServiceSetOrgMemberModelAPIDailyLimitBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     clear: bool | None = None
@@ -3161,26 +3171,26 @@ class OrganizationsServiceSetOrgMemberModelAPIDailyLimitBody(LightningModel):
     unlimited: bool | None = None
 
 
-class OrganizationsServiceSetOrgModelAPIDailyLimitDefaultBody(LightningModel):
+class OrganizationsServiceSetOrgModelAPIDailyLimitDefaultBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     daily_limit_credits: float | None = None
 
 
-class OrganizationsServiceTransferOrgMemberResourcesBody(LightningModel):
+class OrganizationsServiceTransferOrgMemberResourcesBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     target_user_id: str | None = None
 
 
-class OrganizationsServiceUpdateOrgRoleBody(LightningModel):
+class OrganizationsServiceUpdateOrgRoleBody(LightningModel, kw_only=True):
     description: str | None = None
     excluded_from_seat_count: bool | None = None
     name: str | None = None
     rules: list[V1Rule] | None = None
 
 
-class OrganizationsServiceUpdateOrganizationBody(LightningModel):
+class OrganizationsServiceUpdateOrganizationBody(LightningModel, kw_only=True):
     alerts_config: V1OrgAlertsConfig | None = None
     allow_budgeting: bool | None = None
     allow_cloud_space_publish: bool | None = None
@@ -3226,17 +3236,17 @@ class OrganizationsServiceUpdateOrganizationBody(LightningModel):
     workload_max_run_duration: str | None = None
 
 
-class OrganizationsServiceUpdateOrganizationCreditsAutoReplenishBody(LightningModel):
+class OrganizationsServiceUpdateOrganizationCreditsAutoReplenishBody(LightningModel, kw_only=True):
     allow_credits_auto_replenish: bool | None = None
     auto_replenish_amount: str | None = None
     auto_replenish_threshold: str | None = None
 
 
-class OrganizationsServiceValidateAutoJoinDomainBody(LightningModel):
+class OrganizationsServiceValidateAutoJoinDomainBody(LightningModel, kw_only=True):
     email: str | None = None
 
 
-class PipelineTemplatesServiceUpdatePipelineTemplateBody(LightningModel):
+class PipelineTemplatesServiceUpdatePipelineTemplateBody(LightningModel, kw_only=True):
     about_page_content: str | None = None
     description: str | None = None
     featured: bool | None = None
@@ -3248,11 +3258,11 @@ class PipelineTemplatesServiceUpdatePipelineTemplateBody(LightningModel):
     visibility: str | None = None  # V1PipelineTemplateVisibilityType
 
 
-class PipelinesServiceCreateChildPipelineBody(LightningModel):
+class PipelinesServiceCreateChildPipelineBody(LightningModel, kw_only=True):
     skipped_steps: list[str] | None = None
 
 
-class PipelinesServiceCreatePipelineBody(LightningModel):
+class PipelinesServiceCreatePipelineBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     continue_on_step_failure: bool | None = None
     interruption_retry_limit: int | None = None
@@ -3263,7 +3273,7 @@ class PipelinesServiceCreatePipelineBody(LightningModel):
     steps: list[V1PipelineStep] | None = None
 
 
-class PipelinesServiceUpdatePipelineBody(LightningModel):
+class PipelinesServiceUpdatePipelineBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     continue_on_step_failure: bool | None = None
     created_at: str | None = None
@@ -3285,11 +3295,11 @@ class PipelinesServiceUpdatePipelineBody(LightningModel):
     user_id: str | None = None
 
 
-class ProductLicenseServiceValidateLicenseBody(LightningModel):
+class ProductLicenseServiceValidateLicenseBody(LightningModel, kw_only=True):
     product_id: str | None = None
 
 
-class ProfilerServiceCreateProfilerCaptureBody(LightningModel):
+class ProfilerServiceCreateProfilerCaptureBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloudspace_id: str | None = None
@@ -3301,25 +3311,25 @@ class ProfilerServiceCreateProfilerCaptureBody(LightningModel):
     sampling_interval: int | None = None
 
 
-class ProfilerServiceUpdateProfilerCaptureBody(LightningModel):
+class ProfilerServiceUpdateProfilerCaptureBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     status: str | None = None
 
 
-class ProfilerServiceUpdateProfilerEnabledBody(LightningModel):
+class ProfilerServiceUpdateProfilerEnabledBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloud_space_instance_id: str | None = None
     enabled: bool | None = None
 
 
-class ProjectsServiceCreateProjectClusterBindingBody(LightningModel):
+class ProjectsServiceCreateProjectClusterBindingBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     org_id: str | None = None
 
 
-class ProjectsServiceCreateProjectMembershipBody(LightningModel):
+class ProjectsServiceCreateProjectMembershipBody(LightningModel, kw_only=True):
     add_to_org: bool | None = None
     email: str | None = None
     inviter_id: str | None = None
@@ -3327,17 +3337,17 @@ class ProjectsServiceCreateProjectMembershipBody(LightningModel):
     user_id: str | None = None
 
 
-class ProjectsServiceCreateProjectMembershipRoleBindingBody(LightningModel):
+class ProjectsServiceCreateProjectMembershipRoleBindingBody(LightningModel, kw_only=True):
     role_id: str | None = None
 
 
-class ProjectsServiceCreateProjectRoleBody(LightningModel):
+class ProjectsServiceCreateProjectRoleBody(LightningModel, kw_only=True):
     description: str | None = None
     name: str | None = None
     rules: list[V1Rule] | None = None
 
 
-class ProjectsServiceInviteProjectMembershipBody(LightningModel):
+class ProjectsServiceInviteProjectMembershipBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     role_ids: list[str] | None = None
@@ -3345,7 +3355,7 @@ class ProjectsServiceInviteProjectMembershipBody(LightningModel):
     user_id: list[str] | None = None
 
 
-class ProjectsServiceUpdateProjectBody(LightningModel):
+class ProjectsServiceUpdateProjectBody(LightningModel, kw_only=True):
     allow_aws_saas: bool | None = None
     allow_credits_auto_replenish: bool | None = None
     allow_dgx_saas: bool | None = None
@@ -3375,32 +3385,32 @@ class ProjectsServiceUpdateProjectBody(LightningModel):
     switch_to_default_machine_on_idle: bool | None = None
 
 
-class ProjectsServiceUpdateProjectTabOrderBody(LightningModel):
+class ProjectsServiceUpdateProjectTabOrderBody(LightningModel, kw_only=True):
     tabs: list[V1ProjectTab] | None = None
 
 
-class QuestServiceCompleteQuestBody(LightningModel):
+class QuestServiceCompleteQuestBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class QuestServiceStartQuestBody(LightningModel):
+class QuestServiceStartQuestBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class RpcStatus(LightningModel):
+class RpcStatus(LightningModel, kw_only=True):
     code: int | None = None
     details: list[ProtobufAny] | None = None
     message: str | None = None
 
 
-class SandboxesServiceCreateSandboxDirectoryBody(LightningModel):
+class SandboxesServiceCreateSandboxDirectoryBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     organization_id: str | None = None
     path: str | None = None
 
 
-class SandboxesServiceCreateSandboxSnapshotBody(LightningModel):
+class SandboxesServiceCreateSandboxSnapshotBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     excludes: list[str] | None = None
@@ -3410,14 +3420,14 @@ class SandboxesServiceCreateSandboxSnapshotBody(LightningModel):
     project_id: str | None = None
 
 
-class SandboxesServiceExtendSandboxTimeoutBody(LightningModel):
+class SandboxesServiceExtendSandboxTimeoutBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     organization_id: str | None = None
     timeout: str | None = None
 
 
-class SandboxesServiceFinalizeSandboxSnapshotBody(LightningModel):
+class SandboxesServiceFinalizeSandboxSnapshotBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     manifest_sha256: str | None = None
@@ -3426,28 +3436,28 @@ class SandboxesServiceFinalizeSandboxSnapshotBody(LightningModel):
     size_bytes: str | int | None = None
 
 
-class SandboxesServiceGetSandboxSnapshotBlobDownloadUrlsBody(LightningModel):
+class SandboxesServiceGetSandboxSnapshotBlobDownloadUrlsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     organization_id: str | None = None
     sha256_digests: list[str] | None = None
 
 
-class SandboxesServiceGetSandboxSnapshotBlobUploadUrlsBody(LightningModel):
+class SandboxesServiceGetSandboxSnapshotBlobUploadUrlsBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     organization_id: str | None = None
     sha256_digests: list[str] | None = None
 
 
-class SandboxesServiceKeepSandboxAliveBody(LightningModel):
+class SandboxesServiceKeepSandboxAliveBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     idle_timeout: str | None = None
     organization_id: str | None = None
 
 
-class SandboxesServiceRunSandboxCommandBody(LightningModel):
+class SandboxesServiceRunSandboxCommandBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     args: list[str] | None = None
@@ -3459,21 +3469,21 @@ class SandboxesServiceRunSandboxCommandBody(LightningModel):
     sudo: bool | None = None
 
 
-class SandboxesServiceStopSandboxBody(LightningModel):
+class SandboxesServiceStopSandboxBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     organization_id: str | None = None
     project_id: str | None = None
 
 
-class SandboxesServiceUpdateSandboxBody(LightningModel):
+class SandboxesServiceUpdateSandboxBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     organization_id: str | None = None
     resume: bool | None = None
 
 
-class SandboxesServiceWriteSandboxFileBody(LightningModel):
+class SandboxesServiceWriteSandboxFileBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     content: str | None = None
@@ -3481,7 +3491,7 @@ class SandboxesServiceWriteSandboxFileBody(LightningModel):
     path: str | None = None
 
 
-class SchedulesServiceCreateScheduleBody(LightningModel):
+class SchedulesServiceCreateScheduleBody(LightningModel, kw_only=True):
     action_type: str | None = None  # V1ScheduleActionType
     command: str | None = None
     cron_expression: str | None = None
@@ -3493,11 +3503,11 @@ class SchedulesServiceCreateScheduleBody(LightningModel):
     timezone: str | None = None
 
 
-class SchedulesServiceCreateScheduleRunBody(LightningModel):
+class SchedulesServiceCreateScheduleRunBody(LightningModel, kw_only=True):
     pass
 
 
-class SchedulesServiceUpdateScheduleBody(LightningModel):
+class SchedulesServiceUpdateScheduleBody(LightningModel, kw_only=True):
     action_type: str | None = None  # V1ScheduleActionType
     cluster_id: str | None = None
     command: str | None = None
@@ -3517,28 +3527,28 @@ class SchedulesServiceUpdateScheduleBody(LightningModel):
     user_id: str | None = None
 
 
-class SecretServiceCreateSecretBody(LightningModel):
+class SecretServiceCreateSecretBody(LightningModel, kw_only=True):
     name: str | None = None
     type: str | None = None  # V1SecretType
     value: str | None = None
 
 
-class SecretServiceUpdateSecretBody(LightningModel):
+class SecretServiceUpdateSecretBody(LightningModel, kw_only=True):
     value: str | None = None
 
 
-class SecretServiceUpdateUserSecretBody(LightningModel):
+class SecretServiceUpdateUserSecretBody(LightningModel, kw_only=True):
     value: str | None = None
 
 
-class SlurmJobsUserServiceCreateSLURMClusterUserBody(LightningModel):
+class SlurmJobsUserServiceCreateSLURMClusterUserBody(LightningModel, kw_only=True):
     home_directory: str | None = None
     organization_id: str | None = None
     user_id: str | None = None
     username: str | None = None
 
 
-class SlurmJobsUserServiceCreateUserSLURMJobBody(LightningModel):
+class SlurmJobsUserServiceCreateUserSLURMJobBody(LightningModel, kw_only=True):
     cache_id: str | None = None
     cloudspace_id: str | None = None
     cluster_id: str | None = None
@@ -3553,21 +3563,21 @@ class SlurmJobsUserServiceCreateUserSLURMJobBody(LightningModel):
     work_dir: str | None = None
 
 
-class SlurmJobsUserServiceUpdateUserSLURMJobBody(LightningModel):
+class SlurmJobsUserServiceUpdateUserSLURMJobBody(LightningModel, kw_only=True):
     state: str | None = None
 
 
-class SlurmJobsUserServiceUserSLURMJobActionBody(LightningModel):
+class SlurmJobsUserServiceUserSLURMJobActionBody(LightningModel, kw_only=True):
     action: str | None = None  # V1JobAction
 
 
-class SnowflakeServiceCreateSnowflakeConnectionBody(LightningModel):
+class SnowflakeServiceCreateSnowflakeConnectionBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     credential_id: str | None = None
 
 
-class SnowflakeServiceExecuteSnowflakeQueryBody(LightningModel):
+class SnowflakeServiceExecuteSnowflakeQueryBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     connection_id: str | None = None
@@ -3575,7 +3585,7 @@ class SnowflakeServiceExecuteSnowflakeQueryBody(LightningModel):
     query: str | None = None
 
 
-class SnowflakeServiceExportSnowflakeQueryBody(LightningModel):
+class SnowflakeServiceExportSnowflakeQueryBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
@@ -3588,7 +3598,7 @@ class SnowflakeServiceExportSnowflakeQueryBody(LightningModel):
     query_name: str | None = None
 
 
-class SnowflakeServiceUpdateSnowflakeQueryBody(LightningModel):
+class SnowflakeServiceUpdateSnowflakeQueryBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     connection_id: str | None = None
@@ -3596,11 +3606,11 @@ class SnowflakeServiceUpdateSnowflakeQueryBody(LightningModel):
     query: str | None = None
 
 
-class StorageServiceAbortStorageTransferBody(LightningModel):
+class StorageServiceAbortStorageTransferBody(LightningModel, kw_only=True):
     pass
 
 
-class StorageServiceCompleteUploadProjectArtifactBody(LightningModel):
+class StorageServiceCompleteUploadProjectArtifactBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``reindex``."""
 
     cluster_id: str | None = None
@@ -3611,17 +3621,17 @@ class StorageServiceCompleteUploadProjectArtifactBody(LightningModel):
     upload_id: str | None = None
 
 
-class StorageServiceCreateStorageTransferBody(LightningModel):
+class StorageServiceCreateStorageTransferBody(LightningModel, kw_only=True):
     new_folder_name: str | None = None
     source_data_connection_id: str | None = None
     target_data_connection_id: str | None = None
 
 
-class StorageServicePauseStorageTransferBody(LightningModel):
+class StorageServicePauseStorageTransferBody(LightningModel, kw_only=True):
     pass
 
 
-class StorageServicePublishSharedArtifactBody(LightningModel):
+class StorageServicePublishSharedArtifactBody(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster_id: str | None = None
@@ -3631,45 +3641,45 @@ class StorageServicePublishSharedArtifactBody(LightningModel):
     visibility: V1ResourceVisibility | None = None
 
 
-class StorageServiceResumeStorageTransferBody(LightningModel):
+class StorageServiceResumeStorageTransferBody(LightningModel, kw_only=True):
     pass
 
 
-class StorageServiceUploadProjectArtifactBody(LightningModel):
+class StorageServiceUploadProjectArtifactBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     count: str | int | None = None
     data_connection_id: str | None = None
     filename: str | None = None
 
 
-class StorageServiceUploadProjectArtifactPartsBody(LightningModel):
+class StorageServiceUploadProjectArtifactPartsBody(LightningModel, kw_only=True):
     cluster_id: str | None = None
     data_connection_id: str | None = None
     filename: str | None = None
     parts: list[str | int] | None = None
 
 
-class StorageServiceUploadTemporaryArtifactPartsBody(LightningModel):
+class StorageServiceUploadTemporaryArtifactPartsBody(LightningModel, kw_only=True):
     filename: str | None = None
     parts: list[str | int] | None = None
 
 
-class StorageServiceValidateStorageTransferBody(LightningModel):
+class StorageServiceValidateStorageTransferBody(LightningModel, kw_only=True):
     source_data_connection_id: str | None = None
     target_data_connection_id: str | None = None
 
 
-class StreamResultOfV1ConversationResponseChunk(LightningModel):
+class StreamResultOfV1ConversationResponseChunk(LightningModel, kw_only=True):
     error: RpcStatus | None = None
     result: V1ConversationResponseChunk | None = None
 
 
-class StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse(LightningModel):
+class StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse(LightningModel, kw_only=True):
     error: RpcStatus | None = None
     result: V1GetLongRunningCommandInCloudSpaceResponse | None = None
 
 
-class StudioJobsServiceCreateStudioJobBody(LightningModel):
+class StudioJobsServiceCreateStudioJobBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     app: str | None = None  # V1StudioJobApp
@@ -3681,28 +3691,28 @@ class StudioJobsServiceCreateStudioJobBody(LightningModel):
     terminal_session_id: str | None = None
 
 
-class StudioJobsServiceUpdateStudioJobBody(LightningModel):
+class StudioJobsServiceUpdateStudioJobBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     last_started_at: str | None = None
     last_stopped_at: str | None = None
 
 
-class TimeFilterPivot(LightningModel):
+class TimeFilterPivot(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     pivot: str | None = None
     pivot_direction: str | None = None  # TimeFilterPivotDirection
 
 
-class TimeFilterRange(LightningModel):
+class TimeFilterRange(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     range_end: str | None = None
     range_start: str | None = None
 
 
-class UserServiceCreateAffiliateLinkBody(LightningModel):
+class UserServiceCreateAffiliateLinkBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``skipWaitlist``."""
 
     code: str | None = None
@@ -3713,12 +3723,12 @@ class UserServiceCreateAffiliateLinkBody(LightningModel):
     type: str | None = None
 
 
-class UserServiceUpdateAffiliateLinkBody(LightningModel):
+class UserServiceUpdateAffiliateLinkBody(LightningModel, kw_only=True):
     code: str | None = None
     name: str | None = None
 
 
-class UserServiceUpdateUserCreditsAutoReplenishBody(LightningModel):
+class UserServiceUpdateUserCreditsAutoReplenishBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     allow_credits_auto_replenish: bool | None = None
@@ -3726,11 +3736,11 @@ class UserServiceUpdateUserCreditsAutoReplenishBody(LightningModel):
     auto_replenish_threshold: str | None = None
 
 
-class UserServiceUploadSettingsBody(LightningModel):
+class UserServiceUploadSettingsBody(LightningModel, kw_only=True):
     pass
 
 
-class V1AERCounter(LightningModel):
+class V1AERCounter(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bdf: str | None = None
@@ -3739,7 +3749,7 @@ class V1AERCounter(LightningModel):
     non_fatal: str | None = None
 
 
-class V1APIKey(LightningModel):
+class V1APIKey(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     budget_config: V1APIKeyBudget | None = None
@@ -3754,21 +3764,21 @@ class V1APIKey(LightningModel):
     role: str | None = None
 
 
-class V1APIKeyBudget(LightningModel):
+class V1APIKeyBudget(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     limit_credits: str | None = None
     timeframe: str | None = None  # V1BudgetTimeframe
 
 
-class V1AWSClusterCredentials(LightningModel):
+class V1AWSClusterCredentials(LightningModel, kw_only=True):
     endpoint_url: str | None = None
     key_id: str | None = None
     secret: str | None = None
     token: str | None = None
 
 
-class V1AWSDirectV1(LightningModel):
+class V1AWSDirectV1(LightningModel, kw_only=True):
     ami_owner_id: str | None = None
     bucket_endpoint: str | None = None
     bucket_name: str | None = None
@@ -3788,32 +3798,32 @@ class V1AWSDirectV1(LightningModel):
     use_multiple_subnets_per_availability_zone: bool | None = None
 
 
-class V1AWSDirectV1Status(LightningModel):
+class V1AWSDirectV1Status(LightningModel, kw_only=True):
     reason: str | None = None
     region: str | None = None
     state: str | None = None  # V1RegionState
 
 
-class V1AbortStorageTransferResponse(LightningModel):
+class V1AbortStorageTransferResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1AcceleratorQuotaInfo(LightningModel):
+class V1AcceleratorQuotaInfo(LightningModel, kw_only=True):
     region: str | None = None
     spot: bool | None = None
     utilization: str | None = None
     value: str | None = None
 
 
-class V1AckUserStorageViolationResponse(LightningModel):
+class V1AckUserStorageViolationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1AddJobTimingResponse(LightningModel):
+class V1AddJobTimingResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1AffiliateLink(LightningModel):
+class V1AffiliateLink(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``skipWaitlist``."""
 
     code: str | None = None
@@ -3831,13 +3841,13 @@ class V1AffiliateLink(LightningModel):
     user_id: str | None = None
 
 
-class V1AgentCompletePartResponse(LightningModel):
+class V1AgentCompletePartResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     urls: list[V1CompleteAgentMultipartUpload] | None = None
 
 
-class V1AgentJob(LightningModel):
+class V1AgentJob(LightningModel, kw_only=True):
     cache_id: str | None = None
     cloudspace_id: str | None = None
     cluster_id: str | None = None
@@ -3870,7 +3880,7 @@ class V1AgentJob(LightningModel):
     work_dir: str | None = None
 
 
-class V1AgentJobArtifact(LightningModel):
+class V1AgentJobArtifact(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
@@ -3879,21 +3889,21 @@ class V1AgentJobArtifact(LightningModel):
     size_bytes: str | int | None = None
 
 
-class V1AgentUploadMultipartUrl(LightningModel):
+class V1AgentUploadMultipartUrl(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     part_number: str | int | None = None
     url: str | None = None
 
 
-class V1AgentUploadPartResponse(LightningModel):
+class V1AgentUploadPartResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     upload_id: str | None = None
     urls: list[V1AgentUploadMultipartUrl] | None = None
 
 
-class V1AggregatedPodMetrics(LightningModel):
+class V1AggregatedPodMetrics(LightningModel, kw_only=True):
     cpu_usage: float | None = None
     labels: dict[str, str] | None = None
     max_gpu_temp_recorded: int | None = None
@@ -3924,27 +3934,27 @@ class V1AggregatedPodMetrics(LightningModel):
     user_id: str | None = None
 
 
-class V1AlertsConfig(LightningModel):
+class V1AlertsConfig(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     billing: AlertsConfigBilling | None = None
     studios: AlertsConfigStudios | None = None
 
 
-class V1ApiPricingSpec(LightningModel):
+class V1ApiPricingSpec(LightningModel, kw_only=True):
     cost_per_hour: float | None = None
     cost_per_request: float | None = None
 
 
-class V1AppendLoggerMetricsResponse(LightningModel):
+class V1AppendLoggerMetricsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ApproveAutoJoinDomainResponse(LightningModel):
+class V1ApproveAutoJoinDomainResponse(LightningModel, kw_only=True):
     org: V1Organization | None = None
 
 
-class V1Artifact(LightningModel):
+class V1Artifact(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
@@ -3955,11 +3965,11 @@ class V1Artifact(LightningModel):
     url: str | None = None
 
 
-class V1AssignVariantResponse(LightningModel):
+class V1AssignVariantResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1Assistant(LightningModel):
+class V1Assistant(LightningModel, kw_only=True):
     aliases: list[str] | None = None
     cloudspace_id: str | None = None
     cloudy_compatible: bool | None = None
@@ -3990,7 +4000,7 @@ class V1Assistant(LightningModel):
     user_id: str | None = None
 
 
-class V1AssistantKnowledgeItemStatus(LightningModel):
+class V1AssistantKnowledgeItemStatus(LightningModel, kw_only=True):
     message: str | None = None
     path: str | None = None
     project_id: str | None = None
@@ -3999,11 +4009,11 @@ class V1AssistantKnowledgeItemStatus(LightningModel):
     url: str | None = None
 
 
-class V1AssistantKnowledgeStatus(LightningModel):
+class V1AssistantKnowledgeStatus(LightningModel, kw_only=True):
     items: list[V1AssistantKnowledgeItemStatus] | None = None
 
 
-class V1AssistantSessionDailyAggregated(LightningModel):
+class V1AssistantSessionDailyAggregated(LightningModel, kw_only=True):
     day: str | None = None
     model_id: str | None = None
     name: str | None = None
@@ -4017,7 +4027,7 @@ class V1AssistantSessionDailyAggregated(LightningModel):
     user_id: str | None = None
 
 
-class V1Author(LightningModel):
+class V1Author(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     first_name: str | None = None
@@ -4026,18 +4036,18 @@ class V1Author(LightningModel):
     username: str | None = None
 
 
-class V1AutoJoinDomainValidation(LightningModel):
+class V1AutoJoinDomainValidation(LightningModel, kw_only=True):
     email_sent_at: str | None = None
     last_validation_email: str | None = None
     validated: bool | None = None
 
 
-class V1AutoJoinOrgResponse(LightningModel):
+class V1AutoJoinOrgResponse(LightningModel, kw_only=True):
     default_project: V1ProjectMembership | None = None
     org_membership: V1OrgMembership | None = None
 
 
-class V1AutoscalingSpec(LightningModel):
+class V1AutoscalingSpec(LightningModel, kw_only=True):
     enabled: bool | None = None
     expected_cold_start_time: str | None = None
     idle_threshold_seconds: str | int | None = None
@@ -4048,7 +4058,7 @@ class V1AutoscalingSpec(LightningModel):
     target_metric: list[V1AutoscalingTargetMetric] | None = None
 
 
-class V1AutoscalingTargetMetric(LightningModel):
+class V1AutoscalingTargetMetric(LightningModel, kw_only=True):
     autoscaling_window_seconds: str | int | None = None
     name: str | None = None
     overflow_policy: str | None = None  # V1AutoscalingOverflowPolicy
@@ -4056,7 +4066,7 @@ class V1AutoscalingTargetMetric(LightningModel):
     target_utilization_percentage: str | None = None
 
 
-class V1AwsDataConnection(LightningModel):
+class V1AwsDataConnection(LightningModel, kw_only=True):
     available_in_non_aws_providers: bool | None = None
     destination: str | None = None
     kms_arn: str | None = None
@@ -4070,7 +4080,7 @@ class V1AwsDataConnection(LightningModel):
     source: str | None = None
 
 
-class V1AxisConfig(LightningModel):
+class V1AxisConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     auto_scale: bool | None = None
@@ -4082,7 +4092,7 @@ class V1AxisConfig(LightningModel):
     unit: str | None = None
 
 
-class V1AzureDirectV1(LightningModel):
+class V1AzureDirectV1(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bucket_name: str | None = None
@@ -4095,7 +4105,7 @@ class V1AzureDirectV1(LightningModel):
     tenant_id: str | None = None
 
 
-class V1BYOMSpec(LightningModel):
+class V1BYOMSpec(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     base_image_variant: str | None = None
@@ -4112,23 +4122,23 @@ class V1BYOMSpec(LightningModel):
     weight_source: str | None = None  # V1WeightSource
 
 
-class V1BatchServerCheckInRequest(LightningModel):
+class V1BatchServerCheckInRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     server_ids: list[str] | None = None
 
 
-class V1BatchServerCheckInResponse(LightningModel):
+class V1BatchServerCheckInResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     unknown_server_ids: list[str] | None = None
 
 
-class V1BatchUpdateLightningworkResponse(LightningModel):
+class V1BatchUpdateLightningworkResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1BillingFeature(LightningModel):
+class V1BillingFeature(LightningModel, kw_only=True):
     current_usage: int | None = None
     hit_limit: bool | None = None
     key: str | None = None
@@ -4136,7 +4146,7 @@ class V1BillingFeature(LightningModel):
     upgrade_path: str | None = None
 
 
-class V1BillingSubscription(LightningModel):
+class V1BillingSubscription(LightningModel, kw_only=True):
     amount: int | None = None
     canceled_at: str | None = None
     card_last4: str | None = None
@@ -4153,7 +4163,7 @@ class V1BillingSubscription(LightningModel):
     stripe_managed: bool | None = None
 
 
-class V1BlogPost(LightningModel):
+class V1BlogPost(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     author: V1Author | None = None
@@ -4171,18 +4181,18 @@ class V1BlogPost(LightningModel):
     updated_at: str | None = None
 
 
-class V1Body(LightningModel):
+class V1Body(LightningModel, kw_only=True):
     raw_json: str | None = None
 
 
-class V1BuildSpec(LightningModel):
+class V1BuildSpec(LightningModel, kw_only=True):
     commands: list[str] | None = None
     image: str | None = None
     python_dependencies: V1PythonDependencyInfo | None = None
     working_dir: str | None = None
 
 
-class V1BulkUploadOrgMembersResponse(LightningModel):
+class V1BulkUploadOrgMembersResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     created_count: int | None = None
@@ -4192,7 +4202,7 @@ class V1BulkUploadOrgMembersResponse(LightningModel):
     total_rows: int | None = None
 
 
-class V1BulkUploadOrgMembersRowError(LightningModel):
+class V1BulkUploadOrgMembersRowError(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     email: str | None = None
@@ -4200,7 +4210,7 @@ class V1BulkUploadOrgMembersRowError(LightningModel):
     row_index: int | None = None
 
 
-class V1CPUSystemMetrics(LightningModel):
+class V1CPUSystemMetrics(LightningModel, kw_only=True):
     block_read: int | None = None
     block_write: int | None = None
     memory_percentage: int | None = None
@@ -4212,20 +4222,20 @@ class V1CPUSystemMetrics(LightningModel):
     percentage_per_cpu: list[float] | None = None
 
 
-class V1CancelCloudSpaceInstanceSwitchResponse(LightningModel):
+class V1CancelCloudSpaceInstanceSwitchResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CancelRunningCloudSpaceInstanceTransferResponse(LightningModel):
+class V1CancelRunningCloudSpaceInstanceTransferResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CancellationMetadata(LightningModel):
+class V1CancellationMetadata(LightningModel, kw_only=True):
     message: str | None = None
     reason: str | None = None
 
 
-class V1CapacityBlockOffering(LightningModel):
+class V1CapacityBlockOffering(LightningModel, kw_only=True):
     capacity_block_duration_hours: int | None = None
     capacity_block_offering_id: str | None = None
     currency_code: str | None = None
@@ -4242,7 +4252,7 @@ class V1CapacityBlockOffering(LightningModel):
     upfront_fee: float | None = None
 
 
-class V1CapacityReservationUsedBy(LightningModel):
+class V1CapacityReservationUsedBy(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     job_id: str | None = None
     project_id: str | None = None
@@ -4250,7 +4260,7 @@ class V1CapacityReservationUsedBy(LightningModel):
     user_id: str | None = None
 
 
-class V1ChartMetadata(LightningModel):
+class V1ChartMetadata(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     chart_type: str | None = None  # V1ChartType
@@ -4263,32 +4273,32 @@ class V1ChartMetadata(LightningModel):
     y_axis: V1AxisConfig | None = None
 
 
-class V1CheckClusterNameAvailabilityRequest(LightningModel):
+class V1CheckClusterNameAvailabilityRequest(LightningModel, kw_only=True):
     name: str | None = None
 
 
-class V1CheckClusterNameAvailabilityResponse(LightningModel):
+class V1CheckClusterNameAvailabilityResponse(LightningModel, kw_only=True):
     available: bool | None = None
 
 
-class V1CheckExternalServiceStatusResponse(LightningModel):
+class V1CheckExternalServiceStatusResponse(LightningModel, kw_only=True):
     github_incident: bool | None = None
 
 
-class V1CheckSnowflakeConnectionResponse(LightningModel):
+class V1CheckSnowflakeConnectionResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     connected: bool | None = None
 
 
-class V1Checkbox(LightningModel):
+class V1Checkbox(LightningModel, kw_only=True):
     false_value: str | None = None
     is_checked: bool | None = None
     true_value: str | None = None
     value: bool | None = None
 
 
-class V1CloudSpace(LightningModel):
+class V1CloudSpace(LightningModel, kw_only=True):
     auto_switch_machine: bool | None = None
     cache_data_connection_id: str | None = None
     can_download_source_code: bool | None = None
@@ -4350,7 +4360,7 @@ class V1CloudSpace(LightningModel):
     web_path: str | None = None
 
 
-class V1CloudSpaceApp(LightningModel):
+class V1CloudSpaceApp(LightningModel, kw_only=True):
     author_logo: str | None = None
     authors: list[str] | None = None
     categories: list[str] | None = None
@@ -4374,19 +4384,19 @@ class V1CloudSpaceApp(LightningModel):
     visible_to_user_ids: list[str] | None = None
 
 
-class V1CloudSpaceAppAction(LightningModel):
+class V1CloudSpaceAppAction(LightningModel, kw_only=True):
     content: str | None = None
     type: str | None = None  # V1CloudSpaceAppActionType
 
 
-class V1CloudSpaceArtifactEvent(LightningModel):
+class V1CloudSpaceArtifactEvent(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     event_type: str | None = None  # V1CloudSpaceArtifactEventType
     path: str | None = None
 
 
-class V1CloudSpaceCodeVersion(LightningModel):
+class V1CloudSpaceCodeVersion(LightningModel, kw_only=True):
     cloud_space_id: str | None = None
     created_at: str | None = None
     id: str | None = None
@@ -4400,7 +4410,7 @@ class V1CloudSpaceCodeVersion(LightningModel):
     user_id: str | None = None
 
 
-class V1CloudSpaceColdStartMetrics(LightningModel):
+class V1CloudSpaceColdStartMetrics(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     cloudspace_instance_id: str | None = None
     cluster_id: str | None = None
@@ -4425,7 +4435,7 @@ class V1CloudSpaceColdStartMetrics(LightningModel):
     user_id: str | None = None
 
 
-class V1CloudSpaceColdStartMetricsStats(LightningModel):
+class V1CloudSpaceColdStartMetricsStats(LightningModel, kw_only=True):
     cpu_count: int | None = None
     env_setup: dict[str, float] | None = None
     gpu_count: int | None = None
@@ -4443,16 +4453,16 @@ class V1CloudSpaceColdStartMetricsStats(LightningModel):
     wait_for_machine: dict[str, float] | None = None
 
 
-class V1CloudSpaceEngagementResponse(LightningModel):
+class V1CloudSpaceEngagementResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CloudSpaceEnvironmentConfig(LightningModel):
+class V1CloudSpaceEnvironmentConfig(LightningModel, kw_only=True):
     environment_type: str | None = None  # V1CloudSpaceEnvironmentType
     specialized_view: str | None = None  # V1CloudSpaceSpecializedView
 
 
-class V1CloudSpaceEnvironmentTemplate(LightningModel):
+class V1CloudSpaceEnvironmentTemplate(LightningModel, kw_only=True):
     config: V1CloudSpaceEnvironmentTemplateConfig | None = None
     created_at: str | None = None
     description: str | None = None
@@ -4467,7 +4477,7 @@ class V1CloudSpaceEnvironmentTemplate(LightningModel):
     user_id: str | None = None
 
 
-class V1CloudSpaceEnvironmentTemplateConfig(LightningModel):
+class V1CloudSpaceEnvironmentTemplateConfig(LightningModel, kw_only=True):
     allowed_machines: list[str] | None = None
     default_machine: str | None = None
     endpoints: list[V1CloudSpaceEnvironmentTemplateEndpoint] | None = None
@@ -4481,7 +4491,7 @@ class V1CloudSpaceEnvironmentTemplateConfig(LightningModel):
     specialized_view: str | None = None  # V1CloudSpaceSpecializedView
 
 
-class V1CloudSpaceEnvironmentTemplateEndpoint(LightningModel):
+class V1CloudSpaceEnvironmentTemplateEndpoint(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     lightning_subdomain: str | None = None
@@ -4489,14 +4499,14 @@ class V1CloudSpaceEnvironmentTemplateEndpoint(LightningModel):
     ports: list[int] | None = None
 
 
-class V1CloudSpaceInstanceCollabStatus(LightningModel):
+class V1CloudSpaceInstanceCollabStatus(LightningModel, kw_only=True):
     edit_request_queue_user_ids: list[str] | None = None
     editor_user_id: str | None = None
     is_live: bool | None = None
     viewer_user_ids: list[str] | None = None
 
 
-class V1CloudSpaceInstanceConfig(LightningModel):
+class V1CloudSpaceInstanceConfig(LightningModel, kw_only=True):
     compute_config: V1UserRequestedComputeConfig | None = None
     data_connection_mounts: list[V1DataConnectionMount] | None = None
     disable_auto_shutdown: bool | None = None
@@ -4507,7 +4517,7 @@ class V1CloudSpaceInstanceConfig(LightningModel):
     tutorial_shown: bool | None = None
 
 
-class V1CloudSpaceInstanceStageProgress(LightningModel):
+class V1CloudSpaceInstanceStageProgress(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     completed_at: str | None = None
@@ -4520,7 +4530,7 @@ class V1CloudSpaceInstanceStageProgress(LightningModel):
     total_items: str | int | None = None
 
 
-class V1CloudSpaceInstanceStartupStatus(LightningModel):
+class V1CloudSpaceInstanceStartupStatus(LightningModel, kw_only=True):
     initial_restore_at: str | None = None
     initial_restore_finished: bool | None = None
     stage_progress: list[V1CloudSpaceInstanceStageProgress] | None = None
@@ -4529,29 +4539,29 @@ class V1CloudSpaceInstanceStartupStatus(LightningModel):
     top_up_restore_finished: bool | None = None
 
 
-class V1CloudSpaceProjectResponse(LightningModel):
+class V1CloudSpaceProjectResponse(LightningModel, kw_only=True):
     cloudspace: V1CloudSpace | None = None
     project: V1Project | None = None
 
 
-class V1CloudSpacePublication(LightningModel):
+class V1CloudSpacePublication(LightningModel, kw_only=True):
     org_id: str | None = None
     type: str | None = None  # V1CloudSpacePublicationType
 
 
-class V1CloudSpaceSeedFile(LightningModel):
+class V1CloudSpaceSeedFile(LightningModel, kw_only=True):
     contents: str | None = None
     path: str | None = None
 
 
-class V1CloudSpaceSession(LightningModel):
+class V1CloudSpaceSession(LightningModel, kw_only=True):
     command: str | None = None
     id: str | None = None
     name: str | None = None
     timestamp: str | None = None
 
 
-class V1CloudSpaceStartupStageStatus(LightningModel):
+class V1CloudSpaceStartupStageStatus(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     completed_at: str | None = None
@@ -4566,7 +4576,7 @@ class V1CloudSpaceStartupStageStatus(LightningModel):
     total_items: str | int | None = None
 
 
-class V1CloudSpaceTransferMetadata(LightningModel):
+class V1CloudSpaceTransferMetadata(LightningModel, kw_only=True):
     expected_completion_time: str | None = None
     initial_transfer_started_at: str | None = None
     requested_code_config: V1UpdateCloudSpaceInstanceConfigRequest | None = None
@@ -4578,7 +4588,7 @@ class V1CloudSpaceTransferMetadata(LightningModel):
     top_up_transfer_started_at: str | None = None
 
 
-class V1CloudSpaceVersion(LightningModel):
+class V1CloudSpaceVersion(LightningModel, kw_only=True):
     about_page_content: str | None = None
     about_page_id: str | None = None
     cloud_space_id: str | None = None
@@ -4603,14 +4613,14 @@ class V1CloudSpaceVersion(LightningModel):
     version_name: str | None = None
 
 
-class V1CloudSpaceVersionPublication(LightningModel):
+class V1CloudSpaceVersionPublication(LightningModel, kw_only=True):
     cloud_space_version_id: str | None = None
     featured: bool | None = None
     org_id: str | None = None
     type: str | None = None  # V1CloudSpacePublicationType
 
 
-class V1CloudflareV1(LightningModel):
+class V1CloudflareV1(LightningModel, kw_only=True):
     account_id: str | None = None
     api_token_secret_id: str | None = None
     api_token_value: str | None = None
@@ -4618,7 +4628,7 @@ class V1CloudflareV1(LightningModel):
     bucket_name: str | None = None
 
 
-class V1CloudyExpert(LightningModel):
+class V1CloudyExpert(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     avatar_url: str | None = None
@@ -4630,7 +4640,7 @@ class V1CloudyExpert(LightningModel):
     sources: list[str] | None = None
 
 
-class V1CloudySettings(LightningModel):
+class V1CloudySettings(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     default_mode: str | None = None
@@ -4640,7 +4650,7 @@ class V1CloudySettings(LightningModel):
     user_id: str | None = None
 
 
-class V1ClusterAccelerator(LightningModel):
+class V1ClusterAccelerator(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``partitionableParent``."""
 
     accelerator_type: str | None = None
@@ -4707,7 +4717,7 @@ class V1ClusterAccelerator(LightningModel):
     spot_quota_page_url: str | None = None
 
 
-class V1ClusterAvailability(LightningModel):
+class V1ClusterAvailability(LightningModel, kw_only=True):
     allowed_project_ids: list[str] | None = None
     cluster_id: str | None = None
     is_allowed_to_all: bool | None = None
@@ -4715,7 +4725,7 @@ class V1ClusterAvailability(LightningModel):
     updated_at: str | None = None
 
 
-class V1ClusterCapacityReservation(LightningModel):
+class V1ClusterCapacityReservation(LightningModel, kw_only=True):
     aggregate_availability: str | None = None
     capacity_reservation_type: str | None = None
     cloud_provider_capacity_reservation_id: str | None = None
@@ -4741,13 +4751,13 @@ class V1ClusterCapacityReservation(LightningModel):
     zone: str | None = None
 
 
-class V1ClusterDeletionOptions(LightningModel):
+class V1ClusterDeletionOptions(LightningModel, kw_only=True):
     delete_artifacts: bool | None = None
     delete_filesystems: bool | None = None
     delete_system_logs: bool | None = None
 
 
-class V1ClusterEncryptionKey(LightningModel):
+class V1ClusterEncryptionKey(LightningModel, kw_only=True):
     cluster_id: str | None = None
     creator_id: str | None = None
     id: str | None = None
@@ -4755,7 +4765,7 @@ class V1ClusterEncryptionKey(LightningModel):
     organization_id: str | None = None
 
 
-class V1ClusterMetrics(LightningModel):
+class V1ClusterMetrics(LightningModel, kw_only=True):
     cpus_util: float | None = None
     filesystem_inode_util: float | None = None
     filesystem_read_rate: float | None = None
@@ -4813,25 +4823,25 @@ class V1ClusterMetrics(LightningModel):
     vram_util: float | None = None
 
 
-class V1ClusterNames(LightningModel):
+class V1ClusterNames(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     items: list[str | int] | None = None
 
 
-class V1ClusterProxy(LightningModel):
+class V1ClusterProxy(LightningModel, kw_only=True):
     cluster_id: str | None = None
     domain: str | None = None
     id: str | None = None
     state: str | None = None
 
 
-class V1ClusterResourceTag(LightningModel):
+class V1ClusterResourceTag(LightningModel, kw_only=True):
     key: str | None = None
     value: str | None = None
 
 
-class V1ClusterSLADailyMetrics(LightningModel):
+class V1ClusterSLADailyMetrics(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     capacity_gpu_hours: float | None = None
@@ -4840,7 +4850,7 @@ class V1ClusterSLADailyMetrics(LightningModel):
     sla_target_gpu_hours: float | None = None
 
 
-class V1ClusterSecurityOptions(LightningModel):
+class V1ClusterSecurityOptions(LightningModel, kw_only=True):
     allow_studio_transfer_out: bool | None = None
     bucket_kms_key: str | None = None
     cloud_init_boot_cmds: list[str] | None = None
@@ -4866,7 +4876,7 @@ class V1ClusterSecurityOptions(LightningModel):
     vpn_route_cidrs: list[str] | None = None
 
 
-class V1ClusterSpec(LightningModel):
+class V1ClusterSpec(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``partitioningEnabled``."""
 
     auth_token: str | None = None
@@ -4919,7 +4929,7 @@ class V1ClusterSpec(LightningModel):
     vultr_v1: V1VultrDirectV1 | None = None
 
 
-class V1ClusterStatus(LightningModel):
+class V1ClusterStatus(LightningModel, kw_only=True):
     aws_v1_region_status: list[V1AWSDirectV1Status] | None = None
     dependency_service_health: list[V1ServiceHealth] | None = None
     gcp_v1_status: V1GoogleCloudDirectV1Status | None = None
@@ -4935,7 +4945,7 @@ class V1ClusterStatus(LightningModel):
     storage_endpoint: str | None = None
 
 
-class V1ClusterTaggingOptions(LightningModel):
+class V1ClusterTaggingOptions(LightningModel, kw_only=True):
     custom_tags: list[V1ClusterResourceTag] | None = None
     tag_bucket_objects: bool | None = None
     tag_instances_with_teamspace_name: bool | None = None
@@ -4943,12 +4953,12 @@ class V1ClusterTaggingOptions(LightningModel):
     tag_instances_with_workload_name: bool | None = None
 
 
-class V1ClusterUpload(LightningModel):
+class V1ClusterUpload(LightningModel, kw_only=True):
     cluster_id: str | None = None
     upload_id: str | None = None
 
 
-class V1ClusterUsageRestriction(LightningModel):
+class V1ClusterUsageRestriction(LightningModel, kw_only=True):
     cluster_id: str | None = None
     id: str | None = None
     instance_type: str | None = None
@@ -4956,7 +4966,7 @@ class V1ClusterUsageRestriction(LightningModel):
     restriction_type: str | None = None
 
 
-class V1CollabSession(LightningModel):
+class V1CollabSession(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     id: str | None = None
     owner_id: str | None = None
@@ -4964,58 +4974,58 @@ class V1CollabSession(LightningModel):
     user_ids: list[str] | None = None
 
 
-class V1CompleteAgentMultipartUpload(LightningModel):
+class V1CompleteAgentMultipartUpload(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     etag: str | None = None
     part_number: str | int | None = None
 
 
-class V1CompleteLitDatasetMultiPartUploadResponse(LightningModel):
+class V1CompleteLitDatasetMultiPartUploadResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1CompleteLitDatasetUploadResponse(LightningModel):
+class V1CompleteLitDatasetUploadResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1CompleteModelUploadResponse(LightningModel):
+class V1CompleteModelUploadResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CompleteMultiPartUploadResponse(LightningModel):
+class V1CompleteMultiPartUploadResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CompleteOnboardingResponse(LightningModel):
+class V1CompleteOnboardingResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CompleteRunningCloudSpaceInstanceTransferResponse(LightningModel):
+class V1CompleteRunningCloudSpaceInstanceTransferResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CompleteUpload(LightningModel):
+class V1CompleteUpload(LightningModel, kw_only=True):
     etag: str | None = None
     part_number: str | int | None = None
 
 
-class V1CompleteUploadProjectArtifactResponse(LightningModel):
+class V1CompleteUploadProjectArtifactResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CompleteUploadTemporaryArtifactRequest(LightningModel):
+class V1CompleteUploadTemporaryArtifactRequest(LightningModel, kw_only=True):
     filename: str | None = None
     parts: list[V1CompleteUpload] | None = None
     upload_id: str | None = None
 
 
-class V1CompletedPart(LightningModel):
+class V1CompletedPart(LightningModel, kw_only=True):
     etag: str | None = None
     part_number: str | int | None = None
 
 
-class V1ComputeApp(LightningModel):
+class V1ComputeApp(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpu_uuid: str | None = None
@@ -5024,17 +5034,17 @@ class V1ComputeApp(LightningModel):
     process_name: str | None = None
 
 
-class V1ComputeClusterMachines(LightningModel):
+class V1ComputeClusterMachines(LightningModel, kw_only=True):
     gpu: str | None = None
     quantity: int | None = None
 
 
-class V1ComputeClusterRequest(LightningModel):
+class V1ComputeClusterRequest(LightningModel, kw_only=True):
     duration: str | None = None
     machines: list[V1ComputeClusterMachines] | None = None
 
 
-class V1ComputeConfig(LightningModel):
+class V1ComputeConfig(LightningModel, kw_only=True):
     cpu_image_override: str | None = None
     gpu_image_override: str | None = None
     id: str | None = None
@@ -5043,11 +5053,11 @@ class V1ComputeConfig(LightningModel):
     shm_size_mb: int | None = None
 
 
-class V1ContactAssistantOwnerResponse(LightningModel):
+class V1ContactAssistantOwnerResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ContainerMetrics(LightningModel):
+class V1ContainerMetrics(LightningModel, kw_only=True):
     container_id: str | None = None
     container_name: str | None = None
     cpu_usage: float | None = None
@@ -5066,7 +5076,7 @@ class V1ContainerMetrics(LightningModel):
     timestamp: str | None = None
 
 
-class V1ContainerRegistry(LightningModel):
+class V1ContainerRegistry(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     config: V1ContainerRegistryConfig | None = None
@@ -5076,20 +5086,20 @@ class V1ContainerRegistry(LightningModel):
     url: str | None = None
 
 
-class V1ContainerRegistryConfig(LightningModel):
+class V1ContainerRegistryConfig(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     ecr: ContainerRegistryConfigECR | None = None
 
 
-class V1ContainerRegistryScopes(LightningModel):
+class V1ContainerRegistryScopes(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     namespaces: list[str] | None = None
     project_ids: list[str] | None = None
 
 
-class V1Conversation(LightningModel):
+class V1Conversation(LightningModel, kw_only=True):
     assistant_id: str | None = None
     assistant_name: str | None = None
     created_at: str | None = None
@@ -5104,7 +5114,7 @@ class V1Conversation(LightningModel):
     user_id: str | None = None
 
 
-class V1ConversationResponseChunk(LightningModel):
+class V1ConversationResponseChunk(LightningModel, kw_only=True):
     choices: list[V1ResponseChoice] | None = None
     conversation_id: str | None = None
     executable: bool | None = None
@@ -5116,13 +5126,13 @@ class V1ConversationResponseChunk(LightningModel):
     usage: V1TokenUsage | None = None
 
 
-class V1CountMetricsStreamsResponse(LightningModel):
+class V1CountMetricsStreamsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     count: int | None = None
 
 
-class V1CreateAPIKeyRequest(LightningModel):
+class V1CreateAPIKeyRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     budget_config: V1APIKeyBudget | None = None
@@ -5135,27 +5145,27 @@ class V1CreateAPIKeyRequest(LightningModel):
     role: str | None = None
 
 
-class V1CreateAgentMultipartUploadResponse(LightningModel):
+class V1CreateAgentMultipartUploadResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     upload_id: str | None = None
 
 
-class V1CreateBillingPortalSessionRequest(LightningModel):
+class V1CreateBillingPortalSessionRequest(LightningModel, kw_only=True):
     flow_type: str | None = None
     org_id: str | None = msgspec.field(default=None, name="orgID")
     return_url: str | None = msgspec.field(default=None, name="returnURL")
 
 
-class V1CreateBillingPortalSessionResponse(LightningModel):
+class V1CreateBillingPortalSessionResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1CreateBillingUpgradeTriggerRecordResponse(LightningModel):
+class V1CreateBillingUpgradeTriggerRecordResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CreateBlogPostRequest(LightningModel):
+class V1CreateBlogPostRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     author_id: str | None = None
@@ -5168,7 +5178,7 @@ class V1CreateBlogPostRequest(LightningModel):
     title: str | None = None
 
 
-class V1CreateCheckoutSessionRequest(LightningModel):
+class V1CreateCheckoutSessionRequest(LightningModel, kw_only=True):
     amount: float | None = None
     capture_method: str | None = None
     gclid: str | None = None
@@ -5180,16 +5190,16 @@ class V1CreateCheckoutSessionRequest(LightningModel):
     wallet_type: str | None = None  # CreateCheckoutSessionRequestWalletType
 
 
-class V1CreateCheckoutSessionResponse(LightningModel):
+class V1CreateCheckoutSessionResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1CreateCloudSpaceAppInstanceResponse(LightningModel):
+class V1CreateCloudSpaceAppInstanceResponse(LightningModel, kw_only=True):
     actions: list[V1CloudSpaceAppAction] | None = None
     lightningappinstance: Externalv1LightningappInstance | None = None
 
 
-class V1CreateCloudSpaceEnvironmentTemplateRequest(LightningModel):
+class V1CreateCloudSpaceEnvironmentTemplateRequest(LightningModel, kw_only=True):
     allowed_machines: list[str] | None = None
     default_machine: str | None = None
     description: str | None = None
@@ -5206,33 +5216,33 @@ class V1CreateCloudSpaceEnvironmentTemplateRequest(LightningModel):
     specialized_view: str | None = None  # V1CloudSpaceSpecializedView
 
 
-class V1CreateCloudSpaceInstanceMetricResponse(LightningModel):
+class V1CreateCloudSpaceInstanceMetricResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CreateClusterCapacityReservationResponse(LightningModel):
+class V1CreateClusterCapacityReservationResponse(LightningModel, kw_only=True):
     cloud_provider_capacity_reservation_id: str | None = None
     full_cloud_provider_reservation_string: str | None = None
     id: str | None = None
     match_pattern: str | None = None
 
 
-class V1CreateClusterEncryptionKeysRequest(LightningModel):
+class V1CreateClusterEncryptionKeysRequest(LightningModel, kw_only=True):
     key: V1ClusterEncryptionKey | None = None
 
 
-class V1CreateClusterEncryptionKeysResponse(LightningModel):
+class V1CreateClusterEncryptionKeysResponse(LightningModel, kw_only=True):
     key: V1ClusterEncryptionKey | None = None
 
 
-class V1CreateClusterRequest(LightningModel):
+class V1CreateClusterRequest(LightningModel, kw_only=True):
     name: str | None = None
     org_id: str | None = None
     phase: str | None = None  # V1ClusterState
     spec: V1ClusterSpec | None = None
 
 
-class V1CreateClusterResponse(LightningModel):
+class V1CreateClusterResponse(LightningModel, kw_only=True):
     created_at: str | None = None
     id: str | None = None
     name: str | None = None
@@ -5240,11 +5250,11 @@ class V1CreateClusterResponse(LightningModel):
     status: V1ClusterStatus | None = None
 
 
-class V1CreateContainerRegistryResponse(LightningModel):
+class V1CreateContainerRegistryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1CreateDeploymentRequest(LightningModel):
+class V1CreateDeploymentRequest(LightningModel, kw_only=True):
     acknowledged_warnings: list[str] | None = None
     api_standard: str | None = None
     apis: list[V1DeploymentAPI] | None = None
@@ -5271,7 +5281,7 @@ class V1CreateDeploymentRequest(LightningModel):
     vm_instances_config: V1VMInstancesConfig | None = None
 
 
-class V1CreateDeploymentTemplateRequest(LightningModel):
+class V1CreateDeploymentTemplateRequest(LightningModel, kw_only=True):
     about_page_content: str | None = None
     categories: list[str] | None = None
     cloud_space_id: str | None = None
@@ -5292,7 +5302,7 @@ class V1CreateDeploymentTemplateRequest(LightningModel):
     visibility: str | None = None  # V1DeploymentTemplateType
 
 
-class V1CreateGitCredentialsRequest(LightningModel):
+class V1CreateGitCredentialsRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``gitUsername``."""
 
     git_username: str | None = None
@@ -5301,7 +5311,7 @@ class V1CreateGitCredentialsRequest(LightningModel):
     registry_url: str | None = None
 
 
-class V1CreateGitProviderRequest(LightningModel):
+class V1CreateGitProviderRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     hostname: str | None = None
@@ -5312,7 +5322,7 @@ class V1CreateGitProviderRequest(LightningModel):
     type: str | None = None  # V1GitProviderType
 
 
-class V1CreateIncidentRequest(LightningModel):
+class V1CreateIncidentRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
@@ -5325,7 +5335,7 @@ class V1CreateIncidentRequest(LightningModel):
     type: str | None = None  # V1IncidentType
 
 
-class V1CreateInstanceRequest(LightningModel):
+class V1CreateInstanceRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cloud_init: str | None = None
@@ -5340,7 +5350,7 @@ class V1CreateInstanceRequest(LightningModel):
     volume_size: str | int | None = None
 
 
-class V1CreateJobRequest(LightningModel):
+class V1CreateJobRequest(LightningModel, kw_only=True):
     endpoint: V1Endpoint | None = None
     name: str | None = None
     project_id: str | None = None
@@ -5348,30 +5358,30 @@ class V1CreateJobRequest(LightningModel):
     tags: list[str] | None = None
 
 
-class V1CreateKubernetesPodEventResponse(LightningModel):
+class V1CreateKubernetesPodEventResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
 
 
-class V1CreateLicenseRequest(LightningModel):
+class V1CreateLicenseRequest(LightningModel, kw_only=True):
     owner_id: str | None = None
     owner_type: str | None = None  # V1TokenOwnerType
     product_id: str | None = None
 
 
-class V1CreateLitDatasetMultiPartUploadResponse(LightningModel):
+class V1CreateLitDatasetMultiPartUploadResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     upload_id: str | None = None
 
 
-class V1CreateLitLoggerMediaResponse(LightningModel):
+class V1CreateLitLoggerMediaResponse(LightningModel, kw_only=True):
     already_exists: bool | None = None
     media: V1LitLoggerMedia | None = None
 
 
-class V1CreateLitPageRequest(LightningModel):
+class V1CreateLitPageRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     category: str | None = None
@@ -5384,30 +5394,30 @@ class V1CreateLitPageRequest(LightningModel):
     type: str | None = None  # V1LitPageType
 
 
-class V1CreateLitPageResponse(LightningModel):
+class V1CreateLitPageResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     lit_page: V1LitPage | None = None
 
 
-class V1CreateMachineAlertsResponse(LightningModel):
+class V1CreateMachineAlertsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1CreateMachineResponse(LightningModel):
+class V1CreateMachineResponse(LightningModel, kw_only=True):
     machine: V1Machine | None = None
 
 
-class V1CreateManagedEndpointResponse(LightningModel):
+class V1CreateManagedEndpointResponse(LightningModel, kw_only=True):
     assistants: list[V1Assistant] | None = None
     endpoint: V1ManagedEndpoint | None = None
 
 
-class V1CreateModelMetricsResponse(LightningModel):
+class V1CreateModelMetricsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CreateMultiMachineJobRequest(LightningModel):
+class V1CreateMultiMachineJobRequest(LightningModel, kw_only=True):
     cluster_id: str | None = None
     fault_tolerance: V1MultiMachineJobFaultTolerance | None = None
     machines: int | None = None
@@ -5419,18 +5429,18 @@ class V1CreateMultiMachineJobRequest(LightningModel):
     target_machine_ids: list[str] | None = None
 
 
-class V1CreateMultiPartUploadResponse(LightningModel):
+class V1CreateMultiPartUploadResponse(LightningModel, kw_only=True):
     upload_id: str | None = None
 
 
-class V1CreateOrgClusterCapacityReservationResponse(LightningModel):
+class V1CreateOrgClusterCapacityReservationResponse(LightningModel, kw_only=True):
     cloud_provider_capacity_reservation_id: str | None = None
     full_cloud_provider_reservation_string: str | None = None
     id: str | None = None
     match_pattern: str | None = None
 
 
-class V1CreateOrganizationRequest(LightningModel):
+class V1CreateOrganizationRequest(LightningModel, kw_only=True):
     allow_credits_auto_replenish: bool | None = None
     allow_marketplace: bool | None = None
     auto_invite_by_domain: bool | None = None
@@ -5451,7 +5461,7 @@ class V1CreateOrganizationRequest(LightningModel):
     type: str | None = None
 
 
-class V1CreatePipelineTemplateRequest(LightningModel):
+class V1CreatePipelineTemplateRequest(LightningModel, kw_only=True):
     about_page_content: str | None = None
     description: str | None = None
     image_url: str | None = None
@@ -5465,7 +5475,7 @@ class V1CreatePipelineTemplateRequest(LightningModel):
     visibility: str | None = None  # V1PipelineTemplateVisibilityType
 
 
-class V1CreateProjectRequest(LightningModel):
+class V1CreateProjectRequest(LightningModel, kw_only=True):
     allow_credits_auto_replenish: bool | None = None
     auto_replenish_amount: float | None = None
     auto_replenish_threshold: float | None = None
@@ -5481,7 +5491,7 @@ class V1CreateProjectRequest(LightningModel):
     quotas: V1Quotas | None = None
 
 
-class V1CreateSDKCommandHistoryRequest(LightningModel):
+class V1CreateSDKCommandHistoryRequest(LightningModel, kw_only=True):
     command: str | None = None
     duration: int | None = None
     message: str | None = None
@@ -5491,21 +5501,21 @@ class V1CreateSDKCommandHistoryRequest(LightningModel):
     version: str | None = None
 
 
-class V1CreateSDKCommandHistoryResponse(LightningModel):
+class V1CreateSDKCommandHistoryResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CreateSSHPublicKeyRequest(LightningModel):
+class V1CreateSSHPublicKeyRequest(LightningModel, kw_only=True):
     comment: str | None = None
     name: str | None = None
     public_key: str | None = None
 
 
-class V1CreateSandboxDirectoryResponse(LightningModel):
+class V1CreateSandboxDirectoryResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1CreateSandboxRequest(LightningModel):
+class V1CreateSandboxRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cloudspace_id: str | None = None
@@ -5531,28 +5541,28 @@ class V1CreateSandboxRequest(LightningModel):
     warm: V1SandboxWarmSpec | None = None
 
 
-class V1CreateServerAlertResponse(LightningModel):
+class V1CreateServerAlertResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1CreateSharedMetricsStreamRequest(LightningModel):
+class V1CreateSharedMetricsStreamRequest(LightningModel, kw_only=True):
     allowed_org_id: str | None = None
     allowed_user_ids: list[str] | None = None
     metrics_stream_id: str | None = None
     public: bool | None = None
 
 
-class V1CreateSharedMetricsStreamResponse(LightningModel):
+class V1CreateSharedMetricsStreamResponse(LightningModel, kw_only=True):
     id: str | None = None
 
 
-class V1CreateSnowflakeConnectionResponse(LightningModel):
+class V1CreateSnowflakeConnectionResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     connection_id: str | None = None
 
 
-class V1CreateSubscriptionCheckoutSessionRequest(LightningModel):
+class V1CreateSubscriptionCheckoutSessionRequest(LightningModel, kw_only=True):
     billing_period: str | None = None  # V1BillingPeriod
     org_id: str | None = None
     product_id: str | None = None
@@ -5563,23 +5573,23 @@ class V1CreateSubscriptionCheckoutSessionRequest(LightningModel):
     upgrade_feature: str | None = None
 
 
-class V1CreateSubscriptionCheckoutSessionResponse(LightningModel):
+class V1CreateSubscriptionCheckoutSessionResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1CreateUserSecretRequest(LightningModel):
+class V1CreateUserSecretRequest(LightningModel, kw_only=True):
     name: str | None = None
     value: str | None = None
 
 
-class V1CudoDirectV1(LightningModel):
+class V1CudoDirectV1(LightningModel, kw_only=True):
     primary_region: str | None = None
     project_id: str | None = None
     regions: list[str] | None = None
     show_as_lightning: bool | None = None
 
 
-class V1CustomerNetwork(LightningModel):
+class V1CustomerNetwork(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cidrs: list[str] | None = None
@@ -5587,14 +5597,14 @@ class V1CustomerNetwork(LightningModel):
     id: str | None = None
 
 
-class V1DMAEntryLimit(LightningModel):
+class V1DMAEntryLimit(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     present: bool | None = None
     value: str | None = None
 
 
-class V1DMIInfo(LightningModel):
+class V1DMIInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bios_date: str | None = None
@@ -5607,12 +5617,12 @@ class V1DMIInfo(LightningModel):
     sys_vendor: str | None = None
 
 
-class V1DailyModelMetrics(LightningModel):
+class V1DailyModelMetrics(LightningModel, kw_only=True):
     day: str | None = None
     metrics: V1ModelMetrics | None = None
 
 
-class V1DailyUsage(LightningModel):
+class V1DailyUsage(LightningModel, kw_only=True):
     day: str | None = None
     total_completion_tokens: str | int | None = None
     total_cost: float | None = None
@@ -5621,7 +5631,7 @@ class V1DailyUsage(LightningModel):
     total_saved_cost: float | None = None
 
 
-class V1DataConnection(LightningModel):
+class V1DataConnection(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``weka``."""
 
     access_cluster_ids: list[str] | None = None
@@ -5663,7 +5673,7 @@ class V1DataConnection(LightningModel):
     writable: bool | None = None
 
 
-class V1DataConnectionArtifact(LightningModel):
+class V1DataConnectionArtifact(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
@@ -5673,7 +5683,7 @@ class V1DataConnectionArtifact(LightningModel):
     url: str | None = None
 
 
-class V1DataConnectionMount(LightningModel):
+class V1DataConnectionMount(LightningModel, kw_only=True):
     destination: str | None = None
     id: str | None = None
     is_published: bool | None = None
@@ -5681,14 +5691,14 @@ class V1DataConnectionMount(LightningModel):
     status: str | None = None  # DataConnectionMountDataConnectionMountCopyStatus
 
 
-class V1DataPath(LightningModel):
+class V1DataPath(LightningModel, kw_only=True):
     single_file: bool | None = None
     stored_path: str | None = None
     target_path: str | None = None
     updated_at: str | None = None
 
 
-class V1Dataset(LightningModel):
+class V1Dataset(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloud_space_id: str | None = None
@@ -5713,327 +5723,329 @@ class V1Dataset(LightningModel):
     version: str | None = None
 
 
-class V1DeleteAPIKeyResponse(LightningModel):
+class V1DeleteAPIKeyResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteAffiliateLinkResponse(LightningModel):
+class V1DeleteAffiliateLinkResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteAssistantResponse(LightningModel):
+class V1DeleteAssistantResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteBlogPostResponse(LightningModel):
+class V1DeleteBlogPostResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     success: bool | None = None
 
 
-class V1DeleteCloudSpaceAppResponse(LightningModel):
+class V1DeleteCloudSpaceAppResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteCloudSpaceEnvironmentTemplateResponse(LightningModel):
+class V1DeleteCloudSpaceEnvironmentTemplateResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteCloudSpaceResponse(LightningModel):
+class V1DeleteCloudSpaceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteCloudSpaceSessionResponse(LightningModel):
+class V1DeleteCloudSpaceSessionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteCloudSpaceVersionPublicationResponse(LightningModel):
+class V1DeleteCloudSpaceVersionPublicationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteCloudSpaceVersionResponse(LightningModel):
+class V1DeleteCloudSpaceVersionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteClusterCapacityReservationResponse(LightningModel):
+class V1DeleteClusterCapacityReservationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteClusterEncryptionKeyResponse(LightningModel):
+class V1DeleteClusterEncryptionKeyResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteClusterProxyResponse(LightningModel):
+class V1DeleteClusterProxyResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteClusterResponse(LightningModel):
+class V1DeleteClusterResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteClusterUsageRestrictionResponse(LightningModel):
+class V1DeleteClusterUsageRestrictionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteContainerRegistryResponse(LightningModel):
+class V1DeleteContainerRegistryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteConversationResponse(LightningModel):
+class V1DeleteConversationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteDataConnectionResponse(LightningModel):
+class V1DeleteDataConnectionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteDatasetResponse(LightningModel):
+class V1DeleteDatasetResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteDeploymentAlertingPolicyResponse(LightningModel):
+class V1DeleteDeploymentAlertingPolicyResponse(LightningModel, kw_only=True):
     deployment_id: str | None = None
     id: str | None = None
     project_id: str | None = None
 
 
-class V1DeleteDeploymentReleaseResponse(LightningModel):
+class V1DeleteDeploymentReleaseResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteDeploymentResponse(LightningModel):
+class V1DeleteDeploymentResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteEndpointResponse(LightningModel):
+class V1DeleteEndpointResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteGitCredentialsResponse(LightningModel):
+class V1DeleteGitCredentialsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteGitProviderResponse(LightningModel):
+class V1DeleteGitProviderResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteIncidentMessageResponse(LightningModel):
+class V1DeleteIncidentMessageResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteIncidentResponse(LightningModel):
+class V1DeleteIncidentResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteIndexResponse(LightningModel):
+class V1DeleteIndexResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteInstanceResponse(LightningModel):
+class V1DeleteInstanceResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteJobResponse(LightningModel):
+class V1DeleteJobResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteKubernetesJobResponse(LightningModel):
+class V1DeleteKubernetesJobResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteKubernetesTemplateResponse(LightningModel):
+class V1DeleteKubernetesTemplateResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLicenseResponse(LightningModel):
+class V1DeleteLicenseResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLightningRunResponse(LightningModel):
+class V1DeleteLightningRunResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLightningappInstanceArtifactResponse(LightningModel):
+class V1DeleteLightningappInstanceArtifactResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteLightningappInstanceResponse(LightningModel):
+class V1DeleteLightningappInstanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLightningworkResponse(LightningModel):
+class V1DeleteLightningworkResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLitDatasetResponse(LightningModel):
+class V1DeleteLitDatasetResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteLitDatasetVersionResponse(LightningModel):
+class V1DeleteLitDatasetVersionResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteLitLoggerMediaResponse(LightningModel):
+class V1DeleteLitLoggerMediaResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLitPageResponse(LightningModel):
+class V1DeleteLitPageResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteLitRegistryRepositoryImageArtifactVersionByDigestResponse(LightningModel):
+class V1DeleteLitRegistryRepositoryImageArtifactVersionByDigestResponse(
+    LightningModel, kw_only=True
+):
     pass
 
 
-class V1DeleteLitRepositoryResponse(LightningModel):
+class V1DeleteLitRepositoryResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteLoggerArtifactResponse(LightningModel):
+class V1DeleteLoggerArtifactResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteMachineAlertResponse(LightningModel):
+class V1DeleteMachineAlertResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteMachineAlertsResponse(LightningModel):
+class V1DeleteMachineAlertsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteMachineResponse(LightningModel):
+class V1DeleteMachineResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteManagedEndpointResponse(LightningModel):
+class V1DeleteManagedEndpointResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteMetricsStreamResponse(LightningModel):
+class V1DeleteMetricsStreamResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteModelResponse(LightningModel):
+class V1DeleteModelResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteModelVersionResponse(LightningModel):
+class V1DeleteModelVersionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteMultiMachineJobResponse(LightningModel):
+class V1DeleteMultiMachineJobResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteOrgClusterCapacityReservationResponse(LightningModel):
+class V1DeleteOrgClusterCapacityReservationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteOrgMembershipResponse(LightningModel):
+class V1DeleteOrgMembershipResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteOrgMembershipRoleBindingResponse(LightningModel):
+class V1DeleteOrgMembershipRoleBindingResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteOrgRoleResponse(LightningModel):
+class V1DeleteOrgRoleResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteOrganizationResponse(LightningModel):
+class V1DeleteOrganizationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeletePipelineResponse(LightningModel):
+class V1DeletePipelineResponse(LightningModel, kw_only=True):
     id: str | None = None
     project_id: str | None = None
 
 
-class V1DeleteProfilerCaptureResponse(LightningModel):
+class V1DeleteProfilerCaptureResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteProjectArtifactResponse(LightningModel):
+class V1DeleteProjectArtifactResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteProjectClusterBindingResponse(LightningModel):
+class V1DeleteProjectClusterBindingResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteProjectClusterResponse(LightningModel):
+class V1DeleteProjectClusterResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteProjectMembershipResponse(LightningModel):
+class V1DeleteProjectMembershipResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteProjectMembershipRoleBindingResponse(LightningModel):
+class V1DeleteProjectMembershipRoleBindingResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteProjectResponse(LightningModel):
+class V1DeleteProjectResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteProjectRoleResponse(LightningModel):
+class V1DeleteProjectRoleResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteSSHPublicKeyResponse(LightningModel):
+class V1DeleteSSHPublicKeyResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteSandboxResponse(LightningModel):
+class V1DeleteSandboxResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteSandboxSnapshotResponse(LightningModel):
+class V1DeleteSandboxSnapshotResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteScheduleResponse(LightningModel):
+class V1DeleteScheduleResponse(LightningModel, kw_only=True):
     id: str | None = None
     project_id: str | None = None
     resource_id: str | None = None
 
 
-class V1DeleteSecretResponse(LightningModel):
+class V1DeleteSecretResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteSharedArtifactResponse(LightningModel):
+class V1DeleteSharedArtifactResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DeleteSharedMetricsStreamResponse(LightningModel):
+class V1DeleteSharedMetricsStreamResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteStudioJobResponse(LightningModel):
+class V1DeleteStudioJobResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteUserSLURMJobResponse(LightningModel):
+class V1DeleteUserSLURMJobResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeleteVirtualMachineResponse(LightningModel):
+class V1DeleteVirtualMachineResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1DeleteWorkloadTagResponse(LightningModel):
+class V1DeleteWorkloadTagResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1DependencyFileInfo(LightningModel):
+class V1DependencyFileInfo(LightningModel, kw_only=True):
     package_manager: str | None = None  # V1PackageManager
     path: str | None = None
 
 
-class V1Deployment(LightningModel):
+class V1Deployment(LightningModel, kw_only=True):
     acknowledged_warnings: list[str] | None = None
     allow_logs: bool | None = None
     api_standard: str | None = None
@@ -6077,7 +6089,7 @@ class V1Deployment(LightningModel):
     weight_version: str | None = None
 
 
-class V1DeploymentAPI(LightningModel):
+class V1DeploymentAPI(LightningModel, kw_only=True):
     body: V1Body | None = None
     description: str | None = None
     headers: list[Externalv1Header] | None = None
@@ -6089,7 +6101,7 @@ class V1DeploymentAPI(LightningModel):
     query_params: list[V1QueryParam] | None = None
 
 
-class V1DeploymentAlertingEvent(LightningModel):
+class V1DeploymentAlertingEvent(LightningModel, kw_only=True):
     alerting_policy_id: str | None = None
     created_at: str | None = None
     deployment_id: str | None = None
@@ -6107,7 +6119,7 @@ class V1DeploymentAlertingEvent(LightningModel):
     viewed: bool | None = None
 
 
-class V1DeploymentAlertingPolicy(LightningModel):
+class V1DeploymentAlertingPolicy(LightningModel, kw_only=True):
     deployment_id: str | None = None
     description: str | None = None
     frequency: str | None = None  # V1AlertingPolicyFrequency
@@ -6122,7 +6134,7 @@ class V1DeploymentAlertingPolicy(LightningModel):
     value: float | None = None
 
 
-class V1DeploymentAlertingRecipients(LightningModel):
+class V1DeploymentAlertingRecipients(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     org_admins: bool | None = None
@@ -6130,13 +6142,13 @@ class V1DeploymentAlertingRecipients(LightningModel):
     user_ids: list[str] | None = None
 
 
-class V1DeploymentDetails(LightningModel):
+class V1DeploymentDetails(LightningModel, kw_only=True):
     name: str | None = None
     org_name: str | None = None
     project_name: str | None = None
 
 
-class V1DeploymentEvent(LightningModel):
+class V1DeploymentEvent(LightningModel, kw_only=True):
     action: str | None = None
     deployment_id: str | None = None
     id: str | None = None
@@ -6149,12 +6161,12 @@ class V1DeploymentEvent(LightningModel):
     type: str | None = None  # V1DeploymentEventType
 
 
-class V1DeploymentMetrics(LightningModel):
+class V1DeploymentMetrics(LightningModel, kw_only=True):
     performance: V1DeploymentPerformance | None = None
     urls: list[str] | None = None
 
 
-class V1DeploymentPerformance(LightningModel):
+class V1DeploymentPerformance(LightningModel, kw_only=True):
     cold_start: int | None = None
     cold_start_description: str | None = None
     latency: int | None = None
@@ -6165,7 +6177,7 @@ class V1DeploymentPerformance(LightningModel):
     throughput_description: str | None = None
 
 
-class V1DeploymentRelease(LightningModel):
+class V1DeploymentRelease(LightningModel, kw_only=True):
     archived: bool | None = None
     created_at: str | None = None
     first_job_state: str | None = None
@@ -6178,14 +6190,14 @@ class V1DeploymentRelease(LightningModel):
     version: int | None = None
 
 
-class V1DeploymentSpec(LightningModel):
+class V1DeploymentSpec(LightningModel, kw_only=True):
     apis: list[V1DeploymentAPI] | None = None
     autoscaling: V1AutoscalingSpec | None = None
     endpoint: V1Endpoint | None = None
     job: V1JobSpec | None = None
 
 
-class V1DeploymentStatus(LightningModel):
+class V1DeploymentStatus(LightningModel, kw_only=True):
     deleting_replicas: int | None = None
     failing_replicas: int | None = None
     first_job_state_current_release: str | None = None
@@ -6198,12 +6210,12 @@ class V1DeploymentStatus(LightningModel):
     urls: list[str] | None = None
 
 
-class V1DeploymentStrategy(LightningModel):
+class V1DeploymentStrategy(LightningModel, kw_only=True):
     rolling_update: V1RollingUpdateStrategy | None = None
     type: str | None = None
 
 
-class V1DeploymentTemplate(LightningModel):
+class V1DeploymentTemplate(LightningModel, kw_only=True):
     about_page_content: str | None = None
     about_page_id: str | None = None
     api_standard: str | None = None
@@ -6232,11 +6244,11 @@ class V1DeploymentTemplate(LightningModel):
     user_id: str | None = None
 
 
-class V1DeploymentTemplateEngagementResponse(LightningModel):
+class V1DeploymentTemplateEngagementResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1DeploymentTemplateGalleryResponse(LightningModel):
+class V1DeploymentTemplateGalleryResponse(LightningModel, kw_only=True):
     creation_timestamp: str | None = None
     creator_avatar_url: str | None = None
     creator_first_name: str | None = None
@@ -6258,7 +6270,7 @@ class V1DeploymentTemplateGalleryResponse(LightningModel):
     thumbnail_url: str | None = None
 
 
-class V1DeploymentTemplateParameter(LightningModel):
+class V1DeploymentTemplateParameter(LightningModel, kw_only=True):
     checkbox: V1Checkbox | None = None
     data_path: V1DataPath | None = None
     display_name: str | None = None
@@ -6274,7 +6286,7 @@ class V1DeploymentTemplateParameter(LightningModel):
     type: str | None = None  # V1DeploymentTemplateParameterType
 
 
-class V1DeploymentTemplateSummary(LightningModel):
+class V1DeploymentTemplateSummary(LightningModel, kw_only=True):
     about_page_content: str | None = None
     about_page_id: str | None = None
     categories: list[str] | None = None
@@ -6296,14 +6308,14 @@ class V1DeploymentTemplateSummary(LightningModel):
     version: str | None = None
 
 
-class V1DescribeOrgClusterCapacityReservationResponse(LightningModel):
+class V1DescribeOrgClusterCapacityReservationResponse(LightningModel, kw_only=True):
     id: str | None = None
     num_instances: int | None = None
     num_instances_available: int | None = None
     state: str | None = None
 
 
-class V1DeviceIsolationFitness(LightningModel):
+class V1DeviceIsolationFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bdf: str | None = None
@@ -6314,7 +6326,7 @@ class V1DeviceIsolationFitness(LightningModel):
     isolated: bool | None = None
 
 
-class V1DiskDataConnection(LightningModel):
+class V1DiskDataConnection(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     capacity_gb: str | int | None = None
@@ -6322,7 +6334,7 @@ class V1DiskDataConnection(LightningModel):
     source: str | None = None
 
 
-class V1DockerImage(LightningModel):
+class V1DockerImage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     created_at: str | None = None
@@ -6331,32 +6343,32 @@ class V1DockerImage(LightningModel):
     tags: list[str] | None = None
 
 
-class V1DownloadJobLogsResponse(LightningModel):
+class V1DownloadJobLogsResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1DownloadLightningappInstanceLogsResponse(LightningModel):
+class V1DownloadLightningappInstanceLogsResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1DrainMachineResponse(LightningModel):
+class V1DrainMachineResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1Drive(LightningModel):
+class V1Drive(LightningModel, kw_only=True):
     metadata: V1Metadata | None = None
     spec: V1DriveSpec | None = None
     status: V1DriveStatus | None = None
 
 
-class V1DriveSpec(LightningModel):
+class V1DriveSpec(LightningModel, kw_only=True):
     drive_type: str | None = None  # V1DriveType
     drive_type_spec: V1DriveTypeSpec | None = None
     source: str | None = None
     source_type: str | None = None  # V1SourceType
 
 
-class V1DriveStatus(LightningModel):
+class V1DriveStatus(LightningModel, kw_only=True):
     drive_type_status: V1DriveTypeStatus | None = None
     message: str | None = None
     phase: str | None = None  # V1DriveState
@@ -6364,22 +6376,22 @@ class V1DriveStatus(LightningModel):
     size_bytes: str | int | None = None
 
 
-class V1DriveTypeSpec(LightningModel):
+class V1DriveTypeSpec(LightningModel, kw_only=True):
     pass
 
 
-class V1DriveTypeStatus(LightningModel):
+class V1DriveTypeStatus(LightningModel, kw_only=True):
     pass
 
 
-class V1EfsConfig(LightningModel):
+class V1EfsConfig(LightningModel, kw_only=True):
     file_system_id: str | None = None
     mount_targets: list[V1MountTarget] | None = None
     region: str | None = None
     source: str | None = None
 
 
-class V1Endpoint(LightningModel):
+class V1Endpoint(LightningModel, kw_only=True):
     auth: V1EndpointAuth | None = None
     cloudspace: V1UpstreamCloudSpace | None = None
     created_at: str | None = None
@@ -6399,7 +6411,7 @@ class V1Endpoint(LightningModel):
     user_id: str | None = None
 
 
-class V1EndpointAuth(LightningModel):
+class V1EndpointAuth(LightningModel, kw_only=True):
     enabled: bool | None = None
     password: str | None = None
     token: str | None = None
@@ -6408,7 +6420,7 @@ class V1EndpointAuth(LightningModel):
     username: str | None = None
 
 
-class V1EndpointPrewarm(LightningModel):
+class V1EndpointPrewarm(LightningModel, kw_only=True):
     expected_body_contains: str | None = None
     expected_status_codes: list[str] | None = None
     headers: dict[str, str] | None = None
@@ -6417,30 +6429,30 @@ class V1EndpointPrewarm(LightningModel):
     payload: str | None = None
 
 
-class V1EnvVar(LightningModel):
+class V1EnvVar(LightningModel, kw_only=True):
     from_secret: str | None = None
     name: str | None = None
     value: str | None = None
 
 
-class V1ExecuteCloudSpaceCommandResponse(LightningModel):
+class V1ExecuteCloudSpaceCommandResponse(LightningModel, kw_only=True):
     exit_code: int | None = None
     output: str | None = None
     session_name: str | None = None
 
 
-class V1ExecuteInCloudSpaceSessionResponse(LightningModel):
+class V1ExecuteInCloudSpaceSessionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ExecuteSnowflakeQueryResponse(LightningModel):
+class V1ExecuteSnowflakeQueryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     query_id: str | None = None
     result: V1QueryResult | None = None
 
 
-class V1Experiment(LightningModel):
+class V1Experiment(LightningModel, kw_only=True):
     created_at: str | None = None
     default_variant: str | None = None
     end_date: str | None = None
@@ -6455,17 +6467,17 @@ class V1Experiment(LightningModel):
     winner: str | None = None
 
 
-class V1ExportSnowflakeQueryResponse(LightningModel):
+class V1ExportSnowflakeQueryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     url: str | None = None
 
 
-class V1ExtendSandboxTimeoutResponse(LightningModel):
+class V1ExtendSandboxTimeoutResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1ExternalCluster(LightningModel):
+class V1ExternalCluster(LightningModel, kw_only=True):
     created_at: str | None = None
     id: str | None = None
     name: str | None = None
@@ -6474,7 +6486,7 @@ class V1ExternalCluster(LightningModel):
     status: V1ClusterStatus | None = None
 
 
-class V1ExternalClusterSpec(LightningModel):
+class V1ExternalClusterSpec(LightningModel, kw_only=True):
     auth_token: str | None = None
     available_accelerators: list[str] | None = None
     aws_v1: V1AWSDirectV1 | None = None
@@ -6514,7 +6526,7 @@ class V1ExternalClusterSpec(LightningModel):
     vultr_v1: V1VultrDirectV1 | None = None
 
 
-class V1ExternalSearchUser(LightningModel):
+class V1ExternalSearchUser(LightningModel, kw_only=True):
     email: str | None = None
     first_name: str | None = None
     id: str | None = None
@@ -6527,7 +6539,7 @@ class V1ExternalSearchUser(LightningModel):
     username: str | None = None
 
 
-class V1FabricManagerHealth(LightningModel):
+class V1FabricManagerHealth(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     active: bool | None = None
@@ -6542,7 +6554,7 @@ class V1FabricManagerHealth(LightningModel):
     unit_enabled: bool | None = None
 
 
-class V1FabricManagerRestartState(LightningModel):
+class V1FabricManagerRestartState(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     attempt_count: int | None = None
@@ -6552,7 +6564,7 @@ class V1FabricManagerRestartState(LightningModel):
     last_successful: str | None = None
 
 
-class V1FieldSchema(LightningModel):
+class V1FieldSchema(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     description: str | None = None
@@ -6564,7 +6576,7 @@ class V1FieldSchema(LightningModel):
     unit: str | None = None
 
 
-class V1FilestoreDataConnection(LightningModel):
+class V1FilestoreDataConnection(LightningModel, kw_only=True):
     auto_increase_enabled: bool | None = None
     capacity_gb: str | int | None = None
     mount_ip: str | None = None
@@ -6573,7 +6585,7 @@ class V1FilestoreDataConnection(LightningModel):
     tier: str | None = None  # V1DataConnectionTier
 
 
-class V1FilesystemApp(LightningModel):
+class V1FilesystemApp(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     id: str | None = None
@@ -6583,20 +6595,20 @@ class V1FilesystemApp(LightningModel):
     works: list[V1FilesystemWork] | None = None
 
 
-class V1FilesystemCloudSpace(LightningModel):
+class V1FilesystemCloudSpace(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     id: str | None = None
     name: str | None = None
 
 
-class V1FilesystemDataset(LightningModel):
+class V1FilesystemDataset(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     storage_dir: str | None = None
 
 
-class V1FilesystemJob(LightningModel):
+class V1FilesystemJob(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts_type: str | None = None  # V1JobArtifactsType
@@ -6606,7 +6618,7 @@ class V1FilesystemJob(LightningModel):
     run_id: str | None = None
 
 
-class V1FilesystemMMT(LightningModel):
+class V1FilesystemMMT(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts_type: str | None = None  # V1JobArtifactsType
@@ -6616,14 +6628,14 @@ class V1FilesystemMMT(LightningModel):
     name: str | None = None
 
 
-class V1FilesystemMetric(LightningModel):
+class V1FilesystemMetric(LightningModel, kw_only=True):
     mountpoint: str | None = None
     timestamp: str | None = None
     total: float | None = None
     utilisation: float | None = None
 
 
-class V1FilesystemMetrics(LightningModel):
+class V1FilesystemMetrics(LightningModel, kw_only=True):
     device: str | None = None
     fstype: str | None = None
     mountpoint: str | None = None
@@ -6631,20 +6643,20 @@ class V1FilesystemMetrics(LightningModel):
     utilisation: float | None = None
 
 
-class V1FilesystemSlurmJob(LightningModel):
+class V1FilesystemSlurmJob(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     id: str | None = None
     name: str | None = None
 
 
-class V1FilesystemSnowflakeConnection(LightningModel):
+class V1FilesystemSnowflakeConnection(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     name: str | None = None
 
 
-class V1FilesystemUsage(LightningModel):
+class V1FilesystemUsage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     available_bytes: str | int | None = None
@@ -6659,51 +6671,51 @@ class V1FilesystemUsage(LightningModel):
     used_bytes: str | int | None = None
 
 
-class V1FilesystemWork(LightningModel):
+class V1FilesystemWork(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     id: str | None = None
     name: str | None = None
 
 
-class V1FindCapacityBlockOfferingResponse(LightningModel):
+class V1FindCapacityBlockOfferingResponse(LightningModel, kw_only=True):
     capacity_block_offerings: list[V1CapacityBlockOffering] | None = None
     regions_without_quota: list[str] | None = None
 
 
-class V1FirewallRule(LightningModel):
+class V1FirewallRule(LightningModel, kw_only=True):
     name: str | None = None
     ports: str | None = None
     source_cidrs: list[str] | None = None
 
 
-class V1Flowserver(LightningModel):
+class V1Flowserver(LightningModel, kw_only=True):
     id: str | None = None
     name: str | None = None
 
 
-class V1FunctionCall(LightningModel):
+class V1FunctionCall(LightningModel, kw_only=True):
     arguments: str | None = None
     name: str | None = None
 
 
-class V1FunctionTool(LightningModel):
+class V1FunctionTool(LightningModel, kw_only=True):
     description: str | None = None
     name: str | None = None
     parameters: Any | None = None
 
 
-class V1GCPDirectVPC(LightningModel):
+class V1GCPDirectVPC(LightningModel, kw_only=True):
     network_name: str | None = None
     region: str | None = None
     subnet_name: str | None = None
 
 
-class V1GCSFolderDataConnection(LightningModel):
+class V1GCSFolderDataConnection(LightningModel, kw_only=True):
     source: str | None = None
 
 
-class V1GPUCreateHostCrash(LightningModel):
+class V1GPUCreateHostCrash(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     blocked: bool | None = None
@@ -6715,14 +6727,14 @@ class V1GPUCreateHostCrash(LightningModel):
     reason: str | None = None
 
 
-class V1GPUDiagnosticBindingInfo(LightningModel):
+class V1GPUDiagnosticBindingInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     driver: str | None = None
     pci_address: str | None = None
 
 
-class V1GPUDiagnosticCUDAInitInfo(LightningModel):
+class V1GPUDiagnosticCUDAInitInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpu_count: int | None = None
@@ -6730,7 +6742,7 @@ class V1GPUDiagnosticCUDAInitInfo(LightningModel):
     success: bool | None = None
 
 
-class V1GPUDiagnosticCheckResult(LightningModel):
+class V1GPUDiagnosticCheckResult(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     error: str | None = None
@@ -6739,7 +6751,7 @@ class V1GPUDiagnosticCheckResult(LightningModel):
     status: str | None = None
 
 
-class V1GPUDiagnosticFabricManagerInfo(LightningModel):
+class V1GPUDiagnosticFabricManagerInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     active: bool | None = None
@@ -6747,7 +6759,7 @@ class V1GPUDiagnosticFabricManagerInfo(LightningModel):
     status: str | None = None
 
 
-class V1GPUDiagnosticNVSwitchInfo(LightningModel):
+class V1GPUDiagnosticNVSwitchInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bound_to: str | None = None
@@ -6755,7 +6767,7 @@ class V1GPUDiagnosticNVSwitchInfo(LightningModel):
     present: bool | None = None
 
 
-class V1GPUDiagnosticNvidiaDriverInfo(LightningModel):
+class V1GPUDiagnosticNvidiaDriverInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     dkms_status: str | None = None
@@ -6764,7 +6776,7 @@ class V1GPUDiagnosticNvidiaDriverInfo(LightningModel):
     loaded: bool | None = None
 
 
-class V1GPUDiagnosticReport(LightningModel):
+class V1GPUDiagnosticReport(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cuda_init: V1GPUDiagnosticCUDAInitInfo | None = None
@@ -6779,14 +6791,14 @@ class V1GPUDiagnosticReport(LightningModel):
     userspace_libs: V1GPUDiagnosticUserspaceLibInfo | None = None
 
 
-class V1GPUDiagnosticUserspaceLibInfo(LightningModel):
+class V1GPUDiagnosticUserspaceLibInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     installed_nvidia_packages: list[str] | None = None
     libcuda_version: str | None = None
 
 
-class V1GPUStatus(LightningModel):
+class V1GPUStatus(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     ecc_uncorrectable: str | None = None
@@ -6806,7 +6818,7 @@ class V1GPUStatus(LightningModel):
     uuid: str | None = None
 
 
-class V1GPUSystemMetrics(LightningModel):
+class V1GPUSystemMetrics(LightningModel, kw_only=True):
     memory_total: int | None = None
     memory_used: int | None = None
     power_draw: int | None = None
@@ -6815,7 +6827,7 @@ class V1GPUSystemMetrics(LightningModel):
     utilisation_memory: int | None = None
 
 
-class V1GalleryApp(LightningModel):
+class V1GalleryApp(LightningModel, kw_only=True):
     app_entrypoint_file: str | None = None
     authors: list[str] | None = None
     auto_start: bool | None = None
@@ -6848,7 +6860,7 @@ class V1GalleryApp(LightningModel):
     works: list[V1Work] | None = None
 
 
-class V1GalleryComponent(LightningModel):
+class V1GalleryComponent(LightningModel, kw_only=True):
     author: str | None = None
     authors: list[str] | None = None
     auto_start: bool | None = None
@@ -6880,24 +6892,24 @@ class V1GalleryComponent(LightningModel):
     works: list[V1Work] | None = None
 
 
-class V1GcpDataConnection(LightningModel):
+class V1GcpDataConnection(LightningModel, kw_only=True):
     available_in_non_gcp_providers: bool | None = None
     source: str | None = None
 
 
-class V1GcpDataConnectionSetup(LightningModel):
+class V1GcpDataConnectionSetup(LightningModel, kw_only=True):
     service_accounts: list[str] | None = None
 
 
-class V1GeListDeploymentRoutingTelemetryResponse(LightningModel):
+class V1GeListDeploymentRoutingTelemetryResponse(LightningModel, kw_only=True):
     routing_telemetry: list[V1RoutingTelemetry] | None = None
 
 
-class V1GenerateSSHKeyPairRequest(LightningModel):
+class V1GenerateSSHKeyPairRequest(LightningModel, kw_only=True):
     name: str | None = None
 
 
-class V1GenericJob(LightningModel):
+class V1GenericJob(LightningModel, kw_only=True):
     cloud_space_id: str | None = None
     cluster_id: str | None = None
     created_at: str | None = None
@@ -6914,7 +6926,7 @@ class V1GenericJob(LightningModel):
     user_id: str | None = None
 
 
-class V1GenericJobSpec(LightningModel):
+class V1GenericJobSpec(LightningModel, kw_only=True):
     image: str | None = None
     instance_type: str | None = None
     lock_out: bool | None = None
@@ -6926,13 +6938,13 @@ class V1GenericJobSpec(LightningModel):
     template_id: str | None = None
 
 
-class V1GetAccountBalanceResponse(LightningModel):
+class V1GetAccountBalanceResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     balance: float | None = None
 
 
-class V1GetActivityFilterValuesResponse(LightningModel):
+class V1GetActivityFilterValuesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     project_ids: list[str] | None = None
@@ -6942,18 +6954,18 @@ class V1GetActivityFilterValuesResponse(LightningModel):
     user_ids: list[str] | None = None
 
 
-class V1GetAffiliateLinkResponse(LightningModel):
+class V1GetAffiliateLinkResponse(LightningModel, kw_only=True):
     link: V1AffiliateLink | None = None
 
 
-class V1GetAgentJobEnvResponse(LightningModel):
+class V1GetAgentJobEnvResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     checksum: str | None = None
     url: str | None = None
 
 
-class V1GetAgentJobLogsMetadataResponse(LightningModel):
+class V1GetAgentJobLogsMetadataResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     page_number: str | int | None = None
@@ -6961,7 +6973,7 @@ class V1GetAgentJobLogsMetadataResponse(LightningModel):
     total_lines: str | int | None = None
 
 
-class V1GetArtifactsPageResponse(LightningModel):
+class V1GetArtifactsPageResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts: list[V1Artifact] | None = None
@@ -6969,38 +6981,38 @@ class V1GetArtifactsPageResponse(LightningModel):
     folder_index: V1GetFolderIndexResponse | None = None
 
 
-class V1GetAssistantSessionDailyAggregatedResponse(LightningModel):
+class V1GetAssistantSessionDailyAggregatedResponse(LightningModel, kw_only=True):
     daily_usage: list[V1AssistantSessionDailyAggregated] | None = None
     total_cost: float | None = None
     total_users: int | None = None
     usage: list[V1AssistantSessionDailyAggregated] | None = None
 
 
-class V1GetCloudSpaceColdStartMetricsStatsResponse(LightningModel):
+class V1GetCloudSpaceColdStartMetricsStatsResponse(LightningModel, kw_only=True):
     metrics: list[V1CloudSpaceColdStartMetricsStats] | None = None
 
 
-class V1GetCloudSpaceInstanceOpenPortsResponse(LightningModel):
+class V1GetCloudSpaceInstanceOpenPortsResponse(LightningModel, kw_only=True):
     ports: list[str] | None = None
 
 
-class V1GetCloudSpaceInstanceStatusResponse(LightningModel):
+class V1GetCloudSpaceInstanceStatusResponse(LightningModel, kw_only=True):
     collab_session: V1CollabSession | None = None
     collab_status: V1CloudSpaceInstanceCollabStatus | None = None
     in_use: Externalv1CloudSpaceInstanceStatus | None = None
     requested: Externalv1CloudSpaceInstanceStatus | None = None
 
 
-class V1GetCloudSpaceInstanceSystemMetricsAggregateResponse(LightningModel):
+class V1GetCloudSpaceInstanceSystemMetricsAggregateResponse(LightningModel, kw_only=True):
     metrics: list[V1SystemMetricsAggregated] | None = None
 
 
-class V1GetCloudSpaceRequiredBalanceStatusResponse(LightningModel):
+class V1GetCloudSpaceRequiredBalanceStatusResponse(LightningModel, kw_only=True):
     has_required_balance: bool | None = None
     reason: str | None = None  # V1RequiredBalanceReason
 
 
-class V1GetCloudSpaceSizeResponse(LightningModel):
+class V1GetCloudSpaceSizeResponse(LightningModel, kw_only=True):
     bytes_to_sync: str | None = None
     files_to_sync: str | None = None
     number_of_files: str | int | None = None
@@ -7008,54 +7020,54 @@ class V1GetCloudSpaceSizeResponse(LightningModel):
     total_size_bytes: str | int | None = None
 
 
-class V1GetCloudSpaceTransferEstimateResponse(LightningModel):
+class V1GetCloudSpaceTransferEstimateResponse(LightningModel, kw_only=True):
     estimated_duration_seconds: str | int | None = None
     requires_transfer: bool | None = None
 
 
-class V1GetClusterAcceleratorDemandResponse(LightningModel):
+class V1GetClusterAcceleratorDemandResponse(LightningModel, kw_only=True):
     num_waiting: str | None = None
 
 
-class V1GetClusterCapacityReservationResponse(LightningModel):
+class V1GetClusterCapacityReservationResponse(LightningModel, kw_only=True):
     capacity_reservation: V1ClusterCapacityReservation | None = None
 
 
-class V1GetClusterCredentialsResponse(LightningModel):
+class V1GetClusterCredentialsResponse(LightningModel, kw_only=True):
     aws: V1AWSClusterCredentials | None = None
 
 
-class V1GetClusterHealthResponse(LightningModel):
+class V1GetClusterHealthResponse(LightningModel, kw_only=True):
     dependency_service_health: list[V1ServiceHealth] | None = None
     ok: bool | None = None
 
 
-class V1GetDeploymentRoutingTelemetryAggregatedResponse(LightningModel):
+class V1GetDeploymentRoutingTelemetryAggregatedResponse(LightningModel, kw_only=True):
     telemetry: V1Telemetry | None = None
 
 
-class V1GetDeploymentRoutingTelemetryContentCSVResponse(LightningModel):
+class V1GetDeploymentRoutingTelemetryContentCSVResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     urls: list[str] | None = None
 
 
-class V1GetDeploymentRoutingTelemetryContentResponse(LightningModel):
+class V1GetDeploymentRoutingTelemetryContentResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1GetDeploymentRoutingTelemetryResponse(LightningModel):
+class V1GetDeploymentRoutingTelemetryResponse(LightningModel, kw_only=True):
     path_telemetry: dict[str, V1PathTelemetry] | None = None
 
 
-class V1GetDeploymentWeightConfigResponse(LightningModel):
+class V1GetDeploymentWeightConfigResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     byom_spec: V1BYOMSpec | None = None
     weight_version: str | None = None
 
 
-class V1GetFolderIndexResponse(LightningModel):
+class V1GetFolderIndexResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     child_folder_names: list[str] | None = None
@@ -7069,14 +7081,14 @@ class V1GetFolderIndexResponse(LightningModel):
     status: str | None = None  # V1FolderIndexStatus
 
 
-class V1GetInferenceRateLimitResponse(LightningModel):
+class V1GetInferenceRateLimitResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
 
 
-class V1GetJobStatsResponse(LightningModel):
+class V1GetJobStatsResponse(LightningModel, kw_only=True):
     queued_deployments: int | None = None
     queued_jobs: int | None = None
     requires_maintenance: int | None = None
@@ -7086,11 +7098,11 @@ class V1GetJobStatsResponse(LightningModel):
     total_jobs: int | None = None
 
 
-class V1GetJobSystemMetricsResponse(LightningModel):
+class V1GetJobSystemMetricsResponse(LightningModel, kw_only=True):
     system_metrics: dict[str, V1SystemMetricsList] | None = None
 
 
-class V1GetK8sClusterReportDataResponse(LightningModel):
+class V1GetK8sClusterReportDataResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     chart_metadata: V1ChartMetadata | None = None
@@ -7098,7 +7110,7 @@ class V1GetK8sClusterReportDataResponse(LightningModel):
     table_metadata: V1TableMetadata | None = None
 
 
-class V1GetK8sClusterSLAMetricsResponse(LightningModel):
+class V1GetK8sClusterSLAMetricsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     daily_metrics: list[V1ClusterSLADailyMetrics] | None = None
@@ -7108,67 +7120,67 @@ class V1GetK8sClusterSLAMetricsResponse(LightningModel):
     total_sla_target_gpu_hours: float | None = None
 
 
-class V1GetKubernetesPodLogsResponse(LightningModel):
+class V1GetKubernetesPodLogsResponse(LightningModel, kw_only=True):
     follow_url: str | None = None
     pages: list[V1KubernetesPodLogsPage] | None = None
 
 
-class V1GetKubernetesPodResponse(LightningModel):
+class V1GetKubernetesPodResponse(LightningModel, kw_only=True):
     pod: V1KubernetesPod | None = None
 
 
-class V1GetKubernetesPyTorchJobResponse(LightningModel):
+class V1GetKubernetesPyTorchJobResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     job: V1KubernetesPyTorchJob | None = None
 
 
-class V1GetLatestModelMetricsResponse(LightningModel):
+class V1GetLatestModelMetricsResponse(LightningModel, kw_only=True):
     metrics: list[V1ModelMetrics] | None = None
 
 
-class V1GetLightningRunSourceCodeDownloadUrlResponse(LightningModel):
+class V1GetLightningRunSourceCodeDownloadUrlResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1GetLightningappInstanceOpenPortsResponse(LightningModel):
+class V1GetLightningappInstanceOpenPortsResponse(LightningModel, kw_only=True):
     ports: list[str] | None = None
 
 
-class V1GetLightningappInstanceSystemMetricsResponse(LightningModel):
+class V1GetLightningappInstanceSystemMetricsResponse(LightningModel, kw_only=True):
     system_metrics: dict[str, V1SystemMetricsList] | None = None
 
 
-class V1GetLitDatasetFileUploadUrlsResponse(LightningModel):
+class V1GetLitDatasetFileUploadUrlsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     urls: list[V1SignedUrl] | None = None
 
 
-class V1GetLitDatasetFilesUrlResponse(LightningModel):
+class V1GetLitDatasetFilesUrlResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     files: list[V1LitDatasetFile] | None = None
     offset: str | int | None = None
 
 
-class V1GetLitPageResponse(LightningModel):
+class V1GetLitPageResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     lit_page: V1LitPage | None = None
 
 
-class V1GetLoggerMetricsResponse(LightningModel):
+class V1GetLoggerMetricsResponse(LightningModel, kw_only=True):
     named_metrics: dict[str, V1NamedGetLoggerMetrics] | None = None
 
 
-class V1GetLoggerMetricsSummaryResponse(LightningModel):
+class V1GetLoggerMetricsSummaryResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     summaries_per_name: dict[str, V1MetricSummaryPerId] | None = None
 
 
-class V1GetLogsResponse(LightningModel):
+class V1GetLogsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     entries: list[V1JobLogEntry] | None = None
@@ -7176,32 +7188,32 @@ class V1GetLogsResponse(LightningModel):
     next_page_token: str | None = None
 
 
-class V1GetLongRunningCommandInCloudSpaceResponse(LightningModel):
+class V1GetLongRunningCommandInCloudSpaceResponse(LightningModel, kw_only=True):
     exit_code: int | None = None
     output: str | None = None
 
 
-class V1GetMachineDetailsResponse(LightningModel):
+class V1GetMachineDetailsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     details: V1MachineDetails | None = None
     machine: V1Machine | None = None
 
 
-class V1GetMachineResponse(LightningModel):
+class V1GetMachineResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     machine: V1Machine | None = None
     vm_machines: list[V1Machine] | None = None
 
 
-class V1GetMachineSystemMetricsResponse(LightningModel):
+class V1GetMachineSystemMetricsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     metrics: list[V1MachineSystemMetrics] | None = None
 
 
-class V1GetMarketPricingResponse(LightningModel):
+class V1GetMarketPricingResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     asset: str | None = None
@@ -7210,24 +7222,24 @@ class V1GetMarketPricingResponse(LightningModel):
     start_date: str | None = None
 
 
-class V1GetModelDomainResponse(LightningModel):
+class V1GetModelDomainResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     domain: str | None = None
     model_name: str | None = None
 
 
-class V1GetModelFileUploadUrlsResponse(LightningModel):
+class V1GetModelFileUploadUrlsResponse(LightningModel, kw_only=True):
     urls: list[V1SignedUrl] | None = None
 
 
-class V1GetModelFileUrlResponse(LightningModel):
+class V1GetModelFileUrlResponse(LightningModel, kw_only=True):
     filepath: str | None = None
     size: str | int | None = None
     url: str | None = None
 
 
-class V1GetModelFilesResponse(LightningModel):
+class V1GetModelFilesResponse(LightningModel, kw_only=True):
     filepaths: list[str] | None = None
     files: list[V1ModelFile] | None = None
     model_id: str | None = None
@@ -7237,29 +7249,29 @@ class V1GetModelFilesResponse(LightningModel):
     version: str | None = None
 
 
-class V1GetModelFilesUrlResponse(LightningModel):
+class V1GetModelFilesUrlResponse(LightningModel, kw_only=True):
     files: list[V1ModelFile] | None = None
     offset: str | int | None = None
 
 
-class V1GetModelMetricsResponse(LightningModel):
+class V1GetModelMetricsResponse(LightningModel, kw_only=True):
     daily_metrics: list[V1DailyModelMetrics] | None = None
 
 
-class V1GetModelRoutingTableResponse(LightningModel):
+class V1GetModelRoutingTableResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     models: list[V1ModelRoute] | None = None
 
 
-class V1GetMonthlySummaryResponse(LightningModel):
+class V1GetMonthlySummaryResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     monthly_summaries: list[GetMonthlySummaryResponseMonthlySummary] | None = None
     org_id: str | None = None
 
 
-class V1GetMultiMachineCapacityResponse(LightningModel):
+class V1GetMultiMachineCapacityResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpus_per_machine: int | None = None
@@ -7268,14 +7280,14 @@ class V1GetMultiMachineCapacityResponse(LightningModel):
     supported: bool | None = None
 
 
-class V1GetOrgModelAPIDailyLimitsResponse(LightningModel):
+class V1GetOrgModelAPIDailyLimitsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     default_daily_limit_credits: float | None = None
     member_overrides: list[V1ModelAPIMemberDailyLimit] | None = None
 
 
-class V1GetOrganizationStorageMetadataResponse(LightningModel):
+class V1GetOrganizationStorageMetadataResponse(LightningModel, kw_only=True):
     account_limit_bytes: str | int | None = None
     estimated_daily_cost: float | None = None
     estimated_daily_efs_cost: float | None = None
@@ -7293,11 +7305,11 @@ class V1GetOrganizationStorageMetadataResponse(LightningModel):
     total_upload_storage_bytes: str | int | None = None
 
 
-class V1GetProjectArtifactResponse(LightningModel):
+class V1GetProjectArtifactResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1GetProjectBalanceResponse(LightningModel):
+class V1GetProjectBalanceResponse(LightningModel, kw_only=True):
     account_id: str | None = None
     balance: float | None = None
     balance_limit: float | None = None
@@ -7305,13 +7317,13 @@ class V1GetProjectBalanceResponse(LightningModel):
     transactions: list[V1Transaction] | None = None
 
 
-class V1GetProjectComputeUsageResponse(LightningModel):
+class V1GetProjectComputeUsageResponse(LightningModel, kw_only=True):
     from_: str | None = None
     to: str | None = None
     usage: list[V1ProjectComputeDailyUsage] | None = None
 
 
-class V1GetProjectStorageMetadataResponse(LightningModel):
+class V1GetProjectStorageMetadataResponse(LightningModel, kw_only=True):
     account_limit_bytes: str | int | None = None
     billable_bytes: str | int | None = None
     cloudspace_storage_bytes: str | int | None = None
@@ -7337,14 +7349,14 @@ class V1GetProjectStorageMetadataResponse(LightningModel):
     uploads: V1StorageAsset | None = None
 
 
-class V1GetSandboxCommandLogsResponse(LightningModel):
+class V1GetSandboxCommandLogsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     follow_url: str | None = None
     logs: list[V1LogMessage] | None = None
 
 
-class V1GetSandboxCommandResponse(LightningModel):
+class V1GetSandboxCommandResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     exit_code: int | None = None
@@ -7352,38 +7364,38 @@ class V1GetSandboxCommandResponse(LightningModel):
     running: bool | None = None
 
 
-class V1GetSandboxFileResponse(LightningModel):
+class V1GetSandboxFileResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     content: str | None = None
 
 
-class V1GetSandboxResourceMetricsResponse(LightningModel):
+class V1GetSandboxResourceMetricsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     samples: list[V1SandboxResourceMetricSample] | None = None
 
 
-class V1GetSandboxSnapshotBlobDownloadUrlsResponse(LightningModel):
+class V1GetSandboxSnapshotBlobDownloadUrlsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     download_urls: list[V1SandboxSnapshotBlobDownloadUrl] | None = None
 
 
-class V1GetSandboxSnapshotBlobUploadUrlsResponse(LightningModel):
+class V1GetSandboxSnapshotBlobUploadUrlsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     existing_digests: list[str] | None = None
     upload_urls: list[V1SandboxSnapshotBlobUploadUrl] | None = None
 
 
-class V1GetSandboxUsageActivityResponse(LightningModel):
+class V1GetSandboxUsageActivityResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     buckets: list[V1SandboxUsageActivityBucket] | None = None
 
 
-class V1GetSettingsResponse(LightningModel):
+class V1GetSettingsResponse(LightningModel, kw_only=True):
     created_at: str | None = None
     metadata: dict[str, str] | None = None
     size: str | int | None = None
@@ -7391,14 +7403,14 @@ class V1GetSettingsResponse(LightningModel):
     url: str | None = None
 
 
-class V1GetSnowflakeQueryResponse(LightningModel):
+class V1GetSnowflakeQueryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     query: str | None = None
     query_id: str | None = None
 
 
-class V1GetTempBucketCredentialsResponse(LightningModel):
+class V1GetTempBucketCredentialsResponse(LightningModel, kw_only=True):
     access_key_id: str | None = None
     account_id: str | None = None
     endpoint: str | None = None
@@ -7408,22 +7420,22 @@ class V1GetTempBucketCredentialsResponse(LightningModel):
     session_token: str | None = None
 
 
-class V1GetUsageDetailsResponse(LightningModel):
+class V1GetUsageDetailsResponse(LightningModel, kw_only=True):
     details: list[V1UsageDetails] | None = None
 
 
-class V1GetUserBalanceResponse(LightningModel):
+class V1GetUserBalanceResponse(LightningModel, kw_only=True):
     account_id: str | None = None
     balance: float | None = None
     total_spent: float | None = None
     transactions: list[V1Transaction] | None = None
 
 
-class V1GetUserNotificationPreferencesResponse(LightningModel):
+class V1GetUserNotificationPreferencesResponse(LightningModel, kw_only=True):
     notification_preferences: list[V1NotificationPreference] | None = None
 
 
-class V1GetUserResponse(LightningModel):
+class V1GetUserResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``waitlisted``."""
 
     agree_to_terms_and_conditions: bool | None = None
@@ -7474,7 +7486,7 @@ class V1GetUserResponse(LightningModel):
     website: str | None = None
 
 
-class V1GetUserStorageBreakdownResponse(LightningModel):
+class V1GetUserStorageBreakdownResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloudspace_storage_bytes: str | int | None = None
@@ -7490,13 +7502,13 @@ class V1GetUserStorageBreakdownResponse(LightningModel):
     upload_storage_bytes: str | int | None = None
 
 
-class V1GetVolumeResponse(LightningModel):
+class V1GetVolumeResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     volume: V1Volume | None = None
 
 
-class V1GitCredentials(LightningModel):
+class V1GitCredentials(LightningModel, kw_only=True):
     created_at: str | None = None
     git_username: str | None = None
     id: str | None = None
@@ -7505,7 +7517,7 @@ class V1GitCredentials(LightningModel):
     registry_url: str | None = None
 
 
-class V1GitProvider(LightningModel):
+class V1GitProvider(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     created_at: str | None = None
@@ -7518,7 +7530,7 @@ class V1GitProvider(LightningModel):
     updated_at: str | None = None
 
 
-class V1GoogleCloudDirectV1(LightningModel):
+class V1GoogleCloudDirectV1(LightningModel, kw_only=True):
     bucket_name: str | None = None
     check_reservations: bool | None = None
     compute_project_role: str | None = None
@@ -7539,11 +7551,11 @@ class V1GoogleCloudDirectV1(LightningModel):
     vpcs: list[V1GCPDirectVPC] | None = None
 
 
-class V1GoogleCloudDirectV1Status(LightningModel):
+class V1GoogleCloudDirectV1Status(LightningModel, kw_only=True):
     state: str | None = None  # V1RegionState
 
 
-class V1GpuFitness(LightningModel):
+class V1GpuFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bdf: str | None = None
@@ -7554,14 +7566,14 @@ class V1GpuFitness(LightningModel):
     vbios_state: str | None = None
 
 
-class V1GpuOperatorConfig(LightningModel):
+class V1GpuOperatorConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     default_nvidia_driver_version: str | None = None
     driverless_host_images: bool | None = None
 
 
-class V1GpuSlaTerm(LightningModel):
+class V1GpuSlaTerm(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     end_date: str | None = None
@@ -7569,7 +7581,7 @@ class V1GpuSlaTerm(LightningModel):
     start_date: str | None = None
 
 
-class V1GpuTelemetryAttribution(LightningModel):
+class V1GpuTelemetryAttribution(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     node_matched: bool | None = None
@@ -7578,7 +7590,7 @@ class V1GpuTelemetryAttribution(LightningModel):
     vm_matched: bool | None = None
 
 
-class V1GpuTelemetryGpu(LightningModel):
+class V1GpuTelemetryGpu(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     index: int | None = None
@@ -7590,14 +7602,14 @@ class V1GpuTelemetryGpu(LightningModel):
     uuid: str | None = None
 
 
-class V1GpuTelemetryMetricPoint(LightningModel):
+class V1GpuTelemetryMetricPoint(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     timestamp: str | None = None
     value: float | None = None
 
 
-class V1GpuTelemetryMetricSeries(LightningModel):
+class V1GpuTelemetryMetricSeries(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     attribution: V1GpuTelemetryAttribution | None = None
@@ -7610,7 +7622,7 @@ class V1GpuTelemetryMetricSeries(LightningModel):
     vm: V1GpuTelemetryVm | None = None
 
 
-class V1GpuTelemetryMetrics(LightningModel):
+class V1GpuTelemetryMetrics(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bandwidth_percent: float | None = None
@@ -7634,7 +7646,7 @@ class V1GpuTelemetryMetrics(LightningModel):
     tensor_core_activity_percent: float | None = None
 
 
-class V1GpuTelemetryNode(LightningModel):
+class V1GpuTelemetryNode(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
@@ -7642,7 +7654,7 @@ class V1GpuTelemetryNode(LightningModel):
     public_ip: str | None = None
 
 
-class V1GpuTelemetryOwner(LightningModel):
+class V1GpuTelemetryOwner(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cloud_account_id: str | None = None
@@ -7651,7 +7663,7 @@ class V1GpuTelemetryOwner(LightningModel):
     org_name: str | None = None
 
 
-class V1GpuTelemetryRecord(LightningModel):
+class V1GpuTelemetryRecord(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     attribution: V1GpuTelemetryAttribution | None = None
@@ -7667,7 +7679,7 @@ class V1GpuTelemetryRecord(LightningModel):
     vm: V1GpuTelemetryVm | None = None
 
 
-class V1GpuTelemetrySource(LightningModel):
+class V1GpuTelemetrySource(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster: str | None = None
@@ -7676,7 +7688,7 @@ class V1GpuTelemetrySource(LightningModel):
     type: str | None = None
 
 
-class V1GpuTelemetryVm(LightningModel):
+class V1GpuTelemetryVm(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
@@ -7684,7 +7696,7 @@ class V1GpuTelemetryVm(LightningModel):
     ssh_port: int | None = None
 
 
-class V1GroupNodeMetrics(LightningModel):
+class V1GroupNodeMetrics(LightningModel, kw_only=True):
     cpus_util: float | None = None
     filesystem_inode_util: float | None = None
     filesystem_read_rate: float | None = None
@@ -7730,7 +7742,7 @@ class V1GroupNodeMetrics(LightningModel):
     vram_util: float | None = None
 
 
-class V1GroupPodMetrics(LightningModel):
+class V1GroupPodMetrics(LightningModel, kw_only=True):
     cpus_util: float | None = None
     cpus_util_avg: float | None = None
     filesystem_inode_util_avg: float | None = None
@@ -7777,7 +7789,7 @@ class V1GroupPodMetrics(LightningModel):
     vram_util_avg: float | None = None
 
 
-class V1GuestLoginRequest(LightningModel):
+class V1GuestLoginRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     api_key: str | None = None
@@ -7785,14 +7797,14 @@ class V1GuestLoginRequest(LightningModel):
     referrer_params: str | None = None
 
 
-class V1GuestLoginResponse(LightningModel):
+class V1GuestLoginResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     token: str | None = None
     user: V1GuestUser | None = None
 
 
-class V1GuestUser(LightningModel):
+class V1GuestUser(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     api_key: str | None = None
@@ -7801,7 +7813,7 @@ class V1GuestUser(LightningModel):
     username: str | None = None
 
 
-class V1Header(LightningModel):
+class V1Header(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     description: str | None = None
@@ -7809,11 +7821,11 @@ class V1Header(LightningModel):
     value: str | None = None
 
 
-class V1HealthCheckExec(LightningModel):
+class V1HealthCheckExec(LightningModel, kw_only=True):
     command: str | None = None
 
 
-class V1HealthCheckHttpGet(LightningModel):
+class V1HealthCheckHttpGet(LightningModel, kw_only=True):
     body: str | None = None
     count: int | None = None
     method: str | None = None
@@ -7821,7 +7833,7 @@ class V1HealthCheckHttpGet(LightningModel):
     port: int | None = None
 
 
-class V1HostHealth(LightningModel):
+class V1HostHealth(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     aer_counters: list[V1AERCounter] | None = None
@@ -7835,7 +7847,7 @@ class V1HostHealth(LightningModel):
     system: V1MachineSystemInfo | None = None
 
 
-class V1HostStorage(LightningModel):
+class V1HostStorage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     docker: V1StorageCategory | None = None
@@ -7848,7 +7860,7 @@ class V1HostStorage(LightningModel):
     vm_workdirs: V1StorageCategory | None = None
 
 
-class V1HugepagePool(LightningModel):
+class V1HugepagePool(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     free: str | None = None
@@ -7860,7 +7872,7 @@ class V1HugepagePool(LightningModel):
     total: str | int | None = None
 
 
-class V1IBDeviceInfo(LightningModel):
+class V1IBDeviceInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     guid: str | None = None
@@ -7869,11 +7881,11 @@ class V1IBDeviceInfo(LightningModel):
     pci_address: str | None = None
 
 
-class V1IdsLoggerMetrics(LightningModel):
+class V1IdsLoggerMetrics(LightningModel, kw_only=True):
     metrics_values: list[V1MetricValue] | None = None
 
 
-class V1ImageSpec(LightningModel):
+class V1ImageSpec(LightningModel, kw_only=True):
     actions_on_image_build_end: list[str] | None = None
     actions_on_image_build_start: list[str] | None = None
     dependency_file_info: V1DependencyFileInfo | None = None
@@ -7883,7 +7895,7 @@ class V1ImageSpec(LightningModel):
     relative_working_dir: str | None = None
 
 
-class V1Incident(LightningModel):
+class V1Incident(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
@@ -7906,14 +7918,14 @@ class V1Incident(LightningModel):
     user_id: str | None = None
 
 
-class V1IncidentDetail(LightningModel):
+class V1IncidentDetail(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     contents: str | None = None
     name: str | None = None
 
 
-class V1IncidentEvent(LightningModel):
+class V1IncidentEvent(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     closing: bool | None = None
@@ -7937,7 +7949,7 @@ class V1IncidentEvent(LightningModel):
     updated_at: str | None = None
 
 
-class V1IncidentMessage(LightningModel):
+class V1IncidentMessage(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     created_at: str | None = None
@@ -7948,18 +7960,18 @@ class V1IncidentMessage(LightningModel):
     user_id: str | None = None
 
 
-class V1Index(LightningModel):
+class V1Index(LightningModel, kw_only=True):
     started_at: str | None = None
     updated_at: str | None = None
 
 
-class V1Input(LightningModel):
+class V1Input(LightningModel, kw_only=True):
     default_value: str | None = None
     placeholder: str | None = None
     value: str | None = None
 
 
-class V1Instance(LightningModel):
+class V1Instance(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     availability_zone: str | None = None
@@ -7986,14 +7998,14 @@ class V1Instance(LightningModel):
     volume_size: str | int | None = None
 
 
-class V1InstanceImage(LightningModel):
+class V1InstanceImage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     description: str | None = None
     name: str | None = None
 
 
-class V1InstanceOverprovisioningSpec(LightningModel):
+class V1InstanceOverprovisioningSpec(LightningModel, kw_only=True):
     instance_type: str | None = None
     is_spot: bool | None = None
     machine_image_version: str | None = None
@@ -8003,21 +8015,21 @@ class V1InstanceOverprovisioningSpec(LightningModel):
     volume_size: int | None = None
 
 
-class V1InterruptServerResponse(LightningModel):
+class V1InterruptServerResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1InvalidateCloudSpaceInstanceCodeSettingsResponse(LightningModel):
+class V1InvalidateCloudSpaceInstanceCodeSettingsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1InviteProjectMembershipResponse(LightningModel):
+class V1InviteProjectMembershipResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     invitations: list[V1ProjectMembershipInvite] | None = None
 
 
-class V1Job(LightningModel):
+class V1Job(LightningModel, kw_only=True):
     capacity_reservation_id: str | None = None
     created_at: str | None = None
     deleted_at: str | None = None
@@ -8058,7 +8070,7 @@ class V1Job(LightningModel):
     visibility: V1ResourceVisibility | None = None
 
 
-class V1JobEvent(LightningModel):
+class V1JobEvent(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     api_version: str | None = None
@@ -8082,7 +8094,7 @@ class V1JobEvent(LightningModel):
     workload_class: str | None = None
 
 
-class V1JobFile(LightningModel):
+class V1JobFile(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
@@ -8092,7 +8104,7 @@ class V1JobFile(LightningModel):
     url: str | None = None
 
 
-class V1JobHealthCheckConfig(LightningModel):
+class V1JobHealthCheckConfig(LightningModel, kw_only=True):
     exec: V1HealthCheckExec | None = None
     failure_threshold: int | None = None
     http_get: V1HealthCheckHttpGet | None = None
@@ -8103,7 +8115,7 @@ class V1JobHealthCheckConfig(LightningModel):
     use_default_check: bool | None = None
 
 
-class V1JobLogEntry(LightningModel):
+class V1JobLogEntry(LightningModel, kw_only=True):
     line: str | None = None
     message: str | None = None
     resource_id: str | None = None
@@ -8111,7 +8123,7 @@ class V1JobLogEntry(LightningModel):
     timestamp: str | None = None
 
 
-class V1JobLogsPage(LightningModel):
+class V1JobLogsPage(LightningModel, kw_only=True):
     end: str | None = None
     page_number: str | int | None = None
     start: str | None = None
@@ -8119,12 +8131,12 @@ class V1JobLogsPage(LightningModel):
     url: str | None = None
 
 
-class V1JobLogsResponse(LightningModel):
+class V1JobLogsResponse(LightningModel, kw_only=True):
     follow_url: str | None = None
     pages: list[V1JobLogsPage] | None = None
 
 
-class V1JobResource(LightningModel):
+class V1JobResource(LightningModel, kw_only=True):
     agent_job: V1AgentJob | None = None
     app_instance: Externalv1LightningappInstance | None = None
     batch_job: V1Job | None = None
@@ -8134,7 +8146,7 @@ class V1JobResource(LightningModel):
     project_id: str | None = None
 
 
-class V1JobSpec(LightningModel):
+class V1JobSpec(LightningModel, kw_only=True):
     artifacts_destination: str | None = None
     artifacts_source: str | None = None
     cloudspace_id: str | None = None
@@ -8176,7 +8188,7 @@ class V1JobSpec(LightningModel):
     volumes: list[V1Volume] | None = None
 
 
-class V1JobTiming(LightningModel):
+class V1JobTiming(LightningModel, kw_only=True):
     end: str | None = None
     name: str | None = None
     payload: str | None = None
@@ -8184,7 +8196,7 @@ class V1JobTiming(LightningModel):
     start: str | None = None
 
 
-class V1JoinableOrganization(LightningModel):
+class V1JoinableOrganization(LightningModel, kw_only=True):
     description: str | None = None
     display_name: str | None = None
     domain: str | None = None
@@ -8197,7 +8209,7 @@ class V1JoinableOrganization(LightningModel):
     twitter_username: str | None = None
 
 
-class V1K8sClusterReportMetadata(LightningModel):
+class V1K8sClusterReportMetadata(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     description: str | None = None
@@ -8205,25 +8217,25 @@ class V1K8sClusterReportMetadata(LightningModel):
     id: str | None = None
 
 
-class V1K8sDeploymentConfig(LightningModel):
+class V1K8sDeploymentConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     kai_scheduler_config: V1KaiSchedulerConfig | None = None
 
 
-class V1K8sIncidentIndexes(LightningModel):
+class V1K8sIncidentIndexes(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     gpu_index: int | None = None
     node_name: str | None = None
 
 
-class V1K8sIncidentSetting(LightningModel):
+class V1K8sIncidentSetting(LightningModel, kw_only=True):
     enabled: bool | None = None
     type: str | None = None  # V1K8sIncidentType
 
 
-class V1KaiSchedulerConfig(LightningModel):
+class V1KaiSchedulerConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     priority_class_name: str | None = None
@@ -8231,7 +8243,7 @@ class V1KaiSchedulerConfig(LightningModel):
     scheduler_name: str | None = None
 
 
-class V1KaiSchedulerQueueMetrics(LightningModel):
+class V1KaiSchedulerQueueMetrics(LightningModel, kw_only=True):
     allocated_cpu_millicores: int | None = None
     allocated_gpus: int | None = None
     allocated_memory_bytes: str | int | None = None
@@ -8253,15 +8265,15 @@ class V1KaiSchedulerQueueMetrics(LightningModel):
     timestamp: str | None = None
 
 
-class V1KeepAliveCloudSpaceInstanceResponse(LightningModel):
+class V1KeepAliveCloudSpaceInstanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1KeepSandboxAliveResponse(LightningModel):
+class V1KeepSandboxAliveResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1KernelBootFlags(LightningModel):
+class V1KernelBootFlags(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     hugepages_configured: bool | None = None
@@ -8271,11 +8283,11 @@ class V1KernelBootFlags(LightningModel):
     vfio_pci_ids: list[str] | None = None
 
 
-class V1KillSandboxCommandResponse(LightningModel):
+class V1KillSandboxCommandResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1KnowledgeConfiguration(LightningModel):
+class V1KnowledgeConfiguration(LightningModel, kw_only=True):
     enabled: bool | None = None
     files: list[str | int] | None = None
     owner_file_uploads_enabled: bool | None = None
@@ -8285,7 +8297,7 @@ class V1KnowledgeConfiguration(LightningModel):
     user_file_uploads_enabled: bool | None = None
 
 
-class V1KubernetesAWSConfig(LightningModel):
+class V1KubernetesAWSConfig(LightningModel, kw_only=True):
     ami: str | None = None
     cloud_init: str | None = None
     cluster_id: str | None = None
@@ -8295,7 +8307,7 @@ class V1KubernetesAWSConfig(LightningModel):
     security_groups: list[str] | None = None
 
 
-class V1KubernetesDirectSettingsV1(LightningModel):
+class V1KubernetesDirectSettingsV1(LightningModel, kw_only=True):
     daily_usage_report: bool | None = None
     disable_pods_collection: bool | None = None
     enable_kai_scheduler_pod_name_validation: bool | None = None
@@ -8313,7 +8325,7 @@ class V1KubernetesDirectSettingsV1(LightningModel):
     xid_error_behavior: dict[str, V1XidErrorBehaviorMap] | None = None
 
 
-class V1KubernetesDirectV1(LightningModel):
+class V1KubernetesDirectV1(LightningModel, kw_only=True):
     alerts_config: Gridv1ClusterAlertsConfig | None = None
     automate_agent_installation: bool | None = None
     aws: V1KubernetesAWSConfig | None = None
@@ -8340,12 +8352,12 @@ class V1KubernetesDirectV1(LightningModel):
     supported_nvidia_driver_versions: list[str] | None = None
 
 
-class V1KubernetesDirectV1Status(LightningModel):
+class V1KubernetesDirectV1Status(LightningModel, kw_only=True):
     reason: str | None = None
     state: str | None = None  # V1RegionState
 
 
-class V1KubernetesJob(LightningModel):
+class V1KubernetesJob(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster_id: str | None = None
@@ -8369,7 +8381,7 @@ class V1KubernetesJob(LightningModel):
     user_id: str | None = None
 
 
-class V1KubernetesJobNodeResult(LightningModel):
+class V1KubernetesJobNodeResult(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     completion_time: str | None = None
@@ -8382,7 +8394,7 @@ class V1KubernetesJobNodeResult(LightningModel):
     start_time: str | None = None
 
 
-class V1KubernetesNode(LightningModel):
+class V1KubernetesNode(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster_id: str | None = None
@@ -8399,7 +8411,7 @@ class V1KubernetesNode(LightningModel):
     zone: str | None = None
 
 
-class V1KubernetesPod(LightningModel):
+class V1KubernetesPod(LightningModel, kw_only=True):
     cluster_id: str | None = None
     created_at: str | None = None
     deleted_at: str | None = None
@@ -8417,7 +8429,7 @@ class V1KubernetesPod(LightningModel):
     user_id: str | None = None
 
 
-class V1KubernetesPodEvent(LightningModel):
+class V1KubernetesPodEvent(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster_id: str | None = None
@@ -8430,7 +8442,7 @@ class V1KubernetesPodEvent(LightningModel):
     type: str | None = None
 
 
-class V1KubernetesPodLogsPage(LightningModel):
+class V1KubernetesPodLogsPage(LightningModel, kw_only=True):
     end: str | None = None
     page_number: str | int | None = None
     start: str | None = None
@@ -8438,7 +8450,7 @@ class V1KubernetesPodLogsPage(LightningModel):
     url: str | None = None
 
 
-class V1KubernetesPyTorchJob(LightningModel):
+class V1KubernetesPyTorchJob(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster_id: str | None = None
@@ -8460,7 +8472,7 @@ class V1KubernetesPyTorchJob(LightningModel):
     user_id: str | None = None
 
 
-class V1KubernetesTemplate(LightningModel):
+class V1KubernetesTemplate(LightningModel, kw_only=True):
     cluster_id: str | None = None
     created_at: str | None = None
     description: str | None = None
@@ -8473,7 +8485,7 @@ class V1KubernetesTemplate(LightningModel):
     version: str | None = None
 
 
-class V1KubernetesTemplateProperty(LightningModel):
+class V1KubernetesTemplateProperty(LightningModel, kw_only=True):
     default_value: str | None = None
     description: str | None = None
     name: str | None = None
@@ -8481,7 +8493,7 @@ class V1KubernetesTemplateProperty(LightningModel):
     type: str | None = None
 
 
-class V1KubevirtConfig(LightningModel):
+class V1KubevirtConfig(LightningModel, kw_only=True):
     api_key: str | None = None
     api_url: str | None = None
     default_vm_image: str | None = None
@@ -8496,14 +8508,14 @@ class V1KubevirtConfig(LightningModel):
     vm_node_count: int | None = None
 
 
-class V1LambdaLabsDirectV1(LightningModel):
+class V1LambdaLabsDirectV1(LightningModel, kw_only=True):
     credentials_secret_id: str | None = None
     primary_region: str | None = None
     regions: list[str] | None = None
     subnet_cidr_ranges: list[str] | None = None
 
 
-class V1LibNVFMFitness(LightningModel):
+class V1LibNVFMFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     collection_state: str | None = None
@@ -8512,7 +8524,7 @@ class V1LibNVFMFitness(LightningModel):
     present: bool | None = None
 
 
-class V1License(LightningModel):
+class V1License(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     id: str | None = None
@@ -8522,39 +8534,39 @@ class V1License(LightningModel):
     product_id: str | None = None
 
 
-class V1LightningAppUser(LightningModel):
+class V1LightningAppUser(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     id: str | None = None
     metadata: dict[str, str] | None = None
 
 
-class V1LightningAuth(LightningModel):
+class V1LightningAuth(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     basic: V1LightningBasicAuth | None = None
     oauth: V1LightningOAuthAuth | None = None
 
 
-class V1LightningBasicAuth(LightningModel):
+class V1LightningBasicAuth(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     password: str | None = None
     username: str | None = None
 
 
-class V1LightningElasticClusterV1(LightningModel):
+class V1LightningElasticClusterV1(LightningModel, kw_only=True):
     pass
 
 
-class V1LightningOAuthAuth(LightningModel):
+class V1LightningOAuthAuth(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     all_authenticated_users: bool | None = None
     users: list[V1LightningAppUser] | None = None
 
 
-class V1LightningRun(LightningModel):
+class V1LightningRun(LightningModel, kw_only=True):
     app_entrypoint_file: str | None = None
     cloudspace_id: str | None = None
     cluster_id: str | None = None
@@ -8585,7 +8597,7 @@ class V1LightningRun(LightningModel):
     works: list[V1Work] | None = None
 
 
-class V1LightningappInstanceArtifact(LightningModel):
+class V1LightningappInstanceArtifact(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
@@ -8596,7 +8608,7 @@ class V1LightningappInstanceArtifact(LightningModel):
     url: str | None = None
 
 
-class V1LightningappInstanceEvent(LightningModel):
+class V1LightningappInstanceEvent(LightningModel, kw_only=True):
     desired_state: str | None = None  # V1LightningappInstanceState
     id: str | None = None
     message: str | None = None
@@ -8606,7 +8618,7 @@ class V1LightningappInstanceEvent(LightningModel):
     work_costs: list[V1LightningworkCost] | None = None
 
 
-class V1LightningappInstanceSpec(LightningModel):
+class V1LightningappInstanceSpec(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``auth``."""
 
     app_entrypoint_file: str | None = None
@@ -8644,7 +8656,7 @@ class V1LightningappInstanceSpec(LightningModel):
     version: str | None = None
 
 
-class V1LightningappInstanceStatus(LightningModel):
+class V1LightningappInstanceStatus(LightningModel, kw_only=True):
     code_server_url: str | None = None
     dependency_cache_state: str | None = None  # V1DependencyCacheState
     image_id: str | None = None
@@ -8662,18 +8674,18 @@ class V1LightningappInstanceStatus(LightningModel):
     url: str | None = None
 
 
-class V1LightningworkCost(LightningModel):
+class V1LightningworkCost(LightningModel, kw_only=True):
     id: str | None = None
     name: str | None = None
     total_cost: float | None = None
 
 
-class V1LightningworkDrives(LightningModel):
+class V1LightningworkDrives(LightningModel, kw_only=True):
     drive: V1Drive | None = None
     mount_location: str | None = None
 
 
-class V1LightningworkEvent(LightningModel):
+class V1LightningworkEvent(LightningModel, kw_only=True):
     desired_state: str | None = None  # V1LightningworkState
     id: str | None = None
     message: str | None = None
@@ -8682,7 +8694,7 @@ class V1LightningworkEvent(LightningModel):
     total_cost: float | None = None
 
 
-class V1LightningworkSpec(LightningModel):
+class V1LightningworkSpec(LightningModel, kw_only=True):
     build_spec: V1BuildSpec | None = None
     cloud_space_id: str | None = None
     cluster_id: str | None = None
@@ -8701,7 +8713,7 @@ class V1LightningworkSpec(LightningModel):
     user_requested_compute_config: V1UserRequestedComputeConfig | None = None
 
 
-class V1LightningworkStatus(LightningModel):
+class V1LightningworkStatus(LightningModel, kw_only=True):
     ip_address: str | None = None
     last_state_status_transition_timestamp: str | None = None
     message: str | None = None
@@ -8717,17 +8729,17 @@ class V1LightningworkStatus(LightningModel):
     total_size_bytes: str | int | None = None
 
 
-class V1ListAPIKeysResponse(LightningModel):
+class V1ListAPIKeysResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     api_keys: list[V1APIKey] | None = None
 
 
-class V1ListAffiliateLinksResponse(LightningModel):
+class V1ListAffiliateLinksResponse(LightningModel, kw_only=True):
     links: list[V1AffiliateLink] | None = None
 
 
-class V1ListAgentJobArtifactsResponse(LightningModel):
+class V1ListAgentJobArtifactsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts: list[V1AgentJobArtifact] | None = None
@@ -8735,27 +8747,27 @@ class V1ListAgentJobArtifactsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListAgentJobsResponse(LightningModel):
+class V1ListAgentJobsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     jobs: list[V1AgentJob] | None = None
 
 
-class V1ListAggregatedPodMetricsResponse(LightningModel):
+class V1ListAggregatedPodMetricsResponse(LightningModel, kw_only=True):
     pod_metrics: list[V1AggregatedPodMetrics] | None = None
 
 
-class V1ListAllJobsResponse(LightningModel):
+class V1ListAllJobsResponse(LightningModel, kw_only=True):
     all_jobs: list[V1GenericJob] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListAssistantsResponse(LightningModel):
+class V1ListAssistantsResponse(LightningModel, kw_only=True):
     assistants: list[V1Assistant] | None = None
 
 
-class V1ListBlogPostsResponse(LightningModel):
+class V1ListBlogPostsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     blog_posts: list[V1BlogPost] | None = None
@@ -8763,125 +8775,125 @@ class V1ListBlogPostsResponse(LightningModel):
     prev_page_token: str | None = None
 
 
-class V1ListCloudSpaceAppsResponse(LightningModel):
+class V1ListCloudSpaceAppsResponse(LightningModel, kw_only=True):
     apps: list[V1CloudSpaceApp] | None = None
 
 
-class V1ListCloudSpaceColdStartMetricsResponse(LightningModel):
+class V1ListCloudSpaceColdStartMetricsResponse(LightningModel, kw_only=True):
     metrics: list[V1CloudSpaceColdStartMetrics] | None = None
 
 
-class V1ListCloudSpaceEnvironmentTemplatesResponse(LightningModel):
+class V1ListCloudSpaceEnvironmentTemplatesResponse(LightningModel, kw_only=True):
     templates: list[V1CloudSpaceEnvironmentTemplate] | None = None
 
 
-class V1ListCloudSpaceInstancesResponse(LightningModel):
+class V1ListCloudSpaceInstancesResponse(LightningModel, kw_only=True):
     can_start_free_cloud_space: bool | None = None
     cloudspace_instances: list[Externalv1CloudSpaceInstanceStatus] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListCloudSpacePublicationsResponse(LightningModel):
+class V1ListCloudSpacePublicationsResponse(LightningModel, kw_only=True):
     publications: list[V1CloudSpacePublication] | None = None
 
 
-class V1ListCloudSpacePythonVersionsResponse(LightningModel):
+class V1ListCloudSpacePythonVersionsResponse(LightningModel, kw_only=True):
     versions: list[str] | None = None
 
 
-class V1ListCloudSpaceSessionsResponse(LightningModel):
+class V1ListCloudSpaceSessionsResponse(LightningModel, kw_only=True):
     sessions: list[V1CloudSpaceSession] | None = None
 
 
-class V1ListCloudSpaceTagsResponse(LightningModel):
+class V1ListCloudSpaceTagsResponse(LightningModel, kw_only=True):
     tags: list[V1ResourceTag] | None = None
 
 
-class V1ListCloudSpaceVersionPublicationsResponse(LightningModel):
+class V1ListCloudSpaceVersionPublicationsResponse(LightningModel, kw_only=True):
     publications: list[V1CloudSpaceVersionPublication] | None = None
 
 
-class V1ListCloudSpaceVersionsResponse(LightningModel):
+class V1ListCloudSpaceVersionsResponse(LightningModel, kw_only=True):
     versions: list[V1CloudSpaceVersion] | None = None
 
 
-class V1ListCloudSpacesResponse(LightningModel):
+class V1ListCloudSpacesResponse(LightningModel, kw_only=True):
     cloudspaces: list[V1CloudSpace] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListCloudyExpertsResponse(LightningModel):
+class V1ListCloudyExpertsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     experts: list[V1CloudyExpert] | None = None
 
 
-class V1ListClusterAcceleratorsResponse(LightningModel):
+class V1ListClusterAcceleratorsResponse(LightningModel, kw_only=True):
     accelerator: list[V1ClusterAccelerator] | None = None
 
 
-class V1ListClusterAvailabilitiesResponse(LightningModel):
+class V1ListClusterAvailabilitiesResponse(LightningModel, kw_only=True):
     availabilities: list[V1ClusterAvailability] | None = None
 
 
-class V1ListClusterCapacityReservationsResponse(LightningModel):
+class V1ListClusterCapacityReservationsResponse(LightningModel, kw_only=True):
     capacity_reservation: list[V1ClusterCapacityReservation] | None = None
 
 
-class V1ListClusterMetricTimestampsResponse(LightningModel):
+class V1ListClusterMetricTimestampsResponse(LightningModel, kw_only=True):
     timestamps: list[str] | None = None
 
 
-class V1ListClusterMetricsResponse(LightningModel):
+class V1ListClusterMetricsResponse(LightningModel, kw_only=True):
     cluster_metrics: list[V1ClusterMetrics] | None = None
 
 
-class V1ListClusterNamespaceMetricsResponse(LightningModel):
+class V1ListClusterNamespaceMetricsResponse(LightningModel, kw_only=True):
     namespace_metrics: list[V1NamespaceMetrics] | None = None
 
 
-class V1ListClusterNamespaceUserMetricsResponse(LightningModel):
+class V1ListClusterNamespaceUserMetricsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     namespace_user_metrics: list[V1NamespaceUserMetrics] | None = None
 
 
-class V1ListClusterProxiesResponse(LightningModel):
+class V1ListClusterProxiesResponse(LightningModel, kw_only=True):
     proxies: list[V1ClusterProxy] | None = None
 
 
-class V1ListClusterUsageRestrictionsResponse(LightningModel):
+class V1ListClusterUsageRestrictionsResponse(LightningModel, kw_only=True):
     restrictions: list[V1ClusterUsageRestriction] | None = None
 
 
-class V1ListClustersResponse(LightningModel):
+class V1ListClustersResponse(LightningModel, kw_only=True):
     clusters: list[V1ExternalCluster] | None = None
     default_cluster: str | None = None
 
 
-class V1ListContainerMetricsResponse(LightningModel):
+class V1ListContainerMetricsResponse(LightningModel, kw_only=True):
     container_metrics: list[V1ContainerMetrics] | None = None
 
 
-class V1ListContainerRegistriesResponse(LightningModel):
+class V1ListContainerRegistriesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     registries: list[V1ContainerRegistry] | None = None
 
 
-class V1ListConversationMessageActionsResponse(LightningModel):
+class V1ListConversationMessageActionsResponse(LightningModel, kw_only=True):
     actions: list[V1MessageAction] | None = None
 
 
-class V1ListConversationsResponse(LightningModel):
+class V1ListConversationsResponse(LightningModel, kw_only=True):
     conversations: list[V1Conversation] | None = None
     limit: str | int | None = None
     page_token: str | None = None
 
 
-class V1ListDataConnectionArtifactsResponse(LightningModel):
+class V1ListDataConnectionArtifactsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts: list[V1DataConnectionArtifact] | None = None
@@ -8889,128 +8901,128 @@ class V1ListDataConnectionArtifactsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListDataConnectionsResponse(LightningModel):
+class V1ListDataConnectionsResponse(LightningModel, kw_only=True):
     data_connections: list[V1DataConnection] | None = None
 
 
-class V1ListDatasetsResponse(LightningModel):
+class V1ListDatasetsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     datasets: list[V1Dataset] | None = None
 
 
-class V1ListDefaultClusterAcceleratorsResponse(LightningModel):
+class V1ListDefaultClusterAcceleratorsResponse(LightningModel, kw_only=True):
     accelerator: list[V1ClusterAccelerator] | None = None
 
 
-class V1ListDeploymentAlertingEventsResponse(LightningModel):
+class V1ListDeploymentAlertingEventsResponse(LightningModel, kw_only=True):
     events: list[V1DeploymentAlertingEvent] | None = None
 
 
-class V1ListDeploymentAlertingPoliciesResponse(LightningModel):
+class V1ListDeploymentAlertingPoliciesResponse(LightningModel, kw_only=True):
     alerting_policies: list[V1DeploymentAlertingPolicy] | None = None
     deployment_id: str | None = None
     project_id: str | None = None
 
 
-class V1ListDeploymentEventsResponse(LightningModel):
+class V1ListDeploymentEventsResponse(LightningModel, kw_only=True):
     events: list[V1DeploymentEvent] | None = None
 
 
-class V1ListDeploymentReleasesResponse(LightningModel):
+class V1ListDeploymentReleasesResponse(LightningModel, kw_only=True):
     releases: list[V1DeploymentRelease] | None = None
 
 
-class V1ListDeploymentTagsResponse(LightningModel):
+class V1ListDeploymentTagsResponse(LightningModel, kw_only=True):
     tags: list[V1ResourceTag] | None = None
 
 
-class V1ListDeploymentTemplatesResponse(LightningModel):
+class V1ListDeploymentTemplatesResponse(LightningModel, kw_only=True):
     next_page_token: str | None = None
     prev_page_token: str | None = None
     templates: list[V1DeploymentTemplateSummary] | None = None
 
 
-class V1ListDeploymentsResponse(LightningModel):
+class V1ListDeploymentsResponse(LightningModel, kw_only=True):
     deployments: list[V1Deployment] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListEndpointsResponse(LightningModel):
+class V1ListEndpointsResponse(LightningModel, kw_only=True):
     endpoints: list[V1Endpoint] | None = None
 
 
-class V1ListExperimentsResponse(LightningModel):
+class V1ListExperimentsResponse(LightningModel, kw_only=True):
     experiments: list[V1Experiment] | None = None
     user_assignments: dict[str, str] | None = None
 
 
-class V1ListFilesystemAppsResponse(LightningModel):
+class V1ListFilesystemAppsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     apps: list[V1FilesystemApp] | None = None
 
 
-class V1ListFilesystemCloudSpacesResponse(LightningModel):
+class V1ListFilesystemCloudSpacesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloudspaces: list[V1FilesystemCloudSpace] | None = None
 
 
-class V1ListFilesystemDatasetsResponse(LightningModel):
+class V1ListFilesystemDatasetsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     datasets: list[V1FilesystemDataset] | None = None
 
 
-class V1ListFilesystemJobsResponse(LightningModel):
+class V1ListFilesystemJobsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     jobs: list[V1FilesystemJob] | None = None
 
 
-class V1ListFilesystemMMTsResponse(LightningModel):
+class V1ListFilesystemMMTsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     mmts: list[V1FilesystemMMT] | None = None
 
 
-class V1ListFilesystemMetricsResponse(LightningModel):
+class V1ListFilesystemMetricsResponse(LightningModel, kw_only=True):
     metrics: list[V1FilesystemMetric] | None = None
 
 
-class V1ListFilesystemSlurmJobsResponse(LightningModel):
+class V1ListFilesystemSlurmJobsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     slurm_jobs: list[V1FilesystemSlurmJob] | None = None
 
 
-class V1ListFilesystemSnowflakeResponse(LightningModel):
+class V1ListFilesystemSnowflakeResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     snowflake_connections: list[V1FilesystemSnowflakeConnection] | None = None
 
 
-class V1ListGalleryComponentsResponse(LightningModel):
+class V1ListGalleryComponentsResponse(LightningModel, kw_only=True):
     components: list[V1GalleryComponent] | None = None
 
 
-class V1ListGalleryLightningappsResponse(LightningModel):
+class V1ListGalleryLightningappsResponse(LightningModel, kw_only=True):
     apps: list[V1GalleryApp] | None = None
 
 
-class V1ListGitCredentialsResponse(LightningModel):
+class V1ListGitCredentialsResponse(LightningModel, kw_only=True):
     credentials: list[V1GitCredentials] | None = None
 
 
-class V1ListGitProvidersResponse(LightningModel):
+class V1ListGitProvidersResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     providers: list[V1GitProvider] | None = None
 
 
-class V1ListGpuTelemetryResponse(LightningModel):
+class V1ListGpuTelemetryResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     next_page_token: str | None = None
@@ -9019,45 +9031,45 @@ class V1ListGpuTelemetryResponse(LightningModel):
     warnings: list[str] | None = None
 
 
-class V1ListGpuTelemetrySeriesResponse(LightningModel):
+class V1ListGpuTelemetrySeriesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     series: list[V1GpuTelemetryMetricSeries] | None = None
     warnings: list[str] | None = None
 
 
-class V1ListGroupPodMetricsResponse(LightningModel):
+class V1ListGroupPodMetricsResponse(LightningModel, kw_only=True):
     metrics: list[V1GroupPodMetrics] | None = None
 
 
-class V1ListIncidentEventsResponse(LightningModel):
+class V1ListIncidentEventsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     events: list[V1IncidentEvent] | None = None
 
 
-class V1ListIncidentMessagesResponse(LightningModel):
+class V1ListIncidentMessagesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     messages: list[V1IncidentMessage] | None = None
     next_page_token: str | None = None
 
 
-class V1ListIncidentsResponse(LightningModel):
+class V1ListIncidentsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     incidents: list[V1Incident] | None = None
     next_page_token: str | None = None
 
 
-class V1ListInstanceImagesResponse(LightningModel):
+class V1ListInstanceImagesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     default_image: str | None = None
     images: list[V1InstanceImage] | None = None
 
 
-class V1ListInstancesResponse(LightningModel):
+class V1ListInstancesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     instances: list[V1Instance] | None = None
@@ -9066,7 +9078,7 @@ class V1ListInstancesResponse(LightningModel):
     total_size: str | int | None = None
 
 
-class V1ListJobFilesResponse(LightningModel):
+class V1ListJobFilesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     files: list[V1JobFile] | None = None
@@ -9075,38 +9087,38 @@ class V1ListJobFilesResponse(LightningModel):
     sync_in_progress: bool | None = None
 
 
-class V1ListJobResourcesResponse(LightningModel):
+class V1ListJobResourcesResponse(LightningModel, kw_only=True):
     job_resources: list[V1JobResource] | None = None
 
 
-class V1ListJobsResponse(LightningModel):
+class V1ListJobsResponse(LightningModel, kw_only=True):
     jobs: list[V1Job] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListJoinableOrganizationsResponse(LightningModel):
+class V1ListJoinableOrganizationsResponse(LightningModel, kw_only=True):
     joinable_organizations: list[V1JoinableOrganization] | None = None
 
 
-class V1ListK8sClusterReportsResponse(LightningModel):
+class V1ListK8sClusterReportsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     report_metadata: list[V1K8sClusterReportMetadata] | None = None
 
 
-class V1ListKaiSchedulerQueuesMetricsResponse(LightningModel):
+class V1ListKaiSchedulerQueuesMetricsResponse(LightningModel, kw_only=True):
     metrics: list[V1KaiSchedulerQueueMetrics] | None = None
 
 
-class V1ListKubernetesJobNodeResultsResponse(LightningModel):
+class V1ListKubernetesJobNodeResultsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     results: list[V1KubernetesJobNodeResult] | None = None
     source: str | None = None  # V1KubernetesJobNodeResultSource
 
 
-class V1ListKubernetesJobsResponse(LightningModel):
+class V1ListKubernetesJobsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     jobs: list[V1KubernetesJob] | None = None
@@ -9114,19 +9126,19 @@ class V1ListKubernetesJobsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListKubernetesNamespacesResponse(LightningModel):
+class V1ListKubernetesNamespacesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     namespaces: list[str] | None = None
 
 
-class V1ListKubernetesNodesResponse(LightningModel):
+class V1ListKubernetesNodesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     nodes: list[V1KubernetesNode] | None = None
 
 
-class V1ListKubernetesPodEventsResponse(LightningModel):
+class V1ListKubernetesPodEventsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     events: list[V1KubernetesPodEvent] | None = None
@@ -9134,13 +9146,13 @@ class V1ListKubernetesPodEventsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListKubernetesPodsResponse(LightningModel):
+class V1ListKubernetesPodsResponse(LightningModel, kw_only=True):
     next_page_token: str | None = None
     pods: list[V1KubernetesPod] | None = None
     previous_page_token: str | None = None
 
 
-class V1ListKubernetesPyTorchJobsResponse(LightningModel):
+class V1ListKubernetesPyTorchJobsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     jobs: list[V1KubernetesPyTorchJob] | None = None
@@ -9148,25 +9160,25 @@ class V1ListKubernetesPyTorchJobsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListKubernetesSchedulesResponse(LightningModel):
+class V1ListKubernetesSchedulesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     schedules: list[V1Schedule] | None = None
 
 
-class V1ListKubernetesTemplatesResponse(LightningModel):
+class V1ListKubernetesTemplatesResponse(LightningModel, kw_only=True):
     templates: list[V1KubernetesTemplate] | None = None
 
 
-class V1ListLicenseResponse(LightningModel):
+class V1ListLicenseResponse(LightningModel, kw_only=True):
     licenses: list[Externalv1License] | None = None
 
 
-class V1ListLightningRunResponse(LightningModel):
+class V1ListLightningRunResponse(LightningModel, kw_only=True):
     runs: list[V1LightningRun] | None = None
 
 
-class V1ListLightningappInstanceArtifactsResponse(LightningModel):
+class V1ListLightningappInstanceArtifactsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts: list[V1LightningappInstanceArtifact] | None = None
@@ -9174,48 +9186,48 @@ class V1ListLightningappInstanceArtifactsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListLightningappInstanceEventsResponse(LightningModel):
+class V1ListLightningappInstanceEventsResponse(LightningModel, kw_only=True):
     events: list[V1LightningappInstanceEvent] | None = None
 
 
-class V1ListLightningappInstancesResponse(LightningModel):
+class V1ListLightningappInstancesResponse(LightningModel, kw_only=True):
     lightningapps: list[Externalv1LightningappInstance] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListLightningworkEventsResponse(LightningModel):
+class V1ListLightningworkEventsResponse(LightningModel, kw_only=True):
     events: list[V1LightningworkEvent] | None = None
 
 
-class V1ListLightningworkResponse(LightningModel):
+class V1ListLightningworkResponse(LightningModel, kw_only=True):
     lightningworks: list[Externalv1Lightningwork] | None = None
 
 
-class V1ListLitDatasetVersionsResponse(LightningModel):
+class V1ListLitDatasetVersionsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     versions: list[V1LitDatasetVersionArchive] | None = None
 
 
-class V1ListLitDatasetsResponse(LightningModel):
+class V1ListLitDatasetsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     datasets: list[V1LitDataset] | None = None
 
 
-class V1ListLitLoggerMediaResponse(LightningModel):
+class V1ListLitLoggerMediaResponse(LightningModel, kw_only=True):
     media: list[V1LitLoggerMedia] | None = None
     total_count: int | None = None
 
 
-class V1ListLitPagesResponse(LightningModel):
+class V1ListLitPagesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     lit_pages: list[V1LitPage] | None = None
 
 
-class V1ListLitRegistryRepositoryImageArtifactVersionsResponse(LightningModel):
+class V1ListLitRegistryRepositoryImageArtifactVersionsResponse(LightningModel, kw_only=True):
     artifacts: list[V1LitRegistryArtifact] | None = None
     cluster_id: str | None = None
     latest_artifact: V1LitRegistryArtifact | None = None
@@ -9224,116 +9236,116 @@ class V1ListLitRegistryRepositoryImageArtifactVersionsResponse(LightningModel):
     project_id: str | None = None
 
 
-class V1ListLoggerArtifactResponse(LightningModel):
+class V1ListLoggerArtifactResponse(LightningModel, kw_only=True):
     logger_artifacts: list[V1LoggerArtifact] | None = None
 
 
-class V1ListMachineAlertsResponse(LightningModel):
+class V1ListMachineAlertsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     alerts: list[V1MachineAlert] | None = None
     total_count: int | None = None
 
 
-class V1ListMachinesResponse(LightningModel):
+class V1ListMachinesResponse(LightningModel, kw_only=True):
     machines: list[V1Machine] | None = None
     next_page_token: str | None = None
 
 
-class V1ListManagedEndpointsResponse(LightningModel):
+class V1ListManagedEndpointsResponse(LightningModel, kw_only=True):
     endpoints: list[V1ManagedEndpoint] | None = None
 
 
-class V1ListMembershipsResponse(LightningModel):
+class V1ListMembershipsResponse(LightningModel, kw_only=True):
     memberships: list[V1Membership] | None = None
 
 
-class V1ListMetricsStreamsResponse(LightningModel):
+class V1ListMetricsStreamsResponse(LightningModel, kw_only=True):
     metrics_streams: list[V1MetricsStream] | None = None
 
 
-class V1ListModelVersionsResponse(LightningModel):
+class V1ListModelVersionsResponse(LightningModel, kw_only=True):
     versions: list[V1ModelVersionArchive] | None = None
 
 
-class V1ListModelsResponse(LightningModel):
+class V1ListModelsResponse(LightningModel, kw_only=True):
     models: list[V1Model] | None = None
     next_page_token: str | None = None
     previous_page_token: str | None = None
 
 
-class V1ListMultiMachineJobEventsResponse(LightningModel):
+class V1ListMultiMachineJobEventsResponse(LightningModel, kw_only=True):
     events: list[V1MultiMachineJobEvent] | None = None
 
 
-class V1ListMultiMachineJobsResponse(LightningModel):
+class V1ListMultiMachineJobsResponse(LightningModel, kw_only=True):
     multi_machine_jobs: list[V1MultiMachineJob] | None = None
 
 
-class V1ListNodeFileSystemMetricsResponse(LightningModel):
+class V1ListNodeFileSystemMetricsResponse(LightningModel, kw_only=True):
     node_filesystem_metrics: list[V1FilesystemMetric] | None = None
 
 
-class V1ListNodeMetricsResponse(LightningModel):
+class V1ListNodeMetricsResponse(LightningModel, kw_only=True):
     node_metrics: list[V1NodeMetrics] | None = None
 
 
-class V1ListNotificationDialogsResponse(LightningModel):
+class V1ListNotificationDialogsResponse(LightningModel, kw_only=True):
     features: list[V1NewFeature] | None = None
     social_promo: bool | None = None
 
 
-class V1ListOrgMemberTransferTargetsResponse(LightningModel):
+class V1ListOrgMemberTransferTargetsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     targets: list[V1OrgMemberTransferTarget] | None = None
 
 
-class V1ListOrgMembersResponse(LightningModel):
+class V1ListOrgMembersResponse(LightningModel, kw_only=True):
     members: list[V1OrgMember] | None = None
 
 
-class V1ListOrgMembershipRoleBindingResponse(LightningModel):
+class V1ListOrgMembershipRoleBindingResponse(LightningModel, kw_only=True):
     membership_role_bindings: list[V1OrgMembershipRoleBinding] | None = None
 
 
-class V1ListOrgMembershipsResponse(LightningModel):
+class V1ListOrgMembershipsResponse(LightningModel, kw_only=True):
     memberships: list[V1OrgMembership] | None = None
 
 
-class V1ListOrgRolesResponse(LightningModel):
+class V1ListOrgRolesResponse(LightningModel, kw_only=True):
     roles: list[V1OrgRole] | None = None
 
 
-class V1ListOrganizationClusterEncryptionKeysResponse(LightningModel):
+class V1ListOrganizationClusterEncryptionKeysResponse(LightningModel, kw_only=True):
     keys: list[V1ClusterEncryptionKey] | None = None
 
 
-class V1ListOrganizationsResponse(LightningModel):
+class V1ListOrganizationsResponse(LightningModel, kw_only=True):
     organizations: list[V1Organization] | None = None
 
 
-class V1ListPipelinesResponse(LightningModel):
+class V1ListPipelinesResponse(LightningModel, kw_only=True):
     next_page_token: str | None = None
     pipelines: list[V1Pipeline] | None = None
     previous_page_token: str | None = None
 
 
-class V1ListPlatformNotificationsResponse(LightningModel):
+class V1ListPlatformNotificationsResponse(LightningModel, kw_only=True):
     notifications: list[V1PlatformNotification] | None = None
 
 
-class V1ListPodMetricsResponse(LightningModel):
+class V1ListPodMetricsResponse(LightningModel, kw_only=True):
     pod_metrics: list[V1PodMetrics] | None = None
 
 
-class V1ListProfilerCapturesResponse(LightningModel):
+class V1ListProfilerCapturesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     captures: list[V1ProfilerCapture] | None = None
 
 
-class V1ListProjectArtifactsResponse(LightningModel):
+class V1ListProjectArtifactsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     artifacts: list[V1ProjectArtifact] | None = None
@@ -9341,73 +9353,73 @@ class V1ListProjectArtifactsResponse(LightningModel):
     previous_page_token: str | None = None
 
 
-class V1ListProjectClusterAcceleratorsResponse(LightningModel):
+class V1ListProjectClusterAcceleratorsResponse(LightningModel, kw_only=True):
     accelerator: list[V1ClusterAccelerator] | None = None
 
 
-class V1ListProjectClusterBindingsResponse(LightningModel):
+class V1ListProjectClusterBindingsResponse(LightningModel, kw_only=True):
     clusters: list[V1ProjectClusterBinding] | None = None
 
 
-class V1ListProjectClustersResponse(LightningModel):
+class V1ListProjectClustersResponse(LightningModel, kw_only=True):
     clusters: list[V1ExternalCluster] | None = None
 
 
-class V1ListProjectLockedResourcesResponse(LightningModel):
+class V1ListProjectLockedResourcesResponse(LightningModel, kw_only=True):
     resources: list[V1LockedResource] | None = None
 
 
-class V1ListProjectMembershipRoleBindingResponse(LightningModel):
+class V1ListProjectMembershipRoleBindingResponse(LightningModel, kw_only=True):
     membership_role_bindings: list[V1ProjectMembershipRoleBinding] | None = None
 
 
-class V1ListProjectMembershipsResponse(LightningModel):
+class V1ListProjectMembershipsResponse(LightningModel, kw_only=True):
     memberships: list[V1ProjectMembership] | None = None
 
 
-class V1ListProjectRolesResponse(LightningModel):
+class V1ListProjectRolesResponse(LightningModel, kw_only=True):
     roles: list[V1Role] | None = None
 
 
-class V1ListPublishedCloudSpacesResponse(LightningModel):
+class V1ListPublishedCloudSpacesResponse(LightningModel, kw_only=True):
     next_page_token: str | None = None
     previous_page_token: str | None = None
     published: list[V1PublishedCloudSpaceResponse] | None = None
 
 
-class V1ListPublishedDeploymentTemplatesResponse(LightningModel):
+class V1ListPublishedDeploymentTemplatesResponse(LightningModel, kw_only=True):
     next_page_token: str | None = None
     prev_page_token: str | None = None
     templates: list[V1DeploymentTemplateGalleryResponse] | None = None
 
 
-class V1ListPublishedManagedEndpointsResponse(LightningModel):
+class V1ListPublishedManagedEndpointsResponse(LightningModel, kw_only=True):
     managed_endpoints: list[V1ManagedEndpoint] | None = None
 
 
-class V1ListQuestsResponse(LightningModel):
+class V1ListQuestsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     quests: list[V1Quest] | None = None
 
 
-class V1ListSLURMClusterUsersResponse(LightningModel):
+class V1ListSLURMClusterUsersResponse(LightningModel, kw_only=True):
     users: list[V1SlurmClusterUser] | None = None
 
 
-class V1ListSSHPublicKeysResponse(LightningModel):
+class V1ListSSHPublicKeysResponse(LightningModel, kw_only=True):
     continue_token: str | None = None
     ssh_keys: list[V1SSHPublicKey] | None = None
     total_size: str | int | None = None
 
 
-class V1ListSandboxCommandsResponse(LightningModel):
+class V1ListSandboxCommandsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     commands: list[V1SandboxCommand] | None = None
 
 
-class V1ListSandboxSnapshotsResponse(LightningModel):
+class V1ListSandboxSnapshotsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     next_page_token: str | None = None
@@ -9416,7 +9428,7 @@ class V1ListSandboxSnapshotsResponse(LightningModel):
     total_size: str | int | None = None
 
 
-class V1ListSandboxesResponse(LightningModel):
+class V1ListSandboxesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     next_page_token: str | None = None
@@ -9425,51 +9437,51 @@ class V1ListSandboxesResponse(LightningModel):
     total_size: str | int | None = None
 
 
-class V1ListScheduleRunsResponse(LightningModel):
+class V1ListScheduleRunsResponse(LightningModel, kw_only=True):
     schedule_runs: list[V1ScheduleRun] | None = None
 
 
-class V1ListSchedulesResponse(LightningModel):
+class V1ListSchedulesResponse(LightningModel, kw_only=True):
     schedules: list[V1Schedule] | None = None
 
 
-class V1ListSecretsResponse(LightningModel):
+class V1ListSecretsResponse(LightningModel, kw_only=True):
     secrets: list[V1Secret] | None = None
 
 
-class V1ListSharedArtifactsResponse(LightningModel):
+class V1ListSharedArtifactsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     artifacts: list[V1SharedArtifact] | None = None
 
 
-class V1ListStorageTransfersResponse(LightningModel):
+class V1ListStorageTransfersResponse(LightningModel, kw_only=True):
     storage_transfers: list[V1StorageTransfer] | None = None
 
 
-class V1ListStudioJobsResponse(LightningModel):
+class V1ListStudioJobsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     jobs: list[V1StudioJob] | None = None
 
 
-class V1ListUserSLURMJobsResponse(LightningModel):
+class V1ListUserSLURMJobsResponse(LightningModel, kw_only=True):
     jobs: list[V1SLURMJob] | None = None
 
 
-class V1ListVirtualMachinesResponse(LightningModel):
+class V1ListVirtualMachinesResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     virtual_machines: list[V1VirtualMachine] | None = None
 
 
-class V1ListWorkloadTagsResponse(LightningModel):
+class V1ListWorkloadTagsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     tags: list[V1WorkloadTag] | None = None
 
 
-class V1LitDataset(LightningModel):
+class V1LitDataset(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     categories: list[str] | None = None
@@ -9491,7 +9503,7 @@ class V1LitDataset(LightningModel):
     visibility: V1ResourceVisibility | None = None
 
 
-class V1LitDatasetFile(LightningModel):
+class V1LitDatasetFile(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filepath: str | None = None
@@ -9499,7 +9511,7 @@ class V1LitDatasetFile(LightningModel):
     url: str | None = None
 
 
-class V1LitDatasetVersionArchive(LightningModel):
+class V1LitDatasetVersionArchive(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
@@ -9517,7 +9529,7 @@ class V1LitDatasetVersionArchive(LightningModel):
     version: str | None = None
 
 
-class V1LitLoggerMedia(LightningModel):
+class V1LitLoggerMedia(LightningModel, kw_only=True):
     caption: str | None = None
     cluster_id: str | None = None
     content_hash: str | None = None
@@ -9538,7 +9550,7 @@ class V1LitLoggerMedia(LightningModel):
     walltime: str | None = None
 
 
-class V1LitPage(LightningModel):
+class V1LitPage(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     category: str | None = None
@@ -9560,7 +9572,7 @@ class V1LitPage(LightningModel):
     updated_at: str | None = None
 
 
-class V1LitRegistryArtifact(LightningModel):
+class V1LitRegistryArtifact(LightningModel, kw_only=True):
     exposed_ports: list[str] | None = None
     full_hash_digest: str | None = None
     location: str | None = None
@@ -9571,7 +9583,7 @@ class V1LitRegistryArtifact(LightningModel):
     tag_name: str | None = None
 
 
-class V1LitRegistryProject(LightningModel):
+class V1LitRegistryProject(LightningModel, kw_only=True):
     cluster_id: str | None = None
     id: int | None = None
     lit_reg_project_name: str | None = None
@@ -9580,7 +9592,7 @@ class V1LitRegistryProject(LightningModel):
     repositories: list[V1LitRepository] | None = None
 
 
-class V1LitRepository(LightningModel):
+class V1LitRepository(LightningModel, kw_only=True):
     artifact_count: str | int | None = None
     artifacts: list[V1LitRegistryArtifact] | None = None
     cluster_id: str | None = None
@@ -9593,7 +9605,7 @@ class V1LitRepository(LightningModel):
     update_time: str | None = None
 
 
-class V1LitePublishedCloudSpaceResponse(LightningModel):
+class V1LitePublishedCloudSpaceResponse(LightningModel, kw_only=True):
     description: str | None = None
     display_name: str | None = None
     engagement_counts: dict[str, str] | None = None
@@ -9612,7 +9624,7 @@ class V1LitePublishedCloudSpaceResponse(LightningModel):
     thumbnail_url: str | None = None
 
 
-class V1LoadAverage(LightningModel):
+class V1LoadAverage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     fifteen_minute: float | None = None
@@ -9620,7 +9632,7 @@ class V1LoadAverage(LightningModel):
     one_minute: float | None = None
 
 
-class V1LockedResource(LightningModel):
+class V1LockedResource(LightningModel, kw_only=True):
     created_at: str | None = None
     id: str | None = None
     name: str | None = None
@@ -9628,14 +9640,14 @@ class V1LockedResource(LightningModel):
     updated_at: str | None = None
 
 
-class V1LogMessage(LightningModel):
+class V1LogMessage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     message: str | None = None
     timestamp: str | None = None
 
 
-class V1LogPage(LightningModel):
+class V1LogPage(LightningModel, kw_only=True):
     end: str | None = None
     page_number: str | int | None = None
     start: str | None = None
@@ -9643,7 +9655,7 @@ class V1LogPage(LightningModel):
     url: str | None = None
 
 
-class V1LoggerArtifact(LightningModel):
+class V1LoggerArtifact(LightningModel, kw_only=True):
     cluster_id: str | None = None
     id: str | None = None
     metrics_stream_id: str | None = None
@@ -9651,35 +9663,35 @@ class V1LoggerArtifact(LightningModel):
     project_id: str | None = None
 
 
-class V1LoginRequest(LightningModel):
+class V1LoginRequest(LightningModel, kw_only=True):
     api_key: str | None = None
     duration: str | None = None
     username: str | None = None
 
 
-class V1LoginResponse(LightningModel):
+class V1LoginResponse(LightningModel, kw_only=True):
     token: str | None = None
 
 
-class V1LogoutRequest(LightningModel):
+class V1LogoutRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1LogoutResponse(LightningModel):
+class V1LogoutResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1LogsResponse(LightningModel):
+class V1LogsResponse(LightningModel, kw_only=True):
     follow_url: str | None = None
     pages: list[V1LogPage] | None = None
 
 
-class V1LustreDataConnection(LightningModel):
+class V1LustreDataConnection(LightningModel, kw_only=True):
     file_system_name: str | None = None
     ip_address: str | None = None
 
 
-class V1Machine(LightningModel):
+class V1Machine(LightningModel, kw_only=True):
     added_by: str | None = None
     address: str | None = None
     auth_token: str | None = None
@@ -9727,14 +9739,14 @@ class V1Machine(LightningModel):
     warning_message: str | None = None
 
 
-class V1MachineAgentUpdateResult(LightningModel):
+class V1MachineAgentUpdateResult(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     error: str | None = None
     machine_id: str | None = None
 
 
-class V1MachineAlert(LightningModel):
+class V1MachineAlert(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     created_at: str | None = None
@@ -9748,7 +9760,7 @@ class V1MachineAlert(LightningModel):
     version: str | None = None
 
 
-class V1MachineBootstrap(LightningModel):
+class V1MachineBootstrap(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cloud_init: str | None = None
@@ -9756,7 +9768,7 @@ class V1MachineBootstrap(LightningModel):
     ssh_pub_keys: list[str] | None = None
 
 
-class V1MachineDetails(LightningModel):
+class V1MachineDetails(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     allocated_servers: list[V1Server] | None = None
@@ -9778,7 +9790,7 @@ class V1MachineDetails(LightningModel):
     vm_instances: list[V1VMInstance] | None = None
 
 
-class V1MachineDirectV1(LightningModel):
+class V1MachineDirectV1(LightningModel, kw_only=True):
     access_mode: str | None = None
     agent_version: str | None = None
     burst_cluster_id: str | None = None
@@ -9805,7 +9817,7 @@ class V1MachineDirectV1(LightningModel):
     voltage_park_credentials_secret_id: str | None = None
 
 
-class V1MachineHealth(LightningModel):
+class V1MachineHealth(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     checked_at: str | None = None
@@ -9815,7 +9827,7 @@ class V1MachineHealth(LightningModel):
     vms: list[V1VMHealth] | None = None
 
 
-class V1MachineImageStatus(LightningModel):
+class V1MachineImageStatus(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     download_percent: float | None = None
@@ -9826,7 +9838,7 @@ class V1MachineImageStatus(LightningModel):
     status: str | None = None
 
 
-class V1MachineSystemInfo(LightningModel):
+class V1MachineSystemInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     agent_boot_time: str | None = None
@@ -9855,7 +9867,7 @@ class V1MachineSystemInfo(LightningModel):
     qemu_version: str | None = None
 
 
-class V1MachineSystemMetrics(LightningModel):
+class V1MachineSystemMetrics(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cpu_percentage: float | None = None
@@ -9867,7 +9879,7 @@ class V1MachineSystemMetrics(LightningModel):
     timestamp: str | None = None
 
 
-class V1MachineV1Status(LightningModel):
+class V1MachineV1Status(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cordoned: MachineV1StatusResourceGroup | None = None
@@ -9876,12 +9888,12 @@ class V1MachineV1Status(LightningModel):
     used: MachineV1StatusResourceGroup | None = None
 
 
-class V1MachinesSelector(LightningModel):
+class V1MachinesSelector(LightningModel, kw_only=True):
     options: list[str] | None = None
     value: str | None = None
 
 
-class V1MagicLinkLoginRequest(LightningModel):
+class V1MagicLinkLoginRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``guestUserApiKey``."""
 
     collab_session_id: str | None = None
@@ -9897,7 +9909,7 @@ class V1MagicLinkLoginRequest(LightningModel):
     source: str | None = None
 
 
-class V1MagicLinkLoginResponse(LightningModel):
+class V1MagicLinkLoginResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``waitlisted``."""
 
     auth_start_url: str | None = None
@@ -9907,7 +9919,7 @@ class V1MagicLinkLoginResponse(LightningModel):
     waitlisted: bool | None = None
 
 
-class V1ManagedEndpoint(LightningModel):
+class V1ManagedEndpoint(LightningModel, kw_only=True):
     api_key: str | None = None
     base_url: str | None = None
     created_at: str | None = None
@@ -9922,7 +9934,7 @@ class V1ManagedEndpoint(LightningModel):
     user_id: str | None = None
 
 
-class V1ManagedModel(LightningModel):
+class V1ManagedModel(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``assistantId``."""
 
     abilities: V1ManagedModelAbilities | None = None
@@ -9954,20 +9966,20 @@ class V1ManagedModel(LightningModel):
     user_id: str | None = None
 
 
-class V1ManagedModelAbilities(LightningModel):
+class V1ManagedModelAbilities(LightningModel, kw_only=True):
     can_call_hub_deployment: bool | None = None
     can_receive_files: bool | None = None
     can_receive_images: bool | None = None
 
 
-class V1MarketPrice(LightningModel):
+class V1MarketPrice(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     provider_prices: dict[str, float] | None = None
     timestamp: str | None = None
 
 
-class V1Membership(LightningModel):
+class V1Membership(LightningModel, kw_only=True):
     balance: float | None = None
     budgeting_enabled: bool | None = None
     created_at: str | None = None
@@ -9992,7 +10004,7 @@ class V1Membership(LightningModel):
     user_id: str | None = None
 
 
-class V1MemoryUsage(LightningModel):
+class V1MemoryUsage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     app_used_bytes: str | int | None = None
@@ -10015,7 +10027,7 @@ class V1MemoryUsage(LightningModel):
     used_bytes: str | int | None = None
 
 
-class V1MemoryZone(LightningModel):
+class V1MemoryZone(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     host_numa_node: str | None = None
@@ -10024,7 +10036,7 @@ class V1MemoryZone(LightningModel):
     size_bytes: str | int | None = None
 
 
-class V1Message(LightningModel):
+class V1Message(LightningModel, kw_only=True):
     account_id: str | None = None
     account_owner_type: str | None = None  # V1AccountType
     assistant_id: str | None = None
@@ -10048,7 +10060,7 @@ class V1Message(LightningModel):
     throughput: float | None = None
 
 
-class V1MessageAction(LightningModel):
+class V1MessageAction(LightningModel, kw_only=True):
     actioned_at: str | None = None
     assistant_id: str | None = None
     block_id: str | None = None
@@ -10059,16 +10071,16 @@ class V1MessageAction(LightningModel):
     type: str | None = None
 
 
-class V1MessageAuthor(LightningModel):
+class V1MessageAuthor(LightningModel, kw_only=True):
     role: str | None = None
 
 
-class V1MessageContent(LightningModel):
+class V1MessageContent(LightningModel, kw_only=True):
     content_type: str | None = None  # V1MessageContentType
     parts: list[str | int] | None = None
 
 
-class V1Metadata(LightningModel):
+class V1Metadata(LightningModel, kw_only=True):
     annotations: dict[str, str] | None = None
     cluster_id: str | None = None
     creation_timestamp: str | None = None
@@ -10089,7 +10101,7 @@ class V1Metadata(LightningModel):
     updated_at: str | None = None
 
 
-class V1MetricSummary(LightningModel):
+class V1MetricSummary(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     last_step: str | int | None = None
@@ -10105,26 +10117,26 @@ class V1MetricSummary(LightningModel):
     variance: float | None = None
 
 
-class V1MetricSummaryPerId(LightningModel):
+class V1MetricSummaryPerId(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     summaries_per_id: dict[str, V1MetricSummary] | None = None
 
 
-class V1MetricValue(LightningModel):
+class V1MetricValue(LightningModel, kw_only=True):
     created_at: str | None = None
     step: str | int | None = None
     value: float | None = None
     walltime: str | None = None
 
 
-class V1Metrics(LightningModel):
+class V1Metrics(LightningModel, kw_only=True):
     internal_start_step: int | None = None
     name: str | None = None
     values: list[V1MetricValue] | None = None
 
 
-class V1MetricsStream(LightningModel):
+class V1MetricsStream(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``guest``, ``trackers``, ``version``,
     ``versionNumber``.
     """
@@ -10161,14 +10173,14 @@ class V1MetricsStream(LightningModel):
     work_id: str | None = None
 
 
-class V1MetricsTags(LightningModel):
+class V1MetricsTags(LightningModel, kw_only=True):
     active: bool | None = None
     from_code: bool | None = None
     name: str | None = None
     value: str | None = None
 
 
-class V1MetricsTracker(LightningModel):
+class V1MetricsTracker(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     last_index: int | None = None
@@ -10184,7 +10196,7 @@ class V1MetricsTracker(LightningModel):
     updated_at: str | None = None
 
 
-class V1MintSandboxLogsTokenResponse(LightningModel):
+class V1MintSandboxLogsTokenResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     access_token: str | None = None
@@ -10192,14 +10204,14 @@ class V1MintSandboxLogsTokenResponse(LightningModel):
     expires_at: str | None = None
 
 
-class V1MithrilDirectV1(LightningModel):
+class V1MithrilDirectV1(LightningModel, kw_only=True):
     primary_region: str | None = None
     project_id: str | None = None
     regions: list[str] | None = None
     show_as_lightning: bool | None = None
 
 
-class V1Model(LightningModel):
+class V1Model(LightningModel, kw_only=True):
     categories: list[str] | None = None
     created_at: str | None = None
     creator_username: str | None = None
@@ -10220,7 +10232,7 @@ class V1Model(LightningModel):
     visibility: V1ResourceVisibility | None = None
 
 
-class V1ModelAPIMemberDailyLimit(LightningModel):
+class V1ModelAPIMemberDailyLimit(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     daily_limit_credits: float | None = None
@@ -10228,19 +10240,19 @@ class V1ModelAPIMemberDailyLimit(LightningModel):
     user_id: str | None = None
 
 
-class V1ModelFile(LightningModel):
+class V1ModelFile(LightningModel, kw_only=True):
     filepath: str | None = None
     size: str | int | None = None
     url: str | None = None
 
 
-class V1ModelMetrics(LightningModel):
+class V1ModelMetrics(LightningModel, kw_only=True):
     latency: float | None = None
     model_id: str | None = None
     throughput: float | None = None
 
 
-class V1ModelRoute(LightningModel):
+class V1ModelRoute(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     aliases: list[str] | None = None
@@ -10249,7 +10261,7 @@ class V1ModelRoute(LightningModel):
     name: str | None = None
 
 
-class V1ModelVersionArchive(LightningModel):
+class V1ModelVersionArchive(LightningModel, kw_only=True):
     cluster_id: str | None = None
     created_at: str | None = None
     downloads: str | None = None
@@ -10266,18 +10278,18 @@ class V1ModelVersionArchive(LightningModel):
     version: str | None = None
 
 
-class V1ModifyFilesystemVolumeResponse(LightningModel):
+class V1ModifyFilesystemVolumeResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1MountTarget(LightningModel):
+class V1MountTarget(LightningModel, kw_only=True):
     availability_zone: str | None = None
     id: str | None = None
     ip_address: str | None = None
     subnet_id: str | None = None
 
 
-class V1MountableDataConnection(LightningModel):
+class V1MountableDataConnection(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     baremetal: bool | None = None
@@ -10296,7 +10308,7 @@ class V1MountableDataConnection(LightningModel):
     username: str | None = None
 
 
-class V1MultiMachineJob(LightningModel):
+class V1MultiMachineJob(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     created_at: str | None = None
     current_run_attempt: int | None = None
@@ -10321,7 +10333,7 @@ class V1MultiMachineJob(LightningModel):
     user_id: str | None = None
 
 
-class V1MultiMachineJobEvent(LightningModel):
+class V1MultiMachineJobEvent(LightningModel, kw_only=True):
     action: str | None = None
     id: str | None = None
     job_id: str | None = None
@@ -10333,14 +10345,14 @@ class V1MultiMachineJobEvent(LightningModel):
     type: str | None = None  # V1MultiMachineJobEventType
 
 
-class V1MultiMachineJobFaultTolerance(LightningModel):
+class V1MultiMachineJobFaultTolerance(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``maxRetries``."""
 
     max_retries: int | None = None
     strategy: str | None = None  # V1MultiMachineJobFaultToleranceStrategy
 
 
-class V1MultiMachineJobStatus(LightningModel):
+class V1MultiMachineJobStatus(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``retries``."""
 
     deleting_machines: str | None = None
@@ -10355,7 +10367,7 @@ class V1MultiMachineJobStatus(LightningModel):
     stopped_at: str | None = None
 
 
-class V1NICFirmware(LightningModel):
+class V1NICFirmware(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bdf: str | None = None
@@ -10365,7 +10377,7 @@ class V1NICFirmware(LightningModel):
     link_layer: str | None = None
 
 
-class V1NICFitness(LightningModel):
+class V1NICFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     ats_ctl: str | None = None
@@ -10376,7 +10388,7 @@ class V1NICFitness(LightningModel):
     role: str | None = None
 
 
-class V1NUMAHugepages(LightningModel):
+class V1NUMAHugepages(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     free: str | None = None
@@ -10384,7 +10396,7 @@ class V1NUMAHugepages(LightningModel):
     total: str | int | None = None
 
 
-class V1NVLinkFMPartition(LightningModel):
+class V1NVLinkFMPartition(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     active: bool | None = None
@@ -10392,7 +10404,7 @@ class V1NVLinkFMPartition(LightningModel):
     partition_id: int | None = None
 
 
-class V1NVLinkFMTopology(LightningModel):
+class V1NVLinkFMTopology(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     collected_at_unix: str | None = None
@@ -10400,7 +10412,7 @@ class V1NVLinkFMTopology(LightningModel):
     shared_nvswitch: bool | None = None
 
 
-class V1NVLinkInfo(LightningModel):
+class V1NVLinkInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     crc_errors: str | int | None = None
@@ -10411,7 +10423,7 @@ class V1NVLinkInfo(LightningModel):
     state: str | None = None
 
 
-class V1NVLinkStatus(LightningModel):
+class V1NVLinkStatus(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpu_index: int | None = None
@@ -10426,7 +10438,7 @@ class V1NVLinkStatus(LightningModel):
     total_replay_errors: str | int | None = None
 
 
-class V1NVSwitchFatal(LightningModel):
+class V1NVSwitchFatal(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     affected_partition_ids: list[int] | None = None
@@ -10442,7 +10454,7 @@ class V1NVSwitchFatal(LightningModel):
     switch_bdfs: list[str] | None = None
 
 
-class V1NVSwitchFatalAffectedVM(LightningModel):
+class V1NVSwitchFatalAffectedVM(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpu_bdfs: list[str] | None = None
@@ -10450,18 +10462,18 @@ class V1NVSwitchFatalAffectedVM(LightningModel):
     vm_id: str | None = None
 
 
-class V1NamedFilterValue(LightningModel):
+class V1NamedFilterValue(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
     name: str | None = None
 
 
-class V1NamedGetLoggerMetrics(LightningModel):
+class V1NamedGetLoggerMetrics(LightningModel, kw_only=True):
     ids_metrics: dict[str, V1IdsLoggerMetrics] | None = None
 
 
-class V1NamespaceMetrics(LightningModel):
+class V1NamespaceMetrics(LightningModel, kw_only=True):
     cpu_util_over_cluster: float | None = None
     cpu_util_over_requested: float | None = None
     cpus_requested: float | None = None
@@ -10483,7 +10495,7 @@ class V1NamespaceMetrics(LightningModel):
     vram_util_over_requested: float | None = None
 
 
-class V1NamespaceUserMetrics(LightningModel):
+class V1NamespaceUserMetrics(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cpu_utilisation: float | None = None
@@ -10501,21 +10513,21 @@ class V1NamespaceUserMetrics(LightningModel):
     vram_used: int | None = None
 
 
-class V1NebiusDirectV1(LightningModel):
+class V1NebiusDirectV1(LightningModel, kw_only=True):
     primary_region: str | None = None
     regions: list[str] | None = None
     subnet_cidr_ranges: list[str] | None = None
     tenant_credentials: list[V1TenantCredentials] | None = None
 
 
-class V1NetworkConfig(LightningModel):
+class V1NetworkConfig(LightningModel, kw_only=True):
     enable: bool | None = None
     host: str | None = None
     name: str | None = None
     port: int | None = None
 
 
-class V1NetworkInterface(LightningModel):
+class V1NetworkInterface(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gateway_ip_address: str | None = None
@@ -10525,7 +10537,7 @@ class V1NetworkInterface(LightningModel):
     subnet_cidr_block: str | None = None
 
 
-class V1NetworkPolicy(LightningModel):
+class V1NetworkPolicy(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     allowed_cidrs: list[str] | None = None
@@ -10534,7 +10546,7 @@ class V1NetworkPolicy(LightningModel):
     mode: str | None = None
 
 
-class V1NewFeature(LightningModel):
+class V1NewFeature(LightningModel, kw_only=True):
     badge_text: str | None = None
     banner_end_time: str | None = None
     banner_text: str | None = None
@@ -10555,7 +10567,7 @@ class V1NewFeature(LightningModel):
     viewed: bool | None = None
 
 
-class V1NodeFitness(LightningModel):
+class V1NodeFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     acs_collection_state: str | None = None
@@ -10575,7 +10587,7 @@ class V1NodeFitness(LightningModel):
     rail_nic_isolation: list[V1DeviceIsolationFitness] | None = None
 
 
-class V1NodeMetrics(LightningModel):
+class V1NodeMetrics(LightningModel, kw_only=True):
     cpu_capacity_cores: float | None = None
     cpu_util: float | None = None
     filesystem: dict[str, V1FilesystemMetrics] | None = None
@@ -10603,7 +10615,7 @@ class V1NodeMetrics(LightningModel):
     xid_errors: dict[str, int] | None = None
 
 
-class V1NotificationPreference(LightningModel):
+class V1NotificationPreference(LightningModel, kw_only=True):
     email_enabled: bool | None = None
     id: str | None = None
     notification_type: str | None = None  # V1NotificationType
@@ -10611,14 +10623,14 @@ class V1NotificationPreference(LightningModel):
     user_id: str | None = None
 
 
-class V1NotificationPreferencesRequest(LightningModel):
+class V1NotificationPreferencesRequest(LightningModel, kw_only=True):
     email_enabled: bool | None = None
     notification_type: str | None = None  # V1NotificationType
     threshold: str | None = None
     user_id: str | None = None
 
 
-class V1NvidiaInfo(LightningModel):
+class V1NvidiaInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cuda_version: str | None = None
@@ -10631,31 +10643,31 @@ class V1NvidiaInfo(LightningModel):
     vfio_pci_module_loaded: bool | None = None
 
 
-class V1NvlinkFMPartitionBinding(LightningModel):
+class V1NvlinkFMPartitionBinding(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     gpu_pci_addresses: list[str] | None = None
     partition_id: int | None = None
 
 
-class V1OnboardingEventRequest(LightningModel):
+class V1OnboardingEventRequest(LightningModel, kw_only=True):
     name: str | None = None
     type: str | None = None
     value: str | None = None
 
 
-class V1OnboardingEventResponse(LightningModel):
+class V1OnboardingEventResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1OrgAlertsConfig(LightningModel):
+class V1OrgAlertsConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     billing: OrgAlertsConfigBilling | None = None
     studios: OrgAlertsConfigStudios | None = None
 
 
-class V1OrgDeploymentVisibility(LightningModel):
+class V1OrgDeploymentVisibility(LightningModel, kw_only=True):
     allowed_project_ids: list[str] | None = None
     deployment_id: str | None = None
     is_allowed_to_all: bool | None = None
@@ -10663,13 +10675,13 @@ class V1OrgDeploymentVisibility(LightningModel):
     updated_at: str | None = None
 
 
-class V1OrgMember(LightningModel):
+class V1OrgMember(LightningModel, kw_only=True):
     inactive: bool | None = None
     roles: list[V1OrgRole] | None = None
     user: V1SearchUser | None = None
 
 
-class V1OrgMemberTransferTarget(LightningModel):
+class V1OrgMemberTransferTarget(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     shared_teamspace_count: int | None = None
@@ -10677,7 +10689,7 @@ class V1OrgMemberTransferTarget(LightningModel):
     user: V1SearchUser | None = None
 
 
-class V1OrgMembership(LightningModel):
+class V1OrgMembership(LightningModel, kw_only=True):
     created_at: str | None = None
     name: str | None = None
     org_id: str | None = None
@@ -10686,7 +10698,7 @@ class V1OrgMembership(LightningModel):
     user_id: str | None = None
 
 
-class V1OrgMembershipRoleBinding(LightningModel):
+class V1OrgMembershipRoleBinding(LightningModel, kw_only=True):
     created_at: str | None = None
     org_id: str | None = None
     role_id: str | None = None
@@ -10694,7 +10706,7 @@ class V1OrgMembershipRoleBinding(LightningModel):
     user_id: str | None = None
 
 
-class V1OrgRole(LightningModel):
+class V1OrgRole(LightningModel, kw_only=True):
     created_at: str | None = None
     description: str | None = None
     excluded_from_seat_count: bool | None = None
@@ -10705,7 +10717,7 @@ class V1OrgRole(LightningModel):
     updated_at: str | None = None
 
 
-class V1Organization(LightningModel):
+class V1Organization(LightningModel, kw_only=True):
     alerts_config: V1OrgAlertsConfig | None = None
     allow_billing_activity_page_v2: bool | None = None
     allow_budgeting: bool | None = None
@@ -10769,7 +10781,7 @@ class V1Organization(LightningModel):
     workload_max_run_duration: str | None = None
 
 
-class V1PCIDevice(LightningModel):
+class V1PCIDevice(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bdf: str | None = None
@@ -10784,7 +10796,7 @@ class V1PCIDevice(LightningModel):
     vendor_name: str | None = None
 
 
-class V1ParameterizationSpec(LightningModel):
+class V1ParameterizationSpec(LightningModel, kw_only=True):
     command: str | None = None
     entrypoint: str | None = None
     env: list[V1EnvVar] | None = None
@@ -10792,21 +10804,21 @@ class V1ParameterizationSpec(LightningModel):
     parameters: list[V1DeploymentTemplateParameter] | None = None
 
 
-class V1PathMapping(LightningModel):
+class V1PathMapping(LightningModel, kw_only=True):
     connection_name: str | None = None
     connection_path: str | None = None
     container_path: str | None = None
 
 
-class V1PathTelemetry(LightningModel):
+class V1PathTelemetry(LightningModel, kw_only=True):
     timestamp_telemetry: dict[str, V1TimestampCodeTelemetry] | None = None
 
 
-class V1PauseStorageTransferResponse(LightningModel):
+class V1PauseStorageTransferResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1PciePortFitness(LightningModel):
+class V1PciePortFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     acs_classification: str | None = None
@@ -10816,7 +10828,7 @@ class V1PciePortFitness(LightningModel):
     device_class: str | None = None
 
 
-class V1PendingForkCloudSpace(LightningModel):
+class V1PendingForkCloudSpace(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
@@ -10824,7 +10836,7 @@ class V1PendingForkCloudSpace(LightningModel):
     version_id: str | None = None
 
 
-class V1PexSwitchFWFitness(LightningModel):
+class V1PexSwitchFWFitness(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     compliant: bool | None = None
@@ -10832,7 +10844,7 @@ class V1PexSwitchFWFitness(LightningModel):
     target: str | None = None
 
 
-class V1Pipeline(LightningModel):
+class V1Pipeline(LightningModel, kw_only=True):
     cluster_id: str | None = None
     continue_on_step_failure: bool | None = None
     created_at: str | None = None
@@ -10856,7 +10868,7 @@ class V1Pipeline(LightningModel):
     user_id: str | None = None
 
 
-class V1PipelineParameter(LightningModel):
+class V1PipelineParameter(LightningModel, kw_only=True):
     checkbox: V1Checkbox | None = None
     data_path: V1DataPath | None = None
     display_name: str | None = None
@@ -10872,12 +10884,12 @@ class V1PipelineParameter(LightningModel):
     type: str | None = None  # V1PipelineParameterType
 
 
-class V1PipelineParameterPlacement(LightningModel):
+class V1PipelineParameterPlacement(LightningModel, kw_only=True):
     name: str | None = None
     type: str | None = None  # V1PipelineParameterPlacementType
 
 
-class V1PipelineStep(LightningModel):
+class V1PipelineStep(LightningModel, kw_only=True):
     deployment: V1CreateDeploymentRequest | None = None
     job: V1CreateJobRequest | None = None
     mmt: V1CreateMultiMachineJobRequest | None = None
@@ -10886,7 +10898,7 @@ class V1PipelineStep(LightningModel):
     wait_for: list[str] | None = None
 
 
-class V1PipelineStepStatus(LightningModel):
+class V1PipelineStepStatus(LightningModel, kw_only=True):
     error: str | None = None
     interruption_retry_count: int | None = None
     message: str | None = None
@@ -10899,7 +10911,7 @@ class V1PipelineStepStatus(LightningModel):
     type: str | None = None  # V1PipelineStepType
 
 
-class V1PipelineTemplate(LightningModel):
+class V1PipelineTemplate(LightningModel, kw_only=True):
     about_page_content: str | None = None
     about_page_id: str | None = None
     created_at: str | None = None
@@ -10918,7 +10930,7 @@ class V1PipelineTemplate(LightningModel):
     user_id: str | None = None
 
 
-class V1PlatformNotification(LightningModel):
+class V1PlatformNotification(LightningModel, kw_only=True):
     date_from: str | None = None
     date_to: str | None = None
     id: str | None = None
@@ -10928,7 +10940,7 @@ class V1PlatformNotification(LightningModel):
     title: str | None = None
 
 
-class V1Plugin(LightningModel):
+class V1Plugin(LightningModel, kw_only=True):
     additional_info: str | None = None
     error: str | None = None
     id: str | None = None
@@ -10937,11 +10949,11 @@ class V1Plugin(LightningModel):
     state: str | None = None
 
 
-class V1PluginsListResponse(LightningModel):
+class V1PluginsListResponse(LightningModel, kw_only=True):
     plugins: dict[str, str] | None = None
 
 
-class V1PodMetrics(LightningModel):
+class V1PodMetrics(LightningModel, kw_only=True):
     cpu_usage: float | None = None
     labels: dict[str, str] | None = None
     max_gpu_temp_recorded: int | None = None
@@ -10970,7 +10982,7 @@ class V1PodMetrics(LightningModel):
     user_id: str | None = None
 
 
-class V1PodPreemptionEvent(LightningModel):
+class V1PodPreemptionEvent(LightningModel, kw_only=True):
     event_id: str | None = None
     message: str | None = None
     namespace: str | None = None
@@ -10982,7 +10994,7 @@ class V1PodPreemptionEvent(LightningModel):
     timestamp: str | None = None
 
 
-class V1PortForwardRule(LightningModel):
+class V1PortForwardRule(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     host_port: int | None = None
@@ -10990,7 +11002,7 @@ class V1PortForwardRule(LightningModel):
     vm_port: int | None = None
 
 
-class V1PortOverrides(LightningModel):
+class V1PortOverrides(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     jupyterlab_port: int | None = None
@@ -11000,16 +11012,16 @@ class V1PortOverrides(LightningModel):
     vscode_port: int | None = None
 
 
-class V1PostCloudSpaceArtifactEventsResponse(LightningModel):
+class V1PostCloudSpaceArtifactEventsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1PresignedUrl(LightningModel):
+class V1PresignedUrl(LightningModel, kw_only=True):
     part_number: str | int | None = None
     url: str | None = None
 
 
-class V1ProfilerCapture(LightningModel):
+class V1ProfilerCapture(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cloudspace_id: str | None = None
@@ -11024,13 +11036,13 @@ class V1ProfilerCapture(LightningModel):
     user_id: str | None = None
 
 
-class V1ProfilerEnabledResponse(LightningModel):
+class V1ProfilerEnabledResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     enabled: bool | None = None
 
 
-class V1Project(LightningModel):
+class V1Project(LightningModel, kw_only=True):
     abac_enabled: bool | None = None
     created_at: str | None = None
     creator_id: str | None = None
@@ -11054,7 +11066,7 @@ class V1Project(LightningModel):
     updated_at: str | None = None
 
 
-class V1ProjectArtifact(LightningModel):
+class V1ProjectArtifact(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     filename: str | None = None
@@ -11064,7 +11076,7 @@ class V1ProjectArtifact(LightningModel):
     url: str | None = None
 
 
-class V1ProjectClusterBinding(LightningModel):
+class V1ProjectClusterBinding(LightningModel, kw_only=True):
     cluster_id: str | None = None
     cluster_name: str | None = None
     cluster_region: str | None = None
@@ -11076,14 +11088,14 @@ class V1ProjectClusterBinding(LightningModel):
     updated_at: str | None = None
 
 
-class V1ProjectComputeDailyUsage(LightningModel):
+class V1ProjectComputeDailyUsage(LightningModel, kw_only=True):
     date: str | None = None
     total_cost_experiments: float | None = None
     total_cost_sessions: float | None = None
     usage: list[V1ProjectComputeUsage] | None = None
 
 
-class V1ProjectComputeUsage(LightningModel):
+class V1ProjectComputeUsage(LightningModel, kw_only=True):
     billed_time_seconds: str | int | None = None
     cluster_id: str | None = None
     cost: float | None = None
@@ -11098,7 +11110,7 @@ class V1ProjectComputeUsage(LightningModel):
     resources: V1Resources | None = None
 
 
-class V1ProjectMembership(LightningModel):
+class V1ProjectMembership(LightningModel, kw_only=True):
     avatar_url: str | None = None
     balance: float | None = None
     budgeting_enabled: bool | None = None
@@ -11131,7 +11143,7 @@ class V1ProjectMembership(LightningModel):
     username: str | None = None
 
 
-class V1ProjectMembershipInvite(LightningModel):
+class V1ProjectMembershipInvite(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     invite_reason: str | None = None
@@ -11144,7 +11156,7 @@ class V1ProjectMembershipInvite(LightningModel):
     user_id: str | None = None
 
 
-class V1ProjectMembershipRoleBinding(LightningModel):
+class V1ProjectMembershipRoleBinding(LightningModel, kw_only=True):
     created_at: str | None = None
     inactive: bool | None = None
     project_id: str | None = None
@@ -11153,14 +11165,14 @@ class V1ProjectMembershipRoleBinding(LightningModel):
     user_id: str | None = None
 
 
-class V1ProjectResourceTag(LightningModel):
+class V1ProjectResourceTag(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     key: str | None = None
     value: str | None = None
 
 
-class V1ProjectSettings(LightningModel):
+class V1ProjectSettings(LightningModel, kw_only=True):
     allow_aws_saas: bool | None = None
     allow_credits_auto_replenish: bool | None = None
     allow_dgx_saas: bool | None = None
@@ -11186,7 +11198,7 @@ class V1ProjectSettings(LightningModel):
     switch_to_default_machine_on_idle: bool | None = None
 
 
-class V1ProjectStorage(LightningModel):
+class V1ProjectStorage(LightningModel, kw_only=True):
     billable_bytes: str | int | None = None
     cloudspace_storage_bytes: str | int | None = None
     container_registry_storage_bytes: str | int | None = None
@@ -11205,12 +11217,12 @@ class V1ProjectStorage(LightningModel):
     upload_storage_bytes: str | int | None = None
 
 
-class V1ProjectTab(LightningModel):
+class V1ProjectTab(LightningModel, kw_only=True):
     is_enabled: bool | None = None
     slug: str | None = None
 
 
-class V1PromoOverlay(LightningModel):
+class V1PromoOverlay(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     ends_at: str | None = None
@@ -11218,16 +11230,16 @@ class V1PromoOverlay(LightningModel):
     promo_id: str | None = None
 
 
-class V1PromptSuggestion(LightningModel):
+class V1PromptSuggestion(LightningModel, kw_only=True):
     content: str | None = None
     title: str | None = None
 
 
-class V1PublishCloudSpaceResponse(LightningModel):
+class V1PublishCloudSpaceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1PublishCommunityModelRequest(LightningModel):
+class V1PublishCommunityModelRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     aliases: list[str] | None = None
@@ -11243,14 +11255,14 @@ class V1PublishCommunityModelRequest(LightningModel):
     provider: str | None = None  # V1ModelAPIProvider
 
 
-class V1PublishSharedArtifactResponse(LightningModel):
+class V1PublishSharedArtifactResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     id: str | None = None
     url: str | None = None
 
 
-class V1PublishedCloudSpaceResponse(LightningModel):
+class V1PublishedCloudSpaceResponse(LightningModel, kw_only=True):
     about_page_has_content: bool | None = None
     cluster_id: str | None = None
     creation_timestamp: str | None = None
@@ -11275,44 +11287,44 @@ class V1PublishedCloudSpaceResponse(LightningModel):
     thumbnail_url: str | None = None
 
 
-class V1PurchaseAnnualUpsellRequest(LightningModel):
+class V1PurchaseAnnualUpsellRequest(LightningModel, kw_only=True):
     org_id: str | None = None
 
 
-class V1PurchaseAnnualUpsellResponse(LightningModel):
+class V1PurchaseAnnualUpsellResponse(LightningModel, kw_only=True):
     payment_succeeded: bool | None = None
 
 
-class V1PurchaseCapacityBlockResponse(LightningModel):
+class V1PurchaseCapacityBlockResponse(LightningModel, kw_only=True):
     capacity_block_id: str | None = None
     fee: float | None = None
     purchased: bool | None = None
 
 
-class V1PythonDependencyInfo(LightningModel):
+class V1PythonDependencyInfo(LightningModel, kw_only=True):
     package_manager: str | None = None  # V1PackageManager
     packages: str | None = None
 
 
-class V1QueryParam(LightningModel):
+class V1QueryParam(LightningModel, kw_only=True):
     description: str | None = None
     key: str | None = None
     value: str | None = None
 
 
-class V1QueryResult(LightningModel):
+class V1QueryResult(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     rows: list[V1QueryResultRow] | None = None
 
 
-class V1QueryResultRow(LightningModel):
+class V1QueryResultRow(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     columns: dict[str, str] | None = None
 
 
-class V1Quest(LightningModel):
+class V1Quest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     available_at: str | None = None
@@ -11329,7 +11341,7 @@ class V1Quest(LightningModel):
     tags: list[str] | None = None
 
 
-class V1Quotas(LightningModel):
+class V1Quotas(LightningModel, kw_only=True):
     free_storage_bytes: str | int | None = None
     max_frontends_per_lightning_app: str | None = None
     max_lightning_app_releases: str | None = None
@@ -11340,7 +11352,7 @@ class V1Quotas(LightningModel):
     max_running_lightning_works: str | None = None
 
 
-class V1QuoteAnnualUpsellResponse(LightningModel):
+class V1QuoteAnnualUpsellResponse(LightningModel, kw_only=True):
     academic: bool | None = None
     additional_months: int | None = None
     annual_amount: int | None = None
@@ -11348,7 +11360,7 @@ class V1QuoteAnnualUpsellResponse(LightningModel):
     included_credits: int | None = None
 
 
-class V1QuoteSubscriptionResponse(LightningModel):
+class V1QuoteSubscriptionResponse(LightningModel, kw_only=True):
     annual_amount: int | None = None
     annual_tax: int | None = None
     eligible: bool | None = None
@@ -11360,7 +11372,7 @@ class V1QuoteSubscriptionResponse(LightningModel):
     trial_days: int | None = None
 
 
-class V1R2DataConnection(LightningModel):
+class V1R2DataConnection(LightningModel, kw_only=True):
     access_key_id: str | None = None
     account_id: str | None = None
     credential_id: str | None = None
@@ -11371,7 +11383,7 @@ class V1R2DataConnection(LightningModel):
     token_value: str | None = None
 
 
-class V1RafayDirectV1(LightningModel):
+class V1RafayDirectV1(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     api_key: str | None = None
@@ -11383,43 +11395,43 @@ class V1RafayDirectV1(LightningModel):
     workspace: str | None = None
 
 
-class V1RefreshContainerRegistryCredentialsResponse(LightningModel):
+class V1RefreshContainerRegistryCredentialsResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1RefreshIndexResponse(LightningModel):
+class V1RefreshIndexResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1RefreshPathResponse(LightningModel):
+class V1RefreshPathResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1RefreshRequest(LightningModel):
+class V1RefreshRequest(LightningModel, kw_only=True):
     duration: str | None = None
 
 
-class V1RefreshResponse(LightningModel):
+class V1RefreshResponse(LightningModel, kw_only=True):
     token: str | None = None
 
 
-class V1RegionalLoadBalancer(LightningModel):
+class V1RegionalLoadBalancer(LightningModel, kw_only=True):
     dns_name: str | None = None
     region: str | None = None
 
 
-class V1ReloadDeploymentWeightsResponse(LightningModel):
+class V1ReloadDeploymentWeightsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     reload_type: str | None = None
     weight_version: str | None = None
 
 
-class V1RenderKubernetesTemplateResponse(LightningModel):
+class V1RenderKubernetesTemplateResponse(LightningModel, kw_only=True):
     rendered_template: str | None = None
 
 
-class V1RenewSandboxSnapshotCredentialsResponse(LightningModel):
+class V1RenewSandboxSnapshotCredentialsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     access_key_id: str | None = None
@@ -11433,23 +11445,23 @@ class V1RenewSandboxSnapshotCredentialsResponse(LightningModel):
     session_token: str | None = None
 
 
-class V1ReportCloudSpaceInstanceIdleStateResponse(LightningModel):
+class V1ReportCloudSpaceInstanceIdleStateResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportCloudSpaceInstanceStopAtResponse(LightningModel):
+class V1ReportCloudSpaceInstanceStopAtResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportCloudSpaceInstanceSystemMetricsResponse(LightningModel):
+class V1ReportCloudSpaceInstanceSystemMetricsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportDeploymentRoutingTelemetryResponse(LightningModel):
+class V1ReportDeploymentRoutingTelemetryResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportInferenceUsageRequest(LightningModel):
+class V1ReportInferenceUsageRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cache_creation_tokens: str | int | None = None
@@ -11459,49 +11471,49 @@ class V1ReportInferenceUsageRequest(LightningModel):
     prompt_tokens: str | int | None = None
 
 
-class V1ReportInferenceUsageResponse(LightningModel):
+class V1ReportInferenceUsageResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1ReportJobEventsResponse(LightningModel):
+class V1ReportJobEventsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     inserted: str | None = None
 
 
-class V1ReportJobSystemMetricsResponse(LightningModel):
+class V1ReportJobSystemMetricsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportK8sClusterMetricsResponse(LightningModel):
+class V1ReportK8sClusterMetricsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportKubernetesEventsResponse(LightningModel):
+class V1ReportKubernetesEventsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1ReportLogsActivityResponse(LightningModel):
+class V1ReportLogsActivityResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportMachineSystemMetricsResponse(LightningModel):
+class V1ReportMachineSystemMetricsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportRestartTimingsResponse(LightningModel):
+class V1ReportRestartTimingsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ReportSandboxResourceMetricsResponse(LightningModel):
+class V1ReportSandboxResourceMetricsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1ReportSandboxTerminationResponse(LightningModel):
+class V1ReportSandboxTerminationResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1ReportStream(LightningModel):
+class V1ReportStream(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     display_name: str | None = None
@@ -11510,46 +11522,46 @@ class V1ReportStream(LightningModel):
     schema: V1StreamSchema | None = None
 
 
-class V1RequestCloudSpaceAccessResponse(LightningModel):
+class V1RequestCloudSpaceAccessResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1RequestClusterAccessRequest(LightningModel):
+class V1RequestClusterAccessRequest(LightningModel, kw_only=True):
     cluster_ids: list[str] | None = None
     org_id: str | None = None
     project_id: str | None = None
 
 
-class V1RequestClusterAccessResponse(LightningModel):
+class V1RequestClusterAccessResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1RequestVerificationCodeResponse(LightningModel):
+class V1RequestVerificationCodeResponse(LightningModel, kw_only=True):
     requested: bool | None = None
 
 
-class V1ReservationDetails(LightningModel):
+class V1ReservationDetails(LightningModel, kw_only=True):
     cost_per_hour: float | None = None
     end_time: str | None = None
     name: str | None = None
     start_time: str | None = None
 
 
-class V1ResetAPIKeyRequest(LightningModel):
+class V1ResetAPIKeyRequest(LightningModel, kw_only=True):
     pass
 
 
-class V1ResetAPIKeyResponse(LightningModel):
+class V1ResetAPIKeyResponse(LightningModel, kw_only=True):
     api_key: str | None = None
 
 
-class V1ResourceTag(LightningModel):
+class V1ResourceTag(LightningModel, kw_only=True):
     id: str | None = None
     internal: bool | None = None
     name: str | None = None
 
 
-class V1ResourceUsage(LightningModel):
+class V1ResourceUsage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     billed_time_seconds: str | int | None = None
@@ -11566,14 +11578,14 @@ class V1ResourceUsage(LightningModel):
     user_id: str | None = None
 
 
-class V1ResourceVisibility(LightningModel):
+class V1ResourceVisibility(LightningModel, kw_only=True):
     all_org_users: bool | None = None
     all_users: bool | None = None
     org_ids: list[str] | None = None
     user_ids: list[str] | None = None
 
 
-class V1Resources(LightningModel):
+class V1Resources(LightningModel, kw_only=True):
     cpu: int | None = None
     cpus: str | None = None
     extra: dict[str, str] | None = None
@@ -11585,38 +11597,38 @@ class V1Resources(LightningModel):
     throughput: str | None = None
 
 
-class V1ResponseChoice(LightningModel):
+class V1ResponseChoice(LightningModel, kw_only=True):
     delta: V1ResponseChoiceDelta | None = None
     finish_reason: str | None = None
     index: int | None = None
     tool_calls: list[V1ToolCall] | None = None
 
 
-class V1ResponseChoiceDelta(LightningModel):
+class V1ResponseChoiceDelta(LightningModel, kw_only=True):
     content: str | None = None
     role: str | None = None
 
 
-class V1RestartCloudSpaceInstanceResponse(LightningModel):
+class V1RestartCloudSpaceInstanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1RestartTiming(LightningModel):
+class V1RestartTiming(LightningModel, kw_only=True):
     counter: int | None = None
     end: str | None = None
     rank: int | None = None
     start: str | None = None
 
 
-class V1RestoreDeploymentReleaseResponse(LightningModel):
+class V1RestoreDeploymentReleaseResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ResumeStorageTransferResponse(LightningModel):
+class V1ResumeStorageTransferResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1Role(LightningModel):
+class V1Role(LightningModel, kw_only=True):
     created_at: str | None = None
     description: str | None = None
     id: str | None = None
@@ -11626,13 +11638,13 @@ class V1Role(LightningModel):
     updated_at: str | None = None
 
 
-class V1RollingUpdateStrategy(LightningModel):
+class V1RollingUpdateStrategy(LightningModel, kw_only=True):
     max_surge: str | None = None
     max_unavailable: str | None = None
     shutdown_delay_minutes: int | None = None
 
 
-class V1RoutingTelemetry(LightningModel):
+class V1RoutingTelemetry(LightningModel, kw_only=True):
     captured: bool | None = None
     duration: float | None = None
     id: str | None = None
@@ -11645,21 +11657,21 @@ class V1RoutingTelemetry(LightningModel):
     status_code: int | None = None
 
 
-class V1Rule(LightningModel):
+class V1Rule(LightningModel, kw_only=True):
     actions: list[str] | None = None  # V1RuleAction
     condition: V1RuleCondition | None = None
     effect: str | None = None  # V1RuleEffect
     resources: list[str] | None = None  # V1RuleResource
 
 
-class V1RuleCondition(LightningModel):
+class V1RuleCondition(LightningModel, kw_only=True):
     cloudspace_id: str | None = None
     project_id: str | None = None
     resource_id: str | None = None
     resource_owner: bool | None = None
 
 
-class V1RunSandboxCommandResponse(LightningModel):
+class V1RunSandboxCommandResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cmd_id: str | None = None
@@ -11668,11 +11680,11 @@ class V1RunSandboxCommandResponse(LightningModel):
     output: str | None = None
 
 
-class V1S3FolderDataConnection(LightningModel):
+class V1S3FolderDataConnection(LightningModel, kw_only=True):
     source: str | None = None
 
 
-class V1SLURMJob(LightningModel):
+class V1SLURMJob(LightningModel, kw_only=True):
     cache_id: str | None = None
     cloudspace_id: str | None = None
     cluster_id: str | None = None
@@ -11700,14 +11712,14 @@ class V1SLURMJob(LightningModel):
     work_dir: str | None = None
 
 
-class V1SSHKeyPair(LightningModel):
+class V1SSHKeyPair(LightningModel, kw_only=True):
     id: str | None = None
     name: str | None = None
     private_key: str | None = None
     public_key: str | None = None
 
 
-class V1SSHPublicKey(LightningModel):
+class V1SSHPublicKey(LightningModel, kw_only=True):
     created_at: str | None = None
     id: str | None = None
     last_used_at: str | None = None
@@ -11717,7 +11729,7 @@ class V1SSHPublicKey(LightningModel):
     type: str | None = None
 
 
-class V1Sandbox(LightningModel):
+class V1Sandbox(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cloudspace_id: str | None = None
@@ -11752,7 +11764,7 @@ class V1Sandbox(LightningModel):
     warm_secrets: dict[str, str] | None = None
 
 
-class V1SandboxCommand(LightningModel):
+class V1SandboxCommand(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     command: str | None = None
@@ -11764,14 +11776,14 @@ class V1SandboxCommand(LightningModel):
     updated_at: str | None = None
 
 
-class V1SandboxPhaseDuration(LightningModel):
+class V1SandboxPhaseDuration(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     duration_ms: str | int | None = None
     phase: str | None = None
 
 
-class V1SandboxReadyCheck(LightningModel):
+class V1SandboxReadyCheck(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     exec: str | None = None
@@ -11782,14 +11794,14 @@ class V1SandboxReadyCheck(LightningModel):
     url: V1SandboxReadyUrl | None = None
 
 
-class V1SandboxReadyUrl(LightningModel):
+class V1SandboxReadyUrl(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     status_code: int | None = None
     url: str | None = None
 
 
-class V1SandboxRebindVar(LightningModel):
+class V1SandboxRebindVar(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     bake_value: str | None = None
@@ -11797,7 +11809,7 @@ class V1SandboxRebindVar(LightningModel):
     source: str | None = None  # V1SandboxRebindSource
 
 
-class V1SandboxResourceMetric(LightningModel):
+class V1SandboxResourceMetric(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cpu_percentage: float | None = None
@@ -11810,7 +11822,7 @@ class V1SandboxResourceMetric(LightningModel):
     timestamp: str | None = None
 
 
-class V1SandboxResourceMetricSample(LightningModel):
+class V1SandboxResourceMetricSample(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cpu_percentage: float | None = None
@@ -11821,13 +11833,13 @@ class V1SandboxResourceMetricSample(LightningModel):
     timestamp: str | None = None
 
 
-class V1SandboxRestore(LightningModel):
+class V1SandboxRestore(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     memory: bool | None = None
 
 
-class V1SandboxSnapshot(LightningModel):
+class V1SandboxSnapshot(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     created_at: str | None = None
@@ -11855,21 +11867,21 @@ class V1SandboxSnapshot(LightningModel):
     updated_at: str | None = None
 
 
-class V1SandboxSnapshotBlobDownloadUrl(LightningModel):
+class V1SandboxSnapshotBlobDownloadUrl(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     sha256: str | None = None
     url: str | None = None
 
 
-class V1SandboxSnapshotBlobUploadUrl(LightningModel):
+class V1SandboxSnapshotBlobUploadUrl(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     sha256: str | None = None
     url: str | None = None
 
 
-class V1SandboxUsageActivityBucket(LightningModel):
+class V1SandboxUsageActivityBucket(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     active_count: int | None = None
@@ -11877,7 +11889,7 @@ class V1SandboxUsageActivityBucket(LightningModel):
     total_cost: float | None = None
 
 
-class V1SandboxWarmSpec(LightningModel):
+class V1SandboxWarmSpec(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     after_restore_cmd: str | None = None
@@ -11893,7 +11905,7 @@ class V1SandboxWarmSpec(LightningModel):
     start_cmd: str | None = None
 
 
-class V1SandboxWarmStatus(LightningModel):
+class V1SandboxWarmStatus(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     reason: str | None = None
@@ -11902,7 +11914,7 @@ class V1SandboxWarmStatus(LightningModel):
     template_key: str | None = None
 
 
-class V1SchedulableAffinity(LightningModel):
+class V1SchedulableAffinity(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     org_id: str | None = None
@@ -11910,7 +11922,7 @@ class V1SchedulableAffinity(LightningModel):
     user_id: str | None = None
 
 
-class V1Schedule(LightningModel):
+class V1Schedule(LightningModel, kw_only=True):
     action_type: str | None = None  # V1ScheduleActionType
     cluster_id: str | None = None
     command: str | None = None
@@ -11932,7 +11944,7 @@ class V1Schedule(LightningModel):
     user_id: str | None = None
 
 
-class V1ScheduleRun(LightningModel):
+class V1ScheduleRun(LightningModel, kw_only=True):
     action_type: str | None = None  # V1ScheduleActionType
     command: str | None = None
     created_at: str | None = None
@@ -11945,12 +11957,12 @@ class V1ScheduleRun(LightningModel):
     stopped_at: str | None = None
 
 
-class V1SearchJobLogsResponse(LightningModel):
+class V1SearchJobLogsResponse(LightningModel, kw_only=True):
     entries: list[V1JobLogEntry] | None = None
     follow_url: str | None = None
 
 
-class V1SearchUser(LightningModel):
+class V1SearchUser(LightningModel, kw_only=True):
     auth_provider: str | None = None
     country: str | None = None
     email: str | None = None
@@ -11966,14 +11978,14 @@ class V1SearchUser(LightningModel):
     website: str | None = None
 
 
-class V1SearchUsersResponse(LightningModel):
+class V1SearchUsersResponse(LightningModel, kw_only=True):
     next_page_token: str | None = None
     previous_page_token: str | None = None
     total_size: str | int | None = None
     users: list[V1ExternalSearchUser] | None = None
 
 
-class V1Secret(LightningModel):
+class V1Secret(LightningModel, kw_only=True):
     cluster_id: str | None = None
     created_at: str | None = None
     id: str | None = None
@@ -11985,12 +11997,12 @@ class V1Secret(LightningModel):
     user_id: str | None = None
 
 
-class V1Select(LightningModel):
+class V1Select(LightningModel, kw_only=True):
     options: list[str] | None = None
     value: str | None = None
 
 
-class V1SeriesConfig(LightningModel):
+class V1SeriesConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     color: str | None = None
@@ -12003,7 +12015,7 @@ class V1SeriesConfig(LightningModel):
     unit: str | None = None
 
 
-class V1Server(LightningModel):
+class V1Server(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     metadata: V1Metadata | None = None
@@ -12011,25 +12023,25 @@ class V1Server(LightningModel):
     status: V1ServerStatus | None = None
 
 
-class V1ServerAccelerator(LightningModel):
+class V1ServerAccelerator(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     count: str | int | None = None
     type: str | None = None
 
 
-class V1ServerAlert(LightningModel):
+class V1ServerAlert(LightningModel, kw_only=True):
     message: str | None = None
     phase: str | None = None  # V1ServerAlertPhase
     severity: str | None = None  # V1ServerAlertSeverity
     type: str | None = None  # V1ServerAlertType
 
 
-class V1ServerCheckInResponse(LightningModel):
+class V1ServerCheckInResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ServerSpec(LightningModel):
+class V1ServerSpec(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     accelerator_type: str | None = None  # V1AcceleratorType
@@ -12108,7 +12120,7 @@ class V1ServerSpec(LightningModel):
     workload_name: str | None = None
 
 
-class V1ServerStatus(LightningModel):
+class V1ServerStatus(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     alert: V1ServerAlert | None = None
@@ -12136,35 +12148,35 @@ class V1ServerStatus(LightningModel):
     workload_taken_at: str | None = None
 
 
-class V1ServiceHealth(LightningModel):
+class V1ServiceHealth(LightningModel, kw_only=True):
     is_fatal: bool | None = None
     name: str | None = None
     status: str | None = None  # ServiceHealthServiceStatus
 
 
-class V1SetOrgMemberModelAPIDailyLimitResponse(LightningModel):
+class V1SetOrgMemberModelAPIDailyLimitResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1SetOrgModelAPIDailyLimitDefaultResponse(LightningModel):
+class V1SetOrgModelAPIDailyLimitDefaultResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1SetWorkloadTagsResponse(LightningModel):
+class V1SetWorkloadTagsResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     tags: list[V1WorkloadTag] | None = None
 
 
-class V1SetupConfirmedSSHPublicKeyResponse(LightningModel):
+class V1SetupConfirmedSSHPublicKeyResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1SetupDataConnectionResponse(LightningModel):
+class V1SetupDataConnectionResponse(LightningModel, kw_only=True):
     gcp_setup: V1GcpDataConnectionSetup | None = None
 
 
-class V1SharedArtifact(LightningModel):
+class V1SharedArtifact(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cluster_id: str | None = None
@@ -12178,7 +12190,7 @@ class V1SharedArtifact(LightningModel):
     visibility: V1ResourceVisibility | None = None
 
 
-class V1SharedFilesystem(LightningModel):
+class V1SharedFilesystem(LightningModel, kw_only=True):
     efs: bool | None = None
     enabled: bool | None = None
     filestore: bool | None = None
@@ -12190,16 +12202,16 @@ class V1SharedFilesystem(LightningModel):
     state: str | None = None
 
 
-class V1ShouldStartSyncingResponse(LightningModel):
+class V1ShouldStartSyncingResponse(LightningModel, kw_only=True):
     start_syncing: bool | None = None
 
 
-class V1SignedUrl(LightningModel):
+class V1SignedUrl(LightningModel, kw_only=True):
     part_number: str | int | None = None
     url: str | None = None
 
 
-class V1SlackNotifier(LightningModel):
+class V1SlackNotifier(LightningModel, kw_only=True):
     api_key: str | None = None
     channel_id: str | None = None
     disable_incident_notification: bool | None = None
@@ -12211,11 +12223,11 @@ class V1SlackNotifier(LightningModel):
     url: str | None = None
 
 
-class V1SleepServerResponse(LightningModel):
+class V1SleepServerResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1SlurmClusterUser(LightningModel):
+class V1SlurmClusterUser(LightningModel, kw_only=True):
     cluster_id: str | None = None
     home_directory: str | None = None
     id: str | None = None
@@ -12223,7 +12235,7 @@ class V1SlurmClusterUser(LightningModel):
     username: str | None = None
 
 
-class V1SlurmNode(LightningModel):
+class V1SlurmNode(LightningModel, kw_only=True):
     count: int | None = None
     cpus: int | None = None
     gpus: int | None = None
@@ -12231,7 +12243,7 @@ class V1SlurmNode(LightningModel):
     name: str | None = None
 
 
-class V1SlurmNodeDetail(LightningModel):
+class V1SlurmNodeDetail(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cpus: int | None = None
@@ -12243,7 +12255,7 @@ class V1SlurmNodeDetail(LightningModel):
     state: str | None = None
 
 
-class V1SlurmV1(LightningModel):
+class V1SlurmV1(LightningModel, kw_only=True):
     login_node_ip: str | None = None
     ssh_port: int | None = None
     ssh_private_key: str | None = None
@@ -12252,7 +12264,7 @@ class V1SlurmV1(LightningModel):
     work_dir: str | None = None
 
 
-class V1SlurmV1JobStatus(LightningModel):
+class V1SlurmV1JobStatus(LightningModel, kw_only=True):
     cluster: str | None = None
     end: str | None = None
     exit_code_return_code: int | None = None
@@ -12261,7 +12273,7 @@ class V1SlurmV1JobStatus(LightningModel):
     start: str | None = None
 
 
-class V1SlurmV1Status(LightningModel):
+class V1SlurmV1Status(LightningModel, kw_only=True):
     node_details: list[V1SlurmNodeDetail] | None = None
     nodes: list[V1SlurmNode] | None = None
     ssh_host: str | None = None
@@ -12270,7 +12282,7 @@ class V1SlurmV1Status(LightningModel):
     version: str | None = None
 
 
-class V1SnowflakeDataConnection(LightningModel):
+class V1SnowflakeDataConnection(LightningModel, kw_only=True):
     bucket_name: str | None = None
     compress: bool | None = None
     credential_id: str | None = None
@@ -12279,7 +12291,7 @@ class V1SnowflakeDataConnection(LightningModel):
     query: str | None = None
 
 
-class V1SshfsDataConnection(LightningModel):
+class V1SshfsDataConnection(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     host: str | None = None
@@ -12288,26 +12300,26 @@ class V1SshfsDataConnection(LightningModel):
     user: str | None = None
 
 
-class V1StartCloudSpaceInstanceResponse(LightningModel):
+class V1StartCloudSpaceInstanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1StatusCodeTelemetry(LightningModel):
+class V1StatusCodeTelemetry(LightningModel, kw_only=True):
     resource_telemetry: dict[str, V1Telemetry] | None = None
     total: V1Telemetry | None = None
 
 
-class V1StopCloudSpaceInstanceResponse(LightningModel):
+class V1StopCloudSpaceInstanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1StopSandboxResponse(LightningModel):
+class V1StopSandboxResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     auto_snapshot_id: str | None = None
 
 
-class V1StorageAsset(LightningModel):
+class V1StorageAsset(LightningModel, kw_only=True):
     created_at: str | None = None
     created_by: str | None = None
     file_count: str | int | None = None
@@ -12323,7 +12335,7 @@ class V1StorageAsset(LightningModel):
     write_cost_daily: float | None = None
 
 
-class V1StorageCategory(LightningModel):
+class V1StorageCategory(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     item_count: int | None = None
@@ -12332,13 +12344,13 @@ class V1StorageCategory(LightningModel):
     total_bytes: str | int | None = None
 
 
-class V1StorageSystemMetrics(LightningModel):
+class V1StorageSystemMetrics(LightningModel, kw_only=True):
     percentage: int | None = None
     total: int | None = None
     used: int | None = None
 
 
-class V1StorageTransfer(LightningModel):
+class V1StorageTransfer(LightningModel, kw_only=True):
     created_at: str | None = None
     creator_id: str | None = None
     id: str | None = None
@@ -12354,19 +12366,19 @@ class V1StorageTransfer(LightningModel):
     updated_at: str | None = None
 
 
-class V1StreamSchema(LightningModel):
+class V1StreamSchema(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     fields: list[V1FieldSchema] | None = None
 
 
-class V1StructRow(LightningModel):
+class V1StructRow(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     fields: dict[str, Any] | None = None
 
 
-class V1StudioJob(LightningModel):
+class V1StudioJob(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     app: str | None = None  # V1StudioJobApp
@@ -12384,22 +12396,22 @@ class V1StudioJob(LightningModel):
     user_id: str | None = None
 
 
-class V1SubnetSpec(LightningModel):
+class V1SubnetSpec(LightningModel, kw_only=True):
     cidr_range: str | None = None
     region: str | None = None
 
 
-class V1SuggestCloudSpaceNameResponse(LightningModel):
+class V1SuggestCloudSpaceNameResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     name: str | None = None
 
 
-class V1SwitchCloudSpaceInstanceResponse(LightningModel):
+class V1SwitchCloudSpaceInstanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1SystemInfo(LightningModel):
+class V1SystemInfo(LightningModel, kw_only=True):
     cli_args: str | None = None
     cpu_count_logical: int | None = None
     cpu_count_physical: int | None = None
@@ -12422,7 +12434,7 @@ class V1SystemInfo(LightningModel):
     system_memory_gb: int | None = None
 
 
-class V1SystemMetrics(LightningModel):
+class V1SystemMetrics(LightningModel, kw_only=True):
     cpu: V1CPUSystemMetrics | None = None
     gpu: list[V1GPUSystemMetrics] | None = None
     storage: V1StorageSystemMetrics | None = None
@@ -12430,7 +12442,7 @@ class V1SystemMetrics(LightningModel):
     timestamp: str | None = None
 
 
-class V1SystemMetricsAggregated(LightningModel):
+class V1SystemMetricsAggregated(LightningModel, kw_only=True):
     avg_cpu_percentage: float | None = None
     avg_gpu_percentage: float | None = None
     num_cpus: float | None = None
@@ -12438,12 +12450,12 @@ class V1SystemMetricsAggregated(LightningModel):
     timestamp: str | None = None
 
 
-class V1SystemMetricsList(LightningModel):
+class V1SystemMetricsList(LightningModel, kw_only=True):
     keep_fetching: bool | None = None
     metrics: list[V1SystemMetrics] | None = None
 
 
-class V1TableColumn(LightningModel):
+class V1TableColumn(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     field: str | None = None
@@ -12452,13 +12464,13 @@ class V1TableColumn(LightningModel):
     order: int | None = None
 
 
-class V1TableMetadata(LightningModel):
+class V1TableMetadata(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     columns: list[V1TableColumn] | None = None
 
 
-class V1Telemetry(LightningModel):
+class V1Telemetry(LightningModel, kw_only=True):
     count: int | None = None
     duration25: float | None = None
     duration50: float | None = None
@@ -12470,14 +12482,14 @@ class V1Telemetry(LightningModel):
     success_count: int | None = None
 
 
-class V1TenantCredentials(LightningModel):
+class V1TenantCredentials(LightningModel, kw_only=True):
     credentials_encoded_json: str | None = None
     project_id: str | None = None
     region: str | None = None
     vpc_subnet_id: str | None = None
 
 
-class V1TensorDockDirectV1(LightningModel):
+class V1TensorDockDirectV1(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     api_key_secret_id: str | None = None
@@ -12486,7 +12498,7 @@ class V1TensorDockDirectV1(LightningModel):
     regions: list[str] | None = None
 
 
-class V1ThunderCatDirectV1(LightningModel):
+class V1ThunderCatDirectV1(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     api_key_secret_id: str | None = None
@@ -12495,43 +12507,43 @@ class V1ThunderCatDirectV1(LightningModel):
     regions: list[str] | None = None
 
 
-class V1TimeFilter(LightningModel):
+class V1TimeFilter(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     pivot_filter: TimeFilterPivot | None = None
     range_filter: TimeFilterRange | None = None
 
 
-class V1TimestampCodeTelemetry(LightningModel):
+class V1TimestampCodeTelemetry(LightningModel, kw_only=True):
     status_code_telemetry: dict[str, V1StatusCodeTelemetry] | None = None
 
 
-class V1TokenLoginRequest(LightningModel):
+class V1TokenLoginRequest(LightningModel, kw_only=True):
     token_key: str | None = None
 
 
-class V1TokenLoginResponse(LightningModel):
+class V1TokenLoginResponse(LightningModel, kw_only=True):
     token: str | None = None
 
 
-class V1TokenUsage(LightningModel):
+class V1TokenUsage(LightningModel, kw_only=True):
     completion_tokens: str | int | None = None
     prompt_tokens: str | int | None = None
     total_tokens: str | int | None = None
 
 
-class V1Tool(LightningModel):
+class V1Tool(LightningModel, kw_only=True):
     function: V1FunctionTool | None = None
     type: str | None = None
 
 
-class V1ToolCall(LightningModel):
+class V1ToolCall(LightningModel, kw_only=True):
     function: V1FunctionCall | None = None
     id: str | None = None
     type: str | None = None
 
 
-class V1Transaction(LightningModel):
+class V1Transaction(LightningModel, kw_only=True):
     amount: float | None = None
     created_at: str | None = None
     display_name: str | None = None
@@ -12539,24 +12551,24 @@ class V1Transaction(LightningModel):
     type: str | None = None
 
 
-class V1TransferCloudSpaceResponse(LightningModel):
+class V1TransferCloudSpaceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1TransferOrgBalanceResponse(LightningModel):
+class V1TransferOrgBalanceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1TransferOrgMemberResourcesResponse(LightningModel):
+class V1TransferOrgMemberResourcesResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1TransferProjectBalanceResponse(LightningModel):
+class V1TransferProjectBalanceResponse(LightningModel, kw_only=True):
     project_dst_balance: float | None = None
     project_src_balance: float | None = None
 
 
-class V1TransferUserBalanceRequest(LightningModel):
+class V1TransferUserBalanceRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     amount: float | None = None
@@ -12567,32 +12579,32 @@ class V1TransferUserBalanceRequest(LightningModel):
     user_src: bool | None = None
 
 
-class V1TransferUserBalanceResponse(LightningModel):
+class V1TransferUserBalanceResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1TriggerFilesystemUpgradeResponse(LightningModel):
+class V1TriggerFilesystemUpgradeResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     trigger_upgrade: bool | None = None
 
 
-class V1UnpublishCloudSpaceResponse(LightningModel):
+class V1UnpublishCloudSpaceResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateAgentStatusRequest(LightningModel):
+class V1UpdateAgentStatusRequest(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     reason: str | None = None
     slurm_status: V1SlurmV1Status | None = None
 
 
-class V1UpdateAgentStatusResponse(LightningModel):
+class V1UpdateAgentStatusResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1UpdateBillingSubscriptionRequest(LightningModel):
+class V1UpdateBillingSubscriptionRequest(LightningModel, kw_only=True):
     billing_period: str | None = None  # V1BillingPeriod
     cancellation_metadata: V1CancellationMetadata | None = None
     org_id: str | None = None
@@ -12600,11 +12612,11 @@ class V1UpdateBillingSubscriptionRequest(LightningModel):
     status: str | None = None
 
 
-class V1UpdateCloudSpaceCollabResponse(LightningModel):
+class V1UpdateCloudSpaceCollabResponse(LightningModel, kw_only=True):
     collab_session: V1CollabSession | None = None
 
 
-class V1UpdateCloudSpaceInstanceConfigRequest(LightningModel):
+class V1UpdateCloudSpaceInstanceConfigRequest(LightningModel, kw_only=True):
     compute_config: V1UserRequestedComputeConfig | None = None
     data_connection_mounts: list[V1DataConnectionMount] | None = None
     id: str | None = None
@@ -12613,148 +12625,148 @@ class V1UpdateCloudSpaceInstanceConfigRequest(LightningModel):
     project_id: str | None = None
 
 
-class V1UpdateCloudSpacePublicationResponse(LightningModel):
+class V1UpdateCloudSpacePublicationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateCloudSpaceVisibilityResponse(LightningModel):
+class V1UpdateCloudSpaceVisibilityResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateClusterAcceleratorsRequest(LightningModel):
+class V1UpdateClusterAcceleratorsRequest(LightningModel, kw_only=True):
     accelerator: list[V1ClusterAccelerator] | None = None
     cluster_id: str | None = None
 
 
-class V1UpdateClusterAcceleratorsResponse(LightningModel):
+class V1UpdateClusterAcceleratorsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateClusterAvailabilityRequest(LightningModel):
+class V1UpdateClusterAvailabilityRequest(LightningModel, kw_only=True):
     allowed_project_ids: list[str] | None = None
     cluster_id: str | None = None
     is_allowed_to_all: bool | None = None
     org_id: str | None = None
 
 
-class V1UpdateContainerRegistryResponse(LightningModel):
+class V1UpdateContainerRegistryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1UpdateConversationLikeResponse(LightningModel):
+class V1UpdateConversationLikeResponse(LightningModel, kw_only=True):
     assistant_id: str | None = None
     id: str | None = None
 
 
-class V1UpdateConversationMessageContentResponse(LightningModel):
+class V1UpdateConversationMessageContentResponse(LightningModel, kw_only=True):
     message: V1Message | None = None
 
 
-class V1UpdateConversationMessageLikeResponse(LightningModel):
+class V1UpdateConversationMessageLikeResponse(LightningModel, kw_only=True):
     assistant_id: str | None = None
     conversation_id: str | None = None
 
 
-class V1UpdateDeploymentAlertingEventsBulkResponse(LightningModel):
+class V1UpdateDeploymentAlertingEventsBulkResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateDeploymentVisibilityResponse(LightningModel):
+class V1UpdateDeploymentVisibilityResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateIndexResponse(LightningModel):
+class V1UpdateIndexResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1UpdateJobVisibilityResponse(LightningModel):
+class V1UpdateJobVisibilityResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateKubernetesClusterDriverVersionResponse(LightningModel):
+class V1UpdateKubernetesClusterDriverVersionResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1UpdateLitDatasetVisibilityResponse(LightningModel):
+class V1UpdateLitDatasetVisibilityResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     visibility: V1ResourceVisibility | None = None
 
 
-class V1UpdateLitPageResponse(LightningModel):
+class V1UpdateLitPageResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     lit_page: V1LitPage | None = msgspec.field(default=None, name="LitPage")
 
 
-class V1UpdateLitRepositoryResponse(LightningModel):
+class V1UpdateLitRepositoryResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateMachineAgentResponse(LightningModel):
+class V1UpdateMachineAgentResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     results: list[V1MachineAgentUpdateResult] | None = None
 
 
-class V1UpdateMachineResponse(LightningModel):
+class V1UpdateMachineResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     machine: V1Machine | None = None
 
 
-class V1UpdateMachineServerResponse(LightningModel):
+class V1UpdateMachineServerResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1UpdateMetricsStreamVisibilityResponse(LightningModel):
+class V1UpdateMetricsStreamVisibilityResponse(LightningModel, kw_only=True):
     visibility: V1ResourceVisibility | None = None
 
 
-class V1UpdateModelVisibilityResponse(LightningModel):
+class V1UpdateModelVisibilityResponse(LightningModel, kw_only=True):
     visibility: V1ResourceVisibility | None = None
 
 
-class V1UpdateOrganizationCreditsAutoReplenishResponse(LightningModel):
+class V1UpdateOrganizationCreditsAutoReplenishResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateProjectClusterAcceleratorsResponse(LightningModel):
+class V1UpdateProjectClusterAcceleratorsResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateProjectTabOrderResponse(LightningModel):
+class V1UpdateProjectTabOrderResponse(LightningModel, kw_only=True):
     tabs: list[V1ProjectTab] | None = None
 
 
-class V1UpdateSandboxCommandExitCodeRequest(LightningModel):
+class V1UpdateSandboxCommandExitCodeRequest(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     cmd_id: str | None = None
     exit_code: int | None = None
 
 
-class V1UpdateSandboxCommandExitCodeResponse(LightningModel):
+class V1UpdateSandboxCommandExitCodeResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1UpdateServerResponse(LightningModel):
+class V1UpdateServerResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1UpdateSharedMetricsStreamResponse(LightningModel):
+class V1UpdateSharedMetricsStreamResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateSnowflakeQueryResponse(LightningModel):
+class V1UpdateSnowflakeQueryResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1UpdateUserCreditsAutoReplenishResponse(LightningModel):
+class V1UpdateUserCreditsAutoReplenishResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class V1UpdateUserRequest(LightningModel):
+class V1UpdateUserRequest(LightningModel, kw_only=True):
     agree_to_terms_and_conditions: bool | None = None
     allow_credits_auto_replenish: bool | None = None
     auto_replenish_amount: float | None = None
@@ -12785,57 +12797,57 @@ class V1UpdateUserRequest(LightningModel):
     website: str | None = None
 
 
-class V1UpdateUserViewedNewFeaturesRequest(LightningModel):
+class V1UpdateUserViewedNewFeaturesRequest(LightningModel, kw_only=True):
     features_id: list[str] | None = None
 
 
-class V1UpdateUserViewedNewFeaturesResponse(LightningModel):
+class V1UpdateUserViewedNewFeaturesResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1UpdateVolumeResponse(LightningModel):
+class V1UpdateVolumeResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     volume: V1Volume | None = None
 
 
-class V1UploadAgentJobArtifactResponse(LightningModel):
+class V1UploadAgentJobArtifactResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     url: str | None = None
 
 
-class V1UploadAgentJobOutputResponse(LightningModel):
+class V1UploadAgentJobOutputResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     url: str | None = None
 
 
-class V1UploadLightningappInstanceArtifactResponse(LightningModel):
+class V1UploadLightningappInstanceArtifactResponse(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     upload_url: str | None = None
 
 
-class V1UploadProjectArtifactPartsResponse(LightningModel):
+class V1UploadProjectArtifactPartsResponse(LightningModel, kw_only=True):
     urls: list[V1PresignedUrl] | None = None
 
 
-class V1UploadProjectArtifactResponse(LightningModel):
+class V1UploadProjectArtifactResponse(LightningModel, kw_only=True):
     upload_id: str | None = None
     uploads: list[V1ClusterUpload] | None = None
     urls: list[V1PresignedUrl] | None = None
 
 
-class V1UploadSettingsResponse(LightningModel):
+class V1UploadSettingsResponse(LightningModel, kw_only=True):
     url: str | None = None
 
 
-class V1UploadTemporaryArtifactRequest(LightningModel):
+class V1UploadTemporaryArtifactRequest(LightningModel, kw_only=True):
     filename: str | None = None
 
 
-class V1UpstreamCloudSpace(LightningModel):
+class V1UpstreamCloudSpace(LightningModel, kw_only=True):
     auto_start: bool | None = None
     cloudspace_id: str | None = None
     cluster_id: str | None = None
@@ -12847,7 +12859,7 @@ class V1UpstreamCloudSpace(LightningModel):
     type: str | None = None  # V1EndpointType
 
 
-class V1UpstreamJob(LightningModel):
+class V1UpstreamJob(LightningModel, kw_only=True):
     auto_start: bool | None = None
     idle_shutdown: bool | None = None
     idle_shutdown_seconds: str | int | None = None
@@ -12855,16 +12867,16 @@ class V1UpstreamJob(LightningModel):
     port: str | None = None
 
 
-class V1UpstreamManaged(LightningModel):
+class V1UpstreamManaged(LightningModel, kw_only=True):
     id: str | None = None
 
 
-class V1UpstreamOpenAI(LightningModel):
+class V1UpstreamOpenAI(LightningModel, kw_only=True):
     api_key: str | None = None
     base_url: str | None = None
 
 
-class V1Usage(LightningModel):
+class V1Usage(LightningModel, kw_only=True):
     billed_time_seconds: str | int | None = None
     cluster_id: str | None = None
     cost: float | None = None
@@ -12886,7 +12898,7 @@ class V1Usage(LightningModel):
     user_id: str | None = None
 
 
-class V1UsageDetails(LightningModel):
+class V1UsageDetails(LightningModel, kw_only=True):
     billed_bytes: str | int | None = None
     billed_time_seconds: str | int | None = None
     cost: float | None = None
@@ -12904,7 +12916,7 @@ class V1UsageDetails(LightningModel):
     written_bytes: str | int | None = None
 
 
-class V1UsageReport(LightningModel):
+class V1UsageReport(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     daily_usage: list[V1DailyUsage] | None = None
@@ -12916,7 +12928,7 @@ class V1UsageReport(LightningModel):
     usage: list[V1Usage] | None = None
 
 
-class V1UsageReportV1(LightningModel):
+class V1UsageReportV1(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     daily_usage: list[V1DailyUsage] | None = None
@@ -12930,7 +12942,7 @@ class V1UsageReportV1(LightningModel):
     usage: list[V1Usage] | None = None
 
 
-class V1UsageReportV2(LightningModel):
+class V1UsageReportV2(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     daily_usage: list[V1DailyUsage] | None = None
@@ -12943,7 +12955,7 @@ class V1UsageReportV2(LightningModel):
     usage: list[V1ResourceUsage] | None = None
 
 
-class V1UserFeatures(LightningModel):
+class V1UserFeatures(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``agentsV2``, ``codeTab``, ``driveV2``, ``f236``,
     ``f273``, ``f276``, ``f280``, ``f285``, ``f289``, ``f292``, ``f295``, ``f296``,
     ``projectSelector``, ``storageOveruseDeletion``, ``weka``.
@@ -13100,7 +13112,7 @@ class V1UserFeatures(LightningModel):
     weka: bool | None = None
 
 
-class V1UserRequestedComputeConfig(LightningModel):
+class V1UserRequestedComputeConfig(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 declared ``diskSize``."""
 
     affinity_identifier: str | None = None
@@ -13118,17 +13130,17 @@ class V1UserRequestedComputeConfig(LightningModel):
     spot: bool | None = None
 
 
-class V1UserRequestedFlowComputeConfig(LightningModel):
+class V1UserRequestedFlowComputeConfig(LightningModel, kw_only=True):
     name: str | None = None
     shm_size: int | None = None
     spot: bool | None = None
 
 
-class V1UserSLURMJobActionResponse(LightningModel):
+class V1UserSLURMJobActionResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1VMFilesystemUsage(LightningModel):
+class V1VMFilesystemUsage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     available_bytes: str | int | None = None
@@ -13139,7 +13151,7 @@ class V1VMFilesystemUsage(LightningModel):
     used_bytes: str | int | None = None
 
 
-class V1VMHealth(LightningModel):
+class V1VMHealth(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     alive: bool | None = None
@@ -13171,7 +13183,7 @@ class V1VMHealth(LightningModel):
     xids: list[V1XidEvent] | None = None
 
 
-class V1VMIBPKeyInfo(LightningModel):
+class V1VMIBPKeyInfo(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     all_pkeys: list[str] | None = None
@@ -13189,7 +13201,7 @@ class V1VMIBPKeyInfo(LightningModel):
     state: str | None = None
 
 
-class V1VMImageAsset(LightningModel):
+class V1VMImageAsset(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     kind: str | None = None
@@ -13199,7 +13211,7 @@ class V1VMImageAsset(LightningModel):
     size_bytes: str | int | None = None
 
 
-class V1VMInstance(LightningModel):
+class V1VMInstance(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     config: str | None = None
@@ -13221,11 +13233,11 @@ class V1VMInstance(LightningModel):
     user_data: str | None = None
 
 
-class V1VMInstancesConfig(LightningModel):
+class V1VMInstancesConfig(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1VMMemoryUsage(LightningModel):
+class V1VMMemoryUsage(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     available_bytes: str | int | None = None
@@ -13236,16 +13248,16 @@ class V1VMMemoryUsage(LightningModel):
     used_bytes: str | int | None = None
 
 
-class V1ValidateAssistantStatusResponse(LightningModel):
+class V1ValidateAssistantStatusResponse(LightningModel, kw_only=True):
     expected_cold_start_time: str | None = None
     status: str | None = None  # V1AssistantModelStatus
 
 
-class V1ValidateAutoJoinDomainResponse(LightningModel):
+class V1ValidateAutoJoinDomainResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ValidateDataConnectionResponse(LightningModel):
+class V1ValidateDataConnectionResponse(LightningModel, kw_only=True):
     aws: V1AwsDataConnection | None = None
     efs: V1EfsConfig | None = None
     gcp: V1GcpDataConnection | None = None
@@ -13254,51 +13266,51 @@ class V1ValidateDataConnectionResponse(LightningModel):
     s3_folder: V1S3FolderDataConnection | None = None
 
 
-class V1ValidateDeploymentImageRequest(LightningModel):
+class V1ValidateDeploymentImageRequest(LightningModel, kw_only=True):
     image: str | None = None
     project_id: str | None = None
     secret: str | None = None
 
 
-class V1ValidateDeploymentImageResponse(LightningModel):
+class V1ValidateDeploymentImageResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1ValidateLicenseResponse(LightningModel):
+class V1ValidateLicenseResponse(LightningModel, kw_only=True):
     is_valid: bool | None = None
 
 
-class V1ValidateManagedEndpointRequest(LightningModel):
+class V1ValidateManagedEndpointRequest(LightningModel, kw_only=True):
     api_key: str | None = None
     base_url: str | None = None
     model: str | None = None
 
 
-class V1ValidateManagedEndpointResponse(LightningModel):
+class V1ValidateManagedEndpointResponse(LightningModel, kw_only=True):
     lai_resource_status: str | None = None  # V1AssistantModelStatus
     valid: bool | None = None
 
 
-class V1ValidateManagedModelResponse(LightningModel):
+class V1ValidateManagedModelResponse(LightningModel, kw_only=True):
     valid: bool | None = None
 
 
-class V1ValidateStorageTransferResponse(LightningModel):
+class V1ValidateStorageTransferResponse(LightningModel, kw_only=True):
     valid_perms_cloudflare: bool | None = None
 
 
-class V1VastDataConnection(LightningModel):
+class V1VastDataConnection(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     baremetal: bool | None = None
     size_gb: str | int | None = None
 
 
-class V1VerifyVerificationResponse(LightningModel):
+class V1VerifyVerificationResponse(LightningModel, kw_only=True):
     pass
 
 
-class V1VirtualMachine(LightningModel):
+class V1VirtualMachine(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     cluster_id: str | None = None
@@ -13315,14 +13327,14 @@ class V1VirtualMachine(LightningModel):
     user_id: str | None = None
 
 
-class V1VmConfiguration(LightningModel):
+class V1VmConfiguration(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     image: str | None = None
     resources: V1Resources | None = None
 
 
-class V1VmProviderConfiguration(LightningModel):
+class V1VmProviderConfiguration(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     access: str | None = None
@@ -13332,7 +13344,7 @@ class V1VmProviderConfiguration(LightningModel):
     status: str | None = None
 
 
-class V1VoltageParkDirectV1(LightningModel):
+class V1VoltageParkDirectV1(LightningModel, kw_only=True):
     credentials_secret_id: str | None = None
     primary_region: str | None = None
     regions: list[str] | None = None
@@ -13340,7 +13352,7 @@ class V1VoltageParkDirectV1(LightningModel):
     subnet_cidr_ranges: list[str] | None = None
 
 
-class V1Volume(LightningModel):
+class V1Volume(LightningModel, kw_only=True):
     attached_at: str | None = None
     availability_zone: str | None = None
     detached_at: str | None = None
@@ -13366,13 +13378,13 @@ class V1Volume(LightningModel):
     user_id: str | None = None
 
 
-class V1VultrDirectV1(LightningModel):
+class V1VultrDirectV1(LightningModel, kw_only=True):
     credentials_secret_id: str | None = None
     primary_region: str | None = None
     regions: list[str] | None = None
 
 
-class V1WekaDataConnection(LightningModel):
+class V1WekaDataConnection(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     backend_ips: list[str] | None = None
@@ -13381,7 +13393,7 @@ class V1WekaDataConnection(LightningModel):
     readonly: bool | None = None
 
 
-class V1WhoamiResponse(LightningModel):
+class V1WhoamiResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     api_key_id: str | None = None
@@ -13394,13 +13406,13 @@ class V1WhoamiResponse(LightningModel):
     username: str | None = None
 
 
-class V1Work(LightningModel):
+class V1Work(LightningModel, kw_only=True):
     display_name: str | None = None
     name: str | None = None
     spec: V1LightningworkSpec | None = None
 
 
-class V1WorkloadTag(LightningModel):
+class V1WorkloadTag(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     created_at: str | None = None
@@ -13411,17 +13423,17 @@ class V1WorkloadTag(LightningModel):
     usage_count: str | int | None = None
 
 
-class V1WriteSandboxFileResponse(LightningModel):
+class V1WriteSandboxFileResponse(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
 
-class V1XidErrorBehaviorMap(LightningModel):
+class V1XidErrorBehaviorMap(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     behaviors: dict[str, V1XidErrorHandler] | None = None
 
 
-class V1XidErrorHandler(LightningModel):
+class V1XidErrorHandler(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     behavior: str | None = None  # V1XidErrorBehavior
@@ -13430,7 +13442,7 @@ class V1XidErrorHandler(LightningModel):
     threshold: int | None = None
 
 
-class V1XidEvent(LightningModel):
+class V1XidEvent(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     host_pci_addr: str | None = None
@@ -13439,7 +13451,7 @@ class V1XidEvent(LightningModel):
     xid_code: int | None = None
 
 
-class VirtualMachineServiceCreateVirtualMachineBody(LightningModel):
+class VirtualMachineServiceCreateVirtualMachineBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     can_download_source_code: bool | None = None
@@ -13462,11 +13474,11 @@ class VirtualMachineServiceCreateVirtualMachineBody(LightningModel):
     spot: bool | None = None
 
 
-class VirtualMachineServiceUpdateVirtualMachineBody(LightningModel):
+class VirtualMachineServiceUpdateVirtualMachineBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
 
-class VolumeServiceUpdateVolumeBody(LightningModel):
+class VolumeServiceUpdateVolumeBody(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
     volume: V1Volume | None = None
