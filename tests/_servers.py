@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ class Recorder:
 
 @asynccontextmanager
 async def serve(
-    routes: dict[tuple[str, str], Handler] | None = None,
+    routes: Mapping[tuple[str, str], Handler] | None = None,
     *,
     catch_all: Handler | None = None,
 ) -> AsyncIterator[tuple[str, Recorder]]:
@@ -60,5 +60,7 @@ async def serve(
         await server.close()
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response(data, status=status, headers=headers)

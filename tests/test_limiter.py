@@ -1,0 +1,253 @@
+"""The per-scope limiter: AIMD cap, pause gate, token bucket, counters, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import anyio
+import pytest
+from _servers import json_response, serve
+from aiohttp import web
+
+from aiolightning import AsyncLightning, RetryPolicy
+from aiolightning._limiter import Limiter, LimiterConfig, ScopeConfig
+
+pytestmark = pytest.mark.anyio
+
+CREDS: dict[str, Any] = {"user_id": "user-123", "api_key": "key-abc"}
+
+
+# --- unit behaviour -----------------------------------------------------------------------
+
+
+async def test_cap_clamped_to_pool_and_per_scope_overrides() -> None:
+    lim = Limiter(
+        LimiterConfig(initial=500, max=1000, per_scope={"data": ScopeConfig(initial=4, max=8)}),
+        pool_size=100,
+    )
+    assert lim.stats("read").cap == 100 and lim.stats("read").max == 100
+    assert lim.stats("data").cap == 4 and lim.stats("data").max == 8
+    assert set(lim.stats()) == {"read", "data"}
+
+
+async def test_aimd_shrinks_once_per_window_and_grows_back() -> None:
+    s = Limiter(LimiterConfig(initial=32, max=32)).scope("read")
+    tickets = [await s.acquire() for _ in range(3)]
+    s.release(tickets[0], outcome="throttled")
+    assert s.cap == 22  # floor(32 * 0.7)
+    s.release(tickets[1], outcome="throttled")  # same window: no second decrease
+    assert s.cap == 22
+    s.release(tickets[2], outcome="ok")
+    t = await s.acquire()
+    s.release(t, outcome="throttled")  # a request that started after the decrease
+    assert s.cap == 15
+    assert s.stats().throttles == 3
+    for _ in range(200):
+        t = await s.acquire()
+        s.release(t)
+    assert s.cap > 15
+    for _ in range(2000):
+        t = await s.acquire()
+        s.release(t)
+    assert s.cap == 32
+    for _ in range(30):  # never below min
+        s.release(await s.acquire(), outcome="throttled")
+    assert s.cap == 1
+
+
+async def test_cap_bounds_concurrency_and_queue_is_fifo() -> None:
+    s = Limiter(LimiterConfig(initial=2, max=2)).scope("write")
+    order: list[int] = []
+    active = 0
+    peak = 0
+
+    async def worker(i: int) -> None:
+        nonlocal active, peak
+        t = await s.acquire()
+        active += 1
+        peak = max(peak, active)
+        order.append(i)
+        await asyncio.sleep(0.01)
+        active -= 1
+        s.release(t)
+
+    tasks = []
+    for i in range(10):
+        tasks.append(asyncio.create_task(worker(i)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert peak == 2
+    assert order == list(range(10))
+    assert s.stats().in_flight == 0 and s.stats().waiting == 0
+
+
+async def test_token_bucket_paces_requests() -> None:
+    s = Limiter(LimiterConfig(rate=20, burst=1)).scope("presign")
+    t0 = time.monotonic()
+    for _ in range(10):
+        s.release(await s.acquire())
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 0.4  # 9 intervals of 50 ms after the first token; can't be faster
+
+
+async def test_token_bucket_burst_is_immediate() -> None:
+    s = Limiter(LimiterConfig(rate=1, burst=5)).scope("x")
+    t0 = time.monotonic()
+    for _ in range(5):
+        s.release(await s.acquire())
+    assert time.monotonic() - t0 < 0.5
+    with anyio.move_on_after(0.1) as scope:
+        await s.acquire()
+    assert scope.cancelled_caught  # the sixth waits ~1 s
+    assert s.stats().in_flight == 0 and s.stats().waiting == 0
+
+
+async def test_cancelled_waiters_leak_no_slot() -> None:
+    s = Limiter(LimiterConfig(initial=1, max=1)).scope("read")
+    held = await s.acquire()
+    got: list[int] = []
+
+    async def waiter(i: int) -> None:
+        t = await s.acquire()
+        got.append(i)
+        s.release(t)
+
+    tasks = [asyncio.create_task(waiter(i)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert s.stats().waiting == 5
+    for i in (0, 2, 4):
+        tasks[i].cancel()
+    await asyncio.sleep(0)
+    s.release(held)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert got == [1, 3]
+    assert s.stats().in_flight == 0 and s.stats().waiting == 0
+
+    # granted a slot, then cancelled before it ran: the slot comes back
+    held = await s.acquire()
+    task = asyncio.create_task(waiter(9))
+    await asyncio.sleep(0.01)
+    s.release(held)  # hands the slot to the waiter...
+    task.cancel()  # ...which is cancelled before it resumes
+    await asyncio.gather(task, return_exceptions=True)
+    assert s.stats().in_flight == 0
+    t = await s.acquire()  # and the slot is usable
+    s.release(t)
+
+
+async def test_slot_context_manager_records_outcomes() -> None:
+    lim = Limiter(LimiterConfig(initial=10, max=10, pause_jitter=0))
+    async with lim.slot("data") as slot:
+        assert lim.stats("data").in_flight == 1
+        slot.throttle(retry_after=0.2)
+    st = lim.stats("data")
+    assert st.in_flight == 0 and st.throttles == 1 and st.cap == 7 and st.paused_for > 0
+    with pytest.raises(RuntimeError):
+        async with lim.slot("data"):
+            raise RuntimeError("x")
+    assert lim.stats("data").errors == 1
+
+
+# --- against a server ---------------------------------------------------------------------
+
+
+async def test_pause_gate_holds_every_caller_of_the_scope() -> None:
+    arrivals: list[tuple[float, str]] = []
+    first = {"done": False}
+    throttled = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        arrivals.append((time.monotonic(), request.path))
+        if request.path == "/v1/limited" and not first["done"]:
+            first["done"] = True
+            throttled.set()
+            return json_response({"message": "slow down"}, 429, {"Retry-After": "1"})
+        return json_response({"ok": True})
+
+    async with serve(catch_all=handler) as (url, _):
+        async with AsyncLightning(url, **CREDS) as c:
+            t_limited = asyncio.create_task(c.transport.request("GET", "/v1/limited"))
+            await throttled.wait()
+            await asyncio.sleep(0.05)
+            throttled_at = arrivals[0][0]
+            st = c.limiter.stats("read")
+            assert st.paused_for > 0.5 and st.throttles == 1
+            others = [
+                asyncio.create_task(c.transport.request("GET", f"/v1/other/{i}")) for i in range(10)
+            ]
+            # another scope is not paused
+            assert await c.transport.request("POST", "/v1/write") == {"ok": True}
+            await asyncio.sleep(0.5)
+            reads_during_pause = [p for t, p in arrivals if p != "/v1/write" and t > throttled_at]
+            assert reads_during_pause == []
+            assert c.limiter.stats("read").waiting == 10
+            results = await asyncio.gather(t_limited, *others)
+            assert all(r == {"ok": True} for r in results)
+    later = [t for t, p in arrivals[1:] if p != "/v1/write"]
+    assert len(later) == 11
+    assert min(later) - throttled_at >= 0.9
+
+
+async def test_aimd_against_server_shrinks_on_429_and_grows_back() -> None:
+    state = {"throttle": 3}
+    peak = {"now": 0, "max": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        peak["now"] += 1
+        peak["max"] = max(peak["max"], peak["now"])
+        try:
+            await asyncio.sleep(0.002)
+            if state["throttle"] > 0:
+                state["throttle"] -= 1
+                return json_response({"message": "slow"}, 429)
+            return json_response({"ok": True})
+        finally:
+            peak["now"] -= 1
+
+    policy = RetryPolicy(base=0.001, jitter=False, max_attempts=10)
+    async with serve(catch_all=handler) as (url, _):
+        async with AsyncLightning(
+            url, retry=policy, limits=LimiterConfig(initial=8, max=8), **CREDS
+        ) as c:
+            await c.transport.request("GET", "/v1/x")
+            shrunk = c.limiter.stats("read").cap
+            assert shrunk < 8
+            for _ in range(20):
+                await asyncio.gather(*(c.transport.request("GET", "/v1/x") for _ in range(8)))
+            st = c.limiter.stats("read")
+            assert st.cap == 8 and st.throttles == 3 and st.in_flight == 0
+    assert peak["max"] <= 8
+
+
+async def test_cancelling_a_request_frees_its_slot_and_aborts_it() -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return json_response({})
+
+    async with serve(catch_all=slow) as (url, _):
+        async with AsyncLightning(url, limits=LimiterConfig(initial=1, max=1), **CREDS) as c:
+            task = asyncio.create_task(c.transport.request("GET", "/v1/slow"))
+            queued = asyncio.create_task(c.transport.request("GET", "/v1/slow"))
+            await started.wait()
+            assert c.limiter.stats("read").in_flight == 1
+            assert c.limiter.stats("read").waiting == 1
+            queued.cancel()
+            task.cancel()
+            await asyncio.gather(task, queued, return_exceptions=True)
+            st = c.limiter.stats("read")
+            assert st.in_flight == 0 and st.waiting == 0
+            with anyio.fail_after(5):
+                await cancelled.wait()  # the server saw the request go away
+            with anyio.move_on_after(0.1):
+                await c.transport.request("GET", "/v1/slow")
+            assert c.limiter.stats("read").in_flight == 0
