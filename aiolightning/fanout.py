@@ -37,18 +37,20 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, cast
 
 import anyio
-from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import LightningError
 
 __all__ = [
+    "AsyncOrSyncIterable",
     "FanoutAborted",
     "Outcome",
     "OutcomeStream",
     "Progress",
+    "ProgressCallback",
     "map_outcomes",
     "stream_outcomes",
 ]
@@ -91,13 +93,14 @@ class Progress(NamedTuple):
 
 
 ProgressCallback = Callable[[Progress], Any]
-Items = Iterable[T] | AsyncIterable[T]
+#: What the fan-out helpers accept: any iterable or async iterable.
+AsyncOrSyncIterable: TypeAlias = Iterable[T] | AsyncIterable[T]
 
 
 class _Source(Generic[T]):
     """The shared input. Workers pull from it directly (no feeder task, no queue)."""
 
-    def __init__(self, items: Items[T]) -> None:
+    def __init__(self, items: AsyncOrSyncIterable[T]) -> None:
         self._it: Iterator[T] | None = None
         self._ait: AsyncIterator[T] | None = None
         if isinstance(items, AsyncIterable):
@@ -141,7 +144,7 @@ class _Pump(Generic[T, R]):
     def __init__(
         self,
         fn: Callable[[T], Awaitable[R]],
-        items: Items[T],
+        items: AsyncOrSyncIterable[T],
         *,
         concurrency: int,
         on_progress: ProgressCallback | None,
@@ -162,7 +165,7 @@ class _Pump(Generic[T, R]):
         self._inflight: dict[int, anyio.CancelScope] = {}
 
     async def run(self, emit: Callable[[Outcome[T, R]], Awaitable[None]]) -> None:
-        source = _Source(self.items)
+        source: _Source[T] = _Source(self.items)
         self._source = source
         async with anyio.create_task_group() as tg:
             for _ in range(self.concurrency):
@@ -217,7 +220,7 @@ class _Pump(Generic[T, R]):
 
 async def map_outcomes(
     fn: Callable[[T], Awaitable[R]],
-    items: Items[T],
+    items: AsyncOrSyncIterable[T],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
@@ -268,7 +271,7 @@ class OutcomeStream(Generic[T, R]):
         self._pump = pump
         self._state = _StreamState()
         send, recv = anyio.create_memory_object_stream[Outcome[T, R]](pump.concurrency)
-        self._send: ObjectSendStream[Outcome[T, R]] | None = send
+        self._send: MemoryObjectSendStream[Outcome[T, R]] | None = send
         self._recv = recv
 
     @property
@@ -340,7 +343,7 @@ class OutcomeStream(Generic[T, R]):
 
 def stream_outcomes(
     fn: Callable[[T], Awaitable[R]],
-    items: Items[T],
+    items: AsyncOrSyncIterable[T],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,

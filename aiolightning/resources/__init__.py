@@ -1,0 +1,15 @@
+"""Hand-written, typed resources on top of the generated API.
+
+* ``teamspaces.py`` -- ``client.teamspaces``: resolve a name / ``owner/name`` / id to a
+  :class:`~aiolightning.resources.teamspaces.Teamspace` (cached per client), list them.
+* ``machines.py`` -- the :class:`~aiolightning.resources.machines.Machine` slugs, validated
+  before any request; ``client.machines.list(teamspace)``.
+* ``studios.py`` -- ``client.studios``: create/get/list/start/stop/switch/run/delete, and
+  ``start_many`` / ``stop_many`` / ``delete_many`` for fleets.
+* ``jobs.py`` -- ``client.jobs``: submit/get/list/status/wait/stop/delete/logs, and
+  ``submit_many`` / ``poll`` / ``watch`` for fleets.
+* ``storage.py`` -- ``client.storage`` (the storage helper's).
+
+Bulk helpers are built on :mod:`aiolightning.fanout`. Modules here are imported lazily by
+the client's properties, so ``import aiolightning`` stays light.
+"""
