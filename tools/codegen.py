@@ -56,6 +56,7 @@ _INT64_WORDS = frozenset(
     {
         "bytes",
         "count",
+        "duration",
         "errors",
         "files",
         "gb",
@@ -65,6 +66,7 @@ _INT64_WORDS = frozenset(
         "kb",
         "kib",
         "limit",
+        "line",
         "lines",
         "mb",
         "mib",
@@ -81,6 +83,7 @@ _INT64_WORDS = frozenset(
     }
 )
 _INT64_NAMES = frozenset({"partNumber", "pageNumber", "numberOfFiles", "pageSize"})
+_INT64_ARRAY_WORDS = frozenset({"parts"})
 
 # Attribute names that would shadow a name used in the annotations of the same class body.
 _SHADOWING = frozenset({"str", "int", "float", "bool", "list", "dict", "Any", "msgspec"})
@@ -131,6 +134,17 @@ def last_word(name: str) -> str:
 def is_int64_name(name: str) -> bool:
     base = name.rsplit(".", 1)[-1]
     return base in _INT64_NAMES or last_word(base) in _INT64_WORDS
+
+
+def is_int64(schema: dict[str, Any], name: str, in_array: bool) -> bool:
+    """Whether a ``type: string`` schema holds a proto int64/uint64 (see ``_INT64_WORDS``)."""
+    fmt = schema.get("format")
+    if fmt in ("int64", "uint64"):
+        return True
+    if fmt is not None or not is_int64_name(name):
+        return False
+    # a list named "files"/"errors"/"tokens" holds names or messages; "parts" holds numbers
+    return not in_array or last_word(name) in _INT64_ARRAY_WORDS
 
 
 def group_name(tag: str) -> str:
@@ -243,7 +257,9 @@ class Models:
     def is_enum(self, name: str) -> bool:
         return "enum" in self.schemas[name]
 
-    def annotation(self, schema: dict[str, Any], prop: str) -> tuple[str, str]:
+    def annotation(
+        self, schema: dict[str, Any], prop: str, in_array: bool = False
+    ) -> tuple[str, str]:
         """(annotation without ``| None``, comment naming the enum if any)."""
         if "$ref" in schema:
             target = self.ref_name(schema["$ref"])
@@ -252,7 +268,7 @@ class Models:
             return target, ""
         typ = schema.get("type")
         if typ == "array":
-            inner, comment = self.annotation(schema.get("items", {}), prop)
+            inner, comment = self.annotation(schema.get("items", {}), prop, in_array=True)
             return f"list[{inner}]", comment
         if typ == "object" or (typ is None and "additionalProperties" in schema):
             extra = schema.get("additionalProperties")
@@ -261,8 +277,7 @@ class Models:
                 return f"dict[str, {inner}]", comment
             return "dict[str, Any]", ""
         if typ == "string":
-            fmt = schema.get("format")
-            if fmt in ("int64", "uint64") or (fmt is None and is_int64_name(prop)):
+            if is_int64(schema, prop, in_array):
                 return "str | int", ""
             return "str", ""
         if typ == "integer":
@@ -457,7 +472,7 @@ class Operation:
     iter_item_type: str | None = None
 
 
-def query_annotation(schema: dict[str, Any], wire: str) -> str:
+def query_annotation(schema: dict[str, Any], wire: str, in_array: bool = False) -> str:
     typ = schema.get("type")
     if typ == "boolean":
         return "bool"
@@ -466,13 +481,10 @@ def query_annotation(schema: dict[str, Any], wire: str) -> str:
     if typ == "number":
         return "float"
     if typ == "array":
-        inner = query_annotation(schema.get("items", {}), wire)
+        inner = query_annotation(schema.get("items", {}), wire, in_array=True)
         return f"list[{inner}]"
     if typ == "string":
-        fmt = schema.get("format")
-        if fmt in ("int64", "uint64") or (fmt is None and is_int64_name(wire)):
-            return "str | int"
-        return "str"
+        return "str | int" if is_int64(schema, wire, in_array) else "str"
     return "Any"
 
 

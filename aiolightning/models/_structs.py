@@ -3233,7 +3233,7 @@ class OrganizationsServiceUpdateOrganizationBody(LightningModel, kw_only=True):
     teamspace_default_credits: float | None = None
     timezone: str | None = None
     twitter_username: str | None = None
-    workload_max_run_duration: str | None = None
+    workload_max_run_duration: str | int | None = None
 
 
 class OrganizationsServiceUpdateOrganizationCreditsAutoReplenishBody(LightningModel, kw_only=True):
@@ -4327,7 +4327,7 @@ class V1CloudSpace(LightningModel, kw_only=True):
     license_url: str | None = None
     lock_out: bool | None = None
     machine_image_version: str | None = None
-    max_run_duration: str | None = None
+    max_run_duration: str | int | None = None
     message: str | None = None
     multi_user_edit: bool | None = None
     name: str | None = None
@@ -4345,7 +4345,7 @@ class V1CloudSpace(LightningModel, kw_only=True):
     sandbox: bool | None = None
     state: str | None = None  # V1CloudSpaceState
     switch_to_default_machine_on_idle: bool | None = None
-    sync_duration: str | None = None
+    sync_duration: str | int | None = None
     sync_percentage: str | None = None
     tags: list[V1ResourceTag] | None = None
     thumbnail_file_type: str | None = None
@@ -4403,7 +4403,7 @@ class V1CloudSpaceCodeVersion(LightningModel, kw_only=True):
     name: str | None = None
     number_of_files: str | int | None = None
     status: str | None = None  # V1CloudSpaceCodeVersionStatus
-    sync_duration: str | None = None
+    sync_duration: str | int | None = None
     sync_percentage: str | None = None
     total_size_bytes: str | int | None = None
     updated_at: str | None = None
@@ -4826,7 +4826,7 @@ class V1ClusterMetrics(LightningModel, kw_only=True):
 class V1ClusterNames(LightningModel, kw_only=True):
     """Only lightning-sdk 2026.2.6 wrapped this schema; newer releases may not serve it."""
 
-    items: list[str | int] | None = None
+    items: list[str] | None = None
 
 
 class V1ClusterProxy(LightningModel, kw_only=True):
@@ -5040,7 +5040,7 @@ class V1ComputeClusterMachines(LightningModel, kw_only=True):
 
 
 class V1ComputeClusterRequest(LightningModel, kw_only=True):
-    duration: str | None = None
+    duration: str | int | None = None
     machines: list[V1ComputeClusterMachines] | None = None
 
 
@@ -6415,7 +6415,7 @@ class V1EndpointAuth(LightningModel, kw_only=True):
     enabled: bool | None = None
     password: str | None = None
     token: str | None = None
-    tokens: list[str | int] | None = None
+    tokens: list[str] | None = None
     user_api_key: bool | None = None
     username: str | None = None
 
@@ -6547,7 +6547,7 @@ class V1FabricManagerHealth(LightningModel, kw_only=True):
     exit_status: int | None = None
     inactive_since: str | None = None
     installed: bool | None = None
-    recent_log_lines: list[str | int] | None = None
+    recent_log_lines: list[str] | None = None
     restart_state: V1FabricManagerRestartState | None = None
     result: str | None = None
     sub_state: str | None = None
@@ -7842,7 +7842,7 @@ class V1HostHealth(LightningModel, kw_only=True):
     node_fitness: V1NodeFitness | None = None
     nvlink_fm_topology: V1NVLinkFMTopology | None = None
     nvswitch_fatal: V1NVSwitchFatal | None = None
-    recent_dmesg_errors: list[str | int] | None = None
+    recent_dmesg_errors: list[str] | None = None
     storage: V1HostStorage | None = None
     system: V1MachineSystemInfo | None = None
 
@@ -8116,7 +8116,7 @@ class V1JobHealthCheckConfig(LightningModel, kw_only=True):
 
 
 class V1JobLogEntry(LightningModel, kw_only=True):
-    line: str | None = None
+    line: str | int | None = None
     message: str | None = None
     resource_id: str | None = None
     severity: str | None = None
@@ -8289,7 +8289,7 @@ class V1KillSandboxCommandResponse(LightningModel, kw_only=True):
 
 class V1KnowledgeConfiguration(LightningModel, kw_only=True):
     enabled: bool | None = None
-    files: list[str | int] | None = None
+    files: list[str] | None = None
     owner_file_uploads_enabled: bool | None = None
     status_url: str | None = None
     token: str | None = None
@@ -8311,7 +8311,7 @@ class V1KubernetesDirectSettingsV1(LightningModel, kw_only=True):
     daily_usage_report: bool | None = None
     disable_pods_collection: bool | None = None
     enable_kai_scheduler_pod_name_validation: bool | None = None
-    memory_alert_duration: str | None = None
+    memory_alert_duration: str | int | None = None
     memory_utilization_threshold: float | None = None
     monitored_filesystem_mount_points: list[str] | None = None
     monthly_usage_report: bool | None = None
@@ -8320,7 +8320,7 @@ class V1KubernetesDirectSettingsV1(LightningModel, kw_only=True):
     persist_pods_logs: bool | None = None
     slack_channel_id: str | None = None
     temperature_threshold: float | None = None
-    unschedulable_gpu_sustain_duration: str | None = None
+    unschedulable_gpu_sustain_duration: str | int | None = None
     weekly_usage_report: bool | None = None
     xid_error_behavior: dict[str, V1XidErrorBehaviorMap] | None = None
 
@@ -9665,7 +9665,7 @@ class V1LoggerArtifact(LightningModel, kw_only=True):
 
 class V1LoginRequest(LightningModel, kw_only=True):
     api_key: str | None = None
-    duration: str | None = None
+    duration: str | int | None = None
     username: str | None = None
 
 
@@ -9821,9 +9821,9 @@ class V1MachineHealth(LightningModel, kw_only=True):
     """New in lightning-sdk 2026.10.13 (not wrapped by 2026.2.6)."""
 
     checked_at: str | None = None
-    errors: list[str | int] | None = None
+    errors: list[str] | None = None
     host: V1HostHealth | None = None
-    sweep_duration: str | None = None
+    sweep_duration: str | int | None = None
     vms: list[V1VMHealth] | None = None
 
 
@@ -10778,7 +10778,7 @@ class V1Organization(LightningModel, kw_only=True):
     timezone: str | None = None
     twitter_username: str | None = None
     updated_at: str | None = None
-    workload_max_run_duration: str | None = None
+    workload_max_run_duration: str | int | None = None
 
 
 class V1PCIDevice(LightningModel, kw_only=True):
@@ -11408,7 +11408,7 @@ class V1RefreshPathResponse(LightningModel, kw_only=True):
 
 
 class V1RefreshRequest(LightningModel, kw_only=True):
-    duration: str | None = None
+    duration: str | int | None = None
 
 
 class V1RefreshResponse(LightningModel, kw_only=True):
