@@ -41,6 +41,7 @@ from .machines import Machine, resolve_machine
 
 if TYPE_CHECKING:
     from .._client import AsyncLightning
+    from ..api.jobs import JobsApi
     from .studios import Studio
     from .teamspaces import Teamspace, TeamspaceRef
 
@@ -214,7 +215,7 @@ class Jobs:
         self._pages_estimate: dict[str, int] = {}  # teamspace id -> pages of a full walk
 
     @property
-    def _api(self) -> Any:
+    def _api(self) -> JobsApi:
         return self._client.api.jobs
 
     async def _teamspace(self, teamspace: TeamspaceRef | Teamspace | None) -> Teamspace:

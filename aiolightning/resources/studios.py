@@ -18,12 +18,11 @@ import builtins
 import enum
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 
 from .. import models
 from .._errors import (
@@ -33,7 +32,6 @@ from .._errors import (
     NotFoundError,
     RateLimitError,
 )
-from .._transport import quote_path_param
 from ..fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from ._polling import (
     Deadline,
@@ -48,6 +46,7 @@ from .machines import Machine, resolve_machine
 
 if TYPE_CHECKING:
     from .._client import AsyncLightning
+    from ..api.cloud_space import CloudSpaceApi
     from .teamspaces import Teamspace, TeamspaceRef
 
 __all__ = [
@@ -234,32 +233,21 @@ class CommandTimeoutError(WaitTimeoutError):
         self.session = session
 
 
-_STREAM_ROUTE = "/v1/projects/{projectId}/cloudspaces/{id}/execute/{session}/stream"
-_stream_line = msgspec.json.Decoder(
-    models.StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse
-)
+def _parse_command_stream(
+    items: Iterable[models.StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse],
+) -> tuple[str, int | None]:
+    """Interpret one answer of ``.../execute/{session}/stream`` (NDJSON, wire-flows §4.10).
 
-
-def _parse_command_stream(body: bytes) -> tuple[str, int | None]:
-    """Parse one NDJSON answer of ``.../execute/{session}/stream``.
-
-    Returns the output so far and the exit code, ``None`` while the command still runs (an
-    empty body, or a result with ``exitCode == -1``). ``exitCode`` omitted counts as 0
+    Returns the output so far and the exit code, ``None`` while the command still runs (no
+    lines at all, or a result with ``exitCode == -1``). ``exitCode`` omitted counts as 0
     (protojson omits zero values). A line carrying only ``{"error": ...}`` raises.
     """
     outputs: list[str] = []
     code: int | None = None
-    for raw_line in body.splitlines():
-        line = raw_line.strip()
-        if not line:
-            continue
-        try:
-            item = _stream_line.decode(line)
-        except msgspec.DecodeError as exc:
-            raise CommandError(f"unreadable command status line: {line[:200]!r}") from exc
+    for item in items:
         if item.result is None:
             err = item.error
-            message = (err.message if err is not None else None) or line.decode(errors="replace")
+            message = (err.message if err is not None else None) or "no details"
             raise CommandError(f"the command status stream reported an error: {message}")
         exit_code = item.result.exit_code if item.result.exit_code is not None else 0
         if exit_code == -1:
@@ -296,7 +284,7 @@ class Studios:
         self._user_id: str | None = None
 
     @property
-    def _api(self) -> Any:
+    def _api(self) -> CloudSpaceApi:
         return self._client.api.cloud_space
 
     # lookup -----------------------------------------------------------------------------
@@ -634,7 +622,7 @@ class Studios:
             while True:
                 attempt += 1
                 try:
-                    await self._api.stop_cloud_space_instance(s.teamspace_id, s.id, body={})
+                    await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
                     break
                 except LightningError as exc:
                     # stopping twice is harmless: re-send after ambiguous failures
@@ -687,7 +675,7 @@ class Studios:
             if deadline.expired():
                 raise WaitTimeoutError(f"switching studio {s} to {m.value} timed out")
             await deadline.sleep(next(intervals))
-        await self._api.switch_cloud_space_instance(s.teamspace_id, s.id, body={})
+        await self._api.switch_cloud_space_instance(s.teamspace_id, s.id)
         intervals = self._intervals()
         while True:
             state = await self._state(s)
@@ -736,16 +724,16 @@ class Studios:
         session = resp.session_name or ""
         if not session:
             raise CommandError(f"studio {s} did not return a session for the command")
-        path = (
-            f"/v1/projects/{quote_path_param(s.teamspace_id)}/cloudspaces/"
-            f"{quote_path_param(s.id)}/execute/{quote_path_param(session)}/stream"
-        )
         intervals = poll_intervals(min(0.2, self.poll_initial), self.poll_cap)
         output = ""
         while True:
-            async with self._client.transport.stream("GET", path, route=_STREAM_ROUTE) as r:
-                body = await r.read()
-            output, code = _parse_command_stream(body)
+            items = [
+                item
+                async for item in self._api.get_long_running_command_in_cloud_space_stream(
+                    s.teamspace_id, s.id, session
+                )
+            ]
+            output, code = _parse_command_stream(items)
             if code is not None:
                 result = CommandResult(output=output, exit_code=code, session=session)
                 if check and code != 0:
