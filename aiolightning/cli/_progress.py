@@ -82,10 +82,14 @@ class Progress:
             self.failed += 1
         self._maybe_draw()
 
-    def update(self, *, done: float | None = None, total: float | None = None) -> None:
-        """Set absolute values (for engines that report a running total)."""
+    def update(
+        self, *, done: float | None = None, failed: int | None = None, total: float | None = None
+    ) -> None:
+        """Set absolute values (for engines and fan-outs that report running totals)."""
         if done is not None:
             self.done = done
+        if failed is not None:
+            self.failed = failed
         if total is not None:
             self.total = total
         self._maybe_draw()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._context import Context
+from ._exit import OperationFailed, UsageError, one_line
 from ._parser import subcommand
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from ..fanout import Outcome
+    from ..resources.machines import Machine
+    from ..resources.studios import StudioState
+
+__all__ = ["check_machine", "raise_failures", "register", "start_studios"]
+
+_MACHINE_HELP = "machine slug, e.g. cpu-4 (default), cpu-8, lit-l4-1, lit-a100-1"
 
 
 def register(commands: Any) -> None:
@@ -15,47 +24,197 @@ def register(commands: Any) -> None:
     sub = studios.add_subparsers(dest="action", metavar="ACTION", parser_class=type(studios))
     sub.required = True
 
-    p = subcommand(sub, "list", "list the studios of the teamspace")
+    p = subcommand(sub, "list", "list your studios in the teamspace, with their status")
+    p.add_argument("--all-users", action="store_true", help="include other users' studios")
     p.set_defaults(handler=cmd_list)
 
     p = subcommand(sub, "start", "start a studio (created if it does not exist) and wait")
     p.add_argument("name", help="studio name")
-    p.add_argument("--machine", default=None, help="machine, e.g. cpu-4, gpu-l4 (default: cpu)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
+    p.add_argument("--machine", default=None, help=_MACHINE_HELP)
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
     p.set_defaults(handler=cmd_start)
 
-    p = subcommand(sub, "stop", "stop a studio (and optionally delete it)")
+    p = subcommand(sub, "stop", "stop studios and wait (optionally delete them)")
     p.add_argument("name", nargs="+", help="studio name(s)")
-    p.add_argument("--delete", action="store_true", help="delete the studio once stopped")
+    p.add_argument("--delete", action="store_true", help="delete the studios once stopped")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
     p.set_defaults(handler=cmd_stop)
 
     p = subcommand(
         sub,
         "start-many",
         "start many studios at once, with a progress bar",
-        description="Start many studios concurrently (creating the missing ones). Name them "
-        "one by one, or give --count and --prefix to start <prefix>-0 ... <prefix>-<count-1>.",
+        description="Start many studios concurrently, creating the missing ones. Name them "
+        "one by one, or give --count (and --prefix) to start <prefix>-0 ... <prefix>-<count-1>. "
+        "A studio that fails does not stop the others; the exit code is 1 if any failed.",
     )
     p.add_argument("name", nargs="*", help="studio names")
     p.add_argument("--count", type=int, default=None, help="start COUNT studios named PREFIX-i")
-    p.add_argument("--prefix", default="studio", help="name prefix with --count")
-    p.add_argument("--machine", default=None, help="machine, e.g. cpu-4 (default: cpu)")
-    p.add_argument("--concurrency", type=int, default=32, help="studios in progress at once")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each")
+    p.add_argument("--prefix", default="studio", help="name prefix with --count (default studio)")
+    p.add_argument("--machine", default=None, help=_MACHINE_HELP)
+    p.add_argument("--concurrency", type=int, default=64, help="studios in progress at once")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each")
     p.set_defaults(handler=cmd_start_many)
 
 
+def check_machine(machine: str | None) -> Machine:
+    """The machine, validated before anything is sent (unknown machine: exit code 2)."""
+    from ..resources.machines import resolve_machine
+
+    return resolve_machine(machine)
+
+
+def _state_row(name: str, state: StudioState | None, error: BaseException | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "ok": error is None,
+        "status": state.status.value if state is not None else None,
+        "machine": (state.machine or state.requested_machine or None) if state else None,
+        "ready": state.ready if state is not None else None,
+        "error": one_line(error) if error is not None else None,
+    }
+
+
 async def cmd_list(ctx: Context) -> int:
-    raise NotImplementedError
+    from ..fanout import map_outcomes
+
+    client = await ctx.client()
+    studios = [s async for s in client.studios.list(all_users=ctx.args.all_users)]
+    outcomes = await map_outcomes(client.studios.state, studios, concurrency=32)
+    rows = []
+    for s, o in zip(studios, outcomes, strict=True):
+        state = o.value if o.ok else None
+        rows.append(
+            {
+                "name": s.name,
+                "id": s.id,
+                "status": state.status.value
+                if state
+                else f"? ({one_line(o.error or Exception())})",
+                "machine": (state.machine or None) if state else None,
+                "ready": state.ready if state else None,
+                "cluster": s.cluster_id or None,
+            }
+        )
+    ctx.out.result(rows, ["name", "status", "machine", "id"], empty="no studios")
+    return 0
 
 
 async def cmd_start(ctx: Context) -> int:
-    raise NotImplementedError
+    machine = check_machine(ctx.args.machine)
+    client = await ctx.client()
+    studio = await client.studios.create(ctx.args.name, exist_ok=True)
+    state = await client.studios.start(studio, machine, timeout=ctx.args.timeout)
+    row = _state_row(studio.name, state, None)
+    row["id"] = studio.id
+    if ctx.json:
+        ctx.out.document(row)
+    else:
+        ctx.out.line(f"studio {studio.name} is {state.status.value} on {state.machine or machine}")
+    return 0
 
 
-async def cmd_stop(ctx: Context) -> int:
-    raise NotImplementedError
+async def start_studios(
+    ctx: Context,
+    names: Sequence[str],
+    machine: Machine,
+    *,
+    concurrency: int = 64,
+    timeout: float | None = 900.0,  # noqa: ASYNC109
+) -> list[Outcome[str, StudioState]]:
+    """Create (if missing) and start each studio, with a done/failed progress bar."""
+    from ..fanout import Progress as Counts
+    from ..fanout import map_outcomes
+
+    client = await ctx.client()
+
+    async def one(name: str) -> StudioState:
+        studio = await client.studios.create(name, exist_ok=True)
+        return await client.studios.start(studio, machine, timeout=timeout)
+
+    async with ctx.progress("starting studios", len(names)) as bar:
+
+        def seen(p: Counts) -> None:
+            bar.update(done=p.done, failed=p.failed)
+
+        return await map_outcomes(one, names, concurrency=concurrency, on_progress=seen)
+
+
+def _report(ctx: Context, verb: str, outcomes: Sequence[Outcome[str, Any]]) -> int:
+    rows = [_state_row(o.item, o.value if o.ok else None, o.error) for o in outcomes]
+    failed = [r for r in rows if not r["ok"]]
+    if ctx.json:
+        ctx.out.document(rows)
+    else:
+        if failed:
+            shown = [{**r, "error": _clip(r["error"])} for r in failed[:10]]
+            ctx.out.table(shown, ["name", "error"])
+            if len(failed) > 10:
+                ctx.out.line(f"... and {len(failed) - 10} more")
+        ctx.out.line(f"{len(rows) - len(failed)} {verb}, {len(failed)} failed")
+    raise_failures(outcomes, "studios")
+    return 0
+
+
+def _clip(text: str | None, width: int = 160) -> str | None:
+    if text is None or len(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
+def raise_failures(outcomes: Sequence[Outcome[Any, Any]], what: str) -> None:
+    """Raise for failed items: when every item failed, the first item's own error (so the
+    exit code tells why: credentials, unreachable ...), else :class:`OperationFailed`."""
+    errors = [o for o in outcomes if not o.ok]
+    if not errors:
+        return
+    if len(errors) == len(outcomes):
+        errors[0].result()
+    first = errors[0]
+    raise OperationFailed(
+        f"{len(errors)} of {len(outcomes)} {what} failed; first: {first.item}: "
+        f"{one_line(first.error or Exception())}"
+    )
 
 
 async def cmd_start_many(ctx: Context) -> int:
-    raise NotImplementedError
+    args = ctx.args
+    machine = check_machine(args.machine)
+    names: list[str] = list(args.name)
+    if args.count is not None:
+        if args.count < 1:
+            raise UsageError("--count must be a positive number")
+        names += [f"{args.prefix}-{i}" for i in range(args.count)]
+    if not names:
+        raise UsageError("name some studios, or give --count")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be a positive number")
+    outcomes = await start_studios(
+        ctx, names, machine, concurrency=args.concurrency, timeout=args.timeout
+    )
+    return _report(ctx, "running", outcomes)
+
+
+async def cmd_stop(ctx: Context) -> int:
+    from ..fanout import Progress as Counts
+    from ..fanout import map_outcomes
+
+    client = await ctx.client()
+    names: list[str] = list(ctx.args.name)
+    delete = bool(ctx.args.delete)
+
+    async def one(name: str) -> StudioState | None:
+        state = await client.studios.stop(name, timeout=ctx.args.timeout)
+        if delete:
+            await client.studios.delete(name)
+            return None
+        return state
+
+    label = "stopping and deleting studios" if delete else "stopping studios"
+    async with ctx.progress(label, len(names)) as bar:
+
+        def seen(p: Counts) -> None:
+            bar.update(done=p.done, failed=p.failed)
+
+        outcomes = await map_outcomes(one, names, concurrency=64, on_progress=seen)
+    return _report(ctx, "deleted" if delete else "stopped", outcomes)
