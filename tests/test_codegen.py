@@ -73,6 +73,16 @@ def test_regenerating_changes_nothing(tmp_path: Path) -> None:
             assert data == checked_in[name], f"{sub}/{name} differs: run python tools/codegen.py"
 
 
+def test_check_mode_reports_a_hand_edited_file(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "tools" / "codegen.py"), "--out", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert subprocess.run([*cmd, "--check"], capture_output=True).returncode == 0
+    edited = tmp_path / "aiolightning" / "api" / "jobs.py"
+    edited.write_text(edited.read_text() + "# hand edit\n")
+    proc = subprocess.run([*cmd, "--check"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "aiolightning/api/jobs.py" in proc.stderr
+
+
 def test_counts_match_the_spec() -> None:
     schemas = SPEC["components"]["schemas"]
     enums = [n for n, s in schemas.items() if "enum" in s]
