@@ -1,8 +1,38 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+
+from aiolightning.emulator import Emulator, EmulatorConfig, Timings
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def fast_timings() -> Timings:
+    """Short simulated durations so lifecycles finish in well under a second."""
+    return Timings(
+        studio_start=0.2,
+        studio_stop=0.05,
+        studio_switch=0.2,
+        job_pending=0.05,
+        job_creating=0.05,
+        job_running=0.2,
+        job_finishing=0.05,
+        job_stop=0.05,
+        command=0.02,
+    )
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """A fresh in-process emulator (seed 0, fast timings, admin routes on) per test.
+
+    `emulator.url`, `.user_id`, `.api_key`, `.teamspace_id`, `.config` (live knobs),
+    `.counters.snapshot()`.
+    """
+    async with Emulator(seed=0, config=EmulatorConfig(timings=fast_timings(), admin=True)) as emu:
+        yield emu

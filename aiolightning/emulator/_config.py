@@ -1,6 +1,7 @@
 """Knobs of the emulator: fault injection, simulated durations, and counters.
 
-Every field is live: changing it on a running emulator takes effect on the next request.
+Every field is live: changing it on a running emulator takes effect on the next request
+(state machines capture their durations when a studio starts or a job is created).
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["Counters", "EmulatorConfig", "Faults", "Timings"]
+
 
 @dataclass
 class Faults:
-    latency: float = 0.0  # seconds added to every /v1 request
+    latency: float = 0.0  # seconds added to every /v1 (and /_storage) request
     latency_jitter: float = 0.0  # extra uniform random [0, jitter] seconds
     rate_limit: float | None = None  # requests/s per credential (token bucket); None = off
     rate_burst: float | None = None  # bucket size; None = max(1, rate_limit)
-    error_rate: float = 0.0  # fraction of /v1 requests answered with a 5xx
+    error_rate: float = 0.0  # fraction of /v1 requests answered with a 5xx (503 or 500)
     drop_rate: float = 0.0  # fraction of /v1 requests whose connection is dropped
     url_ttl: float = 3600.0  # lifetime of presigned storage URLs, seconds
     part_failure_rate: float = 0.0  # fraction of presigned part PUTs answered with 500
@@ -33,8 +36,9 @@ class Timings:
     job_running: float = 0.3
     job_finishing: float = 0.1  # complete/fail -> completed/failed
     job_stop: float = 0.1
-    command: float = 0.05  # time for a studio command to finish
+    command: float = 0.05  # time for a studio command to finish (plus its `sleep`s)
     job_outcome: str = "complete"  # "complete" or "fail"
+    log_lines: int = 20  # "step i/N" lines a job prints while running
 
 
 @dataclass
@@ -43,10 +47,19 @@ class EmulatorConfig:
     timings: Timings = field(default_factory=Timings)
     admin: bool = False  # serve /_emulator/... admin routes
     page_size: int = 50  # default page size of list operations
+    token_ttl: float = 43200.0  # longest lifetime of a login JWT, seconds
 
 
 class Counters:
-    """Thread-safe counters of what the emulator did."""
+    """Thread-safe counters of what the emulator did.
+
+    Keys: `requests` (every /v1 and /_storage request), `requests:<METHOD> <route template>`,
+    `responses:<status>`, `throttled` (429s), `faults:latency`, `faults:error`,
+    `faults:drop`, `unimplemented` (501s), `creates:studio:<name>`, `creates:job:<name>`,
+    `creates:teamspace:<name>`, `starts:<studio id>`, `switches:<studio id>`,
+    `stops:<job id>`, `deletes:studio`, `deletes:job`, `commands`, `keepalives`,
+    `sdk_command_history`; the storage module adds its own (`faults:part_failure`, …).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,0 +1,162 @@
+"""The aiohttp application: fault middleware, auth, routing, validation, dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from . import _auth, _directory, _jobs, _studios
+from ._admin import admin_routes
+from ._auth import authenticate
+from ._call import Call, Handler, Route
+from ._errors import ApiError, error_response
+from ._faults import FaultInjector
+from ._router import Router, split_path
+from ._spec import spec_operations
+from ._state import State
+from ._validation import decode_body
+
+__all__ = ["EMULATED_ROUTES", "build_app"]
+
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+EMULATED_ROUTES: list[Route] = [
+    *_auth.routes.routes,
+    *_directory.routes.routes,
+    *_studios.routes.routes,
+    *_jobs.routes.routes,
+]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_JSON = "application/json"
+
+
+def _unimplemented(operation_id: str) -> Handler:
+    async def handler(call: Call) -> Any:
+        call.state.counters.incr("unimplemented")
+        raise ApiError(501, f"{operation_id} is not emulated", code=12)
+
+    return handler
+
+
+class _App:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.config = state.config
+        self.counters = state.counters
+        self.faults = FaultInjector(state.counters, state.seed)
+        self.router: Router[Route] = Router()
+        for r in EMULATED_ROUTES:
+            self.router.add(r.method, r.template, r)
+        for method, path, op_id in spec_operations():
+            if not self.router.has(method, path):
+                self.router.add(method, path, Route(method, path, _unimplemented(op_id)))
+
+    # -- the catch-all: every /v1 path the storage module does not own -------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        method = request.method
+        segs = split_path(request.raw_path)
+        m = self.router.match(method, segs)
+        if m is None:
+            request["route_template"] = f"{method} (no route)"
+            raise ApiError(404, f"no such path: {request.path}")
+        if m is False:
+            allowed = self.router.allowed_methods(segs)
+            raise ApiError(
+                405,
+                f"method {method} not allowed for {request.path}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        route = m.target
+        request["route_template"] = f"{method} {route.template}"
+        state = self.state
+        if route.auth:
+            user = authenticate(state, request.headers.get("Authorization"))
+        else:
+            user = state.user
+        request["user_id"] = user.id
+        body: dict[str, Any] = {}
+        if method in _BODY_METHODS:
+            body = decode_body(await request.read(), route.body_model)
+        result = await route.handler(Call(state, request, route, m.params, user, body))
+        if isinstance(result, web.StreamResponse):
+            return result
+        return web.Response(body=msgspec.json.encode(result), content_type=_JSON)
+
+    # -- storage handlers: auth + membership before the store sees the request --------------
+
+    def wrap_storage(self, template: str, handler: AiohttpHandler) -> AiohttpHandler:
+        if template.startswith("/_storage/"):
+            return handler
+        state = self.state
+
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            user = authenticate(state, request.headers.get("Authorization"))
+            request["user_id"] = user.id
+            segs = split_path(request.raw_path)
+            if len(segs) >= 3 and segs[0] == "v1" and segs[1] == "projects":
+                state.project_for(segs[2], user)
+            return await handler(request)
+
+        return wrapped
+
+    # -- middleware: admin gate, faults, error bodies, counters ------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+        raw = request.raw_path
+        if raw.startswith("/_emulator/"):
+            if not self.config.admin:
+                return error_response(404, f"no such path: {request.path}")
+            try:
+                return await handler(request)
+            except ApiError as e:
+                return e.response()
+        counters = self.counters
+        counters.incr("requests")
+        f = self.config.faults
+        try:
+            if raw.startswith("/_storage/"):
+                await self.faults.latency(f)
+            else:
+                await self.faults.latency(f)
+                key = request.headers.get("Authorization") or request.remote or ""
+                self.faults.rate_limit(f, key)
+                if self.faults.should_drop(f):
+                    if request.transport is not None:
+                        request.transport.close()
+                    return web.Response(status=503)
+                self.faults.maybe_error(f)
+            resp = await handler(request)
+        except ApiError as e:
+            resp = e.response()
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            resp = error_response(e.status, e.reason or "error")
+        template = request.get("route_template")
+        if template is None:
+            route = request.match_info.route
+            resource = route.resource
+            template = f"{request.method} {resource.canonical if resource else request.path}"
+        counters.incr(f"requests:{template}")
+        counters.incr(f"responses:{resp.status}")
+        return resp
+
+
+def build_app(state: State, store: Any | None = None) -> web.Application:
+    """The application. `store` (an ArtifactStore) contributes routes registered first."""
+    a = _App(state)
+    app = web.Application(middlewares=[a.middleware], client_max_size=1 << 30)
+    for method, path, handler in admin_routes(state.config, state.counters):
+        app.router.add_route(method, path, handler)
+    if store is not None:
+        for method, path, handler in store.routes():
+            app.router.add_route(method, path, a.wrap_storage(path, handler))
+    app.router.add_route("*", "/{tail:.*}", a.dispatch)
+    app["emulator_app"] = a
+    return app

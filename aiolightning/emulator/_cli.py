@@ -1,0 +1,138 @@
+"""`python -m aiolightning.emulator`: serve the emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._config import EmulatorConfig, Faults, Timings
+from ._server import Emulator
+
+__all__ = ["main", "parser"]
+
+
+def parser() -> argparse.ArgumentParser:
+    d, t = Faults(), Timings()
+    p = argparse.ArgumentParser(
+        prog="python -m aiolightning.emulator",
+        description="A local emulator of the Lightning AI REST API.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8123, help="0 picks a free port")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same ids and credentials")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON line with url, user_id, api_key, ..."
+    )
+    p.add_argument(
+        "--admin", action="store_true", help="serve /_emulator/counters and /_emulator/config"
+    )
+    g = p.add_argument_group("faults")
+    g.add_argument("--latency", type=float, default=d.latency, help="seconds added to each request")
+    g.add_argument(
+        "--jitter", type=float, default=d.latency_jitter, help="extra random latency, seconds"
+    )
+    g.add_argument(
+        "--rate-limit", type=float, default=None, help="requests/s per credential (429 above)"
+    )
+    g.add_argument("--rate-burst", type=float, default=None, help="token bucket size")
+    g.add_argument(
+        "--error-rate", type=float, default=d.error_rate, help="fraction answered 500/503"
+    )
+    g.add_argument(
+        "--drop-rate", type=float, default=d.drop_rate, help="fraction of dropped connections"
+    )
+    g.add_argument(
+        "--url-ttl", type=float, default=d.url_ttl, help="presigned URL lifetime, seconds"
+    )
+    g.add_argument("--part-failure-rate", type=float, default=d.part_failure_rate)
+    g = p.add_argument_group("timings (seconds)")
+    g.add_argument("--studio-start", type=float, default=t.studio_start)
+    g.add_argument("--studio-stop", type=float, default=t.studio_stop)
+    g.add_argument("--studio-switch", type=float, default=t.studio_switch)
+    g.add_argument("--job-pending", type=float, default=t.job_pending)
+    g.add_argument("--job-creating", type=float, default=t.job_creating)
+    g.add_argument("--job-running", type=float, default=t.job_running)
+    g.add_argument("--job-finishing", type=float, default=t.job_finishing)
+    g.add_argument("--job-stop", type=float, default=t.job_stop)
+    g.add_argument("--command-time", type=float, default=t.command)
+    g.add_argument("--job-outcome", choices=("complete", "fail"), default=t.job_outcome)
+    g.add_argument("--log-lines", type=int, default=t.log_lines)
+    g.add_argument("--page-size", type=int, default=EmulatorConfig().page_size)
+    g.add_argument("--token-ttl", type=float, default=EmulatorConfig().token_ttl)
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        faults=Faults(
+            latency=a.latency,
+            latency_jitter=a.jitter,
+            rate_limit=a.rate_limit,
+            rate_burst=a.rate_burst,
+            error_rate=a.error_rate,
+            drop_rate=a.drop_rate,
+            url_ttl=a.url_ttl,
+            part_failure_rate=a.part_failure_rate,
+        ),
+        timings=Timings(
+            studio_start=a.studio_start,
+            studio_stop=a.studio_stop,
+            studio_switch=a.studio_switch,
+            job_pending=a.job_pending,
+            job_creating=a.job_creating,
+            job_running=a.job_running,
+            job_finishing=a.job_finishing,
+            job_stop=a.job_stop,
+            command=a.command_time,
+            job_outcome=a.job_outcome,
+            log_lines=a.log_lines,
+        ),
+        admin=a.admin,
+        page_size=a.page_size,
+        token_ttl=a.token_ttl,
+    )
+
+
+async def _serve(a: argparse.Namespace) -> None:
+    emu = Emulator(a.seed, config_from_args(a), host=a.host, port=a.port)
+    await emu.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-unix
+            pass
+    try:
+        if a.json:
+            print(json.dumps(emu.info()), flush=True)
+        else:
+            print(f"Lightning emulator listening on {emu.url}", flush=True)
+            print(f"  LIGHTNING_CLOUD_URL={emu.url}", flush=True)
+            print(f"  LIGHTNING_USER_ID={emu.user_id}", flush=True)
+            print(f"  LIGHTNING_API_KEY={emu.api_key}", flush=True)
+            print(f"  LIGHTNING_TEAMSPACE={emu.org_name}/{emu.teamspace_name}", flush=True)
+            print(f"  user {emu.username}, teamspace id {emu.teamspace_id}", flush=True)
+            if a.admin:
+                print(
+                    f"  admin: {emu.url}/_emulator/counters, {emu.url}/_emulator/config", flush=True
+                )
+        await stop.wait()
+    finally:
+        await emu.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(a))
+    except KeyboardInterrupt:  # pragma: no cover - second ^C during shutdown
+        pass
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

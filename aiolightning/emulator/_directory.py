@@ -1,0 +1,435 @@
+"""Users, orgs, teamspaces (projects), memberships, clusters, accelerators, templates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._call import Call, RouteTable
+from ._errors import ApiError
+from ._machines import MACHINES
+from ._validation import filled
+
+if TYPE_CHECKING:
+    from ._state import Cluster, Org, Project, State, User
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+
+
+# -- shapes ------------------------------------------------------------------------------
+
+
+def user_json(state: State, u: User) -> dict[str, Any]:
+    return filled(
+        "V1GetUserResponse",
+        {
+            "id": u.id,
+            "username": u.username,
+            "email": u.email,
+            "firstName": u.first_name,
+            "lastName": u.last_name,
+            "features": {},
+            "status": {"verified": True, "completedProjectOnboarding": True},
+            "organizations": [org_json(state, o) for o in state.orgs.values() if u.id in o.members],
+            "apiKey": "",
+        },
+    )
+
+
+def search_user_json(state: State, u: User) -> dict[str, Any]:
+    return filled(
+        "V1ExternalSearchUser",
+        {
+            "id": u.id,
+            "username": u.username,
+            "email": u.email,
+            "firstName": u.first_name,
+            "lastName": u.last_name,
+            "organization": "",
+            "pictureUrl": "",
+            "projectMemberships": [p.id for p in state.projects.values() if u.id in p.members],
+        },
+    )
+
+
+def org_json(state: State, o: Org) -> dict[str, Any]:
+    return filled(
+        "V1Organization",
+        {
+            "id": o.id,
+            "name": o.name,
+            "displayName": o.display_name,
+            "preferredCluster": o.preferred_cluster,
+            "createdAt": state.iso(o.created),
+            "updatedAt": state.iso(o.created),
+            "creatorId": next(iter(sorted(o.members)), ""),
+            "defaultProjectId": "",
+            "isPersonalOrg": False,
+            "description": "",
+            "email": "",
+            "domain": "",
+            "autoJoinDomains": [],
+            "startStudiosOnSpotInstance": False,
+        },
+    )
+
+
+def _layout() -> list[dict[str, Any]]:
+    return [
+        {"slug": s, "isEnabled": True}
+        for s in (
+            "studio",
+            "drive",
+            "jobs",
+            "deployments",
+            "pipelines",
+            "models",
+            "containers",
+            "settings",
+        )
+    ]
+
+
+def project_json(state: State, p: Project) -> dict[str, Any]:
+    return filled(
+        "V1Project",
+        {
+            "id": p.id,
+            "name": p.name,
+            "displayName": p.display_name,
+            "description": "",
+            "ownerId": p.owner_id,
+            "ownerType": p.owner_type,
+            "creatorId": p.creator_id,
+            "createdAt": state.iso(p.created),
+            "updatedAt": state.iso(p.created),
+            "isDefault": p.owner_type == "user" and p.creator_id == p.owner_id,
+            "layoutConfig": _layout(),
+            "projectSettings": filled(
+                "V1ProjectSettings",
+                {
+                    "preferredCluster": p.cluster_ids[0] if p.cluster_ids else "",
+                    "startStudioOnSpotInstance": False,
+                    "defaultMachineType": "cpu-4",
+                    "customTags": [],
+                },
+            ),
+            "currentStorageBytes": "0",
+            "freeStorageBytes": "0",
+            "totalSizeUploadsBytes": "0",
+            "numberOfFilesUploads": "0",
+        },
+    )
+
+
+def membership_json(state: State, p: Project, user: User) -> dict[str, Any]:
+    return filled(
+        "V1Membership",
+        {
+            "projectId": p.id,
+            "userId": user.id,
+            "name": p.name,
+            "displayName": p.display_name,
+            "description": "",
+            "ownerId": p.owner_id,
+            "ownerType": p.owner_type,
+            "creatorId": p.creator_id,
+            "createdAt": state.iso(p.created),
+            "updatedAt": state.iso(p.created),
+            "isDefault": p.owner_type == "user" and p.owner_id == user.id,
+            "roles": [],
+            "balance": 0,
+            "jobCount": "0",
+            "membershipCount": str(len(p.members)),
+            "datastoreCount": "0",
+            "currentStorageBytes": "0",
+            "freeStorageBytes": "0",
+        },
+    )
+
+
+def cluster_json(state: State, c: Cluster) -> dict[str, Any]:
+    return filled(
+        "V1ExternalCluster",
+        {
+            "id": c.id,
+            "name": c.name,
+            "createdAt": state.iso(c.created),
+            "protected": False,
+            "spec": filled(
+                "V1ExternalClusterSpec",
+                {
+                    "clusterType": "CLUSTER_TYPE_GLOBAL",
+                    "driver": "CLOUD_PROVIDER_UNSPECIFIED",
+                    "awsV1": {"region": c.region},
+                    "availableAccelerators": [m.slug for m in MACHINES],
+                    "userId": "",
+                },
+            ),
+            "status": {"phase": "CLUSTER_STATE_RUNNING"},
+        },
+    )
+
+
+def _accessible_clusters(state: State, user: User, project_id: str) -> list[Cluster]:
+    if project_id:
+        p = state.project_for(project_id, user)
+        return [state.clusters[c] for c in p.cluster_ids]
+    return list(state.clusters.values())
+
+
+# -- auth / users --------------------------------------------------------------------------
+
+
+@routes.route("GET", "/v1/auth/whoami")
+async def whoami(call: Call) -> Any:
+    u = call.user
+    return filled(
+        "V1WhoamiResponse",
+        {
+            "userId": u.id,
+            "username": u.username,
+            "email": u.email,
+            "authType": "AUTH_TYPE_USER",
+            "orgId": "",
+            "projectId": "",
+            "roleId": "",
+            "apiKeyId": "",
+        },
+    )
+
+
+@routes.route("GET", "/v1/auth/user")
+async def get_user(call: Call) -> Any:
+    return user_json(call.state, call.user)
+
+
+@routes.route("GET", "/v1/users/search")
+async def search_users(call: Call) -> Any:
+    q = call.q("query").lower()
+    users = [
+        u
+        for u in call.state.users.values()
+        if not q or q in u.username.lower() or q == u.id or q in u.email.lower()
+    ]
+    return {
+        "users": [search_user_json(call.state, u) for u in users],
+        "nextPageToken": "",
+        "previousPageToken": "",
+        "totalSize": str(len(users)),
+    }
+
+
+# -- orgs ----------------------------------------------------------------------------------
+
+
+@routes.route("GET", "/v1/orgs")
+async def list_orgs(call: Call) -> Any:
+    st = call.state
+    return {
+        "organizations": [org_json(st, o) for o in st.orgs.values() if call.user.id in o.members]
+    }
+
+
+@routes.route("GET", "/v1/orgs/{id}")
+async def get_org(call: Call) -> Any:
+    st = call.state
+    org_id = call.params["id"]
+    name = call.q("name")
+    for o in st.orgs.values():
+        if (org_id and o.id == org_id) or (not org_id and name and o.name == name):
+            if call.user.id not in o.members:
+                raise ApiError(403, f"not a member of organization {o.name}")
+            return org_json(st, o)
+    raise ApiError(404, f"organization {org_id or name!r} not found")
+
+
+# -- projects ------------------------------------------------------------------------------
+
+
+@routes.route("GET", "/v1/memberships")
+async def list_memberships(call: Call) -> Any:
+    st = call.state
+    org_id = call.q("organizationId")
+    out = []
+    for p in st.projects.values():
+        if call.user.id not in p.members:
+            continue
+        if org_id and not (p.owner_type == "organization" and p.owner_id == org_id):
+            continue
+        out.append(membership_json(st, p, call.user))
+    return {"memberships": out}
+
+
+@routes.route("GET", "/v1/projects/{id}")
+async def get_project(call: Call) -> Any:
+    return project_json(call.state, call.state.project_for(call.params["id"], call.user))
+
+
+@routes.route("POST", "/v1/projects", body="V1CreateProjectRequest")
+async def create_project(call: Call) -> Any:
+    st = call.state
+    name = str(call.body.get("name") or "")
+    if not name:
+        raise ApiError(400, "name is required")
+    org_id = str(call.body.get("organizationId") or "")
+    if org_id:
+        org = st.orgs.get(org_id)
+        if org is None:
+            raise ApiError(404, f"organization {org_id} not found")
+        if call.user.id not in org.members:
+            raise ApiError(403, f"not a member of organization {org.name}")
+        owner_id, owner_type = org_id, "organization"
+    else:
+        owner_id, owner_type = call.user.id, "user"
+    for p in st.projects.values():
+        if p.owner_id == owner_id and p.name == name:
+            raise ApiError(409, f"teamspace {name} already exists")
+    p = st.add_project(name, owner_id, owner_type, call.user)
+    if call.body.get("displayName"):
+        p.display_name = str(call.body["displayName"])
+    st.counters.incr(f"creates:teamspace:{name}")
+    return project_json(st, p)
+
+
+@routes.route("GET", "/v1/projects/{projectId}/memberships")
+async def list_project_memberships(call: Call) -> Any:
+    st = call.state
+    p = st.project_for(call.params["projectId"], call.user)
+    out = []
+    for uid in sorted(p.members):
+        u = st.users[uid]
+        m = membership_json(st, p, u)
+        m["username"] = u.username
+        m["email"] = u.email
+        out.append(m)
+    return {"memberships": out, "nextPageToken": "", "previousPageToken": ""}
+
+
+# -- clusters ------------------------------------------------------------------------------
+
+
+@routes.route("GET", "/v1/projects/{projectId}/clusters")
+async def list_project_clusters(call: Call) -> Any:
+    st = call.state
+    return {
+        "clusters": [
+            cluster_json(st, c)
+            for c in _accessible_clusters(st, call.user, call.params["projectId"])
+        ]
+    }
+
+
+@routes.route("GET", "/v1/core/clusters")
+async def list_clusters(call: Call) -> Any:
+    st = call.state
+    clusters = _accessible_clusters(st, call.user, call.q("projectId"))
+    return {
+        "clusters": [cluster_json(st, c) for c in clusters],
+        "defaultCluster": clusters[0].id if clusters else "",
+    }
+
+
+@routes.route("GET", "/v1/core/clusters/{id}")
+async def get_cluster(call: Call) -> Any:
+    st = call.state
+    c = st.clusters.get(call.params["id"])
+    if c is None:
+        raise ApiError(404, f"cluster {call.params['id']} not found")
+    return cluster_json(st, c)
+
+
+@routes.route("GET", "/v1/projects/{projectId}/projectclustersbindings")
+async def list_cluster_bindings(call: Call) -> Any:
+    st = call.state
+    p = st.project_for(call.params["projectId"], call.user)
+    return {
+        "clusters": [
+            filled(
+                "V1ProjectClusterBinding",
+                {
+                    "clusterId": c,
+                    "clusterName": st.clusters[c].name,
+                    "clusterRegion": st.clusters[c].region,
+                    "projectId": p.id,
+                    "createdAt": st.iso(st.clusters[c].created),
+                    "updatedAt": st.iso(st.clusters[c].created),
+                    "isClusterHealthy": True,
+                },
+            )
+            for c in p.cluster_ids
+        ]
+    }
+
+
+def _accelerators(st: State, cluster_id: str) -> list[dict[str, Any]]:
+    return [m.accelerator(cluster_id) for m in MACHINES]
+
+
+@routes.route("GET", "/v1/core/accelerators")
+async def list_default_accelerators(call: Call) -> Any:
+    st = call.state
+    provider = call.q("cloudProvider").upper()
+    if provider and provider not in ("AWS", "CLOUD_PROVIDER_AWS", "CLOUD_PROVIDER_UNSPECIFIED"):
+        return {"accelerator": []}
+    return {"accelerator": _accelerators(st, st.cluster.id)}
+
+
+@routes.route("GET", "/v1/core/clusters/{id}/accelerators")
+async def list_cluster_accelerators(call: Call) -> Any:
+    st = call.state
+    cid = call.params["id"]
+    if cid not in st.clusters:
+        raise ApiError(404, f"cluster {cid} not found")
+    return {"accelerator": _accelerators(st, cid)}
+
+
+# -- studio environment templates, telemetry -------------------------------------------------
+
+_TEMPLATE_IDS = ("default", "pytorch", "tensorflow")
+
+
+def _template(st: State, tid: str) -> dict[str, Any]:
+    names = {"default": "Default", "pytorch": "PyTorch", "tensorflow": "TensorFlow"}
+    return filled(
+        "V1CloudSpaceEnvironmentTemplate",
+        {
+            "id": f"tpl-{tid}",
+            "name": names[tid],
+            "managedId": tid,
+            "managed": True,
+            "disabled": False,
+            "description": f"{names[tid]} environment",
+            "icon": "",
+            "orgId": "",
+            "userId": "",
+            "createdAt": st.iso(st.cluster.created),
+            "updatedAt": st.iso(st.cluster.created),
+            "config": None,
+        },
+    )
+
+
+@routes.route("GET", "/v1/cloudspaces/environment-templates/managed")
+async def list_managed_templates(call: Call) -> Any:
+    return {"templates": [_template(call.state, t) for t in _TEMPLATE_IDS]}
+
+
+@routes.route("GET", "/v1/cloudspaces/environment-templates")
+async def list_templates(call: Call) -> Any:
+    return {"templates": []}
+
+
+@routes.route("GET", "/v1/cloudspaces/environment-templates/{id}")
+async def get_template(call: Call) -> Any:
+    for t in _TEMPLATE_IDS:
+        if call.params["id"] in (t, f"tpl-{t}"):
+            return _template(call.state, t)
+    raise ApiError(404, f"environment template {call.params['id']} not found")
+
+
+@routes.route("POST", "/v1/sdk-command-history", body="V1CreateSDKCommandHistoryRequest")
+async def sdk_command_history(call: Call) -> Any:
+    call.state.counters.incr("sdk_command_history")
+    return {}
