@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import gc
+from typing import Any
 
 import msgspec
 import pytest
@@ -123,3 +124,23 @@ def test_enums_load_lazily_and_are_exported() -> None:
     assert models.V1CloudSpaceState is models._enums.V1CloudSpaceState
     with pytest.raises(AttributeError):
         getattr(models, "NoSuchModel")  # noqa: B009
+
+
+def test_wire_names_are_exactly_the_spec_properties() -> None:
+    import json
+    from pathlib import Path
+
+    spec = json.loads(
+        (Path(__file__).parent.parent / "spec" / "lightning-openapi.json").read_text()
+    )
+    for name, schema in spec["components"]["schemas"].items():
+        obj = getattr(models, name)
+        if "enum" in schema:
+            assert issubclass(obj, enum.StrEnum)
+            assert [m.value for m in obj] == schema["enum"]
+        elif isinstance(obj, type) and issubclass(obj, msgspec.Struct):
+            wire = {f.encode_name for f in msgspec.structs.fields(obj)}
+            assert wire == set(schema.get("properties", {})), name
+            assert all(f.default is None for f in msgspec.structs.fields(obj)), name
+        else:
+            assert obj == dict[str, Any], name
