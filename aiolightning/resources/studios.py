@@ -749,6 +749,30 @@ class Studios:
 
     # fleets -----------------------------------------------------------------------------
 
+    async def create_many(
+        self,
+        names: AsyncOrSyncIterable[str],
+        *,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        cloud_account: str | None = None,
+        exist_ok: bool = False,
+        concurrency: int = 32,
+        on_progress: ProgressCallback | None = None,
+        stop_on_error: bool = False,
+    ) -> builtins.list[Outcome[str, Studio]]:
+        """Create many studios; one :class:`Outcome` per name, in input order."""
+        check_positive_int(concurrency, "concurrency")
+
+        async def one(name: str) -> Studio:
+            return await self.create(
+                name, teamspace=teamspace, cloud_account=cloud_account, exist_ok=exist_ok
+            )
+
+        return await map_outcomes(
+            one, names, concurrency=concurrency, on_progress=on_progress,
+            stop_on_error=stop_on_error,
+        )  # fmt: skip
+
     async def start_many(
         self,
         studios: AsyncOrSyncIterable[StudioRef],
