@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +38,11 @@ class Context:
         async with self.stack:
             code = await handler(self)
         return 0 if code is None else int(code)
+
+    def err(self, text: str) -> None:
+        """A line of information for people, on stderr (stdout holds only results)."""
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
     def progress(
         self, label: str, total: float | None = None, *, unit: Literal["bytes", "items"] = "items"

@@ -90,6 +90,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.UNREACHABLE
     if isinstance(exc, BadRequestError | InvalidArgumentError):
         return ExitCode.USAGE
+    if isinstance(exc, LightningError) and isinstance(exc, ValueError):
+        return ExitCode.USAGE  # rejected before sending: bad path, bad lit:// URL ...
     if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
         return ExitCode.INTERRUPTED
     return ExitCode.FAILED

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..resources.machines import Machine
     from ..resources.studios import StudioState
 
-__all__ = ["check_machine", "raise_failures", "register", "start_studios"]
+__all__ = ["check_machine", "raise_failures", "register", "start_studios", "stop_studios"]
 
 _MACHINE_HELP = "machine slug, e.g. cpu-4 (default), cpu-8, lit-l4-1, lit-a100-1"
 
@@ -195,16 +195,21 @@ async def cmd_start_many(ctx: Context) -> int:
     return _report(ctx, "running", outcomes)
 
 
-async def cmd_stop(ctx: Context) -> int:
+async def stop_studios(
+    ctx: Context,
+    names: Sequence[str],
+    *,
+    delete: bool = False,
+    timeout: float | None = 300.0,  # noqa: ASYNC109
+) -> list[Outcome[str, StudioState | None]]:
+    """Stop (and optionally delete) each studio, with a done/failed progress bar."""
     from ..fanout import Progress as Counts
     from ..fanout import map_outcomes
 
     client = await ctx.client()
-    names: list[str] = list(ctx.args.name)
-    delete = bool(ctx.args.delete)
 
     async def one(name: str) -> StudioState | None:
-        state = await client.studios.stop(name, timeout=ctx.args.timeout)
+        state = await client.studios.stop(name, timeout=timeout)
         if delete:
             await client.studios.delete(name)
             return None
@@ -216,5 +221,10 @@ async def cmd_stop(ctx: Context) -> int:
         def seen(p: Counts) -> None:
             bar.update(done=p.done, failed=p.failed)
 
-        outcomes = await map_outcomes(one, names, concurrency=64, on_progress=seen)
+        return await map_outcomes(one, names, concurrency=64, on_progress=seen)
+
+
+async def cmd_stop(ctx: Context) -> int:
+    delete = bool(ctx.args.delete)
+    outcomes = await stop_studios(ctx, ctx.args.name, delete=delete, timeout=ctx.args.timeout)
     return _report(ctx, "deleted" if delete else "stopped", outcomes)
