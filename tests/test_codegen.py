@@ -159,10 +159,7 @@ def test_operations_table_describes_list_cloud_spaces() -> None:
     assert ("active_only", "activeOnly", "bool") in op.query_params
     assert ("ids", "ids", "list[str]") in op.query_params
     assert op.body_model is None and op.response_model == "V1ListCloudSpacesResponse"
-    assert op.sdk_versions == ("2026.2.6", "2026.10.13") or set(op.sdk_versions) == {
-        "2026.2.6",
-        "2026.10.13",
-    }
+    assert op.sdk_versions == ("2026.10.13", "2026.2.6")  # newest first, as in the spec
     create = OPERATIONS_BY_ID["cloud_space_service_create_cloud_space"]
     assert create.body_model == "CloudSpaceServiceCreateCloudSpaceBody"
     for op in OPERATIONS:

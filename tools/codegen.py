@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -834,6 +835,14 @@ def render_api_init(groups: list[tuple[str, str, int]]) -> str:
     return "".join(out)
 
 
+def py_tuple(items: Iterable[str]) -> str:
+    """A tuple display without a magic trailing comma (so ruff keeps it on one line)."""
+    parts = list(items)
+    if len(parts) == 1:
+        return f"({parts[0]},)"
+    return "(" + ", ".join(parts) + ")"
+
+
 def render_operations(ops: list[Operation]) -> str:
     out = [HEADER]
     out.append(
@@ -863,12 +872,12 @@ def render_operations(ops: list[Operation]) -> str:
     out.append("    ndjson_stream: bool = False\n\n\n")
     out.append("OPERATIONS: tuple[Operation, ...] = (\n")
     for op in ops:
-        q = "".join(
-            f"({json.dumps(p.py)}, {json.dumps(p.wire)}, {json.dumps(p.annotation)}), "
+        q = py_tuple(
+            f"({json.dumps(p.py)}, {json.dumps(p.wire)}, {json.dumps(p.annotation)})"
             for p in op.query_params
         )
-        pp = "".join(f"{json.dumps(p.wire)}, " for p in op.path_params)
-        versions = "".join(f"{json.dumps(v)}, " for v in sorted(op.sdk_versions, reverse=True))
+        pp = py_tuple(json.dumps(p.wire) for p in op.path_params)
+        versions = py_tuple(json.dumps(v) for v in op.sdk_versions)  # spec order: newest first
         body = json.dumps(op.body_model) if op.body_model else "None"
         out.append(
             "    Operation(\n"
@@ -877,11 +886,11 @@ def render_operations(ops: list[Operation]) -> str:
             f"        {json.dumps(op.name)},\n"
             f"        {json.dumps(op.method)},\n"
             f"        {json.dumps(op.path)},\n"
-            f"        ({pp}),\n"
-            f"        ({q}),\n"
+            f"        {pp},\n"
+            f"        {q},\n"
             f"        {body},\n"
             f"        {json.dumps(op.response_model)},\n"
-            f"        ({versions}),\n" + ("        True,\n" if op.stream else "") + "    ),\n"
+            f"        {versions},\n" + ("        True,\n" if op.stream else "") + "    ),\n"
         )
     out.append(")\n\n")
     out.append(

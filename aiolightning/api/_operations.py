@@ -38,10 +38,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "agent_complete_part",
         "PUT",
         "/v1/agent/jobs/{id}/multipart-uploads/{uploadId}",
-        (
-            "id",
-            "uploadId",
-        ),
+        ("id", "uploadId"),
         (),
         "AgentServiceAgentCompletePartBody",
         "V1AgentCompletePartResponse",
@@ -53,10 +50,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "agent_upload_part",
         "POST",
         "/v1/agent/jobs/{id}/multipart-uploads/{uploadId}",
-        (
-            "id",
-            "uploadId",
-        ),
+        ("id", "uploadId"),
         (),
         "AgentServiceAgentUploadPartBody",
         "V1AgentUploadPartResponse",
@@ -133,10 +127,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/agent/jobs/{id}/files",
         ("id",),
-        (
-            ("page_size", "pageSize", "str | int"),
-            ("page_token", "pageToken", "str"),
-        ),
+        (("page_size", "pageSize", "str | int"), ("page_token", "pageToken", "str")),
         None,
         "V1ListJobFilesResponse",
         ("2026.2.6",),
@@ -211,10 +202,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1OnboardingEventRequest",
         "V1OnboardingEventResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_contact_assistant_owner",
@@ -226,10 +214,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "AssistantsServiceContactAssistantOwnerBody",
         "V1ContactAssistantOwnerResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_create_assistant",
@@ -241,10 +226,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "AssistantsServiceCreateAssistantBody",
         "V1Assistant",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_create_assistant_managed_endpoint",
@@ -256,10 +238,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "AssistantsServiceCreateAssistantManagedEndpointBody",
         "V1CreateManagedEndpointResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_create_conversation_message_action",
@@ -267,18 +246,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_conversation_message_action",
         "POST",
         "/v1/agents/{assistantId}/conversations/{conversationId}/messages/{messageId}/actions",
-        (
-            "assistantId",
-            "conversationId",
-            "messageId",
-        ),
+        ("assistantId", "conversationId", "messageId"),
         (),
         "AssistantsServiceCreateConversationMessageActionBody",
         "V1MessageAction",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_create_model_metrics",
@@ -290,10 +262,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "AssistantsServiceCreateModelMetricsBody",
         "V1CreateModelMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_delete_assistant",
@@ -301,17 +270,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_assistant",
         "DELETE",
         "/v1/projects/{projectId}/agents/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteAssistantResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_delete_assistant_managed_endpoint",
@@ -319,17 +282,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_assistant_managed_endpoint",
         "DELETE",
         "/v1/projects/{projectId}/agent-managed-endpoints/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteManagedEndpointResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_delete_conversation",
@@ -337,17 +294,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_conversation",
         "DELETE",
         "/v1/agents/{assistantId}/conversations/{id}",
-        (
-            "assistantId",
-            "id",
-        ),
+        ("assistantId", "id"),
         (("delete_data", "deleteData", "bool"),),
         None,
         "V1DeleteConversationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_assistant",
@@ -359,10 +310,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1Assistant",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_assistant_knowledge_status",
@@ -374,10 +322,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1AssistantKnowledgeStatus",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_conversation",
@@ -385,17 +330,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_conversation",
         "GET",
         "/v1/agents/{assistantId}/conversations/{id}",
-        (
-            "assistantId",
-            "id",
-        ),
+        ("assistantId", "id"),
         (),
         None,
         "V1Conversation",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_latest_model_metrics",
@@ -407,10 +346,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("model_id", "modelId", "str"),),
         None,
         "V1GetLatestModelMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_managed_model_assistant",
@@ -427,10 +363,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1Assistant",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_managed_model_assistant2",
@@ -448,10 +381,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1Assistant",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_managed_model_by_name",
@@ -459,18 +389,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_managed_model_by_name",
         "GET",
         "/v1/projects/{projectId}/agent-managed-endpoints/{managedEndpointId}/model/{name}",
-        (
-            "projectId",
-            "managedEndpointId",
-            "name",
-        ),
+        ("projectId", "managedEndpointId", "name"),
         (),
         None,
         "V1ManagedModel",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_model_metrics",
@@ -479,16 +402,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/agents/metrics/models/{modelId}",
         ("modelId",),
-        (
-            ("_from", "from", "str"),
-            ("to", "to", "str"),
-        ),
+        (("_from", "from", "str"), ("to", "to", "str")),
         None,
         "V1GetModelMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_get_published_managed_endpoint",
@@ -497,16 +414,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/agent-published-managed-model",
         (),
-        (
-            ("id", "id", "str"),
-            ("name", "name", "str"),
-        ),
+        (("id", "id", "str"), ("name", "name", "str")),
         None,
         "V1ManagedEndpoint",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_list_assistant_managed_endpoints",
@@ -515,16 +426,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/agent-managed-endpoints",
         (),
-        (
-            ("org_id", "orgId", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("org_id", "orgId", "str"), ("project_id", "projectId", "str")),
         None,
         "V1ListManagedEndpointsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_list_assistants",
@@ -545,10 +450,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListAssistantsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_list_conversation_message_actions",
@@ -556,21 +458,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_conversation_message_actions",
         "GET",
         "/v1/agents/{assistantId}/conversations/{conversationId}/messages/{messageId}/actions",
-        (
-            "assistantId",
-            "conversationId",
-            "messageId",
-        ),
-        (
-            ("cloudspace_id", "cloudspaceId", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        ("assistantId", "conversationId", "messageId"),
+        (("cloudspace_id", "cloudspaceId", "str"), ("project_id", "projectId", "str")),
         None,
         "V1ListConversationMessageActionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_list_conversations",
@@ -589,10 +481,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListConversationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_list_published_managed_endpoints",
@@ -604,10 +493,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("org_id", "orgId", "str"),),
         None,
         "V1ListPublishedManagedEndpointsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_list_user_conversations",
@@ -650,10 +536,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "AssistantsServiceStartConversationBody",
         "StreamResultOfV1ConversationResponseChunk",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
         True,
     ),
     Operation(
@@ -662,17 +545,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_assistant",
         "PUT",
         "/v1/projects/{projectId}/agents/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "AssistantsServiceUpdateAssistantBody",
         "V1Assistant",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_update_assistant_managed_endpoint",
@@ -680,17 +557,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_assistant_managed_endpoint",
         "PUT",
         "/v1/projects/{projectId}/agent-managed-endpoints/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "AssistantsServiceUpdateAssistantManagedEndpointBody",
         "V1ManagedEndpoint",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_update_assistant_managed_endpoint_model",
@@ -698,18 +569,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_assistant_managed_endpoint_model",
         "PUT",
         "/v1/projects/{projectId}/agent-managed-endpoints/{managedEndpointId}/models/{id}",
-        (
-            "projectId",
-            "managedEndpointId",
-            "id",
-        ),
+        ("projectId", "managedEndpointId", "id"),
         (),
         "AssistantsServiceUpdateAssistantManagedEndpointModelBody",
         "V1ManagedModel",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_update_conversation",
@@ -717,17 +581,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_conversation",
         "PUT",
         "/v1/agents/{assistantId}/conversations/{id}",
-        (
-            "assistantId",
-            "id",
-        ),
+        ("assistantId", "id"),
         (),
         "AssistantsServiceUpdateConversationBody",
         "V1Conversation",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_update_conversation_like",
@@ -735,18 +593,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_conversation_like",
         "PUT",
         "/v1/projects/{projectId}/agents/{assistantId}/conversations/{id}",
-        (
-            "projectId",
-            "assistantId",
-            "id",
-        ),
+        ("projectId", "assistantId", "id"),
         (),
         "AssistantsServiceUpdateConversationLikeBody",
         "V1UpdateConversationLikeResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_update_conversation_message_content",
@@ -754,19 +605,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_conversation_message_content",
         "PUT",
         "/v1/projects/{projectId}/agents/{assistantId}/conversations/{conversationId}/messages/{id}/content",
-        (
-            "projectId",
-            "assistantId",
-            "conversationId",
-            "id",
-        ),
+        ("projectId", "assistantId", "conversationId", "id"),
         (),
         "AssistantsServiceUpdateConversationMessageContentBody",
         "V1UpdateConversationMessageContentResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_update_conversation_message_like",
@@ -774,19 +617,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_conversation_message_like",
         "PUT",
         "/v1/projects/{projectId}/agents/{assistantId}/conversations/{conversationId}/messages/{id}",
-        (
-            "projectId",
-            "assistantId",
-            "conversationId",
-            "id",
-        ),
+        ("projectId", "assistantId", "conversationId", "id"),
         (),
         "AssistantsServiceUpdateConversationMessageLikeBody",
         "V1UpdateConversationMessageLikeResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_validate_assistant_managed_endpoint",
@@ -798,10 +633,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1ValidateManagedEndpointRequest",
         "V1ValidateManagedEndpointResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_validate_assistant_status",
@@ -813,10 +645,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "AssistantsServiceValidateAssistantStatusBody",
         "V1ValidateAssistantStatusResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "assistants_service_validate_managed_model",
@@ -824,18 +653,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "validate_managed_model",
         "POST",
         "/v1/projects/{projectId}/agent-managed-models/{id}/model/{modelId}/valid",
-        (
-            "projectId",
-            "id",
-            "modelId",
-        ),
+        ("projectId", "id", "modelId"),
         (),
         "AssistantsServiceValidateManagedModelBody",
         "V1ValidateManagedModelResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_get_user",
@@ -847,10 +669,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetUserResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_get_user_notification_preferences",
@@ -862,10 +681,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetUserNotificationPreferencesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_guest_login",
@@ -889,10 +705,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListPlatformNotificationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_login",
@@ -904,10 +717,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1LoginRequest",
         "V1LoginResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_logout",
@@ -931,10 +741,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1MagicLinkLoginRequest",
         "V1MagicLinkLoginResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_refresh",
@@ -946,10 +753,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1RefreshRequest",
         "V1RefreshResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_reset_api_key",
@@ -961,10 +765,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1ResetAPIKeyRequest",
         "V1ResetAPIKeyResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_token_login",
@@ -976,10 +777,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1TokenLoginRequest",
         "V1TokenLoginResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_update_user",
@@ -991,10 +789,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1UpdateUserRequest",
         "V1GetUserResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_update_user_notification_preferences",
@@ -1006,10 +801,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1NotificationPreferencesRequest",
         "V1NotificationPreference",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "auth_service_whoami",
@@ -1033,10 +825,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateBillingPortalSessionRequest",
         "V1CreateBillingPortalSessionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_create_billing_upgrade_trigger_record",
@@ -1048,10 +837,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "BillingServiceCreateBillingUpgradeTriggerRecordBody",
         "V1CreateBillingUpgradeTriggerRecordResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_create_checkout_session",
@@ -1063,10 +849,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateCheckoutSessionRequest",
         "V1CreateCheckoutSessionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_create_org_checkout_session",
@@ -1078,10 +861,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "BillingServiceCreateOrgCheckoutSessionBody",
         "V1CreateCheckoutSessionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_create_subscription_checkout_session",
@@ -1093,10 +873,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateSubscriptionCheckoutSessionRequest",
         "V1CreateSubscriptionCheckoutSessionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_account_balance",
@@ -1117,10 +894,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/billing/usage-report/filter-values",
         (),
-        (
-            ("org_id", "orgId", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("org_id", "orgId", "str"), ("project_id", "projectId", "str")),
         None,
         "V1GetActivityFilterValuesResponse",
         ("2026.10.13",),
@@ -1142,10 +916,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetAssistantSessionDailyAggregatedResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_billing_subscription",
@@ -1154,16 +925,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/billing/subscription",
         (),
-        (
-            ("org_id", "orgId", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("org_id", "orgId", "str"), ("project_id", "projectId", "str")),
         None,
         "V1BillingSubscription",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_inference_rate_limit",
@@ -1209,10 +974,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("include_transactions", "includeTransactions", "bool"),),
         None,
         "V1GetProjectBalanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_project_balance",
@@ -1224,10 +986,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("include_transactions", "includeTransactions", "bool"),),
         None,
         "V1GetProjectBalanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_project_compute_usage",
@@ -1236,17 +995,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/billing/compute",
         ("projectId",),
-        (
-            ("_from", "from", "str"),
-            ("resource_id", "resourceId", "str"),
-            ("to", "to", "str"),
-        ),
+        (("_from", "from", "str"), ("resource_id", "resourceId", "str"), ("to", "to", "str")),
         None,
         "V1GetProjectComputeUsageResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_sandbox_usage_activity",
@@ -1282,10 +1034,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetUsageDetailsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_usage_report_v1",
@@ -1313,10 +1062,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1UsageReportV1",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_get_usage_report_v2",
@@ -1352,10 +1098,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("include_transactions", "includeTransactions", "bool"),),
         None,
         "V1GetUserBalanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_purchase_annual_upsell",
@@ -1367,10 +1110,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1PurchaseAnnualUpsellRequest",
         "V1PurchaseAnnualUpsellResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_quote_annual_upsell",
@@ -1382,10 +1122,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("org_id", "orgId", "str"),),
         None,
         "V1QuoteAnnualUpsellResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_quote_subscription",
@@ -1394,17 +1131,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/billing/subscription/quote",
         (),
-        (
-            ("org_id", "orgId", "str"),
-            ("product_id", "productId", "str"),
-            ("tier", "tier", "str"),
-        ),
+        (("org_id", "orgId", "str"), ("product_id", "productId", "str"), ("tier", "tier", "str")),
         None,
         "V1QuoteSubscriptionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_report_inference_usage",
@@ -1428,10 +1158,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "BillingServiceTransferOrgBalanceBody",
         "V1TransferOrgBalanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_transfer_project_balance",
@@ -1443,10 +1170,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "BillingServiceTransferProjectBalanceBody",
         "V1TransferProjectBalanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "billing_service_transfer_user_balance",
@@ -1470,10 +1194,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1UpdateBillingSubscriptionRequest",
         "V1BillingSubscription",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "blog_posts_service_create_blog_post",
@@ -1583,10 +1304,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/core/instance-images",
         (),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("organization_id", "organizationId", "str"),
-        ),
+        (("cluster_id", "clusterId", "str"), ("organization_id", "organizationId", "str")),
         None,
         "V1ListInstanceImagesResponse",
         ("2026.10.13",),
@@ -1614,17 +1332,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "cancel_cloud_space_instance_switch",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/switch-cancel",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1CancelCloudSpaceInstanceSwitchResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_cancel_running_cloud_space_instance_transfer",
@@ -1632,17 +1344,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "cancel_running_cloud_space_instance_transfer",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/cancel-transfer",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1CancelRunningCloudSpaceInstanceTransferResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_check_external_service_status",
@@ -1654,10 +1360,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1CheckExternalServiceStatusResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_complete_running_cloud_space_instance_transfer",
@@ -1665,17 +1368,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "complete_running_cloud_space_instance_transfer",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/complete-transfer",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1CompleteRunningCloudSpaceInstanceTransferResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space",
@@ -1687,10 +1384,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "CloudSpaceServiceCreateCloudSpaceBody",
         "V1CloudSpace",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space_app",
@@ -1702,10 +1396,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CloudSpaceApp",
         "V1CloudSpaceApp",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space_app_instance",
@@ -1713,18 +1404,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_cloud_space_app_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/apps/{id}",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (),
         "CloudSpaceServiceCreateCloudSpaceAppInstanceBody",
         "V1CreateCloudSpaceAppInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space_instance_metric",
@@ -1732,17 +1416,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_cloud_space_instance_metric",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/metric",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         "CloudSpaceServiceCreateCloudSpaceInstanceMetricBody",
         "V1CreateCloudSpaceInstanceMetricResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space_session",
@@ -1750,17 +1428,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_cloud_space_session",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/sessions",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         None,
         "V1CloudSpaceSession",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space_version",
@@ -1768,17 +1440,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_cloud_space_version",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (),
         "CloudSpaceServiceCreateCloudSpaceVersionBody",
         "V1CloudSpaceVersion",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_cloud_space_version_publication",
@@ -1786,17 +1452,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_cloud_space_version_publication",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/version-publications",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (),
         "CloudSpaceServiceCreateCloudSpaceVersionPublicationBody",
         "V1CloudSpaceVersionPublication",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_lightning_run",
@@ -1804,17 +1464,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_lightning_run",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         "CloudSpaceServiceCreateLightningRunBody",
         "V1LightningRun",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_create_lightning_run_instance",
@@ -1822,18 +1476,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_lightning_run_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs/{id}/get",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (),
         "CloudSpaceServiceCreateLightningRunInstanceBody",
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_delete_cloud_space",
@@ -1841,17 +1488,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cloud_space",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_delete_cloud_space_app",
@@ -1863,10 +1504,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteCloudSpaceAppResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_delete_cloud_space_index",
@@ -1874,10 +1512,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cloud_space_index",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteIndexResponse",
@@ -1889,18 +1524,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cloud_space_session",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/sessions/{id}",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (),
         None,
         "V1DeleteCloudSpaceSessionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_delete_cloud_space_version",
@@ -1908,18 +1536,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cloud_space_version",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions/{id}",
-        (
-            "projectId",
-            "cloudSpaceId",
-            "id",
-        ),
+        ("projectId", "cloudSpaceId", "id"),
         (),
         None,
         "V1DeleteCloudSpaceVersionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_delete_cloud_space_version_publication",
@@ -1927,20 +1548,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cloud_space_version_publication",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/version-publications",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
-        (
-            ("cloud_space_version_id", "cloudSpaceVersionId", "str"),
-            ("org_id", "orgId", "str"),
-        ),
+        ("projectId", "cloudSpaceId"),
+        (("cloud_space_version_id", "cloudSpaceVersionId", "str"), ("org_id", "orgId", "str")),
         None,
         "V1DeleteCloudSpaceVersionPublicationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_delete_lightning_run",
@@ -1948,18 +1560,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lightning_run",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs/{id}",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (),
         None,
         "V1DeleteLightningRunResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_engage_cloud_space",
@@ -1967,17 +1572,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "engage_cloud_space",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/engage",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceEngageCloudSpaceBody",
         "V1CloudSpaceEngagementResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_execute_command_in_cloud_space",
@@ -1985,17 +1584,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "execute_command_in_cloud_space",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/execute",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceExecuteCommandInCloudSpaceBody",
         "V1ExecuteCloudSpaceCommandResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_execute_in_cloud_space_session",
@@ -2003,18 +1596,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "execute_in_cloud_space_session",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/sessions/{id}/execute",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (),
         "CloudSpaceServiceExecuteInCloudSpaceSessionBody",
         "V1ExecuteInCloudSpaceSessionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_execute_plugin",
@@ -2022,11 +1608,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "execute_plugin",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/plugins/{pluginId}/execute",
-        (
-            "projectId",
-            "id",
-            "pluginId",
-        ),
+        ("projectId", "id", "pluginId"),
         (
             ("additional_info", "additionalInfo", "str"),
             ("error", "error", "str"),
@@ -2034,10 +1616,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1Plugin",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_fork_cloud_space",
@@ -2045,17 +1624,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "fork_cloud_space",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/fork",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceForkCloudSpaceBody",
         "V1CloudSpace",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_fork_cloud_space_app_instance",
@@ -2063,18 +1636,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "fork_cloud_space_app_instance",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/apps/{id}/fork",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (),
         "CloudSpaceServiceForkCloudSpaceAppInstanceBody",
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space",
@@ -2082,17 +1648,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1CloudSpace",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_app",
@@ -2104,10 +1664,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1CloudSpaceApp",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_artifacts_page",
@@ -2115,10 +1672,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_artifacts_page",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/artifacts/{id}/page",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cluster_id", "clusterId", "str"),
             ("include_download_url", "includeDownloadUrl", "bool"),
@@ -2142,10 +1696,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1CloudSpaceProjectResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_by_name",
@@ -2153,21 +1704,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_by_name",
         "GET",
         "/v1/users/{userName}/projects/{projectName}/cloudspaces/{cloudspaceName}/getbyname",
-        (
-            "userName",
-            "projectName",
-            "cloudspaceName",
-        ),
-        (
-            ("project_id", "projectId", "str"),
-            ("published_only", "publishedOnly", "bool"),
-        ),
+        ("userName", "projectName", "cloudspaceName"),
+        (("project_id", "projectId", "str"), ("published_only", "publishedOnly", "bool")),
         None,
         "V1CloudSpaceProjectResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_cold_start_metrics_stats",
@@ -2179,10 +1720,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetCloudSpaceColdStartMetricsStatsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_folder_index",
@@ -2190,10 +1728,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_folder_index",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/folder-index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cluster_id", "clusterId", "str"),
             ("local_index", "localIndex", "bool"),
@@ -2209,17 +1744,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_instance_config",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/codeconfig",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1CloudSpaceInstanceConfig",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_instance_open_ports",
@@ -2227,17 +1756,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_instance_open_ports",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/open-ports",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (("cloudspace_instance_id", "cloudspaceInstanceId", "str"),),
         None,
         "V1GetCloudSpaceInstanceOpenPortsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_instance_status",
@@ -2245,17 +1768,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_instance_status",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/codestatus",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1GetCloudSpaceInstanceStatusResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_instance_system_metrics_aggregate",
@@ -2267,10 +1784,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("cloudspace_id", "cloudspaceId", "str"),),
         None,
         "V1GetCloudSpaceInstanceSystemMetricsAggregateResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_required_balance_status",
@@ -2278,17 +1792,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_required_balance_status",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/required-balance-status",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         None,
         "V1GetCloudSpaceRequiredBalanceStatusResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_size",
@@ -2296,17 +1804,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_size",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/size",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (("instance_type", "instanceType", "str"),),
         None,
         "V1GetCloudSpaceSizeResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_transfer_estimate",
@@ -2314,17 +1816,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_transfer_estimate",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/transfer/duration",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("target_cluster_id", "targetClusterId", "str"),),
         None,
         "V1GetCloudSpaceTransferEstimateResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_version",
@@ -2332,18 +1828,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_version",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions/{id}",
-        (
-            "projectId",
-            "cloudSpaceId",
-            "id",
-        ),
+        ("projectId", "cloudSpaceId", "id"),
         (),
         None,
         "V1CloudSpaceVersion",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_cloud_space_version_artifacts_page",
@@ -2351,11 +1840,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_version_artifacts_page",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions/{id}/artifact-page",
-        (
-            "projectId",
-            "cloudSpaceId",
-            "id",
-        ),
+        ("projectId", "cloudSpaceId", "id"),
         (
             ("include_download_url", "includeDownloadUrl", "bool"),
             ("local_index", "localIndex", "bool"),
@@ -2372,15 +1857,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_version_folder_index",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions/{id}/folder-index",
-        (
-            "projectId",
-            "cloudSpaceId",
-            "id",
-        ),
-        (
-            ("local_index", "localIndex", "bool"),
-            ("prefix", "prefix", "str"),
-        ),
+        ("projectId", "cloudSpaceId", "id"),
+        (("local_index", "localIndex", "bool"), ("prefix", "prefix", "str")),
         None,
         "V1GetFolderIndexResponse",
         ("2026.2.6",),
@@ -2391,17 +1869,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cloud_space_version_publication",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/version-publication",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (("org_id", "orgId", "str"),),
         None,
         "V1CloudSpaceVersionPublication",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_lightning_run",
@@ -2409,18 +1881,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightning_run",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs/{id}",
-        (
-            "projectId",
-            "cloudspaceId",
-            "id",
-        ),
+        ("projectId", "cloudspaceId", "id"),
         (("unique_id", "uniqueId", "str"),),
         None,
         "V1LightningRun",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_lightning_run_source_code_download_url",
@@ -2428,18 +1893,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightning_run_source_code_download_url",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs/{runId}/source-code",
-        (
-            "projectId",
-            "cloudspaceId",
-            "runId",
-        ),
+        ("projectId", "cloudspaceId", "runId"),
         (),
         None,
         "V1GetLightningRunSourceCodeDownloadUrlResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_long_running_command_in_cloud_space",
@@ -2447,18 +1905,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_long_running_command_in_cloud_space",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/execute/{session}",
-        (
-            "projectId",
-            "id",
-            "session",
-        ),
+        ("projectId", "id", "session"),
         (),
         None,
         "V1GetLongRunningCommandInCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_get_long_running_command_in_cloud_space_stream",
@@ -2466,18 +1917,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_long_running_command_in_cloud_space_stream",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/execute/{session}/stream",
-        (
-            "projectId",
-            "id",
-            "session",
-        ),
+        ("projectId", "id", "session"),
         (),
         None,
         "StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
         True,
     ),
     Operation(
@@ -2490,10 +1934,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1LitePublishedCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_install_plugin",
@@ -2501,11 +1942,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "install_plugin",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/plugins/{pluginId}",
-        (
-            "projectId",
-            "id",
-            "pluginId",
-        ),
+        ("projectId", "id", "pluginId"),
         (
             ("additional_info", "additionalInfo", "str"),
             ("error", "error", "str"),
@@ -2513,10 +1950,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1Plugin",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_invalidate_cloud_space_instance_code_settings",
@@ -2524,17 +1958,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "invalidate_cloud_space_instance_code_settings",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/invalidate-code-settings",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1InvalidateCloudSpaceInstanceCodeSettingsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_keep_alive_cloud_space_instance",
@@ -2542,17 +1970,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "keep_alive_cloud_space_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/keep-alive",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceKeepAliveCloudSpaceInstanceBody",
         "V1KeepAliveCloudSpaceInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_available_plugins",
@@ -2561,16 +1983,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/cloudspaces/plugins",
         (),
-        (
-            ("id", "id", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("id", "id", "str"), ("project_id", "projectId", "str")),
         None,
         "V1PluginsListResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_apps",
@@ -2586,10 +2002,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListCloudSpaceAppsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_cold_start_metrics",
@@ -2601,10 +2014,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListCloudSpaceColdStartMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_instances",
@@ -2623,10 +2033,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListCloudSpaceInstancesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_publications",
@@ -2634,17 +2041,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cloud_space_publications",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/publications",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1ListCloudSpacePublicationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_python_versions",
@@ -2652,17 +2053,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cloud_space_python_versions",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/python-versions",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         None,
         "V1ListCloudSpacePythonVersionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_sessions",
@@ -2670,17 +2065,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cloud_space_sessions",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/sessions",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         None,
         "V1ListCloudSpaceSessionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_tags",
@@ -2692,10 +2081,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListCloudSpaceTagsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_version_publications",
@@ -2703,17 +2089,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cloud_space_version_publications",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/version-publications",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (),
         None,
         "V1ListCloudSpaceVersionPublicationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_space_versions",
@@ -2721,10 +2101,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cloud_space_versions",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (
             ("draft", "draft", "bool"),
             ("include_publications", "includePublications", "bool"),
@@ -2732,10 +2109,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListCloudSpaceVersionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_spaces",
@@ -2759,10 +2133,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListCloudSpacesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_cloud_spaces_bulk",
@@ -2787,10 +2158,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListCloudSpacesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_installed_plugins",
@@ -2798,17 +2166,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_installed_plugins",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/plugins",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1PluginsListResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_lightning_runs",
@@ -2816,17 +2178,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lightning_runs",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         None,
         "V1ListLightningRunResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_list_published_cloud_spaces",
@@ -2848,10 +2204,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListPublishedCloudSpacesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_publish_cloud_space",
@@ -2859,17 +2212,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "publish_cloud_space",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/publications",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServicePublishCloudSpaceBody",
         "V1PublishCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_refresh_cloud_space_index",
@@ -2877,10 +2224,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "refresh_cloud_space_index",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceRefreshCloudSpaceIndexBody",
         "V1RefreshIndexResponse",
@@ -2892,17 +2236,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "refresh_path",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/refresh-path",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("path", "path", "str"),),
         None,
         "V1RefreshPathResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_report_cloud_space_instance_idle_state",
@@ -2910,10 +2248,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_cloud_space_instance_idle_state",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/report-idle-state",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (
             ("cloudspace_instance_id", "cloudspaceInstanceId", "str"),
             ("is_idle", "isIdle", "bool"),
@@ -2921,10 +2256,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ReportCloudSpaceInstanceIdleStateResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_report_cloud_space_instance_stop_at",
@@ -2932,20 +2264,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_cloud_space_instance_stop_at",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/report-stop-at",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
-        (
-            ("cloudspace_instance_id", "cloudspaceInstanceId", "str"),
-            ("stop_at", "stopAt", "str"),
-        ),
+        ("projectId", "cloudspaceId"),
+        (("cloudspace_instance_id", "cloudspaceInstanceId", "str"), ("stop_at", "stopAt", "str")),
         None,
         "V1ReportCloudSpaceInstanceStopAtResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_report_cloud_space_instance_system_metrics",
@@ -2953,17 +2276,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_cloud_space_instance_system_metrics",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/system-metrics",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         "CloudSpaceServiceReportCloudSpaceInstanceSystemMetricsBody",
         "V1ReportCloudSpaceInstanceSystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_request_cloud_space_access",
@@ -2971,18 +2288,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "request_cloud_space_access",
         "PUT",
         "/v1/users/{userName}/projects/{projectName}/cloudspaces/{cloudspaceName}/request-access",
-        (
-            "userName",
-            "projectName",
-            "cloudspaceName",
-        ),
+        ("userName", "projectName", "cloudspaceName"),
         (),
         "CloudSpaceServiceRequestCloudSpaceAccessBody",
         "V1RequestCloudSpaceAccessResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_restart_cloud_space_instance",
@@ -2990,17 +2300,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "restart_cloud_space_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/restart",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("force", "force", "bool"),),
         None,
         "V1RestartCloudSpaceInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_should_start_syncing",
@@ -3008,17 +2312,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "should_start_syncing",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{id}/should-start-syncing",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("instance_id", "instanceId", "str"),),
         None,
         "V1ShouldStartSyncingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_start_cloud_space_instance",
@@ -3026,17 +2324,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "start_cloud_space_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/start",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceStartCloudSpaceInstanceBody",
         "V1StartCloudSpaceInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_stop_cloud_space_instance",
@@ -3044,17 +2336,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "stop_cloud_space_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/stop",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("force", "force", "bool"),),
         None,
         "V1StopCloudSpaceInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_suggest_cloud_space_name",
@@ -3074,17 +2360,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "switch_cloud_space_instance",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/switch-confirm",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("skip_running_check", "skipRunningCheck", "bool"),),
         None,
         "V1SwitchCloudSpaceInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_transfer_cloud_space",
@@ -3092,17 +2372,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "transfer_cloud_space",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/transfer",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceTransferCloudSpaceBody",
         "V1TransferCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_uninstall_plugin",
@@ -3110,11 +2384,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "uninstall_plugin",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{id}/plugins/{pluginId}",
-        (
-            "projectId",
-            "id",
-            "pluginId",
-        ),
+        ("projectId", "id", "pluginId"),
         (
             ("additional_info", "additionalInfo", "str"),
             ("error", "error", "str"),
@@ -3122,10 +2392,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1Plugin",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_unpublish_cloud_space",
@@ -3133,17 +2400,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "unpublish_cloud_space",
         "DELETE",
         "/v1/projects/{projectId}/cloudspaces/{id}/publications",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("org_id", "orgId", "str"),),
         None,
         "V1UnpublishCloudSpaceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space",
@@ -3151,17 +2412,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceBody",
         "V1CloudSpace",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_app",
@@ -3173,10 +2428,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "CloudSpaceServiceUpdateCloudSpaceAppBody",
         "V1CloudSpaceApp",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_collab",
@@ -3184,17 +2436,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_collab",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{id}/collaborate",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceCollabBody",
         "V1UpdateCloudSpaceCollabResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_ide",
@@ -3202,17 +2448,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_ide",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/ide",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceIdeBody",
         "V1CloudSpaceInstanceConfig",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_index",
@@ -3220,10 +2460,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_index",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceIndexBody",
         "V1UpdateIndexResponse",
@@ -3235,17 +2472,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_instance_config",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/codeconfig",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceInstanceConfigBody",
         "V1CloudSpaceInstanceConfig",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_publication",
@@ -3253,17 +2484,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_publication",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/publications",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpacePublicationBody",
         "V1UpdateCloudSpacePublicationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_sleep_config",
@@ -3271,17 +2496,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_sleep_config",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/sleepconfig",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceSleepConfigBody",
         "V1CloudSpaceInstanceConfig",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_tutorial_shown",
@@ -3289,10 +2508,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_tutorial_shown",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{id}/tutorial-shown",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceTutorialShownBody",
         "V1CloudSpaceInstanceConfig",
@@ -3304,18 +2520,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_version",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/versions/{id}",
-        (
-            "projectId",
-            "cloudSpaceId",
-            "id",
-        ),
+        ("projectId", "cloudSpaceId", "id"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceVersionBody",
         "V1CloudSpaceVersion",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_version_publication",
@@ -3323,17 +2532,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_version_publication",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/version-publications",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceVersionPublicationBody",
         "V1CloudSpaceVersionPublication",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_service_update_cloud_space_visibility",
@@ -3341,17 +2544,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cloud_space_visibility",
         "PUT",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/visibility",
-        (
-            "projectId",
-            "cloudspaceId",
-        ),
+        ("projectId", "cloudspaceId"),
         (),
         "CloudSpaceServiceUpdateCloudSpaceVisibilityBody",
         "V1UpdateCloudSpaceVisibilityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_environment_template_service_create_cloud_space_environment_template",
@@ -3363,10 +2560,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateCloudSpaceEnvironmentTemplateRequest",
         "V1CloudSpaceEnvironmentTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_environment_template_service_delete_cloud_space_environment_template",
@@ -3378,10 +2572,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteCloudSpaceEnvironmentTemplateResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_environment_template_service_get_cloud_space_environment_template",
@@ -3390,16 +2581,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/cloudspaces/environment-templates/{id}",
         ("id",),
-        (
-            ("org_id", "orgId", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("org_id", "orgId", "str"), ("project_id", "projectId", "str")),
         None,
         "V1CloudSpaceEnvironmentTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_environment_template_service_list_cloud_space_environment_templates",
@@ -3408,17 +2593,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/cloudspaces/environment-templates",
         (),
-        (
-            ("limit", "limit", "int"),
-            ("org_id", "orgId", "str"),
-            ("page_token", "pageToken", "str"),
-        ),
+        (("limit", "limit", "int"), ("org_id", "orgId", "str"), ("page_token", "pageToken", "str")),
         None,
         "V1ListCloudSpaceEnvironmentTemplatesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_environment_template_service_list_managed_cloud_space_environment_templates",
@@ -3427,17 +2605,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/cloudspaces/environment-templates/managed",
         (),
-        (
-            ("limit", "limit", "int"),
-            ("org_id", "orgId", "str"),
-            ("page_token", "pageToken", "str"),
-        ),
+        (("limit", "limit", "int"), ("org_id", "orgId", "str"), ("page_token", "pageToken", "str")),
         None,
         "V1ListCloudSpaceEnvironmentTemplatesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloud_space_environment_template_service_update_cloud_space_environment_template",
@@ -3449,10 +2620,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "CloudSpaceEnvironmentTemplateServiceUpdateCloudSpaceEnvironmentTemplateBody",
         "V1CloudSpaceEnvironmentTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cloudy_service_get_user_cloudy_settings",
@@ -3512,10 +2680,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CheckClusterNameAvailabilityRequest",
         "V1CheckClusterNameAvailabilityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_cluster",
@@ -3527,10 +2692,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateClusterRequest",
         "V1CreateClusterResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_cluster_capacity_reservation",
@@ -3538,17 +2700,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_cluster_capacity_reservation",
         "POST",
         "/v1/projects/{projectId}/clusters/{clusterId}/capacity-reservations",
-        (
-            "projectId",
-            "clusterId",
-        ),
+        ("projectId", "clusterId"),
         (),
         "ClusterServiceCreateClusterCapacityReservationBody",
         "V1CreateClusterCapacityReservationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_cluster_encryption_key",
@@ -3560,10 +2716,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateClusterEncryptionKeysRequest",
         "V1CreateClusterEncryptionKeysResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_cluster_proxy",
@@ -3575,10 +2728,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceCreateClusterProxyBody",
         "V1ClusterProxy",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_cluster_usage_restriction",
@@ -3590,10 +2740,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceCreateClusterUsageRestrictionBody",
         "V1ClusterUsageRestriction",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_machine",
@@ -3605,10 +2752,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceCreateMachineBody",
         "V1CreateMachineResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_machine_alerts",
@@ -3616,10 +2760,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_machine_alerts",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{id}/alerts",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "ClusterServiceCreateMachineAlertsBody",
         "V1CreateMachineAlertsResponse",
@@ -3631,17 +2772,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_org_cluster_capacity_reservation",
         "POST",
         "/v1/orgs/{orgId}/clusters/{clusterId}/capacity-reservations",
-        (
-            "orgId",
-            "clusterId",
-        ),
+        ("orgId", "clusterId"),
         (),
         "ClusterServiceCreateOrgClusterCapacityReservationBody",
         "V1CreateOrgClusterCapacityReservationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_project_cluster",
@@ -3653,10 +2788,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceCreateProjectClusterBody",
         "Externalv1Cluster",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_create_server_alert",
@@ -3668,10 +2800,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceCreateServerAlertBody",
         "V1CreateServerAlertResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_cluster",
@@ -3689,10 +2818,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1DeleteClusterResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_cluster_capacity_reservation",
@@ -3700,18 +2826,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cluster_capacity_reservation",
         "DELETE",
         "/v1/projects/{projectId}/clusters/{clusterId}/capacity-reservations/{id}",
-        (
-            "projectId",
-            "clusterId",
-            "id",
-        ),
+        ("projectId", "clusterId", "id"),
         (),
         None,
         "V1DeleteClusterCapacityReservationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_cluster_encryption_key",
@@ -3723,10 +2842,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteClusterEncryptionKeyResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_cluster_proxy",
@@ -3734,17 +2850,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cluster_proxy",
         "DELETE",
         "/v1/core/clusters/{clusterId}/proxies/{proxyId}",
-        (
-            "clusterId",
-            "proxyId",
-        ),
+        ("clusterId", "proxyId"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteClusterProxyResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_cluster_usage_restriction",
@@ -3752,17 +2862,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_cluster_usage_restriction",
         "DELETE",
         "/v1/core/clusters/{clusterId}/usage-restrictions/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteClusterUsageRestrictionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_machine",
@@ -3770,17 +2874,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_machine",
         "DELETE",
         "/v1/core/clusters/{clusterId}/machines/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteMachineResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_machine_alert",
@@ -3788,11 +2886,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_machine_alert",
         "DELETE",
         "/v1/core/clusters/{clusterId}/machines/{id}/alerts/{alertId}",
-        (
-            "clusterId",
-            "id",
-            "alertId",
-        ),
+        ("clusterId", "id", "alertId"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteMachineAlertResponse",
@@ -3804,14 +2898,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_machine_alerts",
         "DELETE",
         "/v1/core/clusters/{clusterId}/machines/{id}/alerts",
-        (
-            "clusterId",
-            "id",
-        ),
-        (
-            ("hard", "hard", "bool"),
-            ("org_id", "orgId", "str"),
-        ),
+        ("clusterId", "id"),
+        (("hard", "hard", "bool"), ("org_id", "orgId", "str")),
         None,
         "V1DeleteMachineAlertsResponse",
         ("2026.10.13",),
@@ -3822,17 +2910,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_org_cluster_capacity_reservation",
         "DELETE",
         "/v1/orgs/{orgId}/clusters/{clusterId}/capacity-reservations",
-        (
-            "orgId",
-            "clusterId",
-        ),
+        ("orgId", "clusterId"),
         (("id", "id", "str"),),
         None,
         "V1DeleteOrgClusterCapacityReservationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_delete_project_cluster",
@@ -3840,10 +2922,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_project_cluster",
         "DELETE",
         "/v1/projects/{projectId}/clusters/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("delete_artifacts", "deleteArtifacts", "bool"),
             ("delete_system_logs", "deleteSystemLogs", "bool"),
@@ -3851,10 +2930,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1DeleteProjectClusterResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_deprovision_machine",
@@ -3862,10 +2938,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "deprovision_machine",
         "DELETE",
         "/v1/core/clusters/{clusterId}/machines/{id}/deprovision",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteMachineResponse",
@@ -3877,18 +2950,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "describe_org_cluster_capacity_reservation",
         "GET",
         "/v1/orgs/{orgId}/clusters/{clusterId}/capacity-reservations/{id}",
-        (
-            "orgId",
-            "clusterId",
-            "id",
-        ),
+        ("orgId", "clusterId", "id"),
         (),
         None,
         "V1DescribeOrgClusterCapacityReservationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_drain_machine",
@@ -3896,10 +2962,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "drain_machine",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{id}/drain",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (
             ("org_id", "orgId", "str"),
             ("server_ids", "serverIds", "list[str]"),
@@ -3915,10 +2978,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "find_capacity_block_offering",
         "GET",
         "/v1/projects/{projectId}/clusters/{clusterId}/capacity-block-offering",
-        (
-            "projectId",
-            "clusterId",
-        ),
+        ("projectId", "clusterId"),
         (
             ("capacity_block_duration_hours", "capacityBlockDurationHours", "int"),
             ("instance_count", "instanceCount", "int"),
@@ -3929,10 +2989,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1FindCapacityBlockOfferingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_find_org_capacity_block_offering",
@@ -3940,10 +2997,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "find_org_capacity_block_offering",
         "GET",
         "/v1/orgs/{orgId}/clusters/{clusterId}/capacity-block-offering",
-        (
-            "orgId",
-            "clusterId",
-        ),
+        ("orgId", "clusterId"),
         (
             ("capacity_block_duration_hours", "capacityBlockDurationHours", "int"),
             ("instance_count", "instanceCount", "int"),
@@ -3970,10 +3024,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "Externalv1Cluster",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_get_cluster_accelerator_demand",
@@ -3981,17 +3032,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cluster_accelerator_demand",
         "GET",
         "/v1/core/clusters/{clusterId}/accelerator/{id}/demand",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("spot", "spot", "bool"),),
         None,
         "V1GetClusterAcceleratorDemandResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_get_cluster_availability",
@@ -4000,16 +3045,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/core/cluster-availability",
         (),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("org_id", "orgId", "str"),
-        ),
+        (("cluster_id", "clusterId", "str"), ("org_id", "orgId", "str")),
         None,
         "V1ClusterAvailability",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_get_cluster_capacity_reservation",
@@ -4017,18 +3056,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_cluster_capacity_reservation",
         "POST",
         "/v1/projects/{projectId}/clusters/{clusterId}/capacity-reservations/{id}",
-        (
-            "projectId",
-            "clusterId",
-            "id",
-        ),
+        ("projectId", "clusterId", "id"),
         (),
         "ClusterServiceGetClusterCapacityReservationBody",
         "V1GetClusterCapacityReservationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_get_cluster_credentials",
@@ -4040,10 +3072,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetClusterCredentialsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_get_cluster_health",
@@ -4055,10 +3084,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetClusterHealthResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_get_machine",
@@ -4066,10 +3092,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_machine",
         "GET",
         "/v1/core/clusters/{clusterId}/machines/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("org_id", "orgId", "str"),),
         None,
         "V1GetMachineResponse",
@@ -4081,14 +3104,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_machine_details",
         "GET",
         "/v1/core/clusters/{clusterId}/machines/{id}/details",
-        (
-            "clusterId",
-            "id",
-        ),
-        (
-            ("include_details", "includeDetails", "bool"),
-            ("org_id", "orgId", "str"),
-        ),
+        ("clusterId", "id"),
+        (("include_details", "includeDetails", "bool"), ("org_id", "orgId", "str")),
         None,
         "V1GetMachineDetailsResponse",
         ("2026.10.13",),
@@ -4099,10 +3116,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_machine_system_metrics",
         "GET",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/system-metrics",
-        (
-            "clusterId",
-            "machineId",
-        ),
+        ("clusterId", "machineId"),
         (
             ("end_time", "endTime", "str"),
             ("num_samples", "numSamples", "int"),
@@ -4119,14 +3133,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_multi_machine_capacity",
         "GET",
         "/v1/projects/{projectId}/clusters/{id}/multi-machine-capacity",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("instance_type", "instanceType", "str"),
-            ("spot", "spot", "bool"),
-        ),
+        ("projectId", "id"),
+        (("instance_type", "instanceType", "str"), ("spot", "spot", "bool")),
         None,
         "V1GetMultiMachineCapacityResponse",
         ("2026.10.13",),
@@ -4137,17 +3145,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_project_cluster",
         "GET",
         "/v1/projects/{projectId}/clusters/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "Externalv1Cluster",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_interrupt_server",
@@ -4159,10 +3161,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceInterruptServerBody",
         "V1InterruptServerResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_cluster_accelerators",
@@ -4178,10 +3177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListClusterAcceleratorsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_cluster_availabilities",
@@ -4193,10 +3189,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("org_id", "orgId", "str"),),
         None,
         "V1ListClusterAvailabilitiesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_cluster_capacity_reservations",
@@ -4204,10 +3197,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cluster_capacity_reservations",
         "GET",
         "/v1/orgs/{orgId}/clusters/{clusterId}/capacity-reservations",
-        (
-            "orgId",
-            "clusterId",
-        ),
+        ("orgId", "clusterId"),
         (
             ("apparent_provider", "apparentProvider", "str"),
             ("available_only", "availableOnly", "bool"),
@@ -4224,10 +3214,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListClusterCapacityReservationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_cluster_proxies",
@@ -4239,10 +3226,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("org_id", "orgId", "str"),),
         None,
         "V1ListClusterProxiesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_cluster_usage_restrictions",
@@ -4254,10 +3238,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("org_id", "orgId", "str"),),
         None,
         "V1ListClusterUsageRestrictionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_clusters",
@@ -4273,10 +3254,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListClustersResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_default_cluster_accelerators",
@@ -4285,16 +3263,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/core/accelerators",
         (),
-        (
-            ("cloud_provider", "cloudProvider", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("cloud_provider", "cloudProvider", "str"), ("project_id", "projectId", "str")),
         None,
         "V1ListDefaultClusterAcceleratorsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_machine_alerts",
@@ -4302,10 +3274,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_machine_alerts",
         "GET",
         "/v1/core/clusters/{clusterId}/machines/{id}/alerts",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (
             ("after", "after", "str"),
             ("machine_id", "machineId", "str"),
@@ -4335,10 +3304,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListMachinesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_organization_cluster_encryption_keys",
@@ -4350,10 +3316,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("organization_id", "organizationId", "str"),),
         None,
         "V1ListOrganizationClusterEncryptionKeysResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_project_cluster_accelerators",
@@ -4361,20 +3324,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_project_cluster_accelerators",
         "GET",
         "/v1/projects/{projectId}/clusters/{id}/accelerators",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("enabled_only", "enabledOnly", "bool"),
-            ("region", "region", "str"),
-        ),
+        ("projectId", "id"),
+        (("enabled_only", "enabledOnly", "bool"), ("region", "region", "str")),
         None,
         "V1ListProjectClusterAcceleratorsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_list_project_clusters",
@@ -4386,10 +3340,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListProjectClustersResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_mint_sandbox_logs_token",
@@ -4397,10 +3348,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mint_sandbox_logs_token",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/sandbox-logs-token",
-        (
-            "clusterId",
-            "machineId",
-        ),
+        ("clusterId", "machineId"),
         (),
         "ClusterServiceMintSandboxLogsTokenBody",
         "V1MintSandboxLogsTokenResponse",
@@ -4424,17 +3372,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "purchase_capacity_block",
         "POST",
         "/v1/projects/{projectId}/clusters/{clusterId}/capacity-block",
-        (
-            "projectId",
-            "clusterId",
-        ),
+        ("projectId", "clusterId"),
         (),
         "ClusterServicePurchaseCapacityBlockBody",
         "V1PurchaseCapacityBlockResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_purchase_org_capacity_block",
@@ -4442,10 +3384,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "purchase_org_capacity_block",
         "POST",
         "/v1/orgs/{orgId}/clusters/{clusterId}/capacity-block",
-        (
-            "orgId",
-            "clusterId",
-        ),
+        ("orgId", "clusterId"),
         (),
         "ClusterServicePurchaseOrgCapacityBlockBody",
         "V1PurchaseCapacityBlockResponse",
@@ -4469,10 +3408,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "renew_sandbox_snapshot_credentials",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/sandbox-snapshot-credentials",
-        (
-            "clusterId",
-            "machineId",
-        ),
+        ("clusterId", "machineId"),
         (),
         "ClusterServiceRenewSandboxSnapshotCredentialsBody",
         "V1RenewSandboxSnapshotCredentialsResponse",
@@ -4484,17 +3420,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_machine_system_metrics",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/system-metrics",
-        (
-            "clusterId",
-            "machineId",
-        ),
+        ("clusterId", "machineId"),
         (),
         "ClusterServiceReportMachineSystemMetricsBody",
         "V1ReportMachineSystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_report_sandbox_resource_metrics",
@@ -4502,10 +3432,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_sandbox_resource_metrics",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/sandbox-resource-metrics",
-        (
-            "clusterId",
-            "machineId",
-        ),
+        ("clusterId", "machineId"),
         (),
         "ClusterServiceReportSandboxResourceMetricsBody",
         "V1ReportSandboxResourceMetricsResponse",
@@ -4517,10 +3444,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_sandbox_termination",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/sandbox-termination",
-        (
-            "clusterId",
-            "machineId",
-        ),
+        ("clusterId", "machineId"),
         (),
         "ClusterServiceReportSandboxTerminationBody",
         "V1ReportSandboxTerminationResponse",
@@ -4536,10 +3460,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1RequestClusterAccessRequest",
         "V1RequestClusterAccessResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_server_check_in",
@@ -4551,10 +3472,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceServerCheckInBody",
         "V1ServerCheckInResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_sleep_server",
@@ -4566,10 +3484,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceSleepServerBody",
         "V1SleepServerResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_cluster",
@@ -4581,10 +3496,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ClusterServiceUpdateClusterBody",
         "Externalv1Cluster",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_cluster_accelerators",
@@ -4596,10 +3508,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1UpdateClusterAcceleratorsRequest",
         "V1UpdateClusterAcceleratorsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_cluster_availability",
@@ -4611,10 +3520,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1UpdateClusterAvailabilityRequest",
         "V1ClusterAvailability",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_cluster_usage_restriction",
@@ -4622,17 +3528,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_cluster_usage_restriction",
         "PUT",
         "/v1/core/clusters/{clusterId}/usage-restrictions/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "ClusterServiceUpdateClusterUsageRestrictionBody",
         "V1ClusterUsageRestriction",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_machine",
@@ -4640,10 +3540,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_machine",
         "PATCH",
         "/v1/core/clusters/{clusterId}/machines/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "ClusterServiceUpdateMachineBody",
         "V1UpdateMachineResponse",
@@ -4667,11 +3564,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_machine_server",
         "POST",
         "/v1/core/clusters/{clusterId}/machines/{machineId}/server/{serverId}",
-        (
-            "clusterId",
-            "machineId",
-            "serverId",
-        ),
+        ("clusterId", "machineId", "serverId"),
         (),
         "ClusterServiceUpdateMachineServerBody",
         "V1UpdateMachineServerResponse",
@@ -4683,17 +3576,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_project_cluster",
         "PUT",
         "/v1/projects/{projectId}/clusters/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "ClusterServiceUpdateProjectClusterBody",
         "Externalv1Cluster",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_project_cluster_accelerators",
@@ -4701,17 +3588,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_project_cluster_accelerators",
         "PUT",
         "/v1/projects/{projectId}/clusters/{id}/accelerators",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1UpdateProjectClusterAcceleratorsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "cluster_service_update_sandbox_command_exit_code",
@@ -4755,10 +3636,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_container_registry",
         "DELETE",
         "/v1/core/clusters/{clusterId}/container-registries/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteContainerRegistryResponse",
@@ -4794,10 +3672,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_container_registry",
         "PATCH",
         "/v1/core/clusters/{clusterId}/container-registries/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (
             ("org_id", "orgId", "str"),
             ("provider", "provider", "str"),
@@ -4819,10 +3694,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "DataConnectionServiceCreateDataConnectionBody",
         "V1DataConnection",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_delete_data_connection",
@@ -4830,17 +3702,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_data_connection",
         "DELETE",
         "/v1/projects/{projectId}/data-connections/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteDataConnectionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_get_data_connection",
@@ -4848,17 +3714,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_data_connection",
         "GET",
         "/v1/projects/{projectId}/data-connections/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DataConnection",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_get_data_connection_artifacts_page",
@@ -4866,10 +3726,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_data_connection_artifacts_page",
         "GET",
         "/v1/projects/{projectId}/data-connections/artifacts/{id}/page",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cluster_id", "clusterId", "str"),
             ("include_download_url", "includeDownloadUrl", "bool"),
@@ -4889,10 +3746,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_data_connection_folder_index",
         "GET",
         "/v1/projects/{projectId}/data-connections/{id}/folder-index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cluster_id", "clusterId", "str"),
             ("local_index", "localIndex", "bool"),
@@ -4908,17 +3762,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_temp_bucket_credentials",
         "GET",
         "/v1/projects/{projectId}/data-connections/{id}/temp-bucket-credentials",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1GetTempBucketCredentialsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_list_data_connection_artifacts",
@@ -4926,10 +3774,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_data_connection_artifacts",
         "GET",
         "/v1/projects/{projectId}/data-connections/artifacts/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cluster_id", "clusterId", "str"),
             ("include_download_url", "includeDownloadUrl", "bool"),
@@ -4948,16 +3793,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/data-connections",
         ("projectId",),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("state", "state", "list[str]"),
-        ),
+        (("cluster_id", "clusterId", "str"), ("state", "state", "list[str]")),
         None,
         "V1ListDataConnectionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_refresh_data_connection_index",
@@ -4965,10 +3804,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "refresh_data_connection_index",
         "POST",
         "/v1/projects/{projectId}/data-connections/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "DataConnectionServiceRefreshDataConnectionIndexBody",
         "V1RefreshIndexResponse",
@@ -4984,10 +3820,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "DataConnectionServiceSetupDataConnectionBody",
         "V1SetupDataConnectionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_update_data_connection",
@@ -4995,17 +3828,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_data_connection",
         "PUT",
         "/v1/projects/{projectId}/data-connections/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "DataConnectionServiceUpdateDataConnectionBody",
         "V1DataConnection",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "data_connection_service_validate_data_connection",
@@ -5017,10 +3844,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "DataConnectionServiceValidateDataConnectionBody",
         "V1ValidateDataConnectionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "dataset_service_create_dataset",
@@ -5040,10 +3864,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_dataset",
         "DELETE",
         "/v1/projects/{projectId}/datasets/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteDatasetResponse",
@@ -5055,14 +3876,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_dataset",
         "GET",
         "/v1/projects/{projectId}/datasets/{id}",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("creator_id", "creatorId", "str"),
-        ),
+        ("projectId", "id"),
+        (("cluster_id", "clusterId", "str"), ("creator_id", "creatorId", "str")),
         None,
         "V1Dataset",
         ("2026.2.6",),
@@ -5074,10 +3889,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/datasets",
         ("projectId",),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("creator_id", "creatorId", "str"),
-        ),
+        (("cluster_id", "clusterId", "str"), ("creator_id", "creatorId", "str")),
         None,
         "V1ListDatasetsResponse",
         ("2026.2.6",),
@@ -5088,10 +3900,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_dataset",
         "PUT",
         "/v1/projects/{projectId}/datasets/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "DatasetServiceUpdateDatasetBody",
         "V1Dataset",
@@ -5107,10 +3916,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateDeploymentTemplateRequest",
         "V1DeploymentTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "deployment_templates_service_engage_deployment_template",
@@ -5122,10 +3928,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "DeploymentTemplatesServiceEngageDeploymentTemplateBody",
         "V1DeploymentTemplateEngagementResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "deployment_templates_service_get_deployment_template",
@@ -5137,10 +3940,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeploymentTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "deployment_templates_service_list_deployment_tags",
@@ -5152,10 +3952,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListDeploymentTagsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "deployment_templates_service_list_deployment_templates",
@@ -5174,10 +3971,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListDeploymentTemplatesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "deployment_templates_service_list_published_deployment_templates",
@@ -5198,10 +3992,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListPublishedDeploymentTemplatesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "deployment_templates_service_update_deployment_template",
@@ -5213,10 +4004,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "DeploymentTemplatesServiceUpdateDeploymentTemplateBody",
         "V1DeploymentTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "endpoint_service_create_endpoint",
@@ -5228,10 +4016,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "EndpointServiceCreateEndpointBody",
         "V1Endpoint",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "endpoint_service_delete_endpoint",
@@ -5239,17 +4024,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_endpoint",
         "DELETE",
         "/v1/projects/{projectId}/endpoints/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteEndpointResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "endpoint_service_get_endpoint",
@@ -5257,17 +4036,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_endpoint",
         "GET",
         "/v1/projects/{projectId}/endpoints/{ref}",
-        (
-            "projectId",
-            "ref",
-        ),
+        ("projectId", "ref"),
         (("ref_type", "refType", "str"),),
         None,
         "V1Endpoint",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "endpoint_service_list_endpoints",
@@ -5288,10 +4061,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListEndpointsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "endpoint_service_update_endpoint",
@@ -5299,17 +4069,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_endpoint",
         "PUT",
         "/v1/projects/{projectId}/endpoints/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "EndpointServiceUpdateEndpointBody",
         "V1Endpoint",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "experiments_service_assign_variant",
@@ -5317,17 +4081,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "assign_variant",
         "POST",
         "/v1/experiments/assign_variant/{experimentName}/{variantName}",
-        (
-            "experimentName",
-            "variantName",
-        ),
+        ("experimentName", "variantName"),
         (),
         "ExperimentsServiceAssignVariantBody",
         "V1AssignVariantResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "experiments_service_list_experiments",
@@ -5339,10 +4097,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListExperimentsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "file_system_service_list_filesystem_apps",
@@ -5350,10 +4105,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_apps",
         "GET",
         "/v1/filesystem/{projectId}/apps/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemAppsResponse",
@@ -5365,10 +4117,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_cloud_spaces",
         "GET",
         "/v1/filesystem/{projectId}/cloudspaces/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemCloudSpacesResponse",
@@ -5380,10 +4129,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_datasets",
         "GET",
         "/v1/filesystem/{projectId}/datasets/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemDatasetsResponse",
@@ -5395,10 +4141,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_jobs",
         "GET",
         "/v1/filesystem/{projectId}/jobs/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemJobsResponse",
@@ -5410,10 +4153,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_mm_ts",
         "GET",
         "/v1/filesystem/{projectId}/mmts/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemMMTsResponse",
@@ -5425,10 +4165,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_slurm_jobs",
         "GET",
         "/v1/filesystem/{projectId}/slurm/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemSlurmJobsResponse",
@@ -5440,10 +4177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_filesystem_snowflake",
         "GET",
         "/v1/filesystem/{projectId}/snowflake/{currentId}",
-        (
-            "projectId",
-            "currentId",
-        ),
+        ("projectId", "currentId"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1ListFilesystemSnowflakeResponse",
@@ -5483,10 +4217,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateGitCredentialsRequest",
         "V1GitCredentials",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "git_credentials_service_create_git_provider",
@@ -5510,10 +4241,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteGitCredentialsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "git_credentials_service_delete_git_credentials",
@@ -5525,10 +4253,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteGitCredentialsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "git_credentials_service_delete_git_provider",
@@ -5552,10 +4277,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GitCredentials",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "git_credentials_service_list_git_credentials",
@@ -5567,10 +4289,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListGitCredentialsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "git_credentials_service_list_git_providers",
@@ -5690,10 +4409,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_incident_message",
         "DELETE",
         "/v1/incidents/{incidentId}/messages/{messageId}",
-        (
-            "incidentId",
-            "messageId",
-        ),
+        ("incidentId", "messageId"),
         (),
         None,
         "V1DeleteIncidentMessageResponse",
@@ -5718,10 +4434,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/incident-events",
         (),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("project_id", "projectId", "str"),
-        ),
+        (("cluster_id", "clusterId", "str"), ("project_id", "projectId", "str")),
         None,
         "V1ListIncidentEventsResponse",
         ("2026.2.6",),
@@ -5733,10 +4446,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/incidents/{incidentId}/messages",
         ("incidentId",),
-        (
-            ("page_size", "pageSize", "int"),
-            ("page_token", "pageToken", "str"),
-        ),
+        (("page_size", "pageSize", "int"), ("page_token", "pageToken", "str")),
         None,
         "V1ListIncidentMessagesResponse",
         ("2026.2.6",),
@@ -5779,10 +4489,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_incident_message",
         "PUT",
         "/v1/incidents/{incidentId}/messages/{messageId}",
-        (
-            "incidentId",
-            "messageId",
-        ),
+        ("incidentId", "messageId"),
         (),
         "IncidentsServiceUpdateIncidentMessageBody",
         "V1IncidentMessage",
@@ -5794,10 +4501,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "add_job_timing",
         "POST",
         "/v1/projects/{projectId}/jobs/{id}/timings",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("end", "end", "str"),
             ("name", "name", "str"),
@@ -5807,10 +4511,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1AddJobTimingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_create_deployment",
@@ -5822,10 +4523,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "JobsServiceCreateDeploymentBody",
         "V1Deployment",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_create_deployment_alerting_policy",
@@ -5833,17 +4531,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_deployment_alerting_policy",
         "POST",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-policies",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         "JobsServiceCreateDeploymentAlertingPolicyBody",
         "V1DeploymentAlertingPolicy",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_create_job",
@@ -5855,10 +4547,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "JobsServiceCreateJobBody",
         "V1Job",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_create_job_index",
@@ -5866,10 +4555,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_job_index",
         "POST",
         "/v1/projects/{projectId}/jobs/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1RefreshIndexResponse",
@@ -5885,10 +4571,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "JobsServiceCreateMultiMachineJobBody",
         "V1MultiMachineJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_create_workload_tag",
@@ -5908,17 +4591,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_deployment",
         "DELETE",
         "/v1/projects/{projectId}/deployments/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("delete_templates", "deleteTemplates", "bool"),),
         None,
         "V1DeleteDeploymentResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_delete_deployment_alerting_policy",
@@ -5926,18 +4603,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_deployment_alerting_policy",
         "DELETE",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-policies/{id}",
-        (
-            "projectId",
-            "deploymentId",
-            "id",
-        ),
+        ("projectId", "deploymentId", "id"),
         (),
         None,
         "V1DeleteDeploymentAlertingPolicyResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_delete_deployment_release",
@@ -5945,18 +4615,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_deployment_release",
         "GET",
         "/v1/projects/{projectId}/deployments/{deploymentId}/releases/{id}",
-        (
-            "projectId",
-            "deploymentId",
-            "id",
-        ),
+        ("projectId", "deploymentId", "id"),
         (),
         None,
         "V1DeleteDeploymentReleaseResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_delete_job",
@@ -5964,17 +4627,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_job",
         "DELETE",
         "/v1/projects/{projectId}/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("cloudspace_id", "cloudspaceId", "str"),),
         None,
         "V1DeleteJobResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_delete_job_index",
@@ -5982,10 +4639,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_job_index",
         "DELETE",
         "/v1/projects/{projectId}/jobs/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteIndexResponse",
@@ -5997,17 +4651,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_multi_machine_job",
         "DELETE",
         "/v1/projects/{projectId}/multi-machine-jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteMultiMachineJobResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_delete_workload_tag",
@@ -6015,10 +4663,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_workload_tag",
         "DELETE",
         "/v1/projects/{projectId}/workload-tags/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteWorkloadTagResponse",
@@ -6030,10 +4675,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "download_job_logs",
         "GET",
         "/v1/projects/{projectId}/jobs/{id}/download-logs",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cloudspace_id", "cloudspaceId", "str"),
             ("deployment_id", "deploymentId", "str"),
@@ -6041,10 +4683,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1DownloadJobLogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_duplicate_deployment",
@@ -6052,17 +4691,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "duplicate_deployment",
         "POST",
         "/v1/projects/{projectId}/deployments/{sourceDeploymentId}/duplicate",
-        (
-            "projectId",
-            "sourceDeploymentId",
-        ),
+        ("projectId", "sourceDeploymentId"),
         (),
         "JobsServiceDuplicateDeploymentBody",
         "V1Deployment",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_find_job",
@@ -6074,10 +4707,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("name", "name", "str"),),
         None,
         "V1Job",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment",
@@ -6085,17 +4715,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1Deployment",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_by_name",
@@ -6103,17 +4727,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_by_name",
         "GET",
         "/v1/projects/{projectId}/deployments/{name}/getbyname",
-        (
-            "projectId",
-            "name",
-        ),
+        ("projectId", "name"),
         (),
         None,
         "V1Deployment",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_by_slugs",
@@ -6121,18 +4739,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_by_slugs",
         "GET",
         "/v1/projects/{projectOwnerName}/{projectName}/deployments/{deploymentName}",
-        (
-            "projectOwnerName",
-            "projectName",
-            "deploymentName",
-        ),
+        ("projectOwnerName", "projectName", "deploymentName"),
         (),
         None,
         "V1Deployment",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_routing_telemetry",
@@ -6140,10 +4751,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_routing_telemetry",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/telemetry",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("end", "end", "str"),
             ("group_by_resource", "groupByResource", "bool"),
@@ -6154,10 +4762,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetDeploymentRoutingTelemetryResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_routing_telemetry_aggregated",
@@ -6165,10 +4770,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_routing_telemetry_aggregated",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/telemetry-aggregated",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("end", "end", "str"),
             ("paths", "paths", "list[str]"),
@@ -6178,10 +4780,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetDeploymentRoutingTelemetryAggregatedResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_routing_telemetry_content",
@@ -6189,17 +4788,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_routing_telemetry_content",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/routing-telemetry-content",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("request_id", "requestId", "str"),),
         None,
         "V1GetDeploymentRoutingTelemetryContentResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_routing_telemetry_content_csv",
@@ -6207,14 +4800,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_routing_telemetry_content_csv",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/routing-telemetry-content-csv",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        ("projectId", "id"),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1GetDeploymentRoutingTelemetryContentCSVResponse",
         ("2026.10.13",),
@@ -6225,17 +4812,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_status",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/status",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeploymentStatus",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_deployment_weight_config",
@@ -6243,10 +4824,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_deployment_weight_config",
         "GET",
         "/v1/projects/{projectId}/deployments/{deploymentId}/weight-config",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         None,
         "V1GetDeploymentWeightConfigResponse",
@@ -6258,17 +4836,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_job",
         "GET",
         "/v1/projects/{projectId}/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("cloudspace_id", "cloudspaceId", "str"),),
         None,
         "V1Job",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_job_by_name",
@@ -6276,18 +4848,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_job_by_name",
         "GET",
         "/v1/projects/{projectOwnerName}/{projectName}/jobs/{jobName}",
-        (
-            "projectOwnerName",
-            "projectName",
-            "jobName",
-        ),
+        ("projectOwnerName", "projectName", "jobName"),
         (("project_id", "projectId", "str"),),
         None,
         "V1Job",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_job_by_name2",
@@ -6311,10 +4876,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_job_logs",
         "GET",
         "/v1/projects/{projectId}/jobs/{id}/page-logs",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("cloudspace_id", "cloudspaceId", "str"),
             ("deployment_id", "deploymentId", "str"),
@@ -6324,10 +4886,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1JobLogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_job_stats",
@@ -6343,10 +4902,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetJobStatsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_job_system_metrics",
@@ -6367,10 +4923,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetJobSystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_logs",
@@ -6402,17 +4955,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_multi_machine_job",
         "GET",
         "/v1/projects/{projectId}/multi-machine-jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1MultiMachineJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_multi_machine_job_by_name",
@@ -6420,17 +4967,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_multi_machine_job_by_name",
         "GET",
         "/v1/projects/{projectId}/multi-machine-jobs/{name}/getbyname",
-        (
-            "projectId",
-            "name",
-        ),
+        ("projectId", "name"),
         (),
         None,
         "V1MultiMachineJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_get_org_deployment_visibility",
@@ -6438,17 +4979,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_org_deployment_visibility",
         "GET",
         "/v1/orgs/{orgId}/deployments/{deploymentId}",
-        (
-            "orgId",
-            "deploymentId",
-        ),
+        ("orgId", "deploymentId"),
         (),
         None,
         "V1OrgDeploymentVisibility",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_all_jobs",
@@ -6474,10 +5009,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListAllJobsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_deployment_alerting_events",
@@ -6485,17 +5017,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_deployment_alerting_events",
         "GET",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-events",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         None,
         "V1ListDeploymentAlertingEventsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_deployment_alerting_policies",
@@ -6503,17 +5029,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_deployment_alerting_policies",
         "GET",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-policies",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         None,
         "V1ListDeploymentAlertingPoliciesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_deployment_events",
@@ -6521,20 +5041,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_deployment_events",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/events",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("limit", "limit", "str | int"),
-            ("release_id", "releaseId", "str"),
-        ),
+        ("projectId", "id"),
+        (("limit", "limit", "str | int"), ("release_id", "releaseId", "str")),
         None,
         "V1ListDeploymentEventsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_deployment_releases",
@@ -6542,17 +5053,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_deployment_releases",
         "GET",
         "/v1/projects/{projectId}/deployments/{deploymentId}/releases",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (("include_archived", "includeArchived", "bool"),),
         None,
         "V1ListDeploymentReleasesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_deployment_routing_telemetry",
@@ -6560,10 +5065,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_deployment_routing_telemetry",
         "GET",
         "/v1/projects/{projectId}/deployments/{id}/list-routing-telemetry",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("end", "end", "str"),
             ("filter_successful", "filterSuccessful", "bool"),
@@ -6576,10 +5078,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GeListDeploymentRoutingTelemetryResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_deployments",
@@ -6599,10 +5098,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListDeploymentsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_job_resources",
@@ -6628,10 +5124,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListJobResourcesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_jobs",
@@ -6655,10 +5148,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListJobsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_multi_machine_job_events",
@@ -6666,20 +5156,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_multi_machine_job_events",
         "GET",
         "/v1/projects/{projectId}/multi-machine-jobs/{id}/events",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("limit", "limit", "str | int"),
-            ("release_id", "releaseId", "str"),
-        ),
+        ("projectId", "id"),
+        (("limit", "limit", "str | int"), ("release_id", "releaseId", "str")),
         None,
         "V1ListMultiMachineJobEventsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_multi_machine_jobs",
@@ -6695,10 +5176,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListMultiMachineJobsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_org_deployments",
@@ -6710,10 +5188,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListDeploymentsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_list_workload_tags",
@@ -6733,10 +5208,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "reload_deployment_weights",
         "POST",
         "/v1/projects/{projectId}/deployments/{deploymentId}/reload-weights",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         "JobsServiceReloadDeploymentWeightsBody",
         "V1ReloadDeploymentWeightsResponse",
@@ -6748,18 +5220,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_deployment_routing_telemetry",
         "PUT",
         "/v1/projects/{projectId}/deployment/{deploymentId}/jobs/{jobId}/report-routing-telemetry",
-        (
-            "projectId",
-            "deploymentId",
-            "jobId",
-        ),
+        ("projectId", "deploymentId", "jobId"),
         (),
         "JobsServiceReportDeploymentRoutingTelemetryBody",
         "V1ReportDeploymentRoutingTelemetryResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_report_job_system_metrics",
@@ -6767,17 +5232,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_job_system_metrics",
         "POST",
         "/v1/projects/{projectId}/jobs/{jobId}/system-metrics",
-        (
-            "projectId",
-            "jobId",
-        ),
+        ("projectId", "jobId"),
         (),
         "JobsServiceReportJobSystemMetricsBody",
         "V1ReportJobSystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_report_logs_activity",
@@ -6785,17 +5244,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_logs_activity",
         "PUT",
         "/v1/projects/{projectId}/jobs/{id}/report-logs-activity",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceReportLogsActivityBody",
         "V1ReportLogsActivityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_report_restart_timings",
@@ -6803,17 +5256,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "report_restart_timings",
         "PUT",
         "/v1/projects/{projectId}/jobs/{id}/report-restart-timings",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceReportRestartTimingsBody",
         "V1ReportRestartTimingsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_restore_deployment_release",
@@ -6821,18 +5268,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "restore_deployment_release",
         "POST",
         "/v1/projects/{projectId}/deployments/{deploymentId}/releases/{id}",
-        (
-            "projectId",
-            "deploymentId",
-            "id",
-        ),
+        ("projectId", "deploymentId", "id"),
         (),
         "JobsServiceRestoreDeploymentReleaseBody",
         "V1RestoreDeploymentReleaseResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_search_job_logs",
@@ -6852,10 +5292,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1SearchJobLogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_set_workload_tags",
@@ -6863,11 +5300,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "set_workload_tags",
         "PUT",
         "/v1/projects/{projectId}/workloads/{workloadType}/{workloadId}/tags",
-        (
-            "projectId",
-            "workloadType",
-            "workloadId",
-        ),
+        ("projectId", "workloadType", "workloadId"),
         (),
         "JobsServiceSetWorkloadTagsBody",
         "V1SetWorkloadTagsResponse",
@@ -6879,17 +5312,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_deployment",
         "PUT",
         "/v1/projects/{projectId}/deployments/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateDeploymentBody",
         "V1Deployment",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_deployment_alerting_event",
@@ -6897,18 +5324,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_deployment_alerting_event",
         "PUT",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-events/{id}",
-        (
-            "projectId",
-            "deploymentId",
-            "id",
-        ),
+        ("projectId", "deploymentId", "id"),
         (),
         "JobsServiceUpdateDeploymentAlertingEventBody",
         "V1DeploymentAlertingEvent",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_deployment_alerting_events_bulk",
@@ -6916,17 +5336,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_deployment_alerting_events_bulk",
         "PUT",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-events",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         "JobsServiceUpdateDeploymentAlertingEventsBulkBody",
         "V1UpdateDeploymentAlertingEventsBulkResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_deployment_alerting_policy",
@@ -6934,17 +5348,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_deployment_alerting_policy",
         "PUT",
         "/v1/projects/{projectId}/deployments/{deploymentId}/alerting-policies",
-        (
-            "projectId",
-            "deploymentId",
-        ),
+        ("projectId", "deploymentId"),
         (),
         "JobsServiceUpdateDeploymentAlertingPolicyBody",
         "V1DeploymentAlertingPolicy",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_deployment_visibility",
@@ -6952,17 +5360,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_deployment_visibility",
         "PUT",
         "/v1/projects/{projectId}/deployments/{id}/visibility",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateDeploymentVisibilityBody",
         "V1UpdateDeploymentVisibilityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_job",
@@ -6970,17 +5372,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_job",
         "PUT",
         "/v1/projects/{projectId}/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateJobBody",
         "V1Job",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_job_index",
@@ -6988,10 +5384,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_job_index",
         "PUT",
         "/v1/projects/{projectId}/jobs/{id}/index",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateJobIndexBody",
         "V1UpdateIndexResponse",
@@ -7003,17 +5396,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_job_visibility",
         "PUT",
         "/v1/projects/{projectId}/jobs/{id}/visibility",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateJobVisibilityBody",
         "V1UpdateJobVisibilityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_multi_machine_job",
@@ -7021,17 +5408,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_multi_machine_job",
         "PUT",
         "/v1/projects/{projectId}/multi-machine-jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateMultiMachineJobBody",
         "V1MultiMachineJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_org_deployment_visibility",
@@ -7039,17 +5420,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_org_deployment_visibility",
         "PUT",
         "/v1/orgs/{orgId}/deployments/{deploymentId}",
-        (
-            "orgId",
-            "deploymentId",
-        ),
+        ("orgId", "deploymentId"),
         (),
         "JobsServiceUpdateOrgDeploymentVisibilityBody",
         "V1OrgDeploymentVisibility",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "jobs_service_update_workload_tag",
@@ -7057,10 +5432,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_workload_tag",
         "PUT",
         "/v1/projects/{projectId}/workload-tags/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "JobsServiceUpdateWorkloadTagBody",
         "V1WorkloadTag",
@@ -7076,10 +5448,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1ValidateDeploymentImageRequest",
         "V1ValidateDeploymentImageResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_create_kubernetes_job",
@@ -7099,10 +5468,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_kubernetes_pod_event",
         "POST",
         "/v1/k8s-clusters/{clusterId}/kubernetes-pods/{podId}/events",
-        (
-            "clusterId",
-            "podId",
-        ),
+        ("clusterId", "podId"),
         (),
         "K8SClusterServiceCreateKubernetesPodEventBody",
         "V1CreateKubernetesPodEventResponse",
@@ -7118,10 +5484,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "K8SClusterServiceCreateKubernetesTemplateBody",
         "V1KubernetesTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_delete_kubernetes_job",
@@ -7129,10 +5492,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_kubernetes_job",
         "DELETE",
         "/v1/k8s-clusters/{clusterId}/jobs/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1DeleteKubernetesJobResponse",
@@ -7144,10 +5504,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_kubernetes_schedule",
         "DELETE",
         "/v1/k8s-clusters/{clusterId}/schedules/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1DeleteScheduleResponse",
@@ -7159,17 +5516,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_kubernetes_template",
         "DELETE",
         "/v1/k8s-clusters/{clusterId}/kubernetes-templates/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1DeleteKubernetesTemplateResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_get_k8_s_cluster_report_data",
@@ -7177,10 +5528,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_k8_s_cluster_report_data",
         "GET",
         "/v1/k8s-clusters/{clusterId}/reports/{reportId}",
-        (
-            "clusterId",
-            "reportId",
-        ),
+        ("clusterId", "reportId"),
         (
             ("end", "end", "str"),
             ("namespace", "namespace", "str"),
@@ -7199,10 +5547,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/k8s-clusters/{clusterId}/sla-metrics",
         ("clusterId",),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1GetK8sClusterSLAMetricsResponse",
         ("2026.10.13",),
@@ -7213,10 +5558,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_kubernetes_job",
         "GET",
         "/v1/k8s-clusters/{clusterId}/jobs/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1KubernetesJob",
@@ -7228,17 +5570,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_kubernetes_pod",
         "GET",
         "/v1/k8s-clusters/{clusterId}/kubernetes-pods/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1GetKubernetesPodResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_get_kubernetes_pod_logs",
@@ -7246,17 +5582,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_kubernetes_pod_logs",
         "GET",
         "/v1/k8s-clusters/{clusterId}/kubernetes-pods/{id}/page-logs",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (("container_name", "containerName", "str"),),
         None,
         "V1GetKubernetesPodLogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_get_kubernetes_py_torch_job",
@@ -7264,10 +5594,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_kubernetes_py_torch_job",
         "GET",
         "/v1/k8s-clusters/{clusterId}/kubernetes-pytorch-jobs/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1GetKubernetesPyTorchJobResponse",
@@ -7279,17 +5606,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_kubernetes_template",
         "GET",
         "/v1/k8s-clusters/{clusterId}/kubernetes-templates/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1KubernetesTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_aggregated_node_metrics",
@@ -7297,20 +5618,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_aggregated_node_metrics",
         "GET",
         "/v1/k8s-clusters/{clusterId}/aggregated-metrics/nodes/{nodeName}",
-        (
-            "clusterId",
-            "nodeName",
-        ),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        ("clusterId", "nodeName"),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1ListNodeMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_aggregated_pod_metrics",
@@ -7327,10 +5639,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListAggregatedPodMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_cluster_metric_timestamps",
@@ -7342,10 +5651,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("project_id", "projectId", "str"),),
         None,
         "V1ListClusterMetricTimestampsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_cluster_metric_timestamps2",
@@ -7353,17 +5659,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_cluster_metric_timestamps2",
         "GET",
         "/v1/projects/{projectId}/clusters/{clusterId}/cluster-metrics-timestamps",
-        (
-            "projectId",
-            "clusterId",
-        ),
+        ("projectId", "clusterId"),
         (),
         None,
         "V1ListClusterMetricTimestampsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_cluster_metrics",
@@ -7372,16 +5672,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/k8s-clusters/{clusterId}/cluster-metrics",
         ("clusterId",),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1ListClusterMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_cluster_namespace_metrics",
@@ -7390,17 +5684,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/k8s-clusters/{clusterId}/cluster-namespace-metrics",
         ("clusterId",),
-        (
-            ("end", "end", "str"),
-            ("namespace", "namespace", "str"),
-            ("start", "start", "str"),
-        ),
+        (("end", "end", "str"), ("namespace", "namespace", "str"), ("start", "start", "str")),
         None,
         "V1ListClusterNamespaceMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_cluster_namespace_user_metrics",
@@ -7425,21 +5712,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_container_metrics",
         "GET",
         "/v1/k8s-clusters/{clusterId}/metrics/pods/{podId}/containers/{containerId}",
-        (
-            "clusterId",
-            "podId",
-            "containerId",
-        ),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        ("clusterId", "podId", "containerId"),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1ListContainerMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_filesystem_metrics",
@@ -7456,10 +5733,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListFilesystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_group_pod_metrics",
@@ -7476,10 +5750,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListGroupPodMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_k8_s_cluster_reports",
@@ -7508,10 +5779,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListKaiSchedulerQueuesMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_kubernetes_job_node_results",
@@ -7519,10 +5787,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_kubernetes_job_node_results",
         "GET",
         "/v1/k8s-clusters/{clusterId}/jobs/{id}/node-results",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1ListKubernetesJobNodeResultsResponse",
@@ -7578,10 +5843,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_kubernetes_pod_events",
         "GET",
         "/v1/k8s-clusters/{clusterId}/kubernetes-pods/{podId}/events",
-        (
-            "clusterId",
-            "podId",
-        ),
+        ("clusterId", "podId"),
         (
             ("end", "end", "str"),
             ("limit", "limit", "int"),
@@ -7614,10 +5876,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListKubernetesPodsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_kubernetes_py_torch_jobs",
@@ -7670,10 +5929,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListKubernetesTemplatesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_node_file_system_metrics",
@@ -7681,10 +5937,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_node_file_system_metrics",
         "GET",
         "/v1/k8s-clusters/{clusterId}/metrics-filesystem/nodes/{nodeName}",
-        (
-            "clusterId",
-            "nodeName",
-        ),
+        ("clusterId", "nodeName"),
         (
             ("end", "end", "str"),
             ("mount_points", "mountPoints", "list[str]"),
@@ -7692,10 +5945,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListNodeFileSystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_node_metrics",
@@ -7703,20 +5953,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_node_metrics",
         "GET",
         "/v1/k8s-clusters/{clusterId}/metrics/nodes/{nodeName}",
-        (
-            "clusterId",
-            "nodeName",
-        ),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        ("clusterId", "nodeName"),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1ListNodeMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_list_pod_metrics",
@@ -7724,20 +5965,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_pod_metrics",
         "GET",
         "/v1/k8s-clusters/{clusterId}/metrics/pods/{podId}",
-        (
-            "clusterId",
-            "podId",
-        ),
-        (
-            ("end", "end", "str"),
-            ("start", "start", "str"),
-        ),
+        ("clusterId", "podId"),
+        (("end", "end", "str"), ("start", "start", "str")),
         None,
         "V1ListPodMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_render_kubernetes_template",
@@ -7745,17 +5977,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "render_kubernetes_template",
         "POST",
         "/v1/k8s-clusters/{clusterId}/kubernetes-templates/{id}/render",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "K8SClusterServiceRenderKubernetesTemplateBody",
         "V1RenderKubernetesTemplateResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_report_job_events",
@@ -7779,10 +6005,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "K8SClusterServiceReportK8SClusterMetricsBody",
         "V1ReportK8sClusterMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "k8_s_cluster_service_report_kubernetes_events",
@@ -7814,10 +6037,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_kubernetes_job",
         "PUT",
         "/v1/k8s-clusters/{clusterId}/jobs/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "K8SClusterServiceUpdateKubernetesJobBody",
         "V1KubernetesJob",
@@ -7829,10 +6049,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_kubernetes_schedule",
         "PUT",
         "/v1/k8s-clusters/{clusterId}/schedules/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "K8SClusterServiceUpdateKubernetesScheduleBody",
         "V1Schedule",
@@ -7844,17 +6061,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_kubernetes_template",
         "PUT",
         "/v1/k8s-clusters/{clusterId}/kubernetes-templates/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "K8SClusterServiceUpdateKubernetesTemplateBody",
         "V1KubernetesTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_delete_lightningapp_instance",
@@ -7862,17 +6073,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lightningapp_instance",
         "DELETE",
         "/v1/projects/{projectId}/appinstances/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteLightningappInstanceResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_delete_lightningapp_instance_artifact",
@@ -7880,10 +6085,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lightningapp_instance_artifact",
         "DELETE",
         "/v1/projects/{projectId}/appinstances/{id}/artifacts",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("filename", "filename", "str"),),
         None,
         "V1DeleteLightningappInstanceArtifactResponse",
@@ -7895,17 +6097,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "download_lightningapp_instance_logs",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}/download-logs",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("work_id", "workId", "str"),),
         None,
         "V1DownloadLightningappInstanceLogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_find_lightningapp_instance",
@@ -7917,10 +6113,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("name", "name", "str"),),
         None,
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_get_lightningapp_instance",
@@ -7928,17 +6121,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningapp_instance",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_get_lightningapp_instance_logs",
@@ -7946,20 +6133,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningapp_instance_logs",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}/page-logs",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("since", "since", "str"),
-            ("until", "until", "str"),
-        ),
+        ("projectId", "id"),
+        (("since", "since", "str"), ("until", "until", "str")),
         None,
         "V1LogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_get_lightningapp_instance_open_ports",
@@ -7967,17 +6145,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningapp_instance_open_ports",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}/ports",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1GetLightningappInstanceOpenPortsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_get_lightningapp_instance_system_metrics",
@@ -7985,10 +6157,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningapp_instance_system_metrics",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}/system-metrics",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("end", "end", "str"),
             ("first_query", "firstQuery", "bool"),
@@ -7998,10 +6167,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetLightningappInstanceSystemMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_list_lightningapp_instance_artifacts",
@@ -8009,10 +6175,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lightningapp_instance_artifacts",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}/artifacts",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (
             ("filename", "filename", "str"),
             ("page_size", "pageSize", "str | int"),
@@ -8028,17 +6191,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lightningapp_instance_events",
         "GET",
         "/v1/projects/{projectId}/appinstances/{id}/events",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("include_costs", "includeCosts", "bool"),),
         None,
         "V1ListLightningappInstanceEventsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_list_lightningapp_instances",
@@ -8060,10 +6217,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListLightningappInstancesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_restart_lightningapp_instance",
@@ -8071,17 +6225,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "restart_lightningapp_instance",
         "PUT",
         "/v1/projects/{projectId}/appinstances/{id}/restart",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_update_lightningapp_instance",
@@ -8089,17 +6237,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lightningapp_instance",
         "PUT",
         "/v1/projects/{projectId}/appinstances/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "LightningappInstanceServiceUpdateLightningappInstanceBody",
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_update_lightningapp_instance_release",
@@ -8107,17 +6249,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lightningapp_instance_release",
         "POST",
         "/v1/projects/{projectId}/appinstances/{id}/release",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "LightningappInstanceServiceUpdateLightningappInstanceReleaseBody",
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_instance_service_upload_lightningapp_instance_artifact",
@@ -8125,10 +6261,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "upload_lightningapp_instance_artifact",
         "POST",
         "/v1/projects/{projectId}/appinstances/{id}/artifacts",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "LightningappInstanceServiceUploadLightningappInstanceArtifactBody",
         "V1UploadLightningappInstanceArtifactResponse",
@@ -8144,10 +6277,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "LightningappV2ServiceCreateLightningappFromGalleryBody",
         "Externalv1LightningappInstance",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_v2_service_list_gallery_components",
@@ -8159,10 +6289,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListGalleryComponentsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningapp_v2_service_list_gallery_lightningapps",
@@ -8174,10 +6301,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListGalleryLightningappsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_batch_update_lightningworks",
@@ -8185,17 +6309,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "batch_update_lightningworks",
         "PUT",
         "/v1/projects/{projectId}/appinstances/{appId}/works",
-        (
-            "projectId",
-            "appId",
-        ),
+        ("projectId", "appId"),
         (),
         "LightningworkServiceBatchUpdateLightningworksBody",
         "V1BatchUpdateLightningworkResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_create_lightningwork",
@@ -8203,17 +6321,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_lightningwork",
         "POST",
         "/v1/projects/{projectId}/appinstances/{spec.lightningappInstanceId}/works",
-        (
-            "projectId",
-            "spec.lightningappInstanceId",
-        ),
+        ("projectId", "spec.lightningappInstanceId"),
         (),
         "LightningworkServiceCreateLightningworkBody",
         "Externalv1Lightningwork",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_delete_lightningwork",
@@ -8221,18 +6333,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lightningwork",
         "DELETE",
         "/v1/projects/{projectId}/appinstances/{appId}/works/{id}",
-        (
-            "projectId",
-            "appId",
-            "id",
-        ),
+        ("projectId", "appId", "id"),
         (),
         None,
         "V1DeleteLightningworkResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_get_lightningwork",
@@ -8240,17 +6345,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningwork",
         "GET",
         "/v1/projects/{projectId}/lightningworks/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (("app_id", "appId", "str"),),
         None,
         "Externalv1Lightningwork",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_get_lightningwork2",
@@ -8258,18 +6357,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningwork2",
         "GET",
         "/v1/projects/{projectId}/appinstances/{appId}/works/{id}",
-        (
-            "projectId",
-            "appId",
-            "id",
-        ),
+        ("projectId", "appId", "id"),
         (),
         None,
         "Externalv1Lightningwork",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_get_lightningwork_logs",
@@ -8277,21 +6369,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lightningwork_logs",
         "GET",
         "/v1/projects/{projectId}/appinstances/{appId}/works/{id}/logs",
-        (
-            "projectId",
-            "appId",
-            "id",
-        ),
-        (
-            ("since", "since", "str"),
-            ("until", "until", "str"),
-        ),
+        ("projectId", "appId", "id"),
+        (("since", "since", "str"), ("until", "until", "str")),
         None,
         "V1LogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_list_lightningwork",
@@ -8299,10 +6381,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lightningwork",
         "GET",
         "/v1/projects/{projectId}/appinstances/{appId}/works",
-        (
-            "projectId",
-            "appId",
-        ),
+        ("projectId", "appId"),
         (
             ("cluster_id", "clusterId", "str"),
             ("phase_in", "phaseIn", "list[str]"),
@@ -8311,10 +6390,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListLightningworkResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_list_lightningwork_events",
@@ -8322,18 +6398,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lightningwork_events",
         "GET",
         "/v1/projects/{projectId}/appinstances/{appId}/works/{id}/events",
-        (
-            "projectId",
-            "appId",
-            "id",
-        ),
+        ("projectId", "appId", "id"),
         (),
         None,
         "V1ListLightningworkEventsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lightningwork_service_update_lightningwork",
@@ -8341,18 +6410,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lightningwork",
         "PUT",
         "/v1/projects/{projectId}/appinstances/{spec.lightningappInstanceId}/works/{id}",
-        (
-            "projectId",
-            "spec.lightningappInstanceId",
-            "id",
-        ),
+        ("projectId", "spec.lightningappInstanceId", "id"),
         (),
         "LightningworkServiceUpdateLightningworkBody",
         "Externalv1Lightningwork",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_dataset_service_complete_lit_dataset_multi_part_upload",
@@ -8360,12 +6422,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "complete_lit_dataset_multi_part_upload",
         "POST",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}/uploads/{uploadId}/complete",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-            "uploadId",
-        ),
+        ("projectId", "datasetId", "version", "uploadId"),
         (),
         "LitDatasetServiceCompleteLitDatasetMultiPartUploadBody",
         "V1CompleteLitDatasetMultiPartUploadResponse",
@@ -8377,11 +6434,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "complete_lit_dataset_upload",
         "POST",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}/complete",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
+        ("projectId", "datasetId", "version"),
         (),
         "LitDatasetServiceCompleteLitDatasetUploadBody",
         "V1CompleteLitDatasetUploadResponse",
@@ -8405,11 +6458,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_lit_dataset_multi_part_upload",
         "POST",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}/uploads",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
+        ("projectId", "datasetId", "version"),
         (),
         "LitDatasetServiceCreateLitDatasetMultiPartUploadBody",
         "V1CreateLitDatasetMultiPartUploadResponse",
@@ -8421,10 +6470,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_lit_dataset_version",
         "POST",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions",
-        (
-            "projectId",
-            "datasetId",
-        ),
+        ("projectId", "datasetId"),
         (),
         "LitDatasetServiceCreateLitDatasetVersionBody",
         "V1LitDatasetVersionArchive",
@@ -8436,10 +6482,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lit_dataset",
         "DELETE",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}",
-        (
-            "projectId",
-            "datasetId",
-        ),
+        ("projectId", "datasetId"),
         (),
         None,
         "V1DeleteLitDatasetResponse",
@@ -8451,11 +6494,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lit_dataset_version",
         "DELETE",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
+        ("projectId", "datasetId", "version"),
         (),
         None,
         "V1DeleteLitDatasetVersionResponse",
@@ -8467,11 +6506,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_dataset_by_name",
         "GET",
         "/v1/projects/{projectOwnerName}/{projectName}/lit-datasets/{datasetName}",
-        (
-            "projectOwnerName",
-            "projectName",
-            "datasetName",
-        ),
+        ("projectOwnerName", "projectName", "datasetName"),
         (),
         None,
         "V1LitDataset",
@@ -8483,12 +6518,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_dataset_file_upload_urls",
         "POST",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}/uploads/{uploadId}/parts",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-            "uploadId",
-        ),
+        ("projectId", "datasetId", "version", "uploadId"),
         (),
         "LitDatasetServiceGetLitDatasetFileUploadUrlsBody",
         "V1GetLitDatasetFileUploadUrlsResponse",
@@ -8500,15 +6530,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_dataset_files_url",
         "GET",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}/files",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
-        (
-            ("offset", "offset", "str | int"),
-            ("page_size", "pageSize", "str | int"),
-        ),
+        ("projectId", "datasetId", "version"),
+        (("offset", "offset", "str | int"), ("page_size", "pageSize", "str | int")),
         None,
         "V1GetLitDatasetFilesUrlResponse",
         ("2026.2.6",),
@@ -8519,11 +6542,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_dataset_version",
         "GET",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
+        ("projectId", "datasetId", "version"),
         (),
         None,
         "V1LitDatasetVersionArchive",
@@ -8535,10 +6554,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lit_dataset_versions",
         "GET",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions",
-        (
-            "projectId",
-            "datasetId",
-        ),
+        ("projectId", "datasetId"),
         (),
         None,
         "V1ListLitDatasetVersionsResponse",
@@ -8562,11 +6578,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "set_lit_dataset_default_version",
         "PUT",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}/default",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
+        ("projectId", "datasetId", "version"),
         (),
         "LitDatasetServiceSetLitDatasetDefaultVersionBody",
         "V1LitDataset",
@@ -8578,10 +6590,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lit_dataset",
         "PUT",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}",
-        (
-            "projectId",
-            "datasetId",
-        ),
+        ("projectId", "datasetId"),
         (),
         "LitDatasetServiceUpdateLitDatasetBody",
         "V1LitDataset",
@@ -8593,11 +6602,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lit_dataset_version",
         "PUT",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/versions/{version}",
-        (
-            "projectId",
-            "datasetId",
-            "version",
-        ),
+        ("projectId", "datasetId", "version"),
         (),
         "LitDatasetServiceUpdateLitDatasetVersionBody",
         "V1LitDatasetVersionArchive",
@@ -8609,10 +6614,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lit_dataset_visibility",
         "PUT",
         "/v1/projects/{projectId}/lit-datasets/{datasetId}/visibility",
-        (
-            "projectId",
-            "datasetId",
-        ),
+        ("projectId", "datasetId"),
         (),
         "LitDatasetServiceUpdateLitDatasetVisibilityBody",
         "V1UpdateLitDatasetVisibilityResponse",
@@ -8624,17 +6626,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "append_logger_metrics",
         "PUT",
         "/v1/projects/{projectId}/logger-metrics/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "LitLoggerServiceAppendLoggerMetricsBody",
         "V1AppendLoggerMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_count_metrics_streams",
@@ -8658,17 +6654,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_lit_logger_media",
         "POST",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/media",
-        (
-            "projectId",
-            "metricsStreamId",
-        ),
+        ("projectId", "metricsStreamId"),
         (),
         "LitLoggerServiceCreateLitLoggerMediaBody",
         "V1CreateLitLoggerMediaResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_create_logger_artifact",
@@ -8676,17 +6666,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_logger_artifact",
         "POST",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/logger-artifacts",
-        (
-            "projectId",
-            "metricsStreamId",
-        ),
+        ("projectId", "metricsStreamId"),
         (),
         "LitLoggerServiceCreateLoggerArtifactBody",
         "V1LoggerArtifact",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_create_metrics_stream",
@@ -8698,10 +6682,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "LitLoggerServiceCreateMetricsStreamBody",
         "V1MetricsStream",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_create_shared_metrics_stream",
@@ -8713,10 +6694,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateSharedMetricsStreamRequest",
         "V1CreateSharedMetricsStreamResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_delete_lit_logger_media",
@@ -8724,18 +6702,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lit_logger_media",
         "DELETE",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/media/{id}",
-        (
-            "projectId",
-            "metricsStreamId",
-            "id",
-        ),
+        ("projectId", "metricsStreamId", "id"),
         (),
         None,
         "V1DeleteLitLoggerMediaResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_delete_logger_artifact",
@@ -8743,18 +6714,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_logger_artifact",
         "DELETE",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/logger-artifacts/{id}",
-        (
-            "projectId",
-            "metricsStreamId",
-            "id",
-        ),
+        ("projectId", "metricsStreamId", "id"),
         (),
         None,
         "V1DeleteLoggerArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_delete_metrics_stream",
@@ -8766,10 +6730,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "LitLoggerServiceDeleteMetricsStreamBody",
         "V1DeleteMetricsStreamResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_delete_shared_metrics_stream",
@@ -8781,10 +6742,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteSharedMetricsStreamResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_get_lit_logger_media",
@@ -8792,18 +6750,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_logger_media",
         "GET",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/media/{id}",
-        (
-            "projectId",
-            "metricsStreamId",
-            "id",
-        ),
+        ("projectId", "metricsStreamId", "id"),
         (),
         None,
         "V1LitLoggerMedia",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_get_logger_metrics",
@@ -8822,10 +6773,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetLoggerMetricsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_get_logger_metrics_summary",
@@ -8855,10 +6803,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1MetricsStream",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_get_shared_metrics_stream",
@@ -8867,16 +6812,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/share/litlogger-metrics/{id}",
         ("id",),
-        (
-            ("org_id", "orgId", "str"),
-            ("user_id", "userId", "str"),
-        ),
+        (("org_id", "orgId", "str"), ("user_id", "userId", "str")),
         None,
         "V1MetricsStream",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_list_all_metrics_streams",
@@ -8906,10 +6845,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lit_logger_media",
         "GET",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/media",
-        (
-            "projectId",
-            "metricsStreamId",
-        ),
+        ("projectId", "metricsStreamId"),
         (
             ("epoch", "epoch", "str"),
             ("limit", "limit", "int"),
@@ -8920,10 +6856,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListLitLoggerMediaResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_list_logger_artifacts",
@@ -8931,17 +6864,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_logger_artifacts",
         "GET",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/logger-artifacts",
-        (
-            "projectId",
-            "metricsStreamId",
-        ),
+        ("projectId", "metricsStreamId"),
         (),
         None,
         "V1ListLoggerArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_list_metrics_streams",
@@ -8961,10 +6888,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListMetricsStreamsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_update_lit_logger_media",
@@ -8972,18 +6896,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lit_logger_media",
         "PUT",
         "/v1/projects/{projectId}/metrics-streams/{metricsStreamId}/media/{id}",
-        (
-            "projectId",
-            "metricsStreamId",
-            "id",
-        ),
+        ("projectId", "metricsStreamId", "id"),
         (),
         "LitLoggerServiceUpdateLitLoggerMediaBody",
         "V1LitLoggerMedia",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_update_metrics_stream",
@@ -8991,17 +6908,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_metrics_stream",
         "PUT",
         "/v1/projects/{projectId}/metrics-stream/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "LitLoggerServiceUpdateMetricsStreamBody",
         "V1MetricsStream",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_update_metrics_stream_visibility",
@@ -9009,17 +6920,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_metrics_stream_visibility",
         "PUT",
         "/v1/projects/{projectId}/metrics-streams/{id}/visibility",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "LitLoggerServiceUpdateMetricsStreamVisibilityBody",
         "V1UpdateMetricsStreamVisibilityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_logger_service_update_shared_metrics_stream",
@@ -9031,10 +6936,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "LitLoggerServiceUpdateSharedMetricsStreamBody",
         "V1UpdateSharedMetricsStreamResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_page_service_create_lit_page",
@@ -9079,10 +6981,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/lit-pages",
         (),
-        (
-            ("resource_id", "resourceId", "str"),
-            ("resource_type", "resourceType", "str"),
-        ),
+        (("resource_id", "resourceId", "str"), ("resource_type", "resourceType", "str")),
         None,
         "V1ListLitPagesResponse",
         ("2026.2.6",),
@@ -9109,10 +7008,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "LitRegistryServiceCreateLitProjectRegistryBody",
         "V1LitRegistryProject",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_delete_lit_registry_repository_image_artifact_version_by_digest",
@@ -9120,18 +7016,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lit_registry_repository_image_artifact_version_by_digest",
         "DELETE",
         "/v1/projects/{projectId}/lit-registry/{litRepoName}/artifacts/{fullHashDigest}",
-        (
-            "projectId",
-            "litRepoName",
-            "fullHashDigest",
-        ),
+        ("projectId", "litRepoName", "fullHashDigest"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1DeleteLitRegistryRepositoryImageArtifactVersionByDigestResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_delete_lit_repository",
@@ -9139,17 +7028,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_lit_repository",
         "DELETE",
         "/v1/projects/{projectId}/lit-registry/{litRepoName}",
-        (
-            "projectId",
-            "litRepoName",
-        ),
+        ("projectId", "litRepoName"),
         (("cluster_id", "clusterId", "str"),),
         None,
         "V1DeleteLitRepositoryResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_get_lit_project_registry",
@@ -9167,10 +7050,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1LitRegistryProject",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_get_lit_registry_repository_image_artifact_version_by_digest",
@@ -9178,18 +7058,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_registry_repository_image_artifact_version_by_digest",
         "GET",
         "/v1/projects/{projectId}/lit-registry/{litRepoName}/artifacts/{fullHashDigest}",
-        (
-            "projectId",
-            "litRepoName",
-            "fullHashDigest",
-        ),
+        ("projectId", "litRepoName", "fullHashDigest"),
         (),
         None,
         "V1LitRegistryArtifact",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_get_lit_repository",
@@ -9197,20 +7070,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_lit_repository",
         "GET",
         "/v1/projects/{projectId}/lit-registry/{litRepoName}",
-        (
-            "projectId",
-            "litRepoName",
-        ),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("latest_only", "latestOnly", "bool"),
-        ),
+        ("projectId", "litRepoName"),
+        (("cluster_id", "clusterId", "str"), ("latest_only", "latestOnly", "bool")),
         None,
         "V1LitRepository",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_list_lit_registry_repository_image_artifact_versions",
@@ -9218,20 +7082,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_lit_registry_repository_image_artifact_versions",
         "GET",
         "/v1/projects/{projectId}/lit-registry/{litRepoName}/artifacts",
-        (
-            "projectId",
-            "litRepoName",
-        ),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("latest_only", "latestOnly", "bool"),
-        ),
+        ("projectId", "litRepoName"),
+        (("cluster_id", "clusterId", "str"), ("latest_only", "latestOnly", "bool")),
         None,
         "V1ListLitRegistryRepositoryImageArtifactVersionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "lit_registry_service_update_lit_repository_metadata",
@@ -9239,17 +7094,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_lit_repository_metadata",
         "PUT",
         "/v1/projects/{projectId}/lit-registry/{litRepoName}",
-        (
-            "projectId",
-            "litRepoName",
-        ),
+        ("projectId", "litRepoName"),
         (),
         "LitRegistryServiceUpdateLitRepositoryMetadataBody",
         "V1UpdateLitRepositoryResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "markets_service_get_market_pricing",
@@ -9273,18 +7122,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "complete_model_upload",
         "POST",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/complete",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (),
         "ModelsStoreCompleteModelUploadBody",
         "V1CompleteModelUploadResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_complete_multi_part_upload",
@@ -9292,19 +7134,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "complete_multi_part_upload",
         "POST",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/uploads/{uploadId}/complete",
-        (
-            "projectId",
-            "modelId",
-            "version",
-            "uploadId",
-        ),
+        ("projectId", "modelId", "version", "uploadId"),
         (),
         "ModelsStoreCompleteMultiPartUploadBody",
         "V1CompleteMultiPartUploadResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_create_model",
@@ -9316,10 +7150,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ModelsStoreCreateModelBody",
         "V1ModelVersionArchive",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_create_model_version",
@@ -9327,17 +7158,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_model_version",
         "POST",
         "/v1/projects/{projectId}/models/{modelId}/versions",
-        (
-            "projectId",
-            "modelId",
-        ),
+        ("projectId", "modelId"),
         (),
         "ModelsStoreCreateModelVersionBody",
         "V1ModelVersionArchive",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_create_multi_part_upload",
@@ -9345,18 +7170,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_multi_part_upload",
         "POST",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/uploads",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (),
         "ModelsStoreCreateMultiPartUploadBody",
         "V1CreateMultiPartUploadResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_delete_model",
@@ -9364,17 +7182,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_model",
         "DELETE",
         "/v1/projects/{projectId}/models/{modelId}",
-        (
-            "projectId",
-            "modelId",
-        ),
+        ("projectId", "modelId"),
         (),
         None,
         "V1DeleteModelResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_delete_model_version",
@@ -9382,18 +7194,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_model_version",
         "DELETE",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (),
         None,
         "V1DeleteModelVersionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model",
@@ -9401,17 +7206,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_model",
         "GET",
         "/v1/projects/{projectId}/models/{modelId}",
-        (
-            "projectId",
-            "modelId",
-        ),
+        ("projectId", "modelId"),
         (),
         None,
         "V1Model",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model_by_name",
@@ -9419,18 +7218,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_model_by_name",
         "GET",
         "/v1/projects/{projectOwnerName}/{projectName}/models/{modelName}",
-        (
-            "projectOwnerName",
-            "projectName",
-            "modelName",
-        ),
+        ("projectOwnerName", "projectName", "modelName"),
         (),
         None,
         "V1Model",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model_domain",
@@ -9450,19 +7242,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_model_file_upload_urls",
         "POST",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/uploads/{uploadId}/parts",
-        (
-            "projectId",
-            "modelId",
-            "version",
-            "uploadId",
-        ),
+        ("projectId", "modelId", "version", "uploadId"),
         (),
         "ModelsStoreGetModelFileUploadUrlsBody",
         "V1GetModelFileUploadUrlsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model_file_url",
@@ -9470,18 +7254,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_model_file_url",
         "GET",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/file",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (("filepath", "filepath", "str"),),
         None,
         "V1GetModelFileUrlResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model_files",
@@ -9500,10 +7277,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1GetModelFilesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model_files_url",
@@ -9511,21 +7285,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_model_files_url",
         "GET",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/files",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
-        (
-            ("offset", "offset", "str | int"),
-            ("page_size", "pageSize", "str | int"),
-        ),
+        ("projectId", "modelId", "version"),
+        (("offset", "offset", "str | int"), ("page_size", "pageSize", "str | int")),
         None,
         "V1GetModelFilesUrlResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_get_model_routing_table",
@@ -9545,18 +7309,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_model_version",
         "GET",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (),
         None,
         "V1ModelVersionArchive",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_list_all_models",
@@ -9587,17 +7344,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_model_versions",
         "GET",
         "/v1/projects/{projectId}/models/{modelId}/versions",
-        (
-            "projectId",
-            "modelId",
-        ),
+        ("projectId", "modelId"),
         (),
         None,
         "V1ListModelVersionsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_list_models",
@@ -9618,10 +7369,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListModelsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_set_model_default_version",
@@ -9629,18 +7377,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "set_model_default_version",
         "PUT",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}/default",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (),
         "ModelsStoreSetModelDefaultVersionBody",
         "V1Model",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_update_model",
@@ -9648,17 +7389,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_model",
         "PUT",
         "/v1/projects/{projectId}/models/{modelId}",
-        (
-            "projectId",
-            "modelId",
-        ),
+        ("projectId", "modelId"),
         (),
         "ModelsStoreUpdateModelBody",
         "V1Model",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_update_model_version",
@@ -9666,18 +7401,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_model_version",
         "PUT",
         "/v1/projects/{projectId}/models/{modelId}/versions/{version}",
-        (
-            "projectId",
-            "modelId",
-            "version",
-        ),
+        ("projectId", "modelId", "version"),
         (),
         "ModelsStoreUpdateModelVersionBody",
         "V1ModelVersionArchive",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "models_store_update_model_visibility",
@@ -9685,17 +7413,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_model_visibility",
         "PUT",
         "/v1/projects/{projectId}/models/{modelId}/visibility",
-        (
-            "projectId",
-            "modelId",
-        ),
+        ("projectId", "modelId"),
         (),
         "ModelsStoreUpdateModelVisibilityBody",
         "V1UpdateModelVisibilityResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_approve_auto_join_domain",
@@ -9703,17 +7425,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "approve_auto_join_domain",
         "POST",
         "/v1/orgs/{orgId}/approveautojoindomain/{domain}",
-        (
-            "orgId",
-            "domain",
-        ),
+        ("orgId", "domain"),
         (),
         "OrganizationsServiceApproveAutoJoinDomainBody",
         "V1ApproveAutoJoinDomainResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_auto_join_org",
@@ -9725,10 +7441,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "OrganizationsServiceAutoJoinOrgBody",
         "V1AutoJoinOrgResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_bulk_upload_org_members",
@@ -9752,10 +7465,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "OrganizationsServiceCreateOrgMembershipBody",
         "V1OrgMembership",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_create_org_membership_role_binding",
@@ -9763,17 +7473,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_org_membership_role_binding",
         "POST",
         "/v1/orgs/{orgId}/memberships/{userId}/membershiprolebindings",
-        (
-            "orgId",
-            "userId",
-        ),
+        ("orgId", "userId"),
         (),
         "OrganizationsServiceCreateOrgMembershipRoleBindingBody",
         "V1OrgMembershipRoleBinding",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_create_org_role",
@@ -9785,10 +7489,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "OrganizationsServiceCreateOrgRoleBody",
         "V1OrgRole",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_create_organization",
@@ -9800,10 +7501,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateOrganizationRequest",
         "V1Organization",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_delete_org_membership_role_binding",
@@ -9811,18 +7509,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_org_membership_role_binding",
         "DELETE",
         "/v1/orgs/{orgId}/memberships/{userId}/membershiprolebindings/{roleId}",
-        (
-            "orgId",
-            "userId",
-            "roleId",
-        ),
+        ("orgId", "userId", "roleId"),
         (),
         None,
         "V1DeleteOrgMembershipRoleBindingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_delete_org_project_membership",
@@ -9830,20 +7521,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_org_project_membership",
         "DELETE",
         "/v1/orgs/{orgId}/memberships/{userId}",
-        (
-            "orgId",
-            "userId",
-        ),
+        ("orgId", "userId"),
         (
             ("delete_project_memberships", "deleteProjectMemberships", "bool"),
             ("target_user_id", "targetUserId", "str"),
         ),
         None,
         "V1DeleteOrgMembershipResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_delete_org_role",
@@ -9851,17 +7536,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_org_role",
         "DELETE",
         "/v1/orgs/{orgId}/roles/{id}",
-        (
-            "orgId",
-            "id",
-        ),
+        ("orgId", "id"),
         (),
         None,
         "V1DeleteOrgRoleResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_delete_organization",
@@ -9873,10 +7552,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteOrganizationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_get_org_model_api_daily_limits",
@@ -9896,17 +7572,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_org_role",
         "GET",
         "/v1/orgs/{orgId}/roles/{id}",
-        (
-            "orgId",
-            "id",
-        ),
+        ("orgId", "id"),
         (),
         None,
         "V1OrgRole",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_get_organization",
@@ -9918,10 +7588,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("name", "name", "str"),),
         None,
         "V1Organization",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_list_joinable_organizations",
@@ -9933,10 +7600,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListJoinableOrganizationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_list_org_member_transfer_targets",
@@ -9944,10 +7608,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_org_member_transfer_targets",
         "GET",
         "/v1/orgs/{orgId}/memberships/{userId}/listTransferTargets",
-        (
-            "orgId",
-            "userId",
-        ),
+        ("orgId", "userId"),
         (),
         None,
         "V1ListOrgMemberTransferTargetsResponse",
@@ -9968,10 +7629,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListOrgMembersResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_list_org_membership_role_bindings",
@@ -9979,17 +7637,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_org_membership_role_bindings",
         "GET",
         "/v1/orgs/{orgId}/memberships/{userId}/membershiprolebindings",
-        (
-            "orgId",
-            "userId",
-        ),
+        ("orgId", "userId"),
         (),
         None,
         "V1ListOrgMembershipRoleBindingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_list_org_memberships",
@@ -10001,10 +7653,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListOrgMembershipsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_list_org_roles",
@@ -10016,10 +7665,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("user_id", "userId", "str"),),
         None,
         "V1ListOrgRolesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_list_organizations",
@@ -10031,10 +7677,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("role_name", "roleName", "str"),),
         None,
         "V1ListOrganizationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_search_organizations",
@@ -10050,10 +7693,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListOrganizationsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_set_org_member_model_api_daily_limit",
@@ -10061,10 +7701,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "set_org_member_model_api_daily_limit",
         "PUT",
         "/v1/orgs/{orgId}/model-api-daily-limits/members/{userId}",
-        (
-            "orgId",
-            "userId",
-        ),
+        ("orgId", "userId"),
         (),
         "OrganizationsServiceSetOrgMemberModelAPIDailyLimitBody",
         "V1SetOrgMemberModelAPIDailyLimitResponse",
@@ -10088,10 +7725,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "transfer_org_member_resources",
         "POST",
         "/v1/orgs/{orgId}/memberships/{userId}/transferResources",
-        (
-            "orgId",
-            "userId",
-        ),
+        ("orgId", "userId"),
         (),
         "OrganizationsServiceTransferOrgMemberResourcesBody",
         "V1TransferOrgMemberResourcesResponse",
@@ -10103,17 +7737,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_org_role",
         "PUT",
         "/v1/orgs/{orgId}/roles/{id}",
-        (
-            "orgId",
-            "id",
-        ),
+        ("orgId", "id"),
         (),
         "OrganizationsServiceUpdateOrgRoleBody",
         "V1OrgRole",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_update_organization",
@@ -10125,10 +7753,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "OrganizationsServiceUpdateOrganizationBody",
         "V1Organization",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_update_organization_credits_auto_replenish",
@@ -10140,10 +7765,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "OrganizationsServiceUpdateOrganizationCreditsAutoReplenishBody",
         "V1UpdateOrganizationCreditsAutoReplenishResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "organizations_service_validate_auto_join_domain",
@@ -10151,17 +7773,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "validate_auto_join_domain",
         "POST",
         "/v1/orgs/{orgId}/validateautojoindomain/{domain}",
-        (
-            "orgId",
-            "domain",
-        ),
+        ("orgId", "domain"),
         (),
         "OrganizationsServiceValidateAutoJoinDomainBody",
         "V1ValidateAutoJoinDomainResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipeline_templates_service_create_pipeline_template",
@@ -10173,10 +7789,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreatePipelineTemplateRequest",
         "V1PipelineTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipeline_templates_service_get_pipeline_template",
@@ -10188,10 +7801,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1PipelineTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipeline_templates_service_update_pipeline_template",
@@ -10203,10 +7813,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "PipelineTemplatesServiceUpdatePipelineTemplateBody",
         "V1PipelineTemplate",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_create_child_pipeline",
@@ -10214,17 +7821,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_child_pipeline",
         "POST",
         "/v1/projects/{projectId}/pipelines/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "PipelinesServiceCreateChildPipelineBody",
         "V1Pipeline",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_create_pipeline",
@@ -10236,10 +7837,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "PipelinesServiceCreatePipelineBody",
         "V1Pipeline",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_delete_pipeline",
@@ -10247,17 +7845,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_pipeline",
         "DELETE",
         "/v1/projects/{projectId}/pipelines/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeletePipelineResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_get_pipeline",
@@ -10265,17 +7857,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_pipeline",
         "GET",
         "/v1/projects/{projectId}/pipelines/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1Pipeline",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_get_pipeline_by_name",
@@ -10283,17 +7869,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_pipeline_by_name",
         "GET",
         "/v1/projects/{projectId}/pipelines/{name}/getbyname",
-        (
-            "projectId",
-            "name",
-        ),
+        ("projectId", "name"),
         (),
         None,
         "V1Pipeline",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_list_pipelines",
@@ -10314,10 +7894,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListPipelinesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "pipelines_service_update_pipeline",
@@ -10325,17 +7902,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_pipeline",
         "PUT",
         "/v1/projects/{projectId}/pipelines/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "PipelinesServiceUpdatePipelineBody",
         "V1Pipeline",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "product_license_service_create_license",
@@ -10347,10 +7918,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateLicenseRequest",
         "Externalv1License",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "product_license_service_delete_license",
@@ -10362,10 +7930,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteLicenseResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "product_license_service_get_license",
@@ -10377,10 +7942,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "Externalv1License",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "product_license_service_list_licenses",
@@ -10389,16 +7951,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/licenses",
         (),
-        (
-            ("owner_id", "ownerId", "str"),
-            ("owner_type", "ownerType", "str"),
-        ),
+        (("owner_id", "ownerId", "str"), ("owner_type", "ownerType", "str")),
         None,
         "V1ListLicenseResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "product_license_service_validate_license",
@@ -10410,10 +7966,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ProductLicenseServiceValidateLicenseBody",
         "V1ValidateLicenseResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "profiler_service_create_profiler_capture",
@@ -10433,10 +7986,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_profiler_capture",
         "DELETE",
         "/v1/projects/{projectId}/profiler/captures/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteProfilerCaptureResponse",
@@ -10472,10 +8022,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_profiler_capture",
         "POST",
         "/v1/projects/{projectId}/profiler/captures/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "ProfilerServiceUpdateProfilerCaptureBody",
         "V1ProfilerCapture",
@@ -10515,10 +8062,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateProjectRequest",
         "V1Project",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_create_project_cluster_binding",
@@ -10530,10 +8074,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ProjectsServiceCreateProjectClusterBindingBody",
         "V1ProjectClusterBinding",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_create_project_membership",
@@ -10545,10 +8086,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ProjectsServiceCreateProjectMembershipBody",
         "V1ProjectMembership",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_create_project_membership_role_binding",
@@ -10556,17 +8094,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_project_membership_role_binding",
         "POST",
         "/v1/projects/{projectId}/memberships/{userId}/membershiprolebindings",
-        (
-            "projectId",
-            "userId",
-        ),
+        ("projectId", "userId"),
         (),
         "ProjectsServiceCreateProjectMembershipRoleBindingBody",
         "V1ProjectMembershipRoleBinding",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_create_project_role",
@@ -10578,10 +8110,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ProjectsServiceCreateProjectRoleBody",
         "V1Role",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_delete_api_key",
@@ -10602,16 +8131,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "DELETE",
         "/v1/projects/{id}",
         ("id",),
-        (
-            ("balance_destination_id", "balanceDestinationId", "str"),
-            ("is_org", "isOrg", "bool"),
-        ),
+        (("balance_destination_id", "balanceDestinationId", "str"), ("is_org", "isOrg", "bool")),
         None,
         "V1DeleteProjectResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_delete_project_cluster_binding",
@@ -10619,17 +8142,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_project_cluster_binding",
         "DELETE",
         "/v1/projects/{projectId}/projectclustersbindings/{clusterId}",
-        (
-            "projectId",
-            "clusterId",
-        ),
+        ("projectId", "clusterId"),
         (("org_id", "orgId", "str"),),
         None,
         "V1DeleteProjectClusterBindingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_delete_project_membership",
@@ -10637,17 +8154,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_project_membership",
         "DELETE",
         "/v1/projects/{projectId}/memberships/{userId}",
-        (
-            "projectId",
-            "userId",
-        ),
+        ("projectId", "userId"),
         (),
         None,
         "V1DeleteProjectMembershipResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_delete_project_membership_role_binding",
@@ -10655,18 +8166,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_project_membership_role_binding",
         "DELETE",
         "/v1/projects/{projectId}/memberships/{userId}/membershiprolebindings/{roleId}",
-        (
-            "projectId",
-            "userId",
-            "roleId",
-        ),
+        ("projectId", "userId", "roleId"),
         (),
         None,
         "V1DeleteProjectMembershipRoleBindingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_delete_project_role",
@@ -10674,17 +8178,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_project_role",
         "DELETE",
         "/v1/projects/{projectId}/roles/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteProjectRoleResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_get_project",
@@ -10696,10 +8194,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1Project",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_get_project_role",
@@ -10707,17 +8202,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_project_role",
         "GET",
         "/v1/projects/{projectId}/roles/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1Role",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_invite_project_membership",
@@ -10757,10 +8246,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListMembershipsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_list_project_cluster_bindings",
@@ -10772,10 +8258,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListProjectClusterBindingsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_list_project_membership_role_bindings",
@@ -10783,17 +8266,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_project_membership_role_bindings",
         "GET",
         "/v1/projects/{projectId}/memberships/{userId}/membershiprolebindings",
-        (
-            "projectId",
-            "userId",
-        ),
+        ("projectId", "userId"),
         (),
         None,
         "V1ListProjectMembershipRoleBindingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_list_project_memberships",
@@ -10802,16 +8279,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/memberships",
         ("projectId",),
-        (
-            ("sort_by", "sortBy", "str"),
-            ("sort_order", "sortOrder", "str"),
-        ),
+        (("sort_by", "sortBy", "str"), ("sort_order", "sortOrder", "str")),
         None,
         "V1ListProjectMembershipsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_list_project_roles",
@@ -10823,10 +8294,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("user_id", "userId", "str"),),
         None,
         "V1ListProjectRolesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_update_project",
@@ -10838,10 +8306,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ProjectsServiceUpdateProjectBody",
         "V1Project",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "projects_service_update_project_tab_order",
@@ -10853,10 +8318,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "ProjectsServiceUpdateProjectTabOrderBody",
         "V1UpdateProjectTabOrderResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "quest_service_complete_quest",
@@ -11012,10 +8474,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_sandbox_command",
         "GET",
         "/v1/core/sandboxes/{id}/commands/{cmdId}",
-        (
-            "id",
-            "cmdId",
-        ),
+        ("id", "cmdId"),
         (("organization_id", "organizationId", "str"),),
         None,
         "V1GetSandboxCommandResponse",
@@ -11027,10 +8486,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_sandbox_command_logs",
         "GET",
         "/v1/core/sandboxes/{id}/commands/{cmdId}/logs",
-        (
-            "id",
-            "cmdId",
-        ),
+        ("id", "cmdId"),
         (("organization_id", "organizationId", "str"),),
         None,
         "V1GetSandboxCommandLogsResponse",
@@ -11043,10 +8499,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/core/sandboxes/{id}/files",
         ("id",),
-        (
-            ("organization_id", "organizationId", "str"),
-            ("path", "path", "str"),
-        ),
+        (("organization_id", "organizationId", "str"), ("path", "path", "str")),
         None,
         "V1GetSandboxFileResponse",
         ("2026.10.13",),
@@ -11122,10 +8575,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "kill_sandbox_command",
         "POST",
         "/v1/core/sandboxes/{id}/commands/{cmdId}/kill",
-        (
-            "id",
-            "cmdId",
-        ),
+        ("id", "cmdId"),
         (("organization_id", "organizationId", "str"),),
         None,
         "V1KillSandboxCommandResponse",
@@ -11240,10 +8690,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "SchedulesServiceCreateScheduleBody",
         "V1Schedule",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_create_schedule_run",
@@ -11251,18 +8698,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_schedule_run",
         "POST",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/schedules/{scheduleId}/runs",
-        (
-            "projectId",
-            "cloudspaceId",
-            "scheduleId",
-        ),
+        ("projectId", "cloudspaceId", "scheduleId"),
         (),
         "SchedulesServiceCreateScheduleRunBody",
         "V1ScheduleRun",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_delete_schedule",
@@ -11270,17 +8710,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_schedule",
         "DELETE",
         "/v1/projects/{projectId}/schedules/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteScheduleResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_get_schedule",
@@ -11288,17 +8722,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_schedule",
         "GET",
         "/v1/projects/{projectId}/schedules/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1Schedule",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_get_schedule_run",
@@ -11306,19 +8734,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_schedule_run",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/schedules/{scheduleId}/runs/{runId}",
-        (
-            "projectId",
-            "cloudspaceId",
-            "scheduleId",
-            "runId",
-        ),
+        ("projectId", "cloudspaceId", "scheduleId", "runId"),
         (),
         None,
         "V1ScheduleRun",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_list_schedule_runs",
@@ -11326,18 +8746,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_schedule_runs",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/schedules/{scheduleId}/runs",
-        (
-            "projectId",
-            "cloudspaceId",
-            "scheduleId",
-        ),
+        ("projectId", "cloudspaceId", "scheduleId"),
         (),
         None,
         "V1ListScheduleRunsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_list_schedules",
@@ -11356,10 +8769,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListSchedulesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "schedules_service_update_schedule",
@@ -11367,17 +8777,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_schedule",
         "PUT",
         "/v1/projects/{projectId}/schedules/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "SchedulesServiceUpdateScheduleBody",
         "V1Schedule",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "s_dk_command_history_service_create_sdk_command_history",
@@ -11389,10 +8793,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateSDKCommandHistoryRequest",
         "V1CreateSDKCommandHistoryResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_create_secret",
@@ -11404,10 +8805,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "SecretServiceCreateSecretBody",
         "V1Secret",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_create_user_secret",
@@ -11419,10 +8817,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateUserSecretRequest",
         "V1Secret",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_delete_secret",
@@ -11430,17 +8825,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_secret",
         "DELETE",
         "/v1/projects/{projectId}/secrets/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteSecretResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_delete_user_secret",
@@ -11452,10 +8841,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteSecretResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_get_secret",
@@ -11463,17 +8849,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_secret",
         "GET",
         "/v1/projects/{projectId}/secrets/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1Secret",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_get_user_secret",
@@ -11485,10 +8865,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1Secret",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_list_secrets",
@@ -11500,10 +8877,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("type", "type", "str"),),
         None,
         "V1ListSecretsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_list_user_secrets",
@@ -11515,10 +8889,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListSecretsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_update_secret",
@@ -11526,17 +8897,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_secret",
         "PUT",
         "/v1/projects/{projectId}/secrets/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "SecretServiceUpdateSecretBody",
         "V1Secret",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "secret_service_update_user_secret",
@@ -11548,10 +8913,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "SecretServiceUpdateUserSecretBody",
         "V1Secret",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_create_slurm_cluster_user",
@@ -11563,10 +8925,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "SlurmJobsUserServiceCreateSLURMClusterUserBody",
         "V1SlurmClusterUser",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_create_user_slurm_job",
@@ -11578,10 +8937,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "SlurmJobsUserServiceCreateUserSLURMJobBody",
         "V1SLURMJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_delete_user_slurm_job",
@@ -11589,17 +8945,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_user_slurm_job",
         "DELETE",
         "/v1/projects/{projectId}/slurm/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteUserSLURMJobResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_get_user_slurm_job",
@@ -11607,17 +8957,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_user_slurm_job",
         "GET",
         "/v1/projects/{projectId}/slurm/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1SLURMJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_get_user_slurm_job_logs",
@@ -11625,20 +8969,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_user_slurm_job_logs",
         "GET",
         "/v1/projects/{projectId}/slurm/jobs/{id}/logs",
-        (
-            "projectId",
-            "id",
-        ),
-        (
-            ("since", "since", "str"),
-            ("until", "until", "str"),
-        ),
+        ("projectId", "id"),
+        (("since", "since", "str"), ("until", "until", "str")),
         None,
         "V1LogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_list_slurm_cluster_users",
@@ -11650,10 +8985,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("organization_id", "organizationId", "str"),),
         None,
         "V1ListSLURMClusterUsersResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_list_user_slurm_jobs",
@@ -11671,10 +9003,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListUserSLURMJobsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_update_user_slurm_job",
@@ -11682,17 +9011,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_user_slurm_job",
         "POST",
         "/v1/projects/{projectId}/slurm/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "SlurmJobsUserServiceUpdateUserSLURMJobBody",
         "V1SLURMJob",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "slurm_jobs_user_service_user_slurm_job_action",
@@ -11700,17 +9023,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "user_slurm_job_action",
         "PUT",
         "/v1/projects/{projectId}/slurm/jobs/{id}/action",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "SlurmJobsUserServiceUserSLURMJobActionBody",
         "V1UserSLURMJobActionResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "snowflake_service_check_snowflake_connection",
@@ -11772,10 +9089,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_snowflake_query",
         "GET",
         "/v1/projects/{projectId}/snowflake/query/{queryId}",
-        (
-            "projectId",
-            "queryId",
-        ),
+        ("projectId", "queryId"),
         (),
         None,
         "V1GetSnowflakeQueryResponse",
@@ -11787,10 +9101,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_snowflake_query",
         "PUT",
         "/v1/projects/{projectId}/snowflake/query/{queryId}",
-        (
-            "projectId",
-            "queryId",
-        ),
+        ("projectId", "queryId"),
         (),
         "SnowflakeServiceUpdateSnowflakeQueryBody",
         "V1UpdateSnowflakeQueryResponse",
@@ -11806,10 +9117,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CreateSSHPublicKeyRequest",
         "V1SSHPublicKey",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "s_sh_public_key_service_delete_ssh_public_key",
@@ -11821,10 +9129,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1DeleteSSHPublicKeyResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "s_sh_public_key_service_generate_ssh_key_pair",
@@ -11836,10 +9141,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1GenerateSSHKeyPairRequest",
         "V1SSHKeyPair",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "s_sh_public_key_service_get_ssh_public_key",
@@ -11851,10 +9153,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1SSHPublicKey",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "s_sh_public_key_service_list_ssh_public_keys",
@@ -11863,16 +9162,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/ssh-keys",
         (),
-        (
-            ("continue_token", "continueToken", "str"),
-            ("limit", "limit", "str | int"),
-        ),
+        (("continue_token", "continueToken", "str"), ("limit", "limit", "str | int")),
         None,
         "V1ListSSHPublicKeysResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "s_sh_public_key_service_setup_confirmed_ssh_public_key",
@@ -11884,10 +9177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1SetupConfirmedSSHPublicKeyResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_abort_storage_transfer",
@@ -11895,17 +9185,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "abort_storage_transfer",
         "POST",
         "/v1/projects/{projectId}/storage-transfers/{id}/abort",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "StorageServiceAbortStorageTransferBody",
         "V1AbortStorageTransferResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_complete_upload_project_artifact",
@@ -11917,10 +9201,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "StorageServiceCompleteUploadProjectArtifactBody",
         "V1CompleteUploadProjectArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_complete_upload_temporary_artifact",
@@ -11932,10 +9213,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1CompleteUploadTemporaryArtifactRequest",
         "V1CompleteUploadProjectArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_create_storage_transfer",
@@ -11947,10 +9225,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "StorageServiceCreateStorageTransferBody",
         "V1StorageTransfer",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_delete_project_artifact",
@@ -11966,10 +9241,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1DeleteProjectArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_delete_shared_artifact",
@@ -11977,10 +9249,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_shared_artifact",
         "DELETE",
         "/v1/projects/{projectId}/shared-artifacts/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteSharedArtifactResponse",
@@ -11996,10 +9265,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetOrganizationStorageMetadataResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_get_project_artifact",
@@ -12008,16 +9274,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/storage/download",
         ("projectId",),
-        (
-            ("cluster_id", "clusterId", "str"),
-            ("filename", "filename", "str"),
-        ),
+        (("cluster_id", "clusterId", "str"), ("filename", "filename", "str")),
         None,
         "V1GetProjectArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_get_project_storage_metadata",
@@ -12026,16 +9286,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/storage/metadata",
         ("projectId",),
-        (
-            ("sort_by", "sortBy", "str"),
-            ("sort_order", "sortOrder", "str"),
-        ),
+        (("sort_by", "sortBy", "str"), ("sort_order", "sortOrder", "str")),
         None,
         "V1GetProjectStorageMetadataResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_get_project_uploads_artifacts_page",
@@ -12081,17 +9335,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_storage_transfer",
         "GET",
         "/v1/projects/{projectId}/storage-transfers/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1StorageTransfer",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_list_project_artifacts",
@@ -12121,10 +9369,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListProjectLockedResourcesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_list_shared_artifacts",
@@ -12153,10 +9398,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1ListStorageTransfersResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_pause_storage_transfer",
@@ -12164,17 +9406,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "pause_storage_transfer",
         "POST",
         "/v1/projects/{projectId}/storage-transfers/{id}/pause",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "StorageServicePauseStorageTransferBody",
         "V1PauseStorageTransferResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_post_cloud_space_artifact_events",
@@ -12182,10 +9418,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "post_cloud_space_artifact_events",
         "GET",
         "/v1/projects/{projectId}/cloudspaces/{cloudSpaceId}/artifacts/events",
-        (
-            "projectId",
-            "cloudSpaceId",
-        ),
+        ("projectId", "cloudSpaceId"),
         (),
         None,
         "V1PostCloudSpaceArtifactEventsResponse",
@@ -12209,17 +9442,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "resume_storage_transfer",
         "POST",
         "/v1/projects/{projectId}/storage-transfers/{id}/resume",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "StorageServiceResumeStorageTransferBody",
         "V1ResumeStorageTransferResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_upload_project_artifact",
@@ -12231,10 +9458,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "StorageServiceUploadProjectArtifactBody",
         "V1UploadProjectArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_upload_project_artifact_parts",
@@ -12242,17 +9466,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "upload_project_artifact_parts",
         "POST",
         "/v1/projects/{projectId}/storage/uploads/{uploadId}",
-        (
-            "projectId",
-            "uploadId",
-        ),
+        ("projectId", "uploadId"),
         (),
         "StorageServiceUploadProjectArtifactPartsBody",
         "V1UploadProjectArtifactPartsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_upload_temporary_artifact",
@@ -12264,10 +9482,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1UploadTemporaryArtifactRequest",
         "V1UploadProjectArtifactResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_upload_temporary_artifact_parts",
@@ -12279,10 +9494,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "StorageServiceUploadTemporaryArtifactPartsBody",
         "V1UploadProjectArtifactPartsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "storage_service_validate_storage_transfer",
@@ -12294,10 +9506,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "StorageServiceValidateStorageTransferBody",
         "V1ValidateStorageTransferResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "studio_jobs_service_create_studio_job",
@@ -12317,10 +9526,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_studio_job",
         "DELETE",
         "/v1/projects/{projectId}/studioapp/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1DeleteStudioJobResponse",
@@ -12332,10 +9538,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_studio_job",
         "GET",
         "/v1/projects/{projectId}/studioapp/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1StudioJob",
@@ -12348,10 +9551,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/projects/{projectId}/studioapp/jobs",
         ("projectId",),
-        (
-            ("app", "app", "str"),
-            ("cloudspace_ids", "cloudspaceIds", "list[str]"),
-        ),
+        (("app", "app", "str"), ("cloudspace_ids", "cloudspaceIds", "list[str]")),
         None,
         "V1ListStudioJobsResponse",
         ("2026.2.6",),
@@ -12362,10 +9562,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "stop_studio_job",
         "POST",
         "/v1/projects/{projectId}/studioapp/jobs/{id}/stop",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1StudioJob",
@@ -12377,10 +9574,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_studio_job",
         "POST",
         "/v1/projects/{projectId}/studioapp/jobs/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "StudioJobsServiceUpdateStudioJobBody",
         "V1StudioJob",
@@ -12396,10 +9590,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1AckUserStorageViolationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_complete_onboarding",
@@ -12411,10 +9602,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1CompleteOnboardingResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_create_affiliate_link",
@@ -12426,10 +9614,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "UserServiceCreateAffiliateLinkBody",
         "V1AffiliateLink",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_delete_affiliate_link",
@@ -12437,17 +9622,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_affiliate_link",
         "DELETE",
         "/v1/users/{userId}/affiliate-links/{id}",
-        (
-            "userId",
-            "id",
-        ),
+        ("userId", "id"),
         (),
         None,
         "V1DeleteAffiliateLinkResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_get_affiliate_link",
@@ -12455,17 +9634,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_affiliate_link",
         "GET",
         "/v1/users/{userId}/affiliate-links/{id}",
-        (
-            "userId",
-            "id",
-        ),
+        ("userId", "id"),
         (),
         None,
         "V1GetAffiliateLinkResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_get_settings",
@@ -12477,10 +9650,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1GetSettingsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_get_user_profile",
@@ -12492,10 +9662,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ExternalSearchUser",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_get_user_storage_breakdown",
@@ -12519,10 +9686,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         None,
         "V1ListAffiliateLinksResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_list_notification_dialogs",
@@ -12531,16 +9695,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/users/notification-dialogs",
         (),
-        (
-            ("org_id", "orgId", "str"),
-            ("unseen", "unseen", "bool"),
-        ),
+        (("org_id", "orgId", "str"), ("unseen", "unseen", "bool")),
         None,
         "V1ListNotificationDialogsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_request_verification_code",
@@ -12556,10 +9714,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1RequestVerificationCodeResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_search_users",
@@ -12576,10 +9731,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         None,
         "V1SearchUsersResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_update_affiliate_link",
@@ -12587,17 +9739,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_affiliate_link",
         "PUT",
         "/v1/users/{userId}/affiliate-links/{id}",
-        (
-            "userId",
-            "id",
-        ),
+        ("userId", "id"),
         (),
         "UserServiceUpdateAffiliateLinkBody",
         "V1AffiliateLink",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_update_user_credits_auto_replenish",
@@ -12621,10 +9767,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "V1UpdateUserViewedNewFeaturesRequest",
         "V1UpdateUserViewedNewFeaturesResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_upload_settings",
@@ -12636,10 +9779,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         "UserServiceUploadSettingsBody",
         "V1UploadSettingsResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "user_service_verify_verification",
@@ -12651,10 +9791,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (("code", "code", "str"),),
         None,
         "V1VerifyVerificationResponse",
-        (
-            "2026.2.6",
-            "2026.10.13",
-        ),
+        ("2026.10.13", "2026.2.6"),
     ),
     Operation(
         "virtual_machine_service_create_virtual_machine",
@@ -12674,10 +9811,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete_virtual_machine",
         "DELETE",
         "/v1/clusters/{clusterId}/virtual-machines/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1DeleteVirtualMachineResponse",
@@ -12689,10 +9823,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_virtual_machine",
         "GET",
         "/v1/clusters/{clusterId}/virtual-machines/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         None,
         "V1VirtualMachine",
@@ -12716,10 +9847,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_virtual_machine",
         "PUT",
         "/v1/clusters/{clusterId}/virtual-machines/{id}",
-        (
-            "clusterId",
-            "id",
-        ),
+        ("clusterId", "id"),
         (),
         "VirtualMachineServiceUpdateVirtualMachineBody",
         "V1VirtualMachine",
@@ -12731,10 +9859,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_volume",
         "GET",
         "/v1/projects/{projectId}/volumes/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         None,
         "V1GetVolumeResponse",
@@ -12746,10 +9871,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "update_volume",
         "PUT",
         "/v1/projects/{projectId}/volumes/{id}",
-        (
-            "projectId",
-            "id",
-        ),
+        ("projectId", "id"),
         (),
         "VolumeServiceUpdateVolumeBody",
         "V1UpdateVolumeResponse",
