@@ -29,8 +29,9 @@ SLUGS = [
 
 def test_the_slugs_users_know() -> None:
     assert [m.value for m in Machine] == SLUGS
-    assert DEFAULT_MACHINE is Machine.CPU_X_4 == "cpu-4"
-    assert Machine.CPU is Machine.CPU_X_4
+    assert DEFAULT_MACHINE is Machine.CPU_X_4
+    assert str(DEFAULT_MACHINE) == "cpu-4"
+    assert Machine["CPU"] is Machine["CPU_X_4"]  # an alias
 
 
 @pytest.mark.parametrize(
