@@ -338,12 +338,6 @@ class ArtifactStore:
             return _xml_error(403, "AccessDenied", "Request has expired")
         return None
 
-    async def _storage_latency(self) -> None:
-        f = self.config.faults
-        delay = f.latency + (self._rng.uniform(0, f.latency_jitter) if f.latency_jitter else 0)
-        if delay > 0:
-            await asyncio.sleep(delay)
-
     # ------------------------------------------------------------------ control: blobs
 
     async def _read_json(self, request: web.Request) -> dict[str, Any]:
@@ -597,7 +591,6 @@ class ArtifactStore:
         upload_id = request.match_info["upload_id"]
         part_s = request.match_info["part"]
         resource = f"/_storage/parts/{upload_id}/{part_s}"
-        await self._storage_latency()
         denied = self._check_signature(request, resource) or self._reject_chunked(request)
         if denied is not None:
             return denied
@@ -626,7 +619,6 @@ class ArtifactStore:
 
     async def _put_single(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
-        await self._storage_latency()
         denied = self._check_signature(
             request, f"/_storage/objects/{token}"
         ) or self._reject_chunked(request)

@@ -1,0 +1,40 @@
+"""The storage transfer engine: multipart uploads, ranged downloads, resume journal.
+
+Most users go through ``client.storage``; this package holds the machinery and its knobs.
+"""
+
+from ._budget import ByteBudget
+from ._config import MAX_PART_SIZE, MAX_PARTS, TransferConfig, plan_parts
+from ._engine import (
+    DownloadResult,
+    RemoteFileNotFoundError,
+    RemoteTarget,
+    TransferEngine,
+    UploadResult,
+)
+from ._errors import BulkTransferError, StorageError, StoragePathError, TransferError
+from ._paths import LitUrl, clean_remote_path, is_lit_url, parse_lit_url
+from ._progress import ProgressCallback, TransferProgress
+
+__all__ = [
+    "MAX_PARTS",
+    "MAX_PART_SIZE",
+    "BulkTransferError",
+    "ByteBudget",
+    "DownloadResult",
+    "LitUrl",
+    "ProgressCallback",
+    "RemoteFileNotFoundError",
+    "RemoteTarget",
+    "StorageError",
+    "StoragePathError",
+    "TransferConfig",
+    "TransferEngine",
+    "TransferError",
+    "TransferProgress",
+    "UploadResult",
+    "clean_remote_path",
+    "is_lit_url",
+    "parse_lit_url",
+    "plan_parts",
+]

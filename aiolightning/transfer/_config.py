@@ -1,0 +1,107 @@
+"""Transfer knobs and the part-size plan."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MAX_PARTS", "MAX_PART_SIZE", "TransferConfig", "plan_parts"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+MAX_PARTS = 10_000  # S3, R2 and GCS cap a multipart upload at 10,000 parts
+MAX_PART_SIZE = 5 * GiB - 1  # each part must stay below 5 GiB
+
+
+def _default_journal_dir() -> Path:
+    env = os.environ.get("AIOLIGHTNING_CACHE_DIR")
+    if env:
+        return Path(env) / "uploads"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "aiolightning" / "uploads"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferConfig:
+    """How uploads and downloads are split, bounded and retried.
+
+    Args:
+        multipart_threshold: a file of this size or less is uploaded as one PUT.
+        part_size: preferred part size; raised when needed to stay within 10,000 parts.
+        byte_budget: bytes of part/range buffers held in memory at once, over every
+            transfer of the client (a semaphore in bytes).
+        max_parts_in_flight: parts (or ranges) of one file transferred at once.
+        max_files_in_flight: files of a bulk operation transferred at once.
+        part_attempts: attempts of one part PUT / range GET before the file fails.
+        retry_base, retry_max_wait: jittered exponential wait between part attempts.
+        verify_checksums: compare each part's MD5 with the ETag when it is a plain MD5.
+        resume: keep a journal of finished parts so an interrupted upload continues.
+        journal_dir: where journals live (default ``$AIOLIGHTNING_CACHE_DIR/uploads`` or
+            ``~/.cache/aiolightning/uploads``).
+        download_threshold: files up to this size are downloaded in one stream.
+        download_part_size: size of each ranged GET of a larger file.
+        write_chunk: bytes gathered from the socket before one write to the file.
+        fsync: flush downloaded files to disk (in a worker thread) before renaming them.
+        part_timeout: seconds without progress before a part PUT / range GET is abandoned.
+        connect_timeout: seconds to open a connection for a presigned request.
+    """
+
+    multipart_threshold: int = 64 * MiB
+    part_size: int = 32 * MiB
+    byte_budget: int = 256 * MiB
+    max_parts_in_flight: int = 16
+    max_files_in_flight: int = 64
+    part_attempts: int = 8
+    retry_base: float = 0.1
+    retry_max_wait: float = 10.0
+    verify_checksums: bool = True
+    resume: bool = True
+    journal_dir: Path | None = None
+    download_threshold: int = 64 * MiB
+    download_part_size: int = 32 * MiB
+    write_chunk: int = 8 * MiB
+    fsync: bool = True
+    part_timeout: float = 120.0
+    connect_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.part_size <= 0 or self.part_size > MAX_PART_SIZE:
+            raise ValueError(f"part_size must be in 1..{MAX_PART_SIZE}")
+        if self.multipart_threshold < 0:
+            raise ValueError("multipart_threshold must be >= 0")
+        for name in ("byte_budget", "max_parts_in_flight", "max_files_in_flight"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.part_attempts < 1:
+            raise ValueError("part_attempts must be >= 1")
+        if self.download_part_size <= 0 or self.write_chunk <= 0:
+            raise ValueError("download_part_size and write_chunk must be positive")
+
+    def with_options(self, **changes: Any) -> TransferConfig:
+        return replace(self, **changes)
+
+    @property
+    def journal_root(self) -> Path:
+        return self.journal_dir if self.journal_dir is not None else _default_journal_dir()
+
+
+def plan_parts(size: int, preferred: int) -> tuple[int, int]:
+    """``(part_size, parts)`` for a multipart upload of ``size`` bytes.
+
+    The preferred size is raised (to a whole MiB) when the file would need more than
+    10,000 parts; a file too large for 10,000 parts below 5 GiB is refused.
+    """
+    if size <= 0:
+        return max(1, preferred), 1
+    part = preferred
+    if math.ceil(size / part) > MAX_PARTS:
+        part = math.ceil(size / MAX_PARTS / MiB) * MiB
+    if part > MAX_PART_SIZE:
+        raise ValueError(f"{size} bytes is too large for {MAX_PARTS} parts of < 5 GiB")
+    return part, math.ceil(size / part)

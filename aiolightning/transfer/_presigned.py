@@ -1,0 +1,128 @@
+"""Requests to presigned object-store URLs: their own session, never the Lightning
+``Authorization`` header, one limiter slot of the "data" scope per attempt."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+
+if TYPE_CHECKING:
+    from .._limiter import Limiter
+
+__all__ = ["PresignedSession", "PutResult", "url_expiry"]
+
+_FORBIDDEN = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    status: int
+    etag: str
+    body: bytes  # the start of an error body
+    retry_after: str | None
+
+
+def url_expiry(url: str) -> float | None:
+    """When a presigned URL expires (epoch seconds), if its query says so: ``Expires``
+    (S3 SigV2, the emulator), ``X-Amz-Date`` + ``X-Amz-Expires`` (SigV4) or the
+    ``X-Goog-`` equivalents. None when unknown."""
+    try:
+        q = parse_qs(urlsplit(url).query)
+    except ValueError:
+        return None
+    try:
+        if "Expires" in q:
+            return float(q["Expires"][0])
+        for prefix in ("X-Amz-", "X-Goog-"):
+            if prefix + "Date" in q and prefix + "Expires" in q:
+                start = datetime.strptime(q[prefix + "Date"][0], "%Y%m%dT%H%M%SZ")
+                return start.replace(tzinfo=UTC).timestamp() + float(q[prefix + "Expires"][0])
+    except (ValueError, IndexError):
+        return None
+    return None
+
+
+def expires_soon(url: str, margin: float) -> bool:
+    exp = url_expiry(url)
+    return exp is not None and exp - time.time() < margin
+
+
+def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The URL descriptor's headers minus anything carrying credentials."""
+    if not headers:
+        return {}
+    return {str(k): str(v) for k, v in headers.items() if str(k).lower() not in _FORBIDDEN}
+
+
+class PresignedSession:
+    """A plain aiohttp session (no default headers) sharing the client's connector.
+
+    Reference counted: ``async with presigned.use() as http`` opens it for the first user and
+    closes it after the last one, so there is nothing to close at client shutdown.
+    """
+
+    def __init__(
+        self,
+        connector: aiohttp.BaseConnector | None,
+        limiter: Limiter,
+        *,
+        read_bufsize: int = 4 * 1024 * 1024,
+        connect_timeout: float = 30.0,
+        read_timeout: float = 120.0,
+    ) -> None:
+        self._connector = connector
+        self.limiter = limiter
+        self._read_bufsize = read_bufsize
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._users = 0
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[PresignedSession]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=self._connector,
+                connector_owner=self._connector is None,
+                timeout=self._timeout,
+                read_bufsize=self._read_bufsize,
+                auto_decompress=False,
+            )
+        self._users += 1
+        try:
+            yield self
+        finally:
+            self._users -= 1
+            if self._users == 0 and self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "use() the PresignedSession first"
+        return self._session
+
+    async def put(self, url: str, data: bytes, headers: Mapping[str, str] | None) -> PutResult:
+        """PUT ``data``; return the status and ETag. Raises aiohttp/OS errors as they come."""
+        hdrs = safe_headers(headers)
+        async with self.limiter.slot("data") as slot:
+            async with self.http.put(url, data=data, headers=hdrs) as resp:
+                if resp.status in (429, 503):
+                    slot.throttle(None)
+                elif resp.status >= 400:
+                    slot.fail()
+                body = await resp.content.read(2048) if resp.status >= 300 else b""
+                return PutResult(
+                    resp.status,
+                    resp.headers.get("ETag", ""),
+                    body,
+                    resp.headers.get("Retry-After"),
+                )
