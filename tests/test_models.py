@@ -144,3 +144,11 @@ def test_wire_names_are_exactly_the_spec_properties() -> None:
             assert all(f.default is None for f in msgspec.structs.fields(obj)), name
         else:
             assert obj == dict[str, Any], name
+
+
+def test_self_referencing_schema_decodes_nested_levels() -> None:
+    raw = b'{"id": "root", "children": [{"id": "a", "children": [{"id": "a1"}]}, {"id": "b"}]}'
+    page = msgspec.json.decode(raw, type=models.V1LitPage)
+    assert page.children is not None and page.children[0].children is not None
+    assert page.children[0].children[0].id == "a1"
+    assert msgspec.json.decode(msgspec.json.encode(page), type=models.V1LitPage) == page
