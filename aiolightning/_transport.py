@@ -275,6 +275,10 @@ class Transport:
         self._stream_timeout = self.timeout.for_stream()
         self._session = session
         self._owns_session = session is None
+        # the timeout our own session was built with: requests using it need not pass it
+        self._session_timeout: aiohttp.ClientTimeout | None = (
+            self._client_timeout if session is None else None
+        )
         self._connector_limit = connector_limit
         self._connector_limit_per_host = connector_limit_per_host
         self._trace_configs = list(trace_configs)
@@ -447,11 +451,27 @@ class Transport:
         assert resp is not None
         slot: tuple[ScopeLimiter, int] = resp._aiolightning_slot  # type: ignore[attr-defined]
         outcome = "ok"
+        label = route or path
         try:
             yield resp
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
+        except TimeoutError as exc:  # a read of the body timed out
+            outcome = "error"
+            raise APITimeoutError(
+                f"{method} {label}: timed out reading the response ({_describe(exc)})",
+                method=method,
+                path=path,
+            ) from exc
+        except aiohttp.ClientError as exc:  # the connection dropped mid-body
+            outcome = "error"
+            raise APIConnectionError(
+                f"{method} {label}: connection failed while reading the response "
+                f"({_describe(exc)})",
+                method=method,
+                path=path,
+            ) from exc
         except BaseException:
             outcome = "error"
             raise
@@ -561,9 +581,12 @@ class Transport:
             status = 0
             resp: aiohttp.ClientResponse | None = None
             try:
-                resp = await session.request(
-                    method, url, data=data, headers=hdrs, timeout=attempt_timeout
-                )
+                if attempt_timeout is self._session_timeout:
+                    resp = await session.request(method, url, data=data, headers=hdrs)
+                else:
+                    resp = await session.request(
+                        method, url, data=data, headers=hdrs, timeout=attempt_timeout
+                    )
                 status = resp.status
                 if 200 <= status < 300:
                     if streaming:
@@ -592,6 +615,11 @@ class Transport:
                 error = APITimeoutError(
                     f"{method} {label}: timed out ({_describe(exc)})", method=method, path=path
                 )
+            except aiohttp.InvalidURL as exc:
+                sl.release(ticket, outcome="error")
+                raise APIConnectionError(
+                    f"{method} {label}: invalid URL ({_describe(exc)})", method=method, path=path
+                ) from None
             except aiohttp.ClientConnectorError as exc:
                 sent = False
                 error = APIConnectionError(
