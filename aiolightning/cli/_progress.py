@@ -121,13 +121,16 @@ class Progress:
         if self._closed or not self.enabled:
             self._closed = True
             return
+        try:
+            if keep:
+                self._draw()
+                self.stream.write("\n")
+            else:
+                self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
         self._closed = True
-        if keep:
-            self._draw()
-            self.stream.write("\n")
-        else:
-            self.stream.write("\r\x1b[K")
-        self.stream.flush()
 
     async def _tick(self) -> None:
         while True:

@@ -164,7 +164,7 @@ async def cmd_cp(ctx: Context) -> int:
 async def cmd_ls(ctx: Context) -> int:
     url = _check_url(ctx.args.target)
     client = await ctx.client()
-    rows = []
+    rows: list[dict[str, Any]] = []
     async for info in client.storage.list(url, recursive=ctx.args.recursive):
         rows.append(
             {

@@ -65,10 +65,13 @@ def check_machine(machine: str | None) -> Machine:
 
 
 def _state_row(name: str, state: StudioState | None, error: BaseException | None) -> dict[str, Any]:
+    status = state.status.value if state is not None else None
+    if state is None and error is None:
+        status = "deleted"
     return {
         "name": name,
         "ok": error is None,
-        "status": state.status.value if state is not None else None,
+        "status": status,
         "machine": (state.machine or state.requested_machine or None) if state else None,
         "ready": state.ready if state is not None else None,
         "error": one_line(error) if error is not None else None,
