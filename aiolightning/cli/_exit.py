@@ -114,7 +114,7 @@ def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = ()) -> str:
     elif isinstance(exc, APIConnectionError):
         text = f"cannot reach the service: {exc}"
     elif isinstance(exc, CredentialsError):
-        text = f"credentials missing: {exc}"
+        text = str(exc)  # says what was looked for, and where
     elif isinstance(exc, AuthenticationError):
         text = f"credentials rejected by the service (HTTP 401): {exc.message}"
     elif isinstance(exc, PermissionDeniedError):
