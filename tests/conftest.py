@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from aiolightning.emulator import Emulator, EmulatorConfig, Timings
@@ -36,3 +37,11 @@ async def emulator() -> AsyncIterator[Emulator]:
     """
     async with Emulator(seed=0, config=EmulatorConfig(timings=fast_timings(), admin=True)) as emu:
         yield emu
+
+
+@pytest.fixture
+async def emu_http(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session on the `emulator` fixture: base URL set, Basic auth header."""
+    headers = {"Authorization": aiohttp.encode_basic_auth(emulator.user_id, emulator.api_key)}
+    async with aiohttp.ClientSession(base_url=emulator.url, headers=headers) as s:
+        yield s

@@ -30,6 +30,10 @@ EMULATED_ROUTES: list[Route] = [
     *_jobs.routes.routes,
 ]
 
+ROUTE_TEMPLATE = web.RequestKey("route_template", str)
+# the storage contract: handlers read the authenticated user as request["user_id"]
+USER_ID = "user_id"
+
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON = "application/json"
 
@@ -62,7 +66,7 @@ class _App:
         segs = split_path(request.raw_path)
         m = self.router.match(method, segs)
         if m is None:
-            request["route_template"] = f"{method} (no route)"
+            request[ROUTE_TEMPLATE] = f"{method} (no route)"
             raise ApiError(404, f"no such path: {request.path}")
         if m is False:
             allowed = self.router.allowed_methods(segs)
@@ -72,13 +76,13 @@ class _App:
                 headers={"Allow": ", ".join(allowed)},
             )
         route = m.target
-        request["route_template"] = f"{method} {route.template}"
+        request[ROUTE_TEMPLATE] = f"{method} {route.template}"
         state = self.state
         if route.auth:
             user = authenticate(state, request.headers.get("Authorization"))
         else:
             user = state.user
-        request["user_id"] = user.id
+        request[USER_ID] = user.id
         body: dict[str, Any] = {}
         if method in _BODY_METHODS:
             body = decode_body(await request.read(), route.body_model)
@@ -96,7 +100,7 @@ class _App:
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
             user = authenticate(state, request.headers.get("Authorization"))
-            request["user_id"] = user.id
+            request[USER_ID] = user.id
             segs = split_path(request.raw_path)
             if len(segs) >= 3 and segs[0] == "v1" and segs[1] == "projects":
                 state.project_for(segs[2], user)
@@ -138,7 +142,7 @@ class _App:
             if e.status < 400:
                 raise
             resp = error_response(e.status, e.reason or "error")
-        template = request.get("route_template")
+        template = request.get(ROUTE_TEMPLATE)
         if template is None:
             route = request.match_info.route
             resource = route.resource
@@ -146,6 +150,9 @@ class _App:
         counters.incr(f"requests:{template}")
         counters.incr(f"responses:{resp.status}")
         return resp
+
+
+APP_KEY = web.AppKey("emulator_app", _App)
 
 
 def build_app(state: State, store: Any | None = None) -> web.Application:
@@ -158,5 +165,5 @@ def build_app(state: State, store: Any | None = None) -> web.Application:
         for method, path, handler in store.routes():
             app.router.add_route(method, path, a.wrap_storage(path, handler))
     app.router.add_route("*", "/{tail:.*}", a.dispatch)
-    app["emulator_app"] = a
+    app[APP_KEY] = a
     return app

@@ -161,7 +161,7 @@ def cluster_json(state: State, c: Cluster) -> dict[str, Any]:
                 "V1ExternalClusterSpec",
                 {
                     "clusterType": "CLUSTER_TYPE_GLOBAL",
-                    "driver": "CLOUD_PROVIDER_UNSPECIFIED",
+                    "driver": "AWS",
                     "awsV1": {"region": c.region},
                     "availableAccelerators": [m.slug for m in MACHINES],
                     "userId": "",

@@ -177,7 +177,6 @@ def job_json(st: State, p: Project, j: Job, now: float) -> dict[str, Any]:
         "timings": {},
         "isHealthy": state == "running",
         "totalSizeBytes": "0",
-        "visibility": "VISIBILITY_PRIVATE",
     }
     data.update(j.extra)
     return filled("V1Job", data)

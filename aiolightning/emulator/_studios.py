@@ -272,7 +272,6 @@ def studio_json(st: State, s: Studio, now: float) -> dict[str, Any]:
         "tags": [],
         "dataConnectionMounts": [],
         "publications": [],
-        "visibility": "VISIBILITY_PRIVATE",
         "imageStatus": None,
         "numberOfFiles": "1",
         "totalSizeBytes": "32",

@@ -108,7 +108,7 @@ def _zero_for(t: Any) -> Any:
         return False
     if t is int or t is float:
         return 0
-    return None  # nested messages, Any, enums we cannot see
+    return None  # nested messages, Any
 
 
 def zero_template(name: str) -> dict[str, Any]:
@@ -118,11 +118,20 @@ def zero_template(name: str) -> dict[str, Any]:
     tpl = {}
     t = model(name)
     if t is not None:
-        info = msgspec.inspect.type_info(t)
-        if isinstance(info, msgspec.inspect.StructType):
-            hints = _hints(t)
-            for f in info.fields:
-                tpl[f.encode_name] = _zero_for(hints.get(f.name, Any))
+        from ._schema_facts import DATETIME, ENUMS
+
+        datetimes = DATETIME.get(name, frozenset())
+        enums = ENUMS.get(name, {})
+        hints = _hints(t)
+        fields: tuple[str, ...] = getattr(t, "__struct_fields__", ())
+        wire: tuple[str, ...] = getattr(t, "__struct_encode_fields__", fields)
+        for attr, key in zip(fields, wire, strict=True):
+            if key in datetimes:
+                tpl[key] = None
+            elif key in enums:
+                tpl[key] = enums[key]
+            else:
+                tpl[key] = _zero_for(hints.get(attr, Any))
         _templates[name] = tpl
     return tpl
 
