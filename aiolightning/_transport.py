@@ -609,12 +609,14 @@ class Transport:
                     method=method,
                     path=path,
                 )
+                error.__cause__ = exc
             except TimeoutError as exc:  # total / sock_read timeouts
                 if resp is not None:
                     resp.close()
                 error = APITimeoutError(
                     f"{method} {label}: timed out ({_describe(exc)})", method=method, path=path
                 )
+                error.__cause__ = exc
             except aiohttp.InvalidURL as exc:
                 sl.release(ticket, outcome="error")
                 raise APIConnectionError(
@@ -627,6 +629,7 @@ class Transport:
                     method=method,
                     path=path,
                 )
+                error.__cause__ = exc
             except (aiohttp.ClientError, OSError) as exc:
                 if resp is not None:
                     resp.close()
@@ -635,6 +638,7 @@ class Transport:
                     method=method,
                     path=path,
                 )
+                error.__cause__ = exc
             except BaseException:
                 if resp is not None:
                     resp.close()

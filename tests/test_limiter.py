@@ -251,3 +251,38 @@ async def test_cancelling_a_request_frees_its_slot_and_aborts_it() -> None:
             with anyio.move_on_after(0.1):
                 await c.transport.request("GET", "/v1/slow")
             assert c.limiter.stats("read").in_flight == 0
+
+
+async def test_stress_random_cancellations_throttles_and_pauses_leak_nothing() -> None:
+    import random
+
+    rng = random.Random(7)
+    s = Limiter(LimiterConfig(initial=5, max=5, pause_jitter=0.0)).scope("read")
+    peak = 0
+
+    async def user() -> None:
+        nonlocal peak
+        t = await s.acquire()
+        peak = max(peak, s.in_flight)
+        try:
+            await asyncio.sleep(rng.random() * 0.002)
+        finally:
+            r = rng.random()
+            if r < 0.05:
+                s.release(t, outcome="throttled", retry_after=0.01)
+            elif r < 0.1:
+                s.release(t, outcome="error")
+            else:
+                s.release(t)
+
+    tasks = [asyncio.create_task(user()) for _ in range(500)]
+    for _ in range(100):
+        await asyncio.sleep(0.001)
+        rng.choice(tasks).cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    st = s.stats()
+    assert st.in_flight == 0 and st.waiting == 0
+    assert peak <= 5
+    assert 1 <= st.cap <= 5
+    t = await s.acquire()  # still usable
+    s.release(t)

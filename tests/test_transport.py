@@ -361,3 +361,31 @@ async def test_stream_reads_ndjson_and_maps_errors() -> None:
                 async with c.transport.stream("GET", "/v1/none"):
                     pass  # pragma: no cover
             assert c.limiter.stats("read").in_flight == 0
+
+
+async def test_stream_retries_before_first_byte_and_maps_mid_body_failures() -> None:
+    calls = {"n": 0}
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return json_response({"message": "busy"}, 503)
+        resp = web.StreamResponse()
+        resp.content_length = 1000
+        await resp.prepare(request)
+        await resp.write(b"x" * 10)
+        assert request.transport is not None
+        request.transport.close()  # drop the connection mid-body
+        return resp
+
+    policy = RetryPolicy(base=0.001, jitter=False)
+    async with serve({("GET", "/v1/blob"): flaky}) as (url, rec):
+        async with AsyncLightning(url, retry=policy, **CREDS) as c:
+            with pytest.raises(APIConnectionError) as ei:
+                async with c.transport.stream("GET", "/v1/blob", scope="data") as resp:
+                    assert resp.status == 200
+                    await resp.read()
+            assert ei.value.path == "/v1/blob"
+            st = c.limiter.stats("data")
+            assert (st.in_flight, st.retries, st.errors) == (0, 1, 1)
+    assert rec.count() == 2
