@@ -161,7 +161,8 @@ async def test_jwt_single_flight_refresh_under_20_concurrent_401s() -> None:
     srv = JwtServer(login_delay=0.2)
     async with serve(srv.routes()) as (url, rec):
         async with AsyncLightning(url, auth="jwt", user_id="user-123", api_key="key-abc") as c:
-            await c.transport.request("GET", "/v1/me")
+            # 20 concurrent first calls: one login
+            await asyncio.gather(*(c.transport.request("GET", "/v1/me") for _ in range(20)))
             assert len(srv.logins) == 1
             srv.current = "rotated-away"  # every held token is now rejected
             results = await asyncio.gather(
@@ -169,8 +170,8 @@ async def test_jwt_single_flight_refresh_under_20_concurrent_401s() -> None:
             )
             assert len(srv.logins) == 2
             assert all(r == {"token": "jwt-2"} for r in results)
-            # 20 rejected + 20 replayed (+ the first call)
-            assert rec.count("/v1/me") == 41
+            # 20 rejected + 20 replayed (+ the 20 first calls)
+            assert rec.count("/v1/me") == 60
 
 
 async def test_jwt_gives_up_after_one_refresh() -> None:
