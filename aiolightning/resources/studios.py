@@ -18,7 +18,7 @@ import builtins
 import enum
 import os
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -271,12 +271,124 @@ def _already_message(exc: LightningError) -> bool:
     return "already" in text and ("running" in text or "start" in text or "pending" in text)
 
 
+def _judge(s: Studio, state: StudioState, target: StudioStatus, track: str) -> bool:
+    """Has the studio reached ``target``? Raises :class:`StudioError` if it never will."""
+    if target is StudioStatus.RUNNING:
+        if state.ready and (not track or state.instance_id == track):
+            return True
+        if state.status is StudioStatus.FAILED:
+            raise StudioError(f"studio {s} failed to start: {state.message or 'no message'}")
+        if (
+            track
+            and state.status in (StudioStatus.STOPPED, StudioStatus.STOPPING)
+            and not state.live_instance()
+        ):
+            raise StudioError(f"studio {s} stopped while starting: {state.message or 'no message'}")
+        return False
+    return state.status is target
+
+
+class _Waiter:
+    __slots__ = ("error", "event", "state", "studio", "target", "track")
+
+    def __init__(self, studio: Studio, target: StudioStatus, track: str) -> None:
+        self.studio = studio
+        self.target = target
+        self.track = track
+        self.event = anyio.Event()
+        self.state: StudioState | None = None
+        self.error: BaseException | None = None
+
+
+class _Board:
+    """Watches many studios of one teamspace with paged list calls -- each listed studio
+    carries its ``codeStatus`` -- instead of one ``codestatus`` GET per studio per poll.
+    Studios the listing does not show are asked for one by one."""
+
+    def __init__(self, owner: Studios, teamspace_id: str) -> None:
+        self._owner = owner
+        self._ts = teamspace_id
+        self._waiting: dict[str, list[_Waiter]] = {}
+        self._wake = anyio.Event()
+
+    async def wait(
+        self, s: Studio, target: StudioStatus, deadline: Deadline, track: str = ""
+    ) -> StudioState:
+        w = _Waiter(s, target, track)
+        self._waiting.setdefault(s.id, []).append(w)
+        self._wake.set()
+        try:
+            remaining = deadline.remaining()
+            with anyio.move_on_after(None if remaining == float("inf") else remaining):
+                await w.event.wait()
+        finally:
+            waiters = self._waiting.get(s.id, [])
+            if w in waiters:
+                waiters.remove(w)
+            if not waiters:
+                self._waiting.pop(s.id, None)
+        if w.error is not None:
+            raise w.error
+        if w.state is None:
+            raise WaitTimeoutError(
+                f"studio {s} did not reach {target.value} within {deadline.timeout:g} s"
+            )
+        return w.state
+
+    def _offer(self, studio_id: str, state: StudioState) -> None:
+        for w in list(self._waiting.get(studio_id, [])):
+            try:
+                done = _judge(w.studio, state, w.target, w.track)
+            except StudioError as exc:
+                w.error = exc
+                w.event.set()
+                continue
+            if done:
+                w.state = state
+                w.event.set()
+
+    async def run(self) -> None:
+        intervals = self._owner._intervals()
+        while True:
+            if not self._waiting:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                intervals = self._owner._intervals()
+            try:
+                await self._round()
+            except LightningError:
+                pass  # the transport already retried; ask again next round
+            await anyio.sleep(next(intervals))
+
+    async def _round(self) -> None:
+        api = self._owner._api
+        seen: set[str] = set()
+        token: str | None = None
+        while self._waiting:
+            resp = await api.list_cloud_spaces(self._ts, limit=1000, page_token=token)
+            for cs in resp.cloudspaces or []:
+                if cs.id in self._waiting and cs.code_status is not None:
+                    seen.add(cs.id)
+                    self._offer(cs.id, StudioState.from_model(cs.code_status))
+            token = resp.next_page_token or None
+            if not token or not (self._waiting.keys() - seen):
+                break
+        rest = [sid for sid in self._waiting if sid not in seen]
+        if rest:
+
+            async def one(sid: str) -> None:
+                resp = await api.get_cloud_space_instance_status(self._ts, sid)
+                self._offer(sid, StudioState.from_model(resp))
+
+            await map_outcomes(one, rest, concurrency=64)
+
+
 class Studios:
     """``client.studios``."""
 
     #: polling knobs (seconds); tests and impatient users may lower them
     poll_initial = 0.3
-    poll_cap = 2.0
+    poll_cap = 1.0
 
     def __init__(self, client: AsyncLightning) -> None:
         self._client = client
@@ -485,22 +597,7 @@ class Studios:
         intervals = self._intervals()
         while True:
             state = await self._state(s)
-            if target is StudioStatus.RUNNING:
-                if state.ready and (not track or state.instance_id == track):
-                    return state
-                if state.status is StudioStatus.FAILED:
-                    raise StudioError(
-                        f"studio {s} failed to start: {state.message or 'no message'}"
-                    )
-                if (
-                    track
-                    and state.status in (StudioStatus.STOPPED, StudioStatus.STOPPING)
-                    and not state.live_instance()
-                ):
-                    raise StudioError(
-                        f"studio {s} stopped while starting: {state.message or 'no message'}"
-                    )
-            elif state.status is target:
+            if _judge(s, state, target, track):
                 return state
             if deadline.expired():
                 raise WaitTimeoutError(
@@ -557,10 +654,11 @@ class Studios:
         interruptible: bool | None,
         max_runtime: int | None,
         deadline: Deadline,
+        known: StudioState | None = None,
     ) -> str:
         """Send the start unless the studio already starts/runs; return the live instance id
-        ("" if unknown)."""
-        state = await self._state(s)
+        ("" if unknown). ``known``: a state just read by the caller (saves a request)."""
+        state = known if known is not None else await self._state(s)
         live = state.live_instance()
         if live:
             on = state.requested_machine if live == state.requested_instance_id else state.machine
@@ -773,6 +871,51 @@ class Studios:
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
+    async def _prefetch(
+        self, refs: builtins.list[StudioRef], teamspace: TeamspaceRef | Teamspace | None
+    ) -> dict[str, StudioState]:
+        """Resolve many names with one walk of the teamspace's listing (1000 per page)
+        instead of one lookup each; returns the codeStatus seen for each studio."""
+        names = {r for r in refs if isinstance(r, str)}
+        if len(names) < 16:
+            return {}
+        ts = await self._teamspace(teamspace)
+        states: dict[str, StudioState] = {}
+        async for cs in self._api.list_cloud_spaces_iter(ts.id, limit=1000):
+            studio = Studio.from_model(cs, ts.id)
+            if studio.name in names or studio.id in names:
+                key = studio.name if studio.name in names else studio.id
+                self._by_name[(ts.id, key)] = studio
+                if cs.code_status is not None:
+                    states[studio.id] = StudioState.from_model(cs.code_status)
+        return states
+
+    async def _many(
+        self,
+        studios: AsyncOrSyncIterable[StudioRef],
+        action: Callable[[StudioRef, Callable[[str], _Board]], Awaitable[StudioState]],
+        *,
+        concurrency: int,
+        on_progress: ProgressCallback | None,
+        stop_on_error: bool,
+    ) -> builtins.list[Outcome[StudioRef, StudioState]]:
+        boards: dict[str, _Board] = {}
+        async with anyio.create_task_group() as tg:
+
+            def board(teamspace_id: str) -> _Board:
+                b = boards.get(teamspace_id)
+                if b is None:
+                    b = boards[teamspace_id] = _Board(self, teamspace_id)
+                    tg.start_soon(b.run)
+                return b
+
+            outs = await map_outcomes(
+                lambda ref: action(ref, board), studios, concurrency=concurrency,
+                on_progress=on_progress, stop_on_error=stop_on_error,
+            )  # fmt: skip
+            tg.cancel_scope.cancel()
+        return outs
+
     async def start_many(
         self,
         studios: AsyncOrSyncIterable[StudioRef],
@@ -790,19 +933,29 @@ class Studios:
 
         Each studio is started at most once (see :meth:`start`), a failure of one never
         affects the others, and the client's limiter keeps the request rate within what the
-        service accepts. ``concurrency`` bounds the studios in progress (waits are cheap)."""
+        service accepts. Names are resolved with one walk of the teamspace's listing, and the
+        waits share paged list calls (each listed studio carries its status) rather than
+        polling every studio. ``concurrency`` bounds the studios in progress; ``timeout``
+        applies to each studio."""
         m = resolve_machine(machine)
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
+        known: dict[str, StudioState] = {}
+        if isinstance(studios, Collection) and not isinstance(studios, str):
+            known = await self._prefetch(builtins.list(studios), teamspace)
 
-        async def one(ref: StudioRef) -> StudioState:
-            return await self.start(
-                ref, m, interruptible=interruptible, teamspace=teamspace, wait=wait,
-                timeout=timeout,
-            )  # fmt: skip
+        async def one(ref: StudioRef, board: Callable[[str], _Board]) -> StudioState:
+            s = await self._resolve(ref, teamspace)
+            deadline = Deadline(timeout)
+            instance = await self._ensure_started(
+                s, m, interruptible, None, deadline, known=known.pop(s.id, None)
+            )
+            if not wait:
+                return await self._state(s)
+            return await board(s.teamspace_id).wait(s, StudioStatus.RUNNING, deadline, instance)
 
-        return await map_outcomes(
-            one, studios, concurrency=concurrency, on_progress=on_progress,
+        return await self._many(
+            studios, one, concurrency=concurrency, on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
@@ -817,15 +970,22 @@ class Studios:
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
-        """Stop many studios; one :class:`Outcome` per studio, in input order."""
+        """Stop many studios; one :class:`Outcome` per studio, in input order. The waits
+        share paged list calls like :meth:`start_many`."""
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
+        if isinstance(studios, Collection) and not isinstance(studios, str):
+            await self._prefetch(builtins.list(studios), teamspace)
 
-        async def one(ref: StudioRef) -> StudioState:
-            return await self.stop(ref, teamspace=teamspace, wait=wait, timeout=timeout)
+        async def one(ref: StudioRef, board: Callable[[str], _Board]) -> StudioState:
+            s = await self._resolve(ref, teamspace)
+            state = await self.stop(s, wait=False, timeout=timeout)
+            if not wait or (state.status is StudioStatus.STOPPED and not state.live_instance()):
+                return state
+            return await board(s.teamspace_id).wait(s, StudioStatus.STOPPED, Deadline(timeout))
 
-        return await map_outcomes(
-            one, studios, concurrency=concurrency, on_progress=on_progress,
+        return await self._many(
+            studios, one, concurrency=concurrency, on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
