@@ -295,7 +295,7 @@ async def scenario_c(
             api = client.api.jobs
             t0 = time.perf_counter()
             outs = await map_outcomes(
-                lambda j: api.get_job(j.teamspace_id, j.id), targets, concurrency=64
+                lambda j, api=api: api.get_job(j.teamspace_id, j.id), targets, concurrency=64
             )
             wall = time.perf_counter() - t0
         ok = sum(o.ok for o in outs)
