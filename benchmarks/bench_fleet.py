@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,6 +245,13 @@ async def scenario_b(
     return jobs
 
 
+def get_job_via(client: AsyncLightning) -> Callable[[Job], Awaitable[Any]]:
+    async def get(j: Job) -> Any:
+        return await client.api.jobs.get_job(j.teamspace_id, j.id)
+
+    return get
+
+
 def summarize_calls(
     events: list[tuple[float, int]], t0: float, rate: float, wall: float, ok: int
 ) -> dict[str, Any]:
@@ -292,11 +300,8 @@ async def scenario_c(
             trace_configs=[trace],
         )
         async with client:
-            api = client.api.jobs
             t0 = time.perf_counter()
-            outs = await map_outcomes(
-                lambda j, api=api: api.get_job(j.teamspace_id, j.id), targets, concurrency=64
-            )
+            outs = await map_outcomes(get_job_via(client), targets, concurrency=64)
             wall = time.perf_counter() - t0
         ok = sum(o.ok for o in outs)
         s = summarize_calls(events, t0, rate, wall, ok)
