@@ -613,6 +613,7 @@ class Transport:
             except TimeoutError as exc:  # total / sock_read timeouts
                 if resp is not None:
                     resp.close()
+                status = 0  # a status line may have arrived before the body timed out
                 error = APITimeoutError(
                     f"{method} {label}: timed out ({_describe(exc)})", method=method, path=path
                 )
@@ -633,6 +634,7 @@ class Transport:
             except (aiohttp.ClientError, OSError) as exc:
                 if resp is not None:
                     resp.close()
+                status = 0
                 error = APIConnectionError(
                     f"{method} {label}: connection failed ({_describe(exc)})",
                     method=method,
