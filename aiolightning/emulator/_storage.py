@@ -52,6 +52,7 @@ from urllib.parse import quote
 
 import msgspec
 from aiohttp import web
+from aiohttp.streams import EofStream
 
 from ._config import Counters, EmulatorConfig
 
@@ -542,24 +543,46 @@ class ArtifactStore:
     # ------------------------------------------------------------------ presigned PUTs
 
     async def _receive(self, request: web.Request, target: Path) -> tuple[int, str]:
-        """Stream the body into ``target`` (via a temp file); return (size, quoted MD5)."""
+        """Stream the body into ``target`` (via a temp file); return (size, quoted MD5).
+
+        Hashing and writing run in a worker thread, one chunk behind the socket reads, so
+        the event loop keeps receiving (hashlib and os.write release the GIL).
+        """
+        loop = asyncio.get_running_loop()
         tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
         md5 = hashlib.md5()
         size = 0
-        try:
-            # Page-cache writes of <= 1 MiB are cheaper inline than a thread hop per chunk.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                async for chunk in request.content.iter_chunked(_CHUNK):
-                    md5.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    size += len(chunk)
-            finally:
-                os.close(fd)
+        fd = await loop.run_in_executor(
+            None, os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+        )
+
+        def consume(chunk: bytes) -> None:
+            md5.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+
+        def finish() -> None:
+            os.close(fd)
             os.replace(tmp, target)
+
+        pending: asyncio.Future[None] | None = None
+        try:
+            async for chunk in request.content.iter_chunked(_CHUNK):
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, consume, chunk)
+                size += len(chunk)
+            if pending is not None:
+                await pending
+                pending = None
+            await loop.run_in_executor(None, finish)
         except BaseException:
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(pending)
+            with contextlib.suppress(OSError):
+                os.close(fd)
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
@@ -610,7 +633,11 @@ class ArtifactStore:
             )
         if upload_id not in self._uploads:  # replaced while we waited
             return _xml_error(404, "NoSuchUpload", "The specified upload does not exist")
-        size, etag = await self._receive(request, up.directory / str(n))
+        try:
+            size, etag = await self._receive(request, up.directory / str(n))
+        except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
+            self.counters.incr("storage:puts_interrupted")
+            return _xml_error(400, "IncompleteBody", "The request body was cut short")
         if self._uploads.get(upload_id) is not up:  # completed or replaced meanwhile
             return _xml_error(404, "NoSuchUpload", "The specified upload does not exist")
         up.received[n] = _Part(up.directory / str(n), size, etag)
@@ -639,21 +666,20 @@ class ArtifactStore:
             return _xml_error(
                 500, "InternalError", "We encountered an internal error. Please try again."
             )
-        directory = self.root / "objects" / uuid.uuid4().hex
-        directory.mkdir(parents=True)
+        file = self.root / "objects" / f"{uuid.uuid4().hex}.blob"
         try:
-            size, etag = await self._receive(request, directory / "1")
-        except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
+            size, etag = await self._receive(request, file)
+        except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
+            self.counters.incr("storage:puts_interrupted")
+            return _xml_error(400, "IncompleteBody", "The request body was cut short")
         obj = StoredObject(
-            [(directory / "1", size)],
+            [(file, size)],
             size,
             etag,
             time.time(),
             str(info.get("t") or ""),
             str(info.get("c") or ""),
-            directory,
+            None,
         )
         self._replace(pid, scope, path, obj)
         self.counters.incr("storage:parts_put")

@@ -46,6 +46,7 @@ class TransferConfig:
             ``~/.cache/aiolightning/uploads``).
         download_threshold: files up to this size are downloaded in one stream.
         download_part_size: size of each ranged GET of a larger file.
+        read_chunk: bytes read from the file per ``os.pread`` while a part is sent.
         write_chunk: bytes gathered from the socket before one write to the file.
         fsync: flush downloaded files to disk (in a worker thread) before renaming them.
         part_timeout: seconds without progress before a part PUT / range GET is abandoned.
@@ -65,6 +66,7 @@ class TransferConfig:
     journal_dir: Path | None = None
     download_threshold: int = 64 * MiB
     download_part_size: int = 32 * MiB
+    read_chunk: int = 2 * MiB
     write_chunk: int = 8 * MiB
     fsync: bool = True
     part_timeout: float = 120.0
@@ -80,8 +82,8 @@ class TransferConfig:
                 raise ValueError(f"{name} must be positive")
         if self.part_attempts < 1:
             raise ValueError("part_attempts must be >= 1")
-        if self.download_part_size <= 0 or self.write_chunk <= 0:
-            raise ValueError("download_part_size and write_chunk must be positive")
+        if self.download_part_size <= 0 or self.write_chunk <= 0 or self.read_chunk <= 0:
+            raise ValueError("download_part_size, read_chunk and write_chunk must be positive")
 
     def with_options(self, **changes: Any) -> TransferConfig:
         return replace(self, **changes)

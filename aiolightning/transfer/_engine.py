@@ -22,7 +22,7 @@ import os
 import random
 import re
 import stat as stat_mod
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,14 +148,16 @@ def _open_for_upload(path: Path) -> tuple[int, int, int]:
     return fd, st.st_size, st.st_mtime_ns
 
 
-def _read_part(fd: int, offset: int, length: int, want_md5: bool) -> tuple[bytes, str]:
+def _read_chunk(fd: int, offset: int, length: int, md5: Any) -> bytes:
     data = os.pread(fd, length, offset)
     while len(data) < length:  # pread may return short on some filesystems
         more = os.pread(fd, length - len(data), offset + len(data))
         if not more:
-            raise OSError(f"file shrank: {length} bytes expected at offset {offset}")
+            raise OSError(f"the file shrank: {length} bytes expected at offset {offset}")
         data += more
-    return data, hashlib.md5(data).hexdigest() if want_md5 else ""
+    if md5 is not None:
+        md5.update(data)
+    return data
 
 
 def _pwrite_all(fd: int, data: bytes | bytearray, offset: int, md5: Any = None) -> None:
@@ -334,24 +336,62 @@ class TransferEngine:
         progress: ProgressTracker,
         name: str,
     ) -> str:
-        """Read one part (under the byte budget), PUT it, check its ETag; return the ETag."""
-        verify = self.config.verify_checksums
-        async with self.budget.hold(length):
-            data, md5 = await anyio.to_thread.run_sync(_read_part, fd, offset, length, verify)
+        """PUT bytes [offset, offset+length) of the file, check the ETag; return the ETag.
+
+        A part no larger than ``read_chunk`` is read whole (one thread hop); a larger one is
+        streamed from the file ``read_chunk`` bytes at a time (each ``os.pread`` and MD5
+        update in a worker thread), so a part in flight holds about two chunks of memory,
+        not the whole part: that is what it takes from the byte budget.
+        """
+        cfg = self.config
+        md5 = hashlib.md5() if cfg.verify_checksums else None
+        step = cfg.read_chunk
+        sent = 0
+
+        async def stream() -> AsyncIterator[bytes]:
+            nonlocal sent
+            pos, end = offset, offset + length
+            while pos < end:
+                chunk = await anyio.to_thread.run_sync(
+                    _read_chunk, fd, pos, min(step, end - pos), md5
+                )
+                pos += len(chunk)
+                yield chunk
+                sent += len(chunk)
+                progress.advance(len(chunk), name)
+
+        async with self.budget.hold(min(length, 2 * step)):
             try:
-                put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
+                if length <= step:
+                    data = await anyio.to_thread.run_sync(_read_chunk, fd, offset, length, md5)
+                    put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
+                    del data
+                    sent = length
+                    progress.advance(length, name)
+                else:
+                    put = await self.presigned.put(
+                        str(url["url"]), stream(), url.get("headers"), length=length
+                    )
             except _NETWORK_ERRORS as e:
+                progress.rewind(sent)
                 raise _PartFailed(f"{type(e).__name__}: {e}") from e
-            finally:
-                del data
+            except BaseException:
+                progress.rewind(sent)
+                raise
         if not 200 <= put.status < 300:
+            progress.rewind(sent)
             raise self._classify_put(put.status, put.body)
+        if sent != length:
+            progress.rewind(sent)
+            raise _PartFailed(f"only {sent} of {length} bytes were sent")
         etag = put.etag
-        if verify:
+        if md5 is not None:
             plain = _plain_md5(etag)
-            if plain is not None and plain != md5:
-                raise _PartFailed(f"checksum mismatch: sent MD5 {md5}, object store says {etag}")
-        progress.advance(length, name)
+            if plain is not None and plain != md5.hexdigest():
+                progress.rewind(sent)
+                raise _PartFailed(
+                    f"checksum mismatch: sent MD5 {md5.hexdigest()}, object store says {etag}"
+                )
         return etag
 
     async def _upload_single(

@@ -110,9 +110,21 @@ class PresignedSession:
         assert self._session is not None, "use() the PresignedSession first"
         return self._session
 
-    async def put(self, url: str, data: bytes, headers: Mapping[str, str] | None) -> PutResult:
-        """PUT ``data``; return the status and ETag. Raises aiohttp/OS errors as they come."""
+    async def put(
+        self,
+        url: str,
+        data: bytes | AsyncIterator[bytes],
+        headers: Mapping[str, str] | None,
+        *,
+        length: int | None = None,
+    ) -> PutResult:
+        """PUT ``data`` (bytes, or an async iterator of ``length`` bytes in total, sent with
+        a Content-Length, never chunked); return the status and ETag. Network errors
+        propagate as aiohttp/OS exceptions."""
         hdrs = safe_headers(headers)
+        if not isinstance(data, bytes):
+            assert length is not None, "a streamed body needs its length"
+            hdrs["Content-Length"] = str(length)
         async with self.limiter.slot("data") as slot:
             async with self.http.put(url, data=data, headers=hdrs) as resp:
                 if resp.status in (429, 503):
