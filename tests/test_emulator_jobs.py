@@ -161,6 +161,7 @@ async def test_list_pagination_and_filters(
     emulator: Emulator, emu_http: aiohttp.ClientSession
 ) -> None:
     pid = emulator.teamspace_id
+    emulator.config.timings.job_pending = 60  # they all stay pending, however slow the machine
     ids = [(await _submit(emu_http, pid, f"j{i}"))["id"] for i in range(12)]
     seen: list[str] = []
     token = ""

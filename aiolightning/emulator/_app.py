@@ -17,6 +17,7 @@ from ._faults import FaultInjector
 from ._router import Router, split_path
 from ._spec import spec_operations
 from ._state import State
+from ._storage import ArtifactStore
 from ._validation import decode_body
 
 __all__ = ["EMULATED_ROUTES", "build_app"]
@@ -103,7 +104,9 @@ class _App:
             request[USER_ID] = user.id
             segs = split_path(request.raw_path)
             if len(segs) >= 3 and segs[0] == "v1" and segs[1] == "projects":
-                state.project_for(segs[2], user)
+                project = state.project_for(segs[2], user)
+                if len(segs) >= 6 and segs[3] == "artifacts" and segs[4] == "cloudspaces":
+                    state.studios.get(project, segs[5])  # 404 for an unknown studio
             return await handler(request)
 
         return wrapped
@@ -155,7 +158,7 @@ class _App:
 APP_KEY = web.AppKey("emulator_app", _App)
 
 
-def build_app(state: State, store: Any | None = None) -> web.Application:
+def build_app(state: State, store: ArtifactStore | None = None) -> web.Application:
     """The application. `store` (an ArtifactStore) contributes routes registered first."""
     a = _App(state)
     app = web.Application(middlewares=[a.middleware], client_max_size=1 << 30)

@@ -22,11 +22,7 @@ from aiohttp import web
 from ._app import build_app
 from ._config import Counters, EmulatorConfig
 from ._state import State
-
-try:
-    from ._storage import ArtifactStore
-except ImportError:  # pragma: no cover - until the storage module lands
-    ArtifactStore = None  # type: ignore[assignment,misc]
+from ._storage import ArtifactStore
 
 __all__ = ["Emulator", "EmulatorInfo", "EmulatorThread", "cli_args", "spawn_emulator"]
 
@@ -110,20 +106,19 @@ class Emulator(_Info):
         self.cluster_id = st.cluster.id
         self._runner: web.AppRunner | None = None
         self._tmp: str | None = None
-        self._store: Any = None
+        self._store: ArtifactStore | None = None
 
     async def start(self) -> None:
-        store = None
-        if ArtifactStore is not None:
-            self._tmp = tempfile.mkdtemp(prefix="aiolightning-emulator-")
-            store = ArtifactStore(
-                Path(self._tmp),
-                self.state.token_secret + b"storage",
-                self.config,
-                self.counters,
-                lambda: self.url,
-            )
-            self._store = store
+        self._tmp = tempfile.mkdtemp(prefix="aiolightning-emulator-")
+        store = ArtifactStore(
+            Path(self._tmp),
+            self.state.token_secret + b"storage",
+            self.config,
+            self.counters,
+            lambda: self.url,
+        )
+        store.studio_resolver = self.state.studios.id_by_name
+        self._store = store
         app = build_app(self.state, store)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
