@@ -463,7 +463,7 @@ async def create_run(call: Call) -> Any:
 @routes.route("GET", "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs")
 async def list_runs(call: Call) -> Any:
     _studio(call, "cloudspaceId")
-    return {"lightningruns": []}
+    return {"runs": []}
 
 
 # -- lifecycle -----------------------------------------------------------------------------
@@ -520,7 +520,6 @@ async def start_studio(call: Call) -> Any:
 @routes.route(
     "POST",
     "/v1/projects/{projectId}/cloudspaces/{id}/stop",
-    body="CloudSpaceServiceStopCloudSpaceInstanceBody",
 )
 async def stop_studio(call: Call) -> Any:
     st = call.state
@@ -589,7 +588,6 @@ async def update_codeconfig(call: Call) -> Any:
 @routes.route(
     "POST",
     "/v1/projects/{projectId}/cloudspaces/{id}/switch-confirm",
-    body="CloudSpaceServiceSwitchCloudSpaceInstanceBody",
 )
 async def switch_confirm(call: Call) -> Any:
     st = call.state
@@ -611,7 +609,6 @@ async def switch_confirm(call: Call) -> Any:
 @routes.route(
     "POST",
     "/v1/projects/{projectId}/cloudspaces/{id}/switch-cancel",
-    body="CloudSpaceServiceCancelSwitchCloudSpaceInstanceBody",
 )
 async def switch_cancel(call: Call) -> Any:
     _, s = _studio(call)

@@ -1,0 +1,159 @@
+"""Requests per second the emulator serves, in its own process, at concurrency 64.
+
+Drives, with one aiohttp client in this process:
+
+* `GET /v1/auth/whoami`                                (small GET: auth + routing + JSON)
+* `GET /v1/projects/{pid}/cloudspaces/{id}/codestatus` (a running studio's status)
+
+against `python -m aiolightning.emulator` started by `spawn_emulator` (no faults), and, as
+the baseline, a bare `aiohttp.web` app in a subprocess answering a fixed small JSON body.
+
+    python benchmarks/bench_emulator.py                 # 5 s per row
+    python benchmarks/bench_emulator.py --seconds 2 --concurrency 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import aiohttp
+
+from aiolightning.emulator import EmulatorConfig, Timings, spawn_emulator
+
+BARE_SERVER = r"""
+import sys
+from aiohttp import web
+
+async def whoami(request):
+    return web.json_response({"userId": "u", "username": "emu-user"})
+
+async def main():
+    app = web.Application()
+    app.router.add_get("/v1/auth/whoami", whoami)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    import asyncio
+    await asyncio.Event().wait()
+
+import asyncio
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def bare_server() -> Iterator[str]:
+    proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def drive(
+    url: str, headers: dict[str, str], seconds: float, concurrency: int
+) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) over `seconds` after a 0.5 s warm-up."""
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    latencies: list[float] = []
+    count = 0
+    async with aiohttp.ClientSession(connector=conn, headers=headers) as s:
+        measuring = False
+        stop_at = 0.0
+
+        async def worker() -> None:
+            nonlocal count
+            while True:
+                t = time.perf_counter()
+                if measuring and t >= stop_at:
+                    return
+                async with s.get(url) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise RuntimeError(f"{url}: HTTP {r.status}")
+                if measuring:
+                    latencies.append(time.perf_counter() - t)
+                    count += 1
+
+        warm_end = time.perf_counter() + 0.5
+        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        await asyncio.sleep(max(0.0, warm_end - time.perf_counter()))
+        start = time.perf_counter()
+        stop_at = start + seconds
+        measuring = True
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    return count / elapsed, p50, p99
+
+
+async def studio_url(base: str, pid: str, headers: dict[str, str]) -> str:
+    async with aiohttp.ClientSession(headers=headers) as s:
+        async with s.post(f"{base}/v1/projects/{pid}/cloudspaces", json={"name": "bench"}) as r:
+            sid = (await r.json())["id"]
+        body = {"computeConfig": {"name": "cpu-4", "spot": False}}
+        async with s.post(f"{base}/v1/projects/{pid}/cloudspaces/{sid}/start", json=body) as r:
+            assert r.status == 200
+        await asyncio.sleep(0.1)
+    return f"{base}/v1/projects/{pid}/cloudspaces/{sid}/codestatus"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--concurrency", type=int, default=64)
+    a = ap.parse_args()
+
+    rows: list[tuple[str, float, float, float]] = []
+    with bare_server() as bare:
+        rows.append(
+            (
+                "bare aiohttp.web, small JSON (baseline)",
+                *asyncio.run(drive(bare + "/v1/auth/whoami", {}, a.seconds, a.concurrency)),
+            )
+        )
+    config = EmulatorConfig(timings=Timings(studio_start=0.05))
+    with spawn_emulator(seed=0, config=config) as emu:
+        headers = {"Authorization": aiohttp.encode_basic_auth(emu.user_id, emu.api_key)}
+        rows.append(
+            (
+                "emulator GET /v1/auth/whoami",
+                *asyncio.run(drive(emu.url + "/v1/auth/whoami", headers, a.seconds, a.concurrency)),
+            )
+        )
+        url = asyncio.run(studio_url(emu.url, emu.teamspace_id, headers))
+        rows.append(
+            (
+                "emulator GET .../cloudspaces/{id}/codestatus",
+                *asyncio.run(drive(url, headers, a.seconds, a.concurrency)),
+            )
+        )
+
+    base = rows[0][1]
+    print(
+        f"\nconcurrency {a.concurrency}, {a.seconds:g} s per row, server in its own process, loopback\n"
+    )
+    print(f"{'endpoint':<48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}")
+    print("-" * 85)
+    for name, rps, p50, p99 in rows:
+        print(f"{name:<48} {rps:>9,.0f} {p50:>8.2f} {p99:>8.2f} {rps / base:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
