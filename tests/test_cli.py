@@ -278,7 +278,8 @@ def test_credentials_file_is_used(emu: EmulatorThread, home: Path) -> None:
 
 def test_unreachable_url(home: Path) -> None:
     env = clean_env(home, LIGHTNING_USER_ID="u", LIGHTNING_API_KEY="k" * 16)
-    proc = cli("--url", f"http://127.0.0.1:{free_port()}", "jobs", "list", env=env)
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = cli("--url", url, "--retries", "1", "jobs", "list", env=env)
     assert_one_error_line(proc, 4, "cannot reach")
 
 
@@ -318,7 +319,7 @@ def test_demo_scaled_down(home: Path) -> None:
 
 
 def test_demo_human_summary(home: Path) -> None:
-    proc = cli("demo", "--studios", "1", "--jobs", "1", "--size-mib", "1", env=clean_env(home))
+    proc = cli("demo", "--studios", "0", "--jobs", "0", "--size-mib", "1", env=clean_env(home))
     assert proc.returncode == 0, proc.stderr
     assert "PHASE" in proc.stdout and "THROTTLES" in proc.stdout
     assert "total " in proc.stdout

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._exit import UsageError
 from ._output import Output
 from ._progress import Progress, progress_enabled
 
@@ -59,6 +60,13 @@ class Context:
                 "credentials_path": getattr(self.args, "credentials", None),
                 "teamspace": getattr(self.args, "teamspace", None),
             }
+            retries = getattr(self.args, "retries", None)
+            if retries is not None:
+                from .._retry import RetryPolicy
+
+                if retries < 0:
+                    raise UsageError("--retries must not be negative")
+                kwargs["retry"] = RetryPolicy(max_attempts=retries + 1)
             kwargs.update(overrides)
             client = AsyncLightning(**kwargs)
             self._client = await self.stack.enter_async_context(client)

@@ -72,6 +72,14 @@ def add_common_options(parser: argparse.ArgumentParser, *, root: bool) -> None:
         "~/.lightning/credentials.json)",
     )
     group.add_argument(
+        "--retries",
+        metavar="N",
+        type=int,
+        default=default(None),
+        help="retry a failed request (connection error, timeout, 429, 5xx) up to N times "
+        "(default 4)",
+    )
+    group.add_argument(
         "--json",
         action="store_true",
         default=default(False),
