@@ -85,6 +85,9 @@ def authenticate(state: State, header: str | None) -> User:
     scheme = scheme.lower()
     cred = cred.strip()
     if scheme == "basic":
+        cached = state.basic_cache.get(cred)
+        if cached is not None and cached.api_key == state.basic_cache_keys.get(cred):
+            return cached
         try:
             user_id, sep, key = base64.b64decode(cred, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
@@ -92,6 +95,11 @@ def authenticate(state: State, header: str | None) -> User:
         user = state.users.get(user_id)
         if not sep or user is None or not hmac.compare_digest(user.api_key, key):
             raise ApiError(401, "invalid user id or API key")
+        if len(state.basic_cache) >= 1024:
+            state.basic_cache.clear()
+            state.basic_cache_keys.clear()
+        state.basic_cache[cred] = user
+        state.basic_cache_keys[cred] = key
         return user
     if scheme == "bearer":
         if cred.count(".") == 2:

@@ -46,7 +46,8 @@ class Call:
         v = self.request.query.get(name)
         if v is None:
             v = self.request.query.get(_snake(name))
-        return default if v is None else v
+        # the generated SDK client sends a parameter passed as None as the literal "None"
+        return default if v is None or v == "None" else v
 
     def qlist(self, name: str) -> list[str]:
         q = self.request.query

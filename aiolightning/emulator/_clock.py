@@ -14,6 +14,7 @@ class Clock:
     def __init__(self) -> None:
         self._mono0 = time.monotonic()
         self._wall0 = time.time()
+        self._iso: dict[float, str] = {}
 
     def now(self) -> float:
         return time.monotonic()
@@ -24,5 +25,11 @@ class Clock:
     def iso(self, t: float | None) -> str | None:
         if t is None:
             return None
-        d = _dt.datetime.fromtimestamp(self.wall(t), tz=_dt.UTC)
-        return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}Z"
+        s = self._iso.get(t)
+        if s is None:
+            d = _dt.datetime.fromtimestamp(self.wall(t), tz=_dt.UTC)
+            s = d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}Z"
+            if len(self._iso) >= 65536:
+                self._iso.clear()
+            self._iso[t] = s
+        return s

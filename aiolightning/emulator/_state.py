@@ -80,6 +80,9 @@ class State:
         self.orgs: dict[str, Org] = {}
         self.projects: dict[str, Project] = {}
         self.clusters: dict[str, Cluster] = {}
+        # verified Basic credentials -> user, and the key they carried (a rotated key misses)
+        self.basic_cache: dict[str, User] = {}
+        self.basic_cache_keys: dict[str, str] = {}
         self.studios: StudioStore = StudioStore(self)
         self.jobs: JobStore = JobStore(self)
         self._seed_directory()
