@@ -416,7 +416,7 @@ class Transport:
         :class:`APIConnectionError`/:class:`APITimeoutError` for transport failures.
         """
         method = method.upper()
-        status, body, _resp = await self._send(
+        status, body, _resp, _slot = await self._send(
             method, path, params, json, route, scope, idempotent, timeout, retry, headers,
             authenticate=True, streaming=False,
         )  # fmt: skip
@@ -444,12 +444,11 @@ class Transport:
         ``timeout`` a stream has no total timeout, only per-read and connect timeouts.
         """
         method = method.upper()
-        _status, _body, resp = await self._send(
+        _status, _body, resp, slot = await self._send(
             method, path, params, json, route, scope, idempotent, timeout, retry, headers,
             authenticate=True, streaming=True,
         )  # fmt: skip
-        assert resp is not None
-        slot: tuple[ScopeLimiter, int] = resp._aiolightning_slot  # type: ignore[attr-defined]
+        assert resp is not None and slot is not None
         outcome = "ok"
         label = route or path
         try:
@@ -481,7 +480,7 @@ class Transport:
 
     async def login(self, body: Mapping[str, str]) -> Any:
         """``POST /v1/auth/login`` without an Authorization header (JWT mode)."""
-        _status, raw, _ = await self._send(
+        _status, raw, _, _ = await self._send(
             "POST", "/v1/auth/login", None, dict(body), "/v1/auth/login", "write", True,
             None, None, None, authenticate=False, streaming=False,
         )  # fmt: skip
@@ -523,7 +522,7 @@ class Transport:
         *,
         authenticate: bool,
         streaming: bool,
-    ) -> tuple[int, bytes | None, aiohttp.ClientResponse | None]:
+    ) -> tuple[int, bytes | None, aiohttp.ClientResponse | None, tuple[ScopeLimiter, int] | None]:
         query = encode_query(params) if params else ""
         url = URL(
             f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}", encoded=True
@@ -651,16 +650,14 @@ class Transport:
             if error is None:
                 assert resp is not None
                 if 200 <= status < 300:
-                    if streaming:
-                        resp._aiolightning_slot = (sl, ticket)  # type: ignore[attr-defined]
-                    else:
+                    if not streaming:
                         sl.release(ticket)
                     if log_debug:
                         logger.debug(
                             "%s %s -> %d (attempt %d, %.1f ms)",
                             method, label, status, attempt, elapsed_ms,
                         )  # fmt: skip
-                    return status, body, resp
+                    return status, body, resp, ((sl, ticket) if streaming else None)
                 # non-2xx
                 if status == 401 and authenticate and auth.refreshable and not replayed_auth:
                     sl.release(ticket, outcome="neutral")
