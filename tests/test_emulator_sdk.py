@@ -75,3 +75,13 @@ def test_sdk_job_lifecycle(sdk_emulator: EmulatorThread, tmp_path: Path) -> None
     assert "stopped Stopped" in out
     assert "deleted" in out
     assert sdk_emulator.counters.get("creates:job:sdk-job") == 1
+
+
+def test_sdk_studio_switch_and_env(sdk_emulator: EmulatorThread, tmp_path: Path) -> None:
+    out = _run(sdk_emulator, "studio_switch_env.py", tmp_path)
+    assert "machine CPU Running" in out
+    assert "switched T4 Running" in out
+    assert "exit ('x', 4)" in out
+    assert "env {'A': '1'} 1" in out
+    assert "listed ['sdk-switch']" in out
+    assert "stopped Stopped" in out
