@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._errors import LightningError
 from ._context import Context
 from ._exit import OperationFailed, UsageError, one_line
 from ._output import format_duration
@@ -141,13 +142,17 @@ class _Tour:
         started = time.perf_counter()
         try:
             yield result
+        except LightningError as exc:
+            # the phase failed as a whole (e.g. the upload): record it, go on to clean up
+            result.failed = max(result.failed, result.items, 1)
+            self.problems.append(f"{name}: {one_line(exc)}")
         finally:
             result.seconds = time.perf_counter() - started
             req1, ret1, thr1 = _totals(self.client)
             result.requests, result.retries = req1 - req0, ret1 - ret0
             result.throttles = thr1 - thr0
             self.results.append(result)
-            if result.failed:
+            if result.failed and not any(p.startswith(f"{name}: ") for p in self.problems):
                 self.problems.append(f"{name}: {result.failed} of {result.items} failed")
             if not self.ctx.json:
                 mark = "ok " if not result.failed else "ERR"
@@ -159,9 +164,10 @@ class _Tour:
     def fail(self, result: PhaseResult, outcomes: Sequence[Any]) -> None:
         bad = [o for o in outcomes if not o.ok]
         result.failed += len(bad)
-        if bad and self.ctx.debug:
-            for o in bad[:5]:
-                self.ctx.err(f"  {o.item}: {one_line(o.error)}")
+        for o in bad[:3]:
+            self.ctx.err(f"  {o.item}: {one_line(o.error)}")
+        if len(bad) > 3:
+            self.ctx.err(f"  ... and {len(bad) - 3} more")
 
 
 # --- the file ----------------------------------------------------------------------------
@@ -307,6 +313,7 @@ async def _run(tour: _Tour, args: Any, tmp: Path) -> None:
                 r.items, r.megabytes = 1, size / 1e6
                 await upload_file(ctx, local, remote)
                 uploaded = True
+        if uploaded:
             async with tour.phase("download + sha256") as r:
                 r.items, r.megabytes = 1, size / 1e6
                 await download_file(ctx, remote, back)
@@ -318,7 +325,11 @@ async def _run(tour: _Tour, args: Any, tmp: Path) -> None:
         async with tour.phase("stop + delete all") as r:
             r.items = len(running) + len(jobs) + (1 if uploaded else 0)
             if running:
-                tour.fail(r, await stop_studios(ctx, studio_names, delete=True))
+                tour.fail(r, await stop_studios(ctx, running, delete=True))
+            leftovers = [n for n in studio_names if n not in set(running)]
+            if leftovers:  # studios that did not start may still exist: best effort
+                await client.studios.stop_many(leftovers, wait=False)
+                await client.studios.delete_many(leftovers, missing_ok=True)
             if jobs:
 
                 async def drop(job: Any) -> None:
