@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -175,6 +176,26 @@ class AsyncLightning:
     @property
     def session(self) -> aiohttp.ClientSession:
         return self.transport.session
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        teamspace: str | None = None,
+    ) -> AsyncLightning:
+        """A client sharing this one's session, credentials and limiter, with other defaults.
+
+        ``client.with_options(retry=RetryPolicy.none(), timeout=5).api...``; closing the
+        derived client closes nothing shared (close the original)."""
+        clone = copy.copy(self)
+        clone.transport = self.transport.with_options(timeout=timeout, retry=retry, headers=headers)
+        if teamspace is not None:
+            clone.default_teamspace = teamspace
+        clone._api = clone._teamspaces = clone._machines = None
+        clone._studios = clone._jobs = clone._storage = None
+        return clone
 
     def __repr__(self) -> str:
         who = self.credentials.user_id if self.credentials else None

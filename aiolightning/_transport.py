@@ -10,6 +10,7 @@ with :func:`quote_path_param`); the query string is encoded here.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import re
 import time
@@ -300,6 +301,7 @@ class Transport:
         self._hdr_plain: dict[str, str] = dict(self._base_headers)
         self._hdr_json: dict[str, str] = {**self._base_headers, "Content-Type": "application/json"}
         self._closed = False
+        self._parent: Transport | None = None
 
     # session -------------------------------------------------------------------------------
 
@@ -310,6 +312,8 @@ class Transport:
         if self._session is None:
             if self._closed:
                 raise LightningError("the client is closed")
+            if self._parent is not None:
+                return self._parent.session
             connector = aiohttp.TCPConnector(
                 limit=self._connector_limit,
                 limit_per_host=self._connector_limit_per_host,
@@ -338,6 +342,40 @@ class Transport:
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Transport:
+        """A transport sharing this one's session, auth and limiter, with other defaults.
+
+        Closing it closes nothing shared."""
+        t = copy.copy(self)
+        t._parent = self
+        t._session = None
+        t._owns_session = False
+        t._session_timeout = None
+        if timeout is not None:
+            t.timeout = (
+                timeout
+                if isinstance(timeout, Timeout)
+                else Timeout(
+                    total=float(timeout), connect=self.timeout.connect, read=self.timeout.read
+                )
+            )
+            t._client_timeout = t.timeout.to_aiohttp()
+            t._stream_timeout = t.timeout.for_stream()
+        if retry is not None:
+            t.retry = retry
+        if headers:
+            t._base_headers = {**self._base_headers, **headers}
+            t._hdr_auth = None
+            t._hdr_plain = dict(t._base_headers)
+            t._hdr_json = {**t._base_headers, "Content-Type": "application/json"}
+        return t
 
     def __repr__(self) -> str:
         return f"<Transport {self.base_url} auth={self.auth!r}>"

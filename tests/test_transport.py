@@ -389,3 +389,26 @@ async def test_stream_retries_before_first_byte_and_maps_mid_body_failures() -> 
             st = c.limiter.stats("data")
             assert (st.in_flight, st.retries, st.errors) == (0, 1, 1)
     assert rec.count() == 2
+
+
+async def test_with_options_shares_session_and_limiter() -> None:
+    async def down(request: web.Request) -> web.Response:
+        return json_response({"message": "down"}, 503)
+
+    async def ok(request: web.Request) -> web.Response:
+        return json_response({"h": request.headers.get("X-Extra")})
+
+    async with serve({("GET", "/v1/down"): down, ("GET", "/v1/ok"): ok}) as (url, rec):
+        async with AsyncLightning(url, retry=RetryPolicy(base=0.001), **CREDS) as c:
+            quick = c.with_options(retry=RetryPolicy.none(), timeout=5, headers={"X-Extra": "1"})
+            with pytest.raises(ServerError):
+                await quick.transport.request("GET", "/v1/down")
+            assert rec.count("/v1/down") == 1
+            assert await quick.transport.request("GET", "/v1/ok") == {"h": "1"}
+            assert await c.transport.request("GET", "/v1/ok") == {"h": None}
+            assert quick.session is c.session and quick.limiter is c.limiter
+            assert quick.transport.timeout.total == 5 and c.transport.timeout.total == 60
+            await quick.close()
+            assert not c.session.closed
+            assert await c.transport.request("GET", "/v1/ok") == {"h": None}
+            assert rec.requests[-1]["headers"]["Authorization"].startswith("Basic ")
