@@ -252,3 +252,28 @@ async def test_deterministic_under_seed() -> None:
     async with Emulator(seed=7) as a, Emulator(seed=7) as b, Emulator(seed=8) as c:
         assert (a.user_id, a.api_key, a.teamspace_id) == (b.user_id, b.api_key, b.teamspace_id)
         assert a.api_key != c.api_key
+
+
+async def test_router_tail_params() -> None:
+    from aiolightning.emulator._router import Router, split_path
+
+    r: Router[str] = Router()
+    r.add("GET", "/v1/p/{pid}/blobs/{path:.*}", "blob")
+    r.add("GET", "/v1/p/{pid}/blobs/complete", "literal")
+    m = r.match("GET", split_path("/v1/p/x/blobs/a/b%2Fc/d.txt"))
+    assert m and m.target == "blob" and m.params == {"pid": "x", "path": "a/b/c/d.txt"}
+    m = r.match("GET", split_path("/v1/p/x/blobs/"))
+    assert m and m.params["path"] == ""
+    m = r.match("GET", split_path("/v1/p/x/blobs/complete"))
+    assert m and m.target == "literal"
+    assert r.match("PUT", split_path("/v1/p/x/blobs/a")) is False
+
+
+async def test_wrong_method_on_storage_path_405(
+    emulator: Emulator, emu_http: aiohttp.ClientSession
+) -> None:
+    async with emu_http.put(
+        f"/v1/projects/{emulator.teamspace_id}/artifacts/blobs/a.txt", data=b"x"
+    ) as r:
+        assert r.status == 405
+        assert "GET" in r.headers["Allow"]

@@ -47,6 +47,11 @@ def _unimplemented(operation_id: str) -> Handler:
     return handler
 
 
+async def _storage_elsewhere(call: Call) -> Any:
+    # aiohttp's router sends storage requests with a registered method straight to the store
+    raise ApiError(500, "storage route reached the core dispatcher")
+
+
 class _App:
     def __init__(self, state: State) -> None:
         self.state = state
@@ -58,7 +63,8 @@ class _App:
             self.router.add(r.method, r.template, r)
         for method, path, op_id in spec_operations():
             if not self.router.has(method, path):
-                self.router.add(method, path, Route(method, path, _unimplemented(op_id)))
+                route = Route(method, path, _unimplemented(op_id), read_body=False)
+                self.router.add(method, path, route)
 
     # -- the catch-all: every /v1 path the storage module does not own -------------------
 
@@ -85,7 +91,7 @@ class _App:
             user = state.user
         request[USER_ID] = user.id
         body: dict[str, Any] = {}
-        if method in _BODY_METHODS:
+        if method in _BODY_METHODS and route.read_body:
             body = decode_body(await request.read(), route.body_model)
         result = await route.handler(Call(state, request, route, m.params, user, body))
         if isinstance(result, web.StreamResponse):
@@ -167,6 +173,8 @@ def build_app(state: State, store: ArtifactStore | None = None) -> web.Applicati
     if store is not None:
         for method, path, handler in store.routes():
             app.router.add_route(method, path, a.wrap_storage(path, handler))
+            # known to our router too, so a wrong method on a storage path is a 405
+            a.router.add(method, path, Route(method, path, _storage_elsewhere))
     app.router.add_route("*", "/{tail:.*}", a.dispatch)
     app[APP_KEY] = a
     return app

@@ -89,6 +89,7 @@ class Route:
     handler: Handler
     body_model: str | None = None
     auth: bool = True  # False: no credentials needed (login)
+    read_body: bool = True  # False: the body is not read (501 routes)
 
 
 class RouteTable:

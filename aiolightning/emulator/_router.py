@@ -30,6 +30,7 @@ class _Leaf(Generic[T]):
 class _Node(Generic[T]):
     literal: dict[str, _Node[T]] = field(default_factory=dict)
     param: _Node[T] | None = None
+    tail: _Node[T] | None = None  # `{name:.*}` as the last segment: the rest of the path
     leaves: dict[str, _Leaf[T]] = field(default_factory=dict)  # by method
 
 
@@ -68,8 +69,19 @@ class Router(Generic[T]):
         self._templates[key] = target
         node = self._root
         names: list[str] = []
-        for seg in _template_segments(template):
-            if seg.startswith("{") and seg.endswith("}"):
+        segs = _template_segments(template)
+        for i, seg in enumerate(segs):
+            if (
+                seg.startswith("{")
+                and seg.endswith("}")
+                and seg.endswith(":.*}")
+                and i == len(segs) - 1
+            ):
+                names.append(seg[1:-1].split(":", 1)[0])
+                if node.tail is None:
+                    node.tail = _Node()
+                node = node.tail
+            elif seg.startswith("{") and seg.endswith("}"):
                 names.append(seg[1:-1].split(":", 1)[0])
                 if node.param is None:
                     node.param = _Node()
@@ -93,6 +105,8 @@ class Router(Generic[T]):
         if i == len(segs):
             if node.leaves:
                 yield node, values
+            if node.tail is not None and node.tail.leaves:
+                yield node.tail, [*values, ""]
             return
         seg = segs[i]
         nxt = node.literal.get(seg)
@@ -100,6 +114,8 @@ class Router(Generic[T]):
             yield from self._walk(nxt, segs, i + 1, values)
         if node.param is not None:
             yield from self._walk(node.param, segs, i + 1, [*values, seg])
+        if node.tail is not None and node.tail.leaves:
+            yield node.tail, [*values, "/".join(segs[i:])]
 
     def match(self, method: str, segments: list[str]) -> Match[T] | Literal[False] | None:
         """The route for `method` and the path, in precedence order.
