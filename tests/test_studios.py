@@ -214,7 +214,7 @@ async def test_start_many_200_under_rate_limit_and_5xx() -> None:
         async with make_client(emu) as client:
             created = await client.studios.create_many([f"fleet-{i}" for i in range(200)])
             studios = [o.result() for o in created]
-            emu.config.faults = Faults(rate_limit=400, error_rate=0.05)
+            emu.config.faults = Faults(rate_limit=100, error_rate=0.05)
             progress: list[int] = []
             outs = await client.studios.start_many(
                 studios, "cpu-4", timeout=60, on_progress=lambda p: progress.append(p.done)
@@ -225,6 +225,7 @@ async def test_start_many_200_under_rate_limit_and_5xx() -> None:
             counts = emu.counters.snapshot()
             assert all(counts.get(f"starts:{s.id}") == 1 for s in studios)
             assert counts.get("faults:error", 0) > 0  # the faults did happen
+            assert counts.get("throttled", 0) > 0
             stats = client.limiter.stats()
             assert all(st.in_flight == 0 for st in stats.values())
 
@@ -251,6 +252,8 @@ async def test_cancelling_start_many_leaves_nothing_in_flight() -> None:
 async def test_stop_many_and_delete_many(client: AsyncLightning, emu: Emulator) -> None:
     names = [f"s-{i}" for i in range(10)]
     await client.studios.create_many(names)
+    listed = [s.name async for s in client.studios.list(page_size=3)]  # 4 pages
+    assert sorted(listed) == sorted(names)
     outs = await client.studios.start_many(names, timeout=10)
     assert all(o.ok for o in outs), [o.error for o in outs]
     outs2 = await client.studios.stop_many(names, timeout=10)
