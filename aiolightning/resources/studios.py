@@ -686,6 +686,16 @@ class Studios:
                 state = await self._state(s)
                 live = state.live_instance(before)
                 if live and (isinstance(exc, ConflictError) or _already_message(exc)):
+                    on = (
+                        state.requested_machine
+                        if live == state.requested_instance_id
+                        else state.machine
+                    )
+                    if on and on != m.value:
+                        raise StudioError(
+                            f"studio {s} is already running on {on}, not {m.value}; "
+                            "use switch_machine() to change it"
+                        ) from exc
                     return live
                 raise
             except LightningError as exc:
@@ -1001,6 +1011,8 @@ class Studios:
     ) -> builtins.list[Outcome[StudioRef, None]]:
         """Delete many studios; one :class:`Outcome` per studio, in input order."""
         check_positive_int(concurrency, "concurrency")
+        if isinstance(studios, Collection) and not isinstance(studios, str):
+            await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef) -> None:
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
