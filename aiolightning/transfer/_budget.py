@@ -31,6 +31,8 @@ class ByteBudget:
 
     async def acquire(self, n: int) -> int:
         n = max(0, n)
+        if n == 0:
+            return 0
         if not self._waiters and self._fits(n):
             self._take(n)
             return n
@@ -53,6 +55,8 @@ class ByteBudget:
         self.peak = max(self.peak, self.in_use)
 
     def release(self, n: int) -> None:
+        if n == 0:
+            return
         self.in_use -= n
         self._wake()
 

@@ -130,7 +130,10 @@ class _UploadGone(Exception):
 # ---------------------------------------------------------------------------- blocking helpers
 
 
-def _open_for_upload(path: Path) -> tuple[int, int, int]:
+def _open_for_upload(
+    path: Path, prefetch: int, want_md5: bool
+) -> tuple[int, int, int, tuple[bytes, Any] | None]:
+    """(fd, size, mtime_ns, (bytes, md5) when the file is at most ``prefetch`` bytes)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -145,7 +148,15 @@ def _open_for_upload(path: Path) -> tuple[int, int, int]:
         fd = os.open(path, os.O_RDONLY)
     except OSError as e:
         raise StoragePathError(f"local file {str(path)!r} cannot be opened: {e}") from None
-    return fd, st.st_size, st.st_mtime_ns
+    head = None
+    if st.st_size <= prefetch:
+        try:
+            md5 = hashlib.md5() if want_md5 else None
+            head = (_read_chunk(fd, 0, st.st_size, md5), md5)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd, st.st_size, st.st_mtime_ns, head
 
 
 def _read_chunk(fd: int, offset: int, length: int, md5: Any) -> bytes:
@@ -294,25 +305,41 @@ class TransferEngine:
         count_total: bool = True,
     ) -> UploadResult:
         """Upload one local file to ``target``; single PUT up to the threshold, else multipart."""
-        fd, size, mtime_ns = await anyio.to_thread.run_sync(_open_for_upload, local)
+        cfg = self.config
         progress = progress or ProgressTracker(None)
-        if count_total:
-            progress.add_total(size)
+        # A small file is opened, read and hashed in one worker-thread hop, under a share
+        # of the byte budget held until its PUT is done.
+        prefetch = min(cfg.read_chunk, cfg.multipart_threshold)
+        held = await self.budget.acquire(prefetch)
         try:
-            async with self.presigned.use():
-                if size <= self.config.multipart_threshold:
-                    result = await self._upload_single(
-                        fd, size, local, target, progress, content_type
-                    )
-                else:
-                    result = await self._upload_multipart(
-                        fd, size, mtime_ns, local, target, progress, content_type
-                    )
-        except BaseException:
-            progress.file_done(str(local), failed=True)
-            raise
+            fd, size, mtime_ns, head = await anyio.to_thread.run_sync(
+                _open_for_upload, local, prefetch, cfg.verify_checksums
+            )
+            if head is None:  # a larger file: its parts take their own share of the budget
+                self.budget.release(held)
+                held = 0
+            if count_total:
+                progress.add_total(size)
+            try:
+                async with self.presigned.use():
+                    if size <= cfg.multipart_threshold:
+                        result = await self._upload_single(
+                            fd, size, local, target, progress, content_type, head
+                        )
+                    else:
+                        result = await self._upload_multipart(
+                            fd, size, mtime_ns, local, target, progress, content_type
+                        )
+            except BaseException:
+                progress.file_done(str(local), failed=True)
+                raise
+            finally:
+                head = None
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(os.close, fd)
         finally:
-            os.close(fd)
+            if held:
+                self.budget.release(held)
         progress.file_done(str(local))
         return result
 
@@ -335,6 +362,7 @@ class TransferEngine:
         url: dict[str, Any],
         progress: ProgressTracker,
         name: str,
+        head: tuple[bytes, Any] | None = None,
     ) -> str:
         """PUT bytes [offset, offset+length) of the file, check the ETag; return the ETag.
 
@@ -360,24 +388,36 @@ class TransferEngine:
                 sent += len(chunk)
                 progress.advance(len(chunk), name)
 
-        async with self.budget.hold(min(length, 2 * step)):
+        if head is not None:  # already read and hashed by the caller, under its budget share
+            data, md5 = head
+            head = None
             try:
-                if length <= step:
-                    data = await anyio.to_thread.run_sync(_read_chunk, fd, offset, length, md5)
-                    put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
-                    del data
-                    sent = length
-                    progress.advance(length, name)
-                else:
-                    put = await self.presigned.put(
-                        str(url["url"]), stream(), url.get("headers"), length=length
-                    )
+                put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
             except _NETWORK_ERRORS as e:
-                progress.rewind(sent)
                 raise _PartFailed(f"{type(e).__name__}: {e}") from e
-            except BaseException:
-                progress.rewind(sent)
-                raise
+            finally:
+                del data
+            sent = length
+            progress.advance(length, name)
+        else:
+            async with self.budget.hold(min(length, 2 * step)):
+                try:
+                    if length <= step:
+                        data = await anyio.to_thread.run_sync(_read_chunk, fd, offset, length, md5)
+                        put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
+                        del data
+                        sent = length
+                        progress.advance(length, name)
+                    else:
+                        put = await self.presigned.put(
+                            str(url["url"]), stream(), url.get("headers"), length=length
+                        )
+                except _NETWORK_ERRORS as e:
+                    progress.rewind(sent)
+                    raise _PartFailed(f"{type(e).__name__}: {e}") from e
+                except BaseException:
+                    progress.rewind(sent)
+                    raise
         if not 200 <= put.status < 300:
             progress.rewind(sent)
             raise self._classify_put(put.status, put.body)
@@ -402,6 +442,7 @@ class TransferEngine:
         target: RemoteTarget,
         progress: ProgressTracker,
         content_type: str | None,
+        head: tuple[bytes, Any] | None = None,
     ) -> UploadResult:
         blob: dict[str, Any] = {}
         if content_type:
@@ -415,7 +456,7 @@ class TransferEngine:
                     "the server returned no upload URL", local=str(local), remote=target.name
                 )
             try:
-                await self._put_part_once(fd, 0, size, urls[0], progress, str(local))
+                await self._put_part_once(fd, 0, size, urls[0], progress, str(local), head)
             except _PartFailed as e:
                 if e.fatal:
                     raise TransferError(str(e), local=str(local), remote=target.name) from e
