@@ -341,3 +341,40 @@ def test_emulator_command_prints_url_and_credentials(home: Path) -> None:
     text = "".join(lines)
     assert "http://127.0.0.1:" in text
     assert "LIGHTNING_USER_ID=" in text and "LIGHTNING_API_KEY=" in text
+
+
+def test_progress_bars_only_on_a_terminal(emu: EmulatorThread, home: Path) -> None:
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    drawn = bytearray()
+
+    def drain() -> None:  # read the terminal while the command runs (never fill it up)
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the command closed its end
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "aiolightning", "studios", "start-many", "--count", "2",
+             "--prefix", "tty"],
+            env=emu_env(emu, home), stdout=subprocess.PIPE, stderr=slave, text=True,
+            timeout=TIMEOUT,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"starting studios" in drawn and b"2/2 done" in drawn
+    assert "starting studios" not in proc.stdout  # results only on stdout
+    quiet = cli("studios", "stop", "tty-0", "tty-1", "--delete", env=emu_env(emu, home))
+    assert quiet.returncode == 0 and quiet.stderr == ""  # not a terminal: no bars
