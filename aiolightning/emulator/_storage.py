@@ -552,6 +552,25 @@ class ArtifactStore:
         tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
         md5 = hashlib.md5()
         size = 0
+        length = request.content_length
+        if length is not None and length <= _CHUNK:
+            # a small body: read it, then open, hash, write and rename in one thread hop
+            body = await request.read()
+            self.counters.incr("storage:bytes_in", len(body))
+
+            def store_small() -> None:
+                md5.update(body)
+                with open(tmp, "wb") as f:
+                    f.write(body)
+                os.replace(tmp, target)
+
+            try:
+                await loop.run_in_executor(None, store_small)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            return len(body), f'"{md5.hexdigest()}"'
         fd = await loop.run_in_executor(
             None, os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
         )
