@@ -1,0 +1,468 @@
+"""Storage benchmark: aiolightning vs a bare-aiohttp ceiling vs lightning-sdk, on loopback.
+
+    python benchmarks/bench_storage.py                      # 2 GiB, 1,000 x 1 MiB files
+    python benchmarks/bench_storage.py --size-gib 0.25 --files 200   # quick
+
+The emulator runs in a subprocess (``spawn_emulator``); every contender runs in its own child
+process, timed inside the child (imports and start-up excluded), which also reports its peak
+RSS. Parts:
+
+(a) one large file up and down: aiolightning ``storage.upload``/``download``; the ceiling:
+    bare aiohttp PUTs of the same parts (``os.pread`` in a thread, no checksums, no
+    journal) to the same presigned URLs and ranged GETs of the same object into a file, at
+    the same concurrency and part size; lightning-sdk ``Teamspace.upload_file`` /
+    ``download_file`` (same part size and worker count).
+(b) ``--files`` files of 1 MiB with ``--latency-ms`` added to every request:
+    aiolightning ``upload_dir``/``download_dir`` vs lightning-sdk ``upload_folder`` /
+    ``download_folder``.
+(c) peak RSS of the aiolightning processes vs byte budget + 100 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def rss_mib() -> float:
+    """Peak RSS of this process. VmHWM, not ru_maxrss: after fork+exec, Linux's ru_maxrss
+    still counts the parent's memory at fork time."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------ children
+
+
+async def _aio(args: argparse.Namespace) -> dict[str, Any]:
+    from aiolightning import AsyncLightning
+    from aiolightning.transfer import TransferConfig
+
+    cfg = TransferConfig(
+        part_size=args.part_mib * MiB,
+        multipart_threshold=args.part_mib * MiB,
+        byte_budget=args.budget_mib * MiB,
+        max_parts_in_flight=args.concurrency,
+        download_part_size=args.part_mib * MiB,
+        download_threshold=args.part_mib * MiB,
+        journal_dir=Path(args.work) / "journals",
+        fsync=not args.no_fsync,
+        verify_checksums=not args.no_verify,
+    )
+    async with AsyncLightning(
+        args.url, user_id=args.user, api_key=args.key, teamspace=args.teamspace
+    ) as client:
+        client.storage.configure(cfg)
+        await client.teamspaces.resolve(None)  # warm the name resolution (not timed)
+        t = time.perf_counter()
+        if args.op == "aio-up":
+            await client.storage.upload(args.local, args.remote)
+        elif args.op == "aio-down":
+            await client.storage.download(args.remote, args.local)
+        elif args.op == "aio-dir-up":
+            await client.storage.upload_dir(args.local, args.remote)
+        elif args.op == "aio-dir-down":
+            await client.storage.download_dir(args.remote, args.local)
+        dt = time.perf_counter() - t
+        peak = client.storage.engine.budget.peak
+    return {"seconds": dt, "rss_mib": rss_mib(), "budget_peak_mib": peak / MiB}
+
+
+async def _bare(args: argparse.Namespace) -> dict[str, Any]:
+    """The ceiling: the same wire flow with nothing but aiohttp and os.pread/pwrite."""
+    import aiohttp
+
+    part = args.part_mib * MiB
+    auth = aiohttp.BasicAuth(args.user, args.key)
+    base = f"{args.url}/v1/projects/{args.teamspace_id}/artifacts"
+    conn = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(connector=conn, read_bufsize=4 * MiB) as http:
+        t = time.perf_counter()
+        if args.op == "bare-up":
+            size = os.stat(args.local).st_size
+            n = -(-size // part)
+            body = {
+                "blobs": [{"path": args.remote, "parts": n, "part_size": part}],
+                "cluster_id": args.cluster,
+            }
+            async with http.post(base + "/blobs", json=body, auth=auth) as r:
+                res = (await r.json())["results"][0]
+            fd = os.open(args.local, os.O_RDONLY)
+            sem = asyncio.Semaphore(args.concurrency)
+            etags: dict[int, str] = {}
+
+            async def put(u: dict[str, Any]) -> None:
+                k = int(u["part_number"])
+                async with sem:
+                    data = await asyncio.to_thread(os.pread, fd, part, (k - 1) * part)
+                    async with http.put(u["url"], data=data) as r:
+                        assert r.status == 200, r.status
+                        etags[k] = r.headers["ETag"]
+
+            await asyncio.gather(*(put(u) for u in res["urls"]))
+            os.close(fd)
+            parts = [{"part_number": k, "etag": etags[k]} for k in sorted(etags)]
+            body = {
+                "blobs": [{"path": args.remote, "upload_id": res["upload_id"], "parts": parts}],
+                "cluster_id": args.cluster,
+            }
+            async with http.post(base + "/blobs/complete", json=body, auth=auth) as r:
+                assert r.status == 200, await r.text()
+        else:
+            url = f"{base}/blobs/{args.remote}"
+            async with http.head(url, auth=auth) as r:
+                size = int(r.headers["Content-Length"])
+            fd = os.open(args.local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.ftruncate(fd, size)
+            sem = asyncio.Semaphore(args.concurrency)
+
+            async def get(a: int) -> None:
+                b = min(a + part, size) - 1
+                async with sem:
+                    async with http.get(url, auth=auth, headers={"Range": f"bytes={a}-{b}"}) as r:
+                        assert r.status == 206
+                        pos = a
+                        buf = bytearray()
+                        async for chunk in r.content.iter_any():
+                            buf += chunk
+                            if len(buf) >= 8 * MiB:
+                                await asyncio.to_thread(os.pwrite, fd, buf, pos)
+                                pos += len(buf)
+                                buf = bytearray()
+                        if buf:
+                            await asyncio.to_thread(os.pwrite, fd, buf, pos)
+
+            await asyncio.gather(*(get(a) for a in range(0, size, part)))
+            os.close(fd)
+        dt = time.perf_counter() - t
+    return {"seconds": dt, "rss_mib": rss_mib()}
+
+
+def _sdk(args: argparse.Namespace) -> dict[str, Any]:
+    from lightning_sdk import Teamspace  # type: ignore[import-untyped]
+
+    ts = Teamspace(os.environ["LIGHTNING_TEAMSPACE"])
+    ts.list_files("")  # warm the client (not timed)
+    t = time.perf_counter()
+    if args.op == "sdk-up":
+        ts.upload_file(args.local, args.remote, progress_bar=False)
+    elif args.op == "sdk-down":
+        ts.download_file(args.remote, args.local)
+    elif args.op == "sdk-dir-up":
+        ts.upload_folder(args.local, args.remote, progress_bar=False)
+    elif args.op == "sdk-dir-down":
+        ts.download_folder(args.remote, args.local)
+    return {"seconds": time.perf_counter() - t, "rss_mib": rss_mib()}
+
+
+def child_main(args: argparse.Namespace) -> None:
+    if args.op.startswith("aio"):
+        out = asyncio.run(_aio(args))
+    elif args.op.startswith("bare"):
+        out = asyncio.run(_bare(args))
+    else:
+        out = _sdk(args)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, emu: Any, work: Path) -> None:
+        self.args = args
+        self.emu = emu
+        self.work = work
+
+    def run(
+        self, op: str, local: Path, remote: str, *extra: str, **extra_env: str
+    ) -> dict[str, Any]:
+        a, e = self.args, self.emu
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            op,
+            "--url",
+            e.url,
+            "--user",
+            e.user_id,
+            "--key",
+            e.api_key,
+            "--teamspace",
+            e.teamspace_name,
+            "--teamspace-id",
+            e.teamspace_id,
+            "--cluster",
+            e.cluster_id,
+            "--local",
+            str(local),
+            "--remote",
+            remote,
+            "--work",
+            str(self.work),
+            "--part-mib",
+            str(a.part_mib),
+            "--budget-mib",
+            str(a.budget_mib),
+            "--concurrency",
+            str(a.concurrency),
+        ]
+        if a.no_fsync:
+            cmd.append("--no-fsync")
+        cmd += extra
+        env = {**os.environ, **e.sdk_env(), **extra_env}
+        env["LIGHTNING_MULTIPART_THRESHOLD"] = str(a.part_mib * MiB)
+        env["LIGHTNING_MULTI_PART_PART_SIZE"] = str(a.part_mib * MiB)
+        env["LIGHTNING_MULTI_PART_MAX_WORKERS"] = str(a.concurrency)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        for line in proc.stdout.splitlines():
+            if line.startswith("RESULT "):
+                return dict(json.loads(line[7:]))
+        raise RuntimeError(
+            f"{op} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+        )
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.emu.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read() or b"{}")
+
+
+def make_file(path: Path, size: int) -> None:
+    block = os.urandom(64 * MiB)
+    with open(path, "wb") as f:
+        left = size
+        i = 0
+        while left:
+            n = min(left, len(block))
+            f.write(i.to_bytes(8, "little") + block[8:n] if n > 8 else block[:n])
+            left -= n
+            i += 1
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(16 * MiB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--size-gib", type=float, default=2.0, help="size of the big file (a)")
+    p.add_argument("--files", type=int, default=1000, help="number of 1 MiB files (b)")
+    p.add_argument("--file-kib", type=int, default=1024, help="size of each small file (b)")
+    p.add_argument("--latency-ms", type=float, default=20.0, help="added latency in (b)")
+    p.add_argument("--part-mib", type=int, default=32)
+    p.add_argument("--budget-mib", type=int, default=256)
+    p.add_argument("--concurrency", type=int, default=8, help="parts/ranges in flight (a)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of (a) per contender (best kept)")
+    p.add_argument("--no-fsync", action="store_true", help="aiolightning downloads skip fsync")
+    p.add_argument("--no-verify", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--skip-sdk", action="store_true")
+    p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir in /work)")
+    # child-process arguments
+    p.add_argument("--child", dest="op", default=None, help=argparse.SUPPRESS)
+    for name in (
+        "url",
+        "user",
+        "key",
+        "teamspace",
+        "teamspace-id",
+        "cluster",
+        "local",
+        "remote",
+        "work",
+    ):
+        p.add_argument(f"--{name}", default="", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.op:
+        child_main(args)
+        return
+
+    from aiolightning.emulator import EmulatorConfig, spawn_emulator
+
+    root = (
+        Path(args.workdir)
+        if args.workdir
+        else Path(
+            tempfile.mkdtemp(
+                prefix="bench-storage-", dir="/work" if os.path.isdir("/work") else None
+            )
+        )
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    size = int(args.size_gib * GiB)
+    free = shutil.disk_usage(root).free
+    if free < 5 * size + 2 * GiB:
+        sys.exit(
+            f"not enough disk in {root}: {free / GiB:.1f} GiB free, need ~{5 * size / GiB:.1f}"
+        )
+    try:
+        big = root / "big.bin"
+        print(f"writing {size / GiB:.2f} GiB test file ...", flush=True)
+        make_file(big, size)
+        want = sha256(big)
+        with spawn_emulator(config=EmulatorConfig(admin=True)) as emu:
+            b = Bench(args, emu, root)
+
+            runs: dict[str, list[dict[str, Any]]] = {}
+
+            def best(key: str, op: str, local: Path, remote: str, *extra: str) -> None:
+                runs.setdefault(key, []).append(b.run(op, local, remote, *extra))
+
+            def pick(key: str) -> dict[str, Any] | None:
+                return min(runs[key], key=lambda r: r["seconds"]) if key in runs else None
+
+            # (a) upload: contenders interleaved, best of --repeat rounds (the machine is shared)
+            print("(a) uploads ...", flush=True)
+            for _ in range(args.repeat):
+                best("up_bare", "bare-up", big, "bench/bare.bin")
+                best("up_aio", "aio-up", big, "bench/aio.bin")
+                best("up_aio_nv", "aio-up", big, "bench/aio-nv.bin", "--no-verify")
+                if not args.skip_sdk:
+                    best("up_sdk", "sdk-up", big, "bench/sdk.bin")
+            up_bare, up_aio, up_aio_nv, up_sdk = (
+                pick("up_bare"),
+                pick("up_aio"),
+                pick("up_aio_nv"),
+                pick("up_sdk"),
+            )
+            assert up_bare is not None and up_aio is not None
+            # (a) download (all from the object aiolightning wrote)
+            print("(a) downloads ...", flush=True)
+            out = root / "down.bin"
+            for _ in range(args.repeat):
+                for key, op in (
+                    ("down_bare", "bare-down"),
+                    ("down_aio", "aio-down"),
+                    ("down_sdk", "sdk-down"),
+                ):
+                    if op == "sdk-down" and args.skip_sdk:
+                        continue
+                    best(key, op, out, "bench/aio.bin")
+                    assert sha256(out) == want, f"{op}: the downloaded file differs"
+                    out.unlink()
+            down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
+            assert down_bare is not None and down_aio is not None
+
+            # (b) many small files with latency
+            print(f"(b) {args.files} files with {args.latency_ms:.0f} ms latency ...", flush=True)
+            small = root / "small"
+            payload = os.urandom(args.file_kib * 1024)
+            for i in range(args.files):
+                d = small / f"d{i % 10}"
+                d.mkdir(parents=True, exist_ok=True)
+                (d / f"f{i:05}.bin").write_bytes(payload[i % 256 :] + payload[: i % 256])
+            b.admin("PATCH", "/_emulator/config", {"faults": {"latency": args.latency_ms / 1000}})
+            dir_up_aio = b.run("aio-dir-up", small, "many-aio")
+            dir_down_aio = b.run("aio-dir-down", root / "small-aio", "many-aio")
+            dir_up_sdk = dir_down_sdk = None
+            if not args.skip_sdk:
+                dir_up_sdk = b.run("sdk-dir-up", small, "many-sdk")
+                dir_down_sdk = b.run("sdk-dir-down", root / "small-sdk", "many-sdk")
+            b.admin("PATCH", "/_emulator/config", {"faults": {"latency": 0}})
+            for i in (0, args.files - 1):
+                rel = Path(f"d{i % 10}") / f"f{i:05}.bin"
+                assert (root / "small-aio" / rel).read_bytes() == (small / rel).read_bytes()
+            counters = b.admin("GET", "/_emulator/counters")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def gbps(r: dict[str, Any] | None, nbytes: int) -> str:
+        return f"{nbytes / r['seconds'] / 1e9:6.2f} GB/s" if r else "   (skipped)"
+
+    total_b = args.files * args.file_kib * 1024
+    print()
+    print(
+        f"(a) {size / GiB:.2f} GiB, part {args.part_mib} MiB, concurrency {args.concurrency}, "
+        f"budget {args.budget_mib} MiB, loopback, emulator in a subprocess"
+    )
+    print(
+        f"{'contender':34} {'seconds':>8} {'throughput':>12} {'vs ceiling':>11} {'vs sdk':>8} {'peak RSS':>9}"
+    )
+    rows_a: tuple[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, Any] | None], ...] = (
+        ("upload   bare aiohttp (ceiling)", up_bare, up_bare, up_sdk),
+        ("upload   aiolightning", up_aio, up_bare, up_sdk),
+        ("upload   aiolightning, no MD5 check", up_aio_nv, up_bare, up_sdk),
+        ("upload   lightning-sdk", up_sdk, up_bare, up_sdk),
+        ("download bare aiohttp (ceiling)", down_bare, down_bare, down_sdk),
+        ("download aiolightning", down_aio, down_bare, down_sdk),
+        ("download lightning-sdk", down_sdk, down_bare, down_sdk),
+    )
+    for label, r, ceiling, sdk in rows_a:
+        if r is None:
+            print(f"{label:34} {'-':>8}")
+            continue
+        vs_c = ceiling["seconds"] / r["seconds"] * 100
+        vs_s = f"{sdk['seconds'] / r['seconds']:7.2f}x" if sdk else "       -"
+        print(
+            f"{label:34} {r['seconds']:8.2f} {gbps(r, size):>12} {vs_c:10.0f}% {vs_s} {r['rss_mib']:7.0f} MiB"
+        )
+    print()
+    print(
+        f"(b) {args.files} files x {args.file_kib} KiB, {args.latency_ms:.0f} ms added latency per request"
+    )
+    print(f"{'contender':34} {'seconds':>8} {'files/s':>9} {'speed-up':>9}")
+    for label, r, sdk in (
+        ("upload_dir     aiolightning", dir_up_aio, dir_up_sdk),
+        ("upload_folder  lightning-sdk", dir_up_sdk, dir_up_sdk),
+        ("download_dir   aiolightning", dir_down_aio, dir_down_sdk),
+        ("download_folder lightning-sdk", dir_down_sdk, dir_down_sdk),
+    ):
+        if r is None:
+            print(f"{label:34} {'-':>8}")
+            continue
+        sp = f"{sdk['seconds'] / r['seconds']:8.1f}x" if sdk else "        -"
+        print(f"{label:34} {r['seconds']:8.2f} {args.files / r['seconds']:9.0f} {sp}")
+    print(f"    ({total_b / MiB:.0f} MiB in total)")
+    print()
+    limit = args.budget_mib + 100
+    print(
+        f"(c) peak RSS of the aiolightning process (limit = budget {args.budget_mib} MiB + 100 MiB = {limit} MiB)"
+    )
+    for label, r in (
+        ("upload", up_aio),
+        ("download", down_aio),
+        ("upload_dir", dir_up_aio),
+        ("download_dir", dir_down_aio),
+    ):
+        ok = "ok" if r["rss_mib"] <= limit else "OVER"
+        print(
+            f"    {label:12} {r['rss_mib']:6.0f} MiB  (byte budget peak {r['budget_peak_mib']:.0f} MiB)  {ok}"
+        )
+    print()
+    print(
+        f"Authorization headers seen on presigned URLs: {counters.get('storage:authorization_header_seen', 0)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
