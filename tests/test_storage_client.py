@@ -349,3 +349,32 @@ async def test_transfer_error_names_file_and_part(
     with pytest.raises(TransferError) as ei:
         await client.storage.upload(src, "p.bin")
     assert ei.value.part in (1, 2) and "p.bin" in str(ei.value) and "part" in str(ei.value)
+
+
+async def test_studio_scope(client: AsyncLightning, emulator: Emulator, tmp_path: Path) -> None:
+    studio = await client.studios.create("files-studio")
+    src = write_random(tmp_path / "s.bin", 3 * PART + 1)
+    await client.storage.upload(src, "work/s.bin", studio="files-studio")
+    assert [e.path async for e in client.storage.list("", studio=studio.id, recursive=True)] == [
+        "work/s.bin"
+    ]
+    # the studio's files are not in the drive root
+    assert [e async for e in client.storage.list("", recursive=True)] == []
+    dest = tmp_path / "s.out"
+    await client.storage.download("work/s.bin", dest, studio="files-studio")
+    assert sha(dest) == sha(src)
+    await client.storage.delete("work", recursive=True, studio="files-studio")
+    assert not await client.storage.exists("work/s.bin", studio="files-studio")
+
+
+async def test_control_and_range_errors_are_retried(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+) -> None:
+    src = write_random(tmp_path / "e.bin", 12 * PART + 3, seed=11)
+    emulator.config.faults.error_rate = 0.15  # 5xx on /v1 calls: sign, complete, ranged GETs
+    emulator.config.faults.drop_rate = 0.05
+    await client.storage.upload(src, "errs/e.bin")
+    dest = tmp_path / "e.out"
+    await client.storage.download("errs/e.bin", dest)
+    assert sha(dest) == sha(src)
+    assert store(emulator).open_uploads() == []
