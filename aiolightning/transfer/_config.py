@@ -67,7 +67,7 @@ class TransferConfig:
     download_threshold: int = 64 * MiB
     download_part_size: int = 32 * MiB
     read_chunk: int = 2 * MiB
-    write_chunk: int = 8 * MiB
+    write_chunk: int = 2 * MiB
     fsync: bool = True
     part_timeout: float = 120.0
     connect_timeout: float = 30.0

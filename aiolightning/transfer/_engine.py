@@ -171,7 +171,9 @@ def _read_chunk(fd: int, offset: int, length: int, md5: Any) -> bytes:
     return data
 
 
-def _pwrite_all(fd: int, data: bytes | bytearray, offset: int, md5: Any = None) -> None:
+def _pwrite_all(
+    fd: int, data: bytes | bytearray | memoryview, offset: int, md5: Any = None
+) -> None:
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)
@@ -803,21 +805,29 @@ class TransferEngine:
                         raise _PartFailed(
                             f"unexpected Content-Range {cr!r} for byte {pos}", fatal=True
                         )
-            buf = bytearray()
+            # one preallocated buffer per stream, filled in place and written out (in a
+            # thread) whenever it is full: no reallocation, no growing bytes objects
+            buf = bytearray(max(1, min(chunk_cap, end - pos)))
+            view = memoryview(buf)
+            n = 0
             async for chunk in resp.content.iter_any():
-                room = end - pos - len(buf)
-                if len(chunk) > room:
+                if len(chunk) > end - pos - n:
                     raise _PartFailed("the server sent more bytes than asked for", fatal=True)
-                buf += chunk
-                if len(buf) >= chunk_cap:
-                    await anyio.to_thread.run_sync(_pwrite_all, fd, buf, pos, md5)
-                    pos += len(buf)
-                    progress.advance(len(buf), name)
-                    buf = bytearray()
-            if buf:
-                await anyio.to_thread.run_sync(_pwrite_all, fd, buf, pos, md5)
-                pos += len(buf)
-                progress.advance(len(buf), name)
+                i = 0
+                while i < len(chunk):
+                    k = min(len(chunk) - i, len(buf) - n)
+                    view[n : n + k] = chunk[i : i + k]
+                    n += k
+                    i += k
+                    if n == len(buf):
+                        await anyio.to_thread.run_sync(_pwrite_all, fd, view, pos, md5)
+                        pos += n
+                        progress.advance(n, name)
+                        n = 0
+            if n:
+                await anyio.to_thread.run_sync(_pwrite_all, fd, view[:n], pos, md5)
+                pos += n
+                progress.advance(n, name)
         return pos
 
 
