@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from ._call import Call, RouteTable
@@ -363,7 +364,8 @@ async def list_cluster_bindings(call: Call) -> Any:
     }
 
 
-def _accelerators(st: State, cluster_id: str) -> list[dict[str, Any]]:
+@functools.cache
+def _accelerators(cluster_id: str) -> list[dict[str, Any]]:  # read-only once built
     return [m.accelerator(cluster_id) for m in MACHINES]
 
 
@@ -373,7 +375,7 @@ async def list_default_accelerators(call: Call) -> Any:
     provider = call.q("cloudProvider").upper()
     if provider and provider not in ("AWS", "CLOUD_PROVIDER_AWS", "CLOUD_PROVIDER_UNSPECIFIED"):
         return {"accelerator": []}
-    return {"accelerator": _accelerators(st, st.cluster.id)}
+    return {"accelerator": _accelerators(st.cluster.id)}
 
 
 @routes.route("GET", "/v1/core/clusters/{id}/accelerators")
@@ -382,7 +384,7 @@ async def list_cluster_accelerators(call: Call) -> Any:
     cid = call.params["id"]
     if cid not in st.clusters:
         raise ApiError(404, f"cluster {cid} not found")
-    return {"accelerator": _accelerators(st, cid)}
+    return {"accelerator": _accelerators(cid)}
 
 
 # -- studio environment templates, telemetry -------------------------------------------------

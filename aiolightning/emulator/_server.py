@@ -157,6 +157,24 @@ class Emulator(_Info):
         await self.close()
 
 
+_PROXIED = frozenset(
+    {
+        "url",
+        "user_id",
+        "api_key",
+        "username",
+        "teamspace_id",
+        "teamspace_name",
+        "org_name",
+        "org_id",
+        "cluster_id",
+        "port",
+        "host",
+        "seed",
+    }
+)
+
+
 class EmulatorThread(_Info):
     """The emulator on a background thread with its own event loop (for synchronous code).
 

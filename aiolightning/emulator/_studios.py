@@ -18,6 +18,7 @@ shortly after.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -674,8 +675,6 @@ async def execute(call: Call) -> Any:
     st.counters.incr("commands")
     if not call.body.get("detached"):
         # synchronous: wait (in simulated time) until the command is done
-        import asyncio
-
         await asyncio.sleep(prog.duration)
         return {"output": prog.output, "exitCode": prog.exit_code, "sessionName": ""}
     s.session_seq += 1
