@@ -148,6 +148,9 @@ async def test_upload_dir_and_download_dir_of_1000_files(
     )
     assert len(results) == 1000
     assert progress[-1] == (1000, 1000)
+    # URLs of small files are requested in batches
+    sign_calls = emulator.counters.get("requests:POST /v1/projects/{pid}/artifacts/blobs")
+    assert 0 < sign_calls <= 250
     listed = [e async for e in client.storage.list("many", recursive=True)]
     assert len(listed) == 1000
     top = [e async for e in client.storage.list("many")]

@@ -49,6 +49,9 @@ class TransferConfig:
         read_chunk: bytes read from the file per ``os.pread`` while a part is sent.
         write_chunk: bytes gathered from the socket before one write to the file.
         fsync: flush downloaded files to disk (in a worker thread) before renaming them.
+        sign_batch: single-part uploads ask for their presigned URLs together, up to this
+            many blobs per ``POST <base>/blobs`` (1 = one call per file).
+        sign_wait: seconds a URL request waits for others to share its call.
         part_timeout: seconds without progress before a part PUT / range GET is abandoned.
         connect_timeout: seconds to open a connection for a presigned request.
     """
@@ -69,6 +72,8 @@ class TransferConfig:
     read_chunk: int = 2 * MiB
     write_chunk: int = 2 * MiB
     fsync: bool = True
+    sign_batch: int = 50
+    sign_wait: float = 0.002
     part_timeout: float = 120.0
     connect_timeout: float = 30.0
 

@@ -16,6 +16,7 @@ complete and of the right size. A range that breaks is continued from its last b
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -121,6 +122,10 @@ class _PartFailed(Exception):
         super().__init__(message)
         self.fatal = fatal
         self.resign = resign
+
+
+class _BatchRejected(Exception):
+    """A batched URL request was refused as a whole: each file asks again on its own."""
 
 
 class _UploadGone(Exception):
@@ -244,6 +249,11 @@ class TransferEngine:
             read_timeout=self.config.part_timeout,
         )
         self._rng = random.Random()
+        # single-part URL requests waiting to go out together, per (base, cluster, studio)
+        self._sign_queues: dict[
+            tuple[str, str, bool], list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
+        ] = {}
+        self._sign_tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ control calls
 
@@ -267,6 +277,80 @@ class TransferEngine:
             raise TransferError("the server returned no upload URL", remote=target.name)
         result: dict[str, Any] = results[0]
         return result
+
+    async def _sign_batched(self, target: RemoteTarget, blob: dict[str, Any]) -> dict[str, Any]:
+        """One presigned URL for a single-part upload, requested together with the other
+        files being signed at about the same time: ``POST <base>/blobs`` takes a list of
+        blobs, so 1,000 small files cost ~1,000/``sign_batch`` control calls, not 1,000."""
+        batch = self.config.sign_batch
+        if batch <= 1:
+            return await self._sign(target, blob)
+        key = (target.base, target.cluster_id, target.studio)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+        queue = self._sign_queues.get(key)
+        if queue is None:
+            queue = self._sign_queues[key] = []
+            loop.call_later(self.config.sign_wait, self._flush_signs, key, target)
+        queue.append(({"path": target.path, **blob}, fut))
+        if len(queue) >= batch:
+            self._flush_signs(key, target)
+        try:
+            return await fut
+        except _BatchRejected:
+            return await self._sign(target, blob)  # one bad blob must not fail its neighbours
+
+    def _flush_signs(self, key: tuple[str, str, bool], target: RemoteTarget) -> None:
+        items = self._sign_queues.pop(key, None)
+        if not items:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_signs(target, items))
+        self._sign_tasks.add(task)
+        task.add_done_callback(self._sign_tasks.discard)
+
+    async def _send_signs(
+        self,
+        target: RemoteTarget,
+        items: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]],
+    ) -> None:
+        live = [(b, f) for b, f in items if not f.done()]  # skip callers already cancelled
+        if not live:
+            return
+        body: dict[str, Any] = {"blobs": [b for b, _ in live]}
+        if target.cluster_id and not target.studio:
+            body["cluster_id"] = target.cluster_id
+        try:
+            resp = await self.transport.request(
+                "POST",
+                f"{target.base}/blobs",
+                json=body,
+                scope="presign",
+                route=f"{target.route}/blobs",
+                idempotent=True,
+            )
+            results = resp.get("results") if isinstance(resp, dict) else None
+            if not isinstance(results, list) or len(results) != len(live):
+                raise TransferError(
+                    f"asked for {len(live)} upload URLs, the server answered "
+                    f"{len(results) if isinstance(results, list) else 'none'}",
+                    remote=target.name,
+                )
+        except BaseException as e:
+            exc: BaseException = e
+            if isinstance(e, APIStatusError) and 400 <= e.status < 500 and len(live) > 1:
+                exc = _BatchRejected(str(e))
+            for _, f in live:
+                if not f.done():
+                    f.set_exception(exc)
+            if not isinstance(e, Exception):
+                raise
+            return
+        for (_, f), result in zip(live, results, strict=True):
+            if not f.done():
+                if isinstance(result, dict):
+                    f.set_result(result)
+                else:
+                    f.set_exception(TransferError("the server returned no upload URL"))
 
     async def _resign(
         self, target: RemoteTarget, upload_id: str, numbers: list[int]
@@ -451,7 +535,7 @@ class TransferEngine:
             blob["content_type"] = content_type
         last = ""
         for attempt in range(self.config.part_attempts):
-            res = await self._sign(target, blob)
+            res = await self._sign_batched(target, blob)
             urls = res.get("urls") or []
             if not urls:
                 raise TransferError(
