@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 
 from . import _auth, _directory, _jobs, _studios
 from ._admin import admin_routes
@@ -34,6 +36,22 @@ EMULATED_ROUTES: list[Route] = [
 ROUTE_TEMPLATE = web.RequestKey("route_template", str)
 # the storage contract: handlers read the authenticated user as request["user_id"]
 USER_ID = "user_id"
+
+_user_key_registered = False
+
+
+def _set_user_id(request: web.Request, user_id: str) -> None:
+    """`request["user_id"] = user_id`; the plain-str key is the storage module's contract,
+    so aiohttp's one-time advice to use a RequestKey is silenced."""
+    global _user_key_registered
+    if _user_key_registered:
+        request[USER_ID] = user_id
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotAppKeyWarning)
+        request[USER_ID] = user_id
+    _user_key_registered = True
+
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON = "application/json"
@@ -89,7 +107,7 @@ class _App:
             user = authenticate(state, request.headers.get("Authorization"))
         else:
             user = state.user
-        request[USER_ID] = user.id
+        _set_user_id(request, user.id)
         body: dict[str, Any] = {}
         if method in _BODY_METHODS and route.read_body:
             body = decode_body(await request.read(), route.body_model)
@@ -107,7 +125,7 @@ class _App:
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
             user = authenticate(state, request.headers.get("Authorization"))
-            request[USER_ID] = user.id
+            _set_user_id(request, user.id)
             segs = split_path(request.raw_path)
             if len(segs) >= 3 and segs[0] == "v1" and segs[1] == "projects":
                 project = state.project_for(segs[2], user)
