@@ -404,6 +404,9 @@ class TransferEngine:
             if head is None:  # a larger file: its parts take their own share of the budget
                 self.budget.release(held)
                 held = 0
+            elif size < held:  # keep only what the file's bytes take
+                self.budget.release(held - size)
+                held = size
             if count_total:
                 progress.add_total(size)
             try:
