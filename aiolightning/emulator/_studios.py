@@ -88,6 +88,7 @@ class Studio:
     requested: Instance | None = None
     sessions: dict[str, Session] = field(default_factory=dict)
     session_seq: int = 0
+    status_cache: tuple[Any, bytes] | None = None
 
 
 class StudioStore:
@@ -204,6 +205,34 @@ def _instance_json(st: State, s: Studio, inst: Instance, now: float) -> dict[str
             "requiresMaintenance": False,
         },
     )
+
+
+def _instance_key(inst: Instance | None, now: float) -> tuple[Any, ...] | None:
+    """What the instance's status depends on at `now` (its JSON is a function of this)."""
+    if inst is None:
+        return None
+    stopping = inst.stop_at is not None and now >= inst.stop_at
+    return (
+        inst.id,
+        inst.machine,
+        inst.spot,
+        stopping,
+        now >= inst.running_at,
+        now >= inst.initial_at,
+        inst.topup_at is not None and now >= inst.topup_at,
+    )
+
+
+def codestatus_bytes(st: State, s: Studio, now: float) -> bytes:
+    """The encoded codestatus, re-rendered only when the state machine has moved on."""
+    st.studios.settle(s, now)
+    key = (_instance_key(s.instance, now), _instance_key(s.requested, now))
+    cached = s.status_cache
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    body = msgspec.json.encode(codestatus_json(st, s, now))
+    s.status_cache = (key, body)
+    return body
 
 
 def codestatus_json(st: State, s: Studio, now: float) -> dict[str, Any]:
@@ -538,7 +567,8 @@ async def stop_studio(call: Call) -> Any:
 @routes.route("GET", "/v1/projects/{projectId}/cloudspaces/{id}/codestatus")
 async def get_codestatus(call: Call) -> Any:
     _, s = _studio(call)
-    return codestatus_json(call.state, s, call.state.clock.now())
+    body = codestatus_bytes(call.state, s, call.state.clock.now())
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.route("GET", "/v1/projects/{projectId}/cloudspaces/{id}/codeconfig")
