@@ -381,3 +381,38 @@ async def test_control_and_range_errors_are_retried(
     await client.storage.download("errs/e.bin", dest)
     assert sha(dest) == sha(src)
     assert store(emulator).open_uploads() == []
+
+
+async def test_corrupt_journal_fails_cleanly_then_starts_over(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+) -> None:
+    client.storage.configure(small_config(tmp_path, max_parts_in_flight=1))
+    src = write_random(tmp_path / "c.bin", 10 * PART, seed=9)
+    reached = anyio.Event()
+
+    def on_progress(p: TransferProgress) -> None:
+        if p.bytes_done >= 4 * PART:
+            reached.set()
+
+    with anyio.move_on_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                await client.storage.upload(src, "c.bin", progress=on_progress)
+
+            tg.start_soon(run)
+            await reached.wait()
+            tg.cancel_scope.cancel()
+    (journal,) = (tmp_path / "journals").glob("*.jsonl")
+    lines = journal.read_text().splitlines()
+    assert len(lines) >= 3  # header + finished parts
+    lines[1] = lines[1][: lines[1].index('"etag"')] + '"etag":"\\"0123\\""}'
+    journal.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TransferError, match="completing the upload failed"):
+        await client.storage.upload(src, "c.bin")
+    assert not journal.exists()  # a journal the server refuses is not kept
+    await client.storage.upload(src, "c.bin")
+    dest = tmp_path / "c.out"
+    await client.storage.download("c.bin", dest)
+    assert sha(dest) == sha(src)
+    assert store(emulator).open_uploads() == []

@@ -626,6 +626,7 @@ class TransferEngine:
         missing = [k for k in range(1, n + 1) if k not in done]
         queue = list(reversed(missing))
         keep_journal = True
+        completed = False
 
         async def worker() -> None:
             while queue:
@@ -658,7 +659,13 @@ class TransferEngine:
                     remote=target.name,
                 )
             parts = [{"part_number": k, "etag": done[k]} for k in range(1, n + 1)]
-            await self._complete(target, upload_id, parts, size, local)
+            try:
+                await self._complete(target, upload_id, parts, size, local)
+            except TransferError as e:
+                if isinstance(e.__cause__, BadRequestError | NotFoundError):
+                    keep_journal = False  # refused: a resume would fail the same way
+                raise
+            completed = True
         except _UploadGone as e:
             keep_journal = False
             raise TransferError(
@@ -666,17 +673,13 @@ class TransferEngine:
                 local=str(local),
                 remote=target.name,
             ) from e
-        except BadRequestError:
-            keep_journal = False  # complete refused the parts: a resume would fail the same way
-            raise
         finally:
             # Shielded: runs to the end even when the upload is being cancelled. The blobs API
             # has no abort; the journal (kept) lets the next call resume, and a fresh upload of
             # the same path replaces the open one on the server.
             if journal is not None:
                 with anyio.CancelScope(shield=True):
-                    finished = len(done) == n and not queue
-                    drop = (finished and keep_journal) or not keep_journal
+                    drop = completed or not keep_journal
                     await anyio.to_thread.run_sync(journal.remove if drop else journal.close)
         return UploadResult(str(local), target.name, size, n, len(missing), True, upload_id)
 
@@ -730,12 +733,14 @@ class TransferEngine:
             await self._post_blobs(
                 target, "/complete", {"path": target.path, "upload_id": upload_id, "parts": parts}
             )
-        except NotFoundError:
+        except NotFoundError as e:
             # A retried complete whose first attempt succeeded finds no upload any more:
             # the object is there with the right size, then all is well.
             info = await self.head(target)
             if info is None or info[0] != size:
-                raise
+                raise TransferError(
+                    f"completing the upload failed: {e}", local=str(local), remote=target.name
+                ) from e
         except APIStatusError as e:
             raise TransferError(
                 f"completing the upload failed: {e}", local=str(local), remote=target.name
