@@ -403,17 +403,19 @@ def main() -> None:
             print("(a) downloads ...", flush=True)
             out = root / "down.bin"
             for _ in range(args.repeat):
-                for key, op in (
-                    ("down_bare", "bare-down"),
-                    ("down_aio", "aio-down"),
-                    ("down_sdk", "sdk-down"),
+                for key, op, extra in (
+                    ("down_bare", "bare-down", ()),
+                    ("down_aio", "aio-down", ()),
+                    ("down_aio_nf", "aio-down", ("--no-fsync",)),
+                    ("down_sdk", "sdk-down", ()),
                 ):
                     if op == "sdk-down" and args.skip_sdk:
                         continue
-                    best(key, op, out, "bench/aio.bin")
+                    best(key, op, out, "bench/aio.bin", *extra)
                     assert sha256(out) == want, f"{op}: the downloaded file differs"
                     out.unlink()
             down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
+            down_aio_nf = pick("down_aio_nf")
             assert down_bare is not None and down_aio is not None
 
             # (b) many small files with latency
@@ -460,6 +462,7 @@ def main() -> None:
         ("upload   lightning-sdk", up_sdk, up_bare, up_sdk),
         ("download bare aiohttp (ceiling)", down_bare, down_bare, down_sdk),
         ("download aiolightning", down_aio, down_bare, down_sdk),
+        ("download aiolightning, no fsync", down_aio_nf, down_bare, down_sdk),
         ("download lightning-sdk", down_sdk, down_bare, down_sdk),
     )
     for label, r, ceiling, sdk in rows_a:
