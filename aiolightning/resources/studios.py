@@ -18,7 +18,14 @@ import builtins
 import enum
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+)
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandError",
     "CommandResult",
+    "CommandTimeoutError",
     "Studio",
     "StudioError",
     "StudioNotFoundError",
@@ -570,7 +578,7 @@ class Studios:
         resp = await self._api.get_cloud_space_instance_status(s.teamspace_id, s.id)
         return StudioState.from_model(resp)
 
-    def _intervals(self) -> Any:
+    def _intervals(self) -> Iterator[float]:
         return poll_intervals(self.poll_initial, self.poll_cap)
 
     async def wait(
