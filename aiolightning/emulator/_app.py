@@ -94,6 +94,7 @@ class _App:
             request[ROUTE_TEMPLATE] = f"{method} (no route)"
             raise ApiError(404, f"no such path: {request.path}")
         if m is False:
+            request[ROUTE_TEMPLATE] = f"{method} (method not allowed)"
             allowed = self.router.allowed_methods(segs)
             raise ApiError(
                 405,
