@@ -53,12 +53,16 @@ class EmulatorConfig:
 class Counters:
     """Thread-safe counters of what the emulator did.
 
-    Keys: `requests` (every /v1 and /_storage request), `requests:<METHOD> <route template>`,
-    `responses:<status>`, `throttled` (429s), `faults:latency`, `faults:error`,
-    `faults:drop`, `unimplemented` (501s), `creates:studio:<name>`, `creates:job:<name>`,
-    `creates:teamspace:<name>`, `starts:<studio id>`, `switches:<studio id>`,
-    `stops:<job id>`, `deletes:studio`, `deletes:job`, `commands`, `keepalives`,
-    `sdk_command_history`; the storage module adds its own (`faults:part_failure`, …).
+    * `requests`: every /v1 and /_storage request; `requests:<METHOD> <route template>`
+      (e.g. `requests:GET /v1/projects/{projectId}/cloudspaces/{id}/codestatus`);
+      `responses:<status>`
+    * faults: `throttled` (429s), `faults:latency`, `faults:error` (5xx), `faults:drop`;
+      `unimplemented` (501s); the storage module adds its own (`faults:part_failure`, ...)
+    * `creates:studio:<name>`, `creates:job:<name>`, `creates:teamspace:<name>`: create
+      requests that named it (counted before duplicate checks, so a second create shows)
+    * `starts:<studio id>`: start requests that passed validation (including a repeat while
+      it already runs); `switches:<studio id>`, `stops:<job id>`
+    * `deletes:studio`, `deletes:job`, `commands`, `keepalives`, `sdk_command_history`
     """
 
     def __init__(self) -> None:
