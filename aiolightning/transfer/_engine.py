@@ -32,7 +32,7 @@ import aiohttp
 import anyio
 import msgspec
 
-from .._errors import APIStatusError, BadRequestError, NotFoundError
+from .._errors import APIConnectionError, APIStatusError, BadRequestError, NotFoundError
 from ._budget import ByteBudget
 from ._config import TransferConfig, plan_parts
 from ._errors import StorageError, StoragePathError, TransferError
@@ -849,20 +849,29 @@ class TransferEngine:
             headers: dict[str, str] = {}
             if ranged or pos > start:
                 headers["Range"] = f"bytes={pos}-{end - 1}"
+            cursor = [pos]  # advanced as bytes reach the file, even if the stream breaks
             try:
                 async with self.budget.hold(min(max(end - pos, 1), cfg.write_chunk)):
-                    pos = await self._stream_into(
-                        fd, target, pos, end, size, headers, progress, name, md5
+                    await self._stream_into(
+                        fd, target, cursor, end, size, headers, progress, name, md5
                     )
+                pos = cursor[0]
                 if pos >= end:
                     return
                 last = f"the body ended early at byte {pos} of {end}"
-            except _NETWORK_ERRORS as e:
+            except (*_NETWORK_ERRORS, APIConnectionError) as e:
+                # a refused or broken connection, or a body cut short: go on from there
                 last = f"{type(e).__name__}: {e}"
+            except APIStatusError as e:
+                if e.status < 500 and e.status not in (408, 429):
+                    raise
+                last = str(e)
             except _PartFailed as e:
                 last = str(e)
                 if e.fatal:
                     break
+            finally:
+                pos = cursor[0]
             await self._wait(attempt)
         raise TransferError(
             f"range {start}-{end - 1} failed: {last}", local=name, remote=target.name
@@ -872,15 +881,16 @@ class TransferEngine:
         self,
         fd: int,
         target: RemoteTarget,
-        pos: int,
+        cursor: list[int],
         end: int,
         size: int,
         headers: Mapping[str, str],
         progress: ProgressTracker,
         name: str,
         md5: Any,
-    ) -> int:
+    ) -> None:
         chunk_cap = self.config.write_chunk
+        pos = cursor[0]
         async with self.transport.stream(
             "GET",
             target.blob_url(),
@@ -914,13 +924,14 @@ class TransferEngine:
                     if n == len(buf):
                         await anyio.to_thread.run_sync(_pwrite_all, fd, view, pos, md5)
                         pos += n
+                        cursor[0] = pos
                         progress.advance(n, name)
                         n = 0
             if n:
                 await anyio.to_thread.run_sync(_pwrite_all, fd, view[:n], pos, md5)
                 pos += n
+                cursor[0] = pos
                 progress.advance(n, name)
-        return pos
 
 
 def _first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
