@@ -34,19 +34,57 @@ if TYPE_CHECKING:
     from ._pagination import AsyncPager
     from ._retry import RetryPolicy
     from ._transport import Timeout, Transport
+    from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
+    from .resources._polling import WaitTimeoutError
+    from .resources.jobs import Job, JobChange, JobRequest, JobStatus
+    from .resources.machines import Machine
+    from .resources.storage import FileInfo
+    from .resources.studios import CommandResult, CommandTimeoutError, Studio, StudioStatus
+    from .resources.teamspaces import Teamspace
+    from .transfer import (
+        BulkTransferError,
+        StorageError,
+        StoragePathError,
+        TransferConfig,
+        TransferError,
+        TransferProgress,
+    )
 
 # public name -> module that defines it (imported lazily)
 _LAZY: dict[str, str] = {
     "AsyncLightning": "._client",
     "AsyncPager": "._pagination",
+    "BulkTransferError": ".transfer",
+    "CommandResult": ".resources.studios",
+    "CommandTimeoutError": ".resources.studios",
     "Credentials": "._auth",
+    "FileInfo": ".resources.storage",
+    "Job": ".resources.jobs",
+    "JobChange": ".resources.jobs",
+    "JobRequest": ".resources.jobs",
+    "JobStatus": ".resources.jobs",
     "Limiter": "._limiter",
     "LimiterConfig": "._limiter",
+    "Machine": ".resources.machines",
+    "Outcome": ".fanout",
+    "OutcomeStream": ".fanout",
+    "Progress": ".fanout",
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
     "ScopeStats": "._limiter",
+    "StorageError": ".transfer",
+    "StoragePathError": ".transfer",
+    "Studio": ".resources.studios",
+    "StudioStatus": ".resources.studios",
+    "Teamspace": ".resources.teamspaces",
     "Timeout": "._transport",
+    "TransferConfig": ".transfer",
+    "TransferError": ".transfer",
+    "TransferProgress": ".transfer",
     "Transport": "._transport",
+    "WaitTimeoutError": ".resources._polling",
+    "map_outcomes": ".fanout",
+    "stream_outcomes": ".fanout",
 }
 
 
@@ -71,22 +109,45 @@ __all__ = [
     "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
+    "BulkTransferError",
+    "CommandResult",
+    "CommandTimeoutError",
     "ConflictError",
     "Credentials",
     "CredentialsError",
+    "FileInfo",
     "InvalidArgumentError",
+    "Job",
+    "JobChange",
+    "JobRequest",
+    "JobStatus",
     "LightningError",
     "Limiter",
     "LimiterConfig",
+    "Machine",
     "NotFoundError",
+    "Outcome",
+    "OutcomeStream",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "ResponseDecodeError",
     "RetryPolicy",
     "ScopeConfig",
     "ScopeStats",
     "ServerError",
+    "StorageError",
+    "StoragePathError",
+    "Studio",
+    "StudioStatus",
+    "Teamspace",
     "Timeout",
+    "TransferConfig",
+    "TransferError",
+    "TransferProgress",
     "Transport",
+    "WaitTimeoutError",
     "__version__",
+    "map_outcomes",
+    "stream_outcomes",
 ]

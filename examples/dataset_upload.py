@@ -21,8 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiolightning import AsyncLightning
-from aiolightning.transfer import TransferProgress
+from aiolightning import AsyncLightning, TransferProgress
 
 
 @contextlib.asynccontextmanager

@@ -19,9 +19,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from aiolightning import AsyncLightning
-from aiolightning.fanout import map_outcomes
-from aiolightning.resources.studios import Studio
+from aiolightning import AsyncLightning, Studio, map_outcomes
 
 
 @contextlib.asynccontextmanager

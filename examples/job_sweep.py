@@ -17,8 +17,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 
-from aiolightning import AsyncLightning
-from aiolightning.resources.jobs import JobRequest, JobStatus
+from aiolightning import AsyncLightning, JobRequest, JobStatus
 
 
 @contextlib.asynccontextmanager

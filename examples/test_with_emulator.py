@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aiolightning import AsyncLightning
+from aiolightning import AsyncLightning, JobRequest, JobStatus
 from aiolightning.emulator import Emulator, EmulatorConfig, EmulatorThread, Timings
-from aiolightning.resources.jobs import JobRequest, JobStatus
 
 pytestmark = pytest.mark.anyio
 

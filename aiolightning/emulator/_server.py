@@ -108,6 +108,13 @@ class Emulator(_Info):
         self._tmp: str | None = None
         self._store: ArtifactStore | None = None
 
+    @property
+    def storage(self) -> ArtifactStore:
+        """The artifacts store (open uploads, objects), available while the emulator runs."""
+        if self._store is None:
+            raise RuntimeError("the emulator is not running: its storage exists only while it runs")
+        return self._store
+
     async def start(self) -> None:
         self._tmp = tempfile.mkdtemp(prefix="aiolightning-emulator-")
         store = ArtifactStore(
