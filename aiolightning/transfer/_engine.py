@@ -12,17 +12,23 @@ Downloads (§6.5): ``GET <base>/blobs/<path>`` through the transport (it is an A
 in parallel ``Range`` requests for large files, into a preallocated ``.<name>.aiolightning-part``
 file beside the target that is fsynced (in a thread) and renamed into place only when
 complete and of the right size. A range that breaks is continued from its last byte.
+Received chunks are written as they came (``os.pwritev`` per ``write_chunk``, no copies)
+and, when the file will be fsynced, their writeback is started at once
+(``sync_file_range``), so durability costs almost nothing at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import hashlib
 import os
 import random
 import re
 import stat as stat_mod
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +192,48 @@ def _pwrite_all(
         offset += n
     if md5 is not None:
         md5.update(data)
+
+
+_MAX_IOV = 512  # buffers per os.pwritev (IOV_MAX is 1024 on Linux)
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``[offset, offset+length)`` to disk now, without
+    waiting (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``); a no-op elsewhere.
+
+    Downloads that end in an fsync call this after every batch: the disk then works while
+    the bytes arrive instead of all at once at the end (an fsync of 2 GiB of dirty pages
+    took ~1.5 s here; with writeback started along the way it takes ~0).
+    """
+    fn = _sync_file_range()
+    if fn is not None:
+        fn(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a failure only loses the head start
+
+
+def _pwritev_all(fd: int, chunks: list[bytes], offset: int, md5: Any, sync_ahead: bool) -> None:
+    total = sum(len(c) for c in chunks)
+    n = os.pwritev(fd, chunks, offset)
+    if n < total:  # a short write: finish the rest the slow way
+        _pwrite_all(fd, b"".join(chunks)[n:], offset + n)
+    if md5 is not None:
+        for c in chunks:
+            md5.update(c)
+    if sync_ahead:
+        _start_writeback(fd, offset, total)
 
 
 def _create_part_file(tmp: Path, size: int | None) -> int:
@@ -907,28 +955,29 @@ class TransferEngine:
                         raise _PartFailed(
                             f"unexpected Content-Range {cr!r} for byte {pos}", fatal=True
                         )
-            # one preallocated buffer per stream, filled in place and written out (in a
-            # thread) whenever it is full: no reallocation, no growing bytes objects
-            buf = bytearray(max(1, min(chunk_cap, end - pos)))
-            view = memoryview(buf)
+            # The chunks aiohttp received are gathered as they are (no joining, no copying
+            # into a buffer) and written with one os.pwritev per ``write_chunk`` bytes, in a
+            # worker thread that also hashes them and, when the file is to be fsynced, starts
+            # the kernel's writeback of that range so the final fsync has little left to do.
+            sync_ahead = self.config.fsync
+            batch: list[bytes] = []
             n = 0
-            async for chunk in resp.content.iter_any():
+            async for chunk, _ in resp.content.iter_chunks():
+                if not chunk:
+                    continue
                 if len(chunk) > end - pos - n:
                     raise _PartFailed("the server sent more bytes than asked for", fatal=True)
-                i = 0
-                while i < len(chunk):
-                    k = min(len(chunk) - i, len(buf) - n)
-                    view[n : n + k] = chunk[i : i + k]
-                    n += k
-                    i += k
-                    if n == len(buf):
-                        await anyio.to_thread.run_sync(_pwrite_all, fd, view, pos, md5)
-                        pos += n
-                        cursor[0] = pos
-                        progress.advance(n, name)
-                        n = 0
+                batch.append(chunk)
+                n += len(chunk)
+                if n >= chunk_cap or len(batch) >= _MAX_IOV:
+                    await anyio.to_thread.run_sync(_pwritev_all, fd, batch, pos, md5, sync_ahead)
+                    pos += n
+                    cursor[0] = pos
+                    progress.advance(n, name)
+                    batch = []
+                    n = 0
             if n:
-                await anyio.to_thread.run_sync(_pwrite_all, fd, view[:n], pos, md5)
+                await anyio.to_thread.run_sync(_pwritev_all, fd, batch, pos, md5, sync_ahead)
                 pos += n
                 cursor[0] = pos
                 progress.advance(n, name)
