@@ -62,7 +62,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_PARTS = 10_000
 MAX_PART_SIZE = 5 * 1024**3 - 1  # each part must stay below 5 GiB
-_CHUNK = 1024 * 1024  # read/write granularity of part bodies and downloads
+_CHUNK = 1024 * 1024  # read/write granularity of downloads; bodies up to this are read whole
+_BATCH = 2 * 1024 * 1024  # bytes of a part body hashed and written per worker-thread hop
 _DEFAULT_AT_MOST = 1000
 _MAX_AT_MOST = 5000
 _DRIVE = ""  # scope of the teamspace drive; a studio's scope is "cloudspaces/<id>"
@@ -575,26 +576,44 @@ class ArtifactStore:
             None, os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
         )
 
-        def consume(chunk: bytes) -> None:
-            md5.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+        def consume(chunks: list[bytes]) -> None:
+            for c in chunks:
+                md5.update(c)
+            total = sum(len(c) for c in chunks)
+            n = os.writev(fd, chunks)
+            if n < total:
+                view = memoryview(b"".join(chunks))[n:]
+                while view:
+                    view = view[os.write(fd, view) :]
 
         def finish() -> None:
             os.close(fd)
             os.replace(tmp, target)
 
+        # The chunks the parser hands over are gathered as they are (iter_chunked would join
+        # them into new 1 MiB bytes objects: one more copy of every byte on the event loop)
+        # and hashed and written by one os.writev per _BATCH bytes in a worker thread, one
+        # batch behind the socket reads.
         pending: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        batched = 0
         try:
-            async for chunk in request.content.iter_chunked(_CHUNK):
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, consume, chunk)
+            async for chunk, _ in request.content.iter_chunks():
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                batched += len(chunk)
                 size += len(chunk)
+                if batched >= _BATCH or len(batch) >= 512:
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(None, consume, batch)
+                    batch, batched = [], 0
             if pending is not None:
                 await pending
                 pending = None
+            if batch:
+                await loop.run_in_executor(None, consume, batch)
             await loop.run_in_executor(None, finish)
         except BaseException:
             if pending is not None:
