@@ -1,4 +1,4 @@
-"""Rate-limit-aware concurrency: one AIMD in-flight cap, pause gate and token bucket per scope.
+"""Rate-limit-aware concurrency: AIMD in-flight cap, pause gate and adaptive rate per scope.
 
 Every attempt of every request takes a slot of its scope ("read", "write", "presign",
 "data", or any string) and gives it back with its outcome:
@@ -8,14 +8,28 @@ Every attempt of every request takes a slot of its scope ("read", "write", "pres
 * throttled (429/503): the cap shrinks ×``decrease`` (at least ``min``), once per window:
   requests that were already in flight when the cap shrank don't shrink it again. With a
   ``Retry-After``, the scope's **pause gate** closes: no queued or new caller of the scope
-  gets a slot until the time has passed (plus a little jitter);
+  gets a slot until the time has passed (plus a little jitter), and the callers queued when
+  it opens are let through spread over a short window, not all at once;
 * error: counted, cap unchanged.
 
-Optionally a token bucket (``rate`` requests/s, ``burst``) paces slot grants.
+**Adaptive rate** (the default when no ``rate`` is set): the cap alone cannot hold a
+requests/s quota (at 20 ms of latency a cap of 2 already sends 100 requests/s), so each
+scope also measures the rate at which it sends (0.5 s windows, smoothed) and, from its
+first throttle on, paces slot grants with a token bucket whose rate follows CUBIC, as in
+botocore's "adaptive" retry mode: on a throttle (once per window, like the cap)
+``W_max`` = the measured send rate (or the bucket rate, if lower), the rate drops to
+``0.7·W_max``, then grows as ``0.4·(t − K)³ + W_max`` with ``K = ∛(W_max·0.3/0.4)``: back
+to ``W_max`` after ``K`` seconds, then probing above it while no throttle comes, never more
+than twice the measured rate (nor less than ``0.7·W_max``); the bucket holds half a second
+of tokens. Before the first throttle no bucket exists and the fast path is unchanged.
+
+An explicit ``rate`` (requests/s, ``burst``) is a fixed token bucket from the start; it
+adapts like the above only with ``adaptive_rate=True``.
 
 The fast path (a free slot, no queue, no pause, no bucket) is a few attribute operations and
-no allocation; waiting callers are queued FIFO on plain futures and handed a slot directly
-when one frees, so a cancelled waiter can never leak a slot.
+no allocation (plus one clock read on release, for the rate measurement); waiting callers
+are queued FIFO on plain futures and handed a slot directly when one frees, so a cancelled
+waiter can never leak a slot.
 """
 
 from __future__ import annotations
@@ -28,7 +42,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import overload
+from typing import Final, overload
 
 __all__ = [
     "Limiter",
@@ -41,10 +55,30 @@ __all__ = [
 
 _monotonic = time.monotonic
 
+#: send-rate measurement: window length (s) and weight of the newest window (botocore's)
+_WINDOW: Final = 0.5
+_SMOOTHING: Final = 0.8
+#: how often (s) an engaged adaptive bucket recomputes its rate from the CUBIC curve
+_TICK: Final = 0.1
+#: CUBIC constants (botocore's): scale C and multiplicative decrease β
+_CUBIC_C: Final = 0.4
+_CUBIC_BETA: Final = 0.7
+#: the adaptive rate never exceeds this × the measured send rate (botocore's) ...
+_MAX_RATE_SCALE: Final = 2.0
+#: ... nor drops below this many requests/s
+_MIN_RATE: Final = 0.5
+#: an adaptive bucket holds this many seconds of tokens at its rate (botocore: 1 s); less,
+#: so that a scope coming out of a pause gate does not burst past a server just refilled
+_ADAPTIVE_BURST: Final = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class ScopeConfig:
-    """Limits of one scope. ``rate``/``burst`` enable the token bucket (requests/s)."""
+    """Limits of one scope.
+
+    ``rate``/``burst`` set a fixed token bucket (requests/s). ``adaptive_rate``: learn a rate
+    from throttles (see the module doc); ``None`` means "yes unless ``rate`` is given".
+    """
 
     initial: int = 32
     max: int = 256
@@ -52,8 +86,12 @@ class ScopeConfig:
     rate: float | None = None
     burst: float | None = None
     decrease: float = 0.7
-    #: extra random wait, as a fraction of the pause, added once when a pause gate opens
+    #: extra random wait, as a fraction of the pause, added once when a pause gate closes
     pause_jitter: float = 0.1
+    #: callers queued when a pause gate opens are let through over this fraction of the
+    #: pause (at most 1 s) instead of all at once
+    pause_spread: float = 0.25
+    adaptive_rate: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +109,8 @@ class LimiterConfig:
     burst: float | None = None
     decrease: float = 0.7
     pause_jitter: float = 0.1
+    pause_spread: float = 0.25
+    adaptive_rate: bool | None = None
     per_scope: Mapping[str, ScopeConfig] = field(default_factory=dict)
 
     def for_scope(self, scope: str) -> ScopeConfig:
@@ -85,6 +125,8 @@ class LimiterConfig:
             burst=self.burst,
             decrease=self.decrease,
             pause_jitter=self.pause_jitter,
+            pause_spread=self.pause_spread,
+            adaptive_rate=self.adaptive_rate,
         )
 
 
@@ -105,22 +147,41 @@ class ScopeStats:
     """seconds left before the pause gate opens (0.0 when open)"""
     paused_until: float | None
     """``time.monotonic()`` value when the gate opens, or None when open"""
+    rate: float | None = None
+    """requests/s of the token bucket pacing the scope; None while no bucket is engaged"""
+    measured_rate: float = 0.0
+    """requests/s sent, smoothed over 0.5 s windows (as of the last request that ended)"""
+    rate_max: float | None = None
+    """the adaptive rate's ``W_max``: the send rate when the last throttle came (or None)"""
 
 
 class ScopeLimiter:
     """The limiter of one scope. Obtain with ``limiter.scope(name)``."""
 
     __slots__ = (
+        "_adaptive",
         "_burst",
+        "_burst_fixed",
+        "_clock_next",
         "_epoch",
         "_jitter_frac",
+        "_k",
+        "_last_fail",
+        "_measured",
+        "_ramp_done",
+        "_ramp_n",
         "_rate",
+        "_spread",
+        "_spread_frac",
         "_successes",
         "_timer",
         "_timer_at",
         "_tokens",
         "_tokens_at",
+        "_w_max",
         "_waiters",
+        "_win_n",
+        "_win_start",
         "cap",
         "decrease",
         "errors",
@@ -142,6 +203,7 @@ class ScopeLimiter:
         self.cap = max(self.min, min(cfg.initial, self.max))
         self.decrease = cfg.decrease
         self._jitter_frac = cfg.pause_jitter
+        self._spread_frac = cfg.pause_spread
         self.in_flight = 0
         self.paused_until = 0.0
         self.requests = 0
@@ -153,15 +215,35 @@ class ScopeLimiter:
         self._waiters: deque[asyncio.Future[int]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # pause gate ramp: callers let through since the gate opened, of how many (-1: the
+        # gate has not opened yet), over how many seconds
+        self._ramp_n = -1
+        self._ramp_done = 0
+        self._spread = 0.0
+        now = _monotonic()
+        # send-rate measurement (requests granted per second, smoothed; <0: no window yet)
+        self._measured = -1.0
+        self._win_start = now
+        self._win_n = 0
+        self._clock_next = now + _WINDOW
+        # token bucket (off while _rate is None) and adaptive (CUBIC) state
+        self._adaptive = cfg.adaptive_rate if cfg.adaptive_rate is not None else cfg.rate is None
+        self._w_max = 0.0
+        self._k = 0.0
+        self._last_fail = now
         self._rate = cfg.rate
+        self._burst_fixed = cfg.burst
         if cfg.rate is not None:
             if cfg.rate <= 0:
                 raise ValueError("rate must be > 0")
             self._burst = max(1.0, cfg.burst if cfg.burst is not None else cfg.rate)
+            if self._adaptive:  # start the curve at the given rate, as if just reached
+                self._w_max = cfg.rate
+                self._k = 0.0
         else:
             self._burst = 0.0
         self._tokens = self._burst
-        self._tokens_at = _monotonic()
+        self._tokens_at = now
 
     # acquire / release ---------------------------------------------------------------------
 
@@ -174,7 +256,7 @@ class ScopeLimiter:
         if (
             self.in_flight < self.cap
             and not self._waiters
-            and (not self.paused_until or self.paused_until <= _monotonic())
+            and not self.paused_until
             and (self._rate is None or self._take_token(_monotonic()) == 0.0)
         ):
             self.in_flight += 1
@@ -216,6 +298,9 @@ class ScopeLimiter:
             self.throttled(ticket, retry_after)
         elif outcome == "error":
             self.errors += 1
+        now = _monotonic()
+        if now >= self._clock_next:
+            self._tick(now)
         if self._waiters:
             self._wake()
 
@@ -226,6 +311,8 @@ class ScopeLimiter:
         if ticket == self._epoch:
             self._epoch += 1
             self.cap = max(self.min, math.floor(self.cap * self.decrease))
+            if self._adaptive:
+                self._rate_decrease(_monotonic())
         if retry_after is not None and retry_after > 0:
             self.pause(retry_after)
 
@@ -235,9 +322,70 @@ class ScopeLimiter:
         until = _monotonic() + seconds + min(jitter, 1.0)
         if until > self.paused_until:
             self.paused_until = until
+            self._spread = min(1.0, seconds * self._spread_frac)
+            self._ramp_n = -1
 
     def note_retry(self) -> None:
         self.retries += 1
+
+    # rate measurement and the adaptive (CUBIC) rate -----------------------------------------
+
+    def _tick(self, now: float) -> None:
+        """Close a measurement window if one is due; move an engaged adaptive rate."""
+        elapsed = now - self._win_start
+        if elapsed >= _WINDOW:
+            current = (self.requests - self._win_n) / elapsed
+            if self._measured < 0.0:
+                self._measured = current
+            else:
+                self._measured = current * _SMOOTHING + self._measured * (1.0 - _SMOOTHING)
+            self._win_start = now
+            self._win_n = self.requests
+        next_at = self._win_start + _WINDOW
+        if self._adaptive and self._rate is not None:
+            self._set_rate(self._cubic(now), now)
+            next_at = min(next_at, now + _TICK)
+        self._clock_next = next_at
+
+    def _measured_now(self, now: float) -> float:
+        """The send rate: the smoothed measure, or the current window's before the first."""
+        if now >= self._clock_next:
+            self._tick(now)
+        if self._measured >= 0.0:
+            return self._measured
+        return (self.requests - self._win_n) / max(now - self._win_start, 0.001)
+
+    def _cubic(self, now: float) -> float:
+        rate = _CUBIC_C * (now - self._last_fail - self._k) ** 3 + self._w_max
+        ceiling = max(_MAX_RATE_SCALE * max(self._measured, 0.0), _CUBIC_BETA * self._w_max)
+        return max(_MIN_RATE, min(rate, ceiling))
+
+    def _rate_decrease(self, now: float) -> None:
+        measured = self._measured_now(now)
+        w_max = measured if self._rate is None else min(measured, self._rate)
+        w_max = max(w_max, _MIN_RATE)
+        self._w_max = w_max
+        self._k = (w_max * (1.0 - _CUBIC_BETA) / _CUBIC_C) ** (1.0 / 3.0)
+        self._last_fail = now
+        if self._rate is None:  # engage the bucket, empty: the server just said "no more"
+            self._rate = w_max * _CUBIC_BETA
+            self._tokens = 0.0
+            self._tokens_at = now
+            self._clock_next = min(self._clock_next, now + _TICK)
+        self._set_rate(w_max * _CUBIC_BETA, now)
+
+    def _set_rate(self, rate: float, now: float) -> None:
+        """Change the bucket's rate, crediting the time so far at the old one."""
+        old = self._rate
+        assert old is not None
+        tokens = self._tokens + (now - self._tokens_at) * old
+        self._rate = rate
+        if self._burst_fixed is not None:
+            self._burst = max(1.0, self._burst_fixed)
+        else:
+            self._burst = max(1.0, rate * _ADAPTIVE_BURST)
+        self._tokens = min(tokens, self._burst)
+        self._tokens_at = now
 
     # internals -----------------------------------------------------------------------------
 
@@ -253,6 +401,26 @@ class ScopeLimiter:
         self._tokens = tokens
         return (1.0 - tokens) / self._rate  # type: ignore[operator]
 
+    def _gate(self, now: float) -> float:
+        """0.0 if the pause gate lets a caller through now, else when to look again.
+
+        When the gate opens, the callers queued at that moment are let through evenly over
+        ``_spread`` seconds (the n-th of N at ``opening + spread·n/N``); then it is open.
+        """
+        until = self.paused_until
+        if now < until:
+            return until
+        n = self._ramp_n
+        if n < 0:
+            n = self._ramp_n = sum(1 for f in self._waiters if not f.done())
+            self._ramp_done = 0
+        done = self._ramp_done
+        if done >= n or now >= until + self._spread:
+            self.paused_until = 0.0
+            return 0.0
+        at = until + self._spread * done / n
+        return 0.0 if now >= at else at
+
     def _wake(self) -> None:
         """Hand free slots to queued callers, or arm a timer for when the gate/bucket opens."""
         waiters = self._waiters
@@ -263,14 +431,20 @@ class ScopeLimiter:
             if self.in_flight >= self.cap:
                 return
             now = _monotonic()
-            if self.paused_until > now:
-                self._arm(self.paused_until)
-                return
+            if self.paused_until:
+                at = self._gate(now)
+                if at:
+                    self._arm(at)
+                    return
             if self._rate is not None:
                 wait = self._take_token(now)
                 if wait > 0.0:
                     self._arm(now + wait)
                     return
+            if self.paused_until:
+                self._ramp_done += 1
+                if self._ramp_done >= self._ramp_n:  # the last one queued at the opening
+                    self.paused_until = 0.0
             fut = waiters.popleft()
             self.in_flight += 1
             self.requests += 1
@@ -305,12 +479,16 @@ class ScopeLimiter:
             max=self.max,
             paused_for=(self.paused_until - now) if paused else 0.0,
             paused_until=self.paused_until if paused else None,
+            rate=self._rate,
+            measured_rate=max(self._measured, 0.0),
+            rate_max=self._w_max if self._adaptive and self._rate is not None else None,
         )
 
     def __repr__(self) -> str:
+        rate = "" if self._rate is None else f" rate={self._rate:.3g}/s"
         return (
             f"<ScopeLimiter {self.name!r} cap={self.cap}/{self.max} in_flight={self.in_flight}"
-            f" waiting={len(self._waiters)}>"
+            f" waiting={len(self._waiters)}{rate}>"
         )
 
 

@@ -291,6 +291,18 @@ def summarize_calls(
     }
 
 
+def late_429_per_second(events: list[tuple[float, int]], t0: float) -> list[int]:
+    """How many 429s arrived in each second of the run."""
+    counts: list[int] = []
+    for t, status in events:
+        i = int(t - t0)
+        while len(counts) <= i:
+            counts.append(0)
+        if status == 429:
+            counts[i] += 1
+    return counts
+
+
 async def scenario_c(
     emu: Any, admin: Admin, args: argparse.Namespace, jobs: list[Job], rows: list[Row]
 ) -> None:
@@ -323,12 +335,27 @@ async def scenario_c(
             limits=limits,
             trace_configs=[trace],
         )
+        timeline: list[str] = []
+
+        async def sample(client: AsyncLightning = client, timeline: list[str] = timeline) -> None:
+            # the read scope's bucket rate / measured send rate, once a second
+            while True:
+                await asyncio.sleep(1.0)
+                st = client.limiter.stats("read")
+                bucket = "-" if st.rate is None else f"{st.rate:.0f}"
+                timeline.append(f"{bucket}/{st.measured_rate:.0f}")
+
         async with client:
             t0 = time.perf_counter()
+            sampler = asyncio.create_task(sample())
             outs = await map_outcomes(get_job_via(client), targets, concurrency=64)
             wall = time.perf_counter() - t0
+            sampler.cancel()
         ok = sum(o.ok for o in outs)
         s = summarize_calls(events, t0, rate, wall, ok)
+        per_s = late_429_per_second(events, t0)
+        print(f"{label}: bucket rate/measured send rate (req/s), each second: {' '.join(timeline)}")
+        print(f"{label}: 429s per second: {' '.join(map(str, per_s))}")
         rows.append(
             Row(
                 f"(c) {calls} calls @ {rate:g}/s",

@@ -1,4 +1,4 @@
-"""The per-scope limiter: AIMD cap, pause gate, token bucket, counters, cancellation."""
+"""The per-scope limiter: AIMD cap, pause gate, adaptive rate, token bucket, counters, cancellation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from _servers import json_response, serve
 from aiohttp import web
 
 from aiolightning import AsyncLightning, RetryPolicy
-from aiolightning._limiter import Limiter, LimiterConfig, ScopeConfig
+from aiolightning import _limiter as limiter_module
+from aiolightning._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeLimiter
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,8 @@ async def test_cap_clamped_to_pool_and_per_scope_overrides() -> None:
 
 
 async def test_aimd_shrinks_once_per_window_and_grows_back() -> None:
-    s = Limiter(LimiterConfig(initial=32, max=32)).scope("read")
+    # the cap alone (the adaptive rate, tested below, would pace these 2,000 requests)
+    s = Limiter(LimiterConfig(initial=32, max=32, adaptive_rate=False)).scope("read")
     tickets = [await s.acquire() for _ in range(3)]
     s.release(tickets[0], outcome="throttled")
     assert s.cap == 22  # floor(32 * 0.7)
@@ -253,11 +255,28 @@ async def test_cancelling_a_request_frees_its_slot_and_aborts_it() -> None:
             assert c.limiter.stats("read").in_flight == 0
 
 
-async def test_stress_random_cancellations_throttles_and_pauses_leak_nothing() -> None:
+@pytest.mark.parametrize(
+    ("config", "throttled"),
+    [
+        (LimiterConfig(initial=5, max=5, pause_jitter=0.0, adaptive_rate=False), 0.05),
+        # a bucket that makes callers wait, adapted on each throttle (fewer of them: every
+        # throttle lowers the rate, and 5 % would hold it near the floor for many seconds)
+        (
+            LimiterConfig(
+                initial=5, max=5, pause_jitter=0.0, rate=3000, burst=2, adaptive_rate=True
+            ),
+            0.01,
+        ),
+    ],
+    ids=["cap-only", "adaptive-bucket"],
+)
+async def test_stress_random_cancellations_throttles_and_pauses_leak_nothing(
+    config: LimiterConfig, throttled: float
+) -> None:
     import random
 
     rng = random.Random(7)
-    s = Limiter(LimiterConfig(initial=5, max=5, pause_jitter=0.0)).scope("read")
+    s = Limiter(config).scope("read")
     peak = 0
 
     async def user() -> None:
@@ -268,9 +287,9 @@ async def test_stress_random_cancellations_throttles_and_pauses_leak_nothing() -
             await asyncio.sleep(rng.random() * 0.002)
         finally:
             r = rng.random()
-            if r < 0.05:
+            if r < throttled:
                 s.release(t, outcome="throttled", retry_after=0.01)
-            elif r < 0.1:
+            elif r < throttled + 0.05:
                 s.release(t, outcome="error")
             else:
                 s.release(t)
@@ -286,3 +305,148 @@ async def test_stress_random_cancellations_throttles_and_pauses_leak_nothing() -
     assert 1 <= st.cap <= 5
     t = await s.acquire()  # still usable
     s.release(t)
+
+
+# --- adaptive rate ------------------------------------------------------------------------
+
+
+class FakeClock:
+    """Stands in for ``time.monotonic`` inside the limiter (never goes backwards)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def send(s: ScopeLimiter, clock: FakeClock, n: int, every: float) -> None:
+    """``n`` requests, one every ``every`` s of fake time, each answered at once."""
+    for _ in range(n):
+        clock.now += every
+        t = await s.acquire()
+        s.release(t)
+
+
+async def test_no_throttle_no_bucket_and_send_rate_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(limiter_module, "_monotonic", clock)
+    s = Limiter().scope("read")
+    await send(s, clock, 200, 0.025)  # 40 requests/s for 5 s
+    st = s.stats()
+    assert st.rate is None and st.rate_max is None  # no bucket: nothing paces the fast path
+    assert 38 <= st.measured_rate <= 42
+    for _ in range(1000):  # errors are not throttles
+        s.release(await s.acquire(), outcome="error")
+    assert s.stats().rate is None
+
+
+async def test_adaptive_rate_follows_cubic_after_a_throttle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(limiter_module, "_monotonic", clock)
+    s = Limiter(LimiterConfig(initial=64, max=64)).scope("read")
+    await send(s, clock, 200, 0.025)  # 40 requests/s
+    old = await s.acquire()
+    t = await s.acquire()
+    clock.now += 0.025
+    s.release(t, outcome="throttled")
+    st = s.stats()
+    w_max = st.rate_max
+    assert w_max is not None and 38 <= w_max <= 42  # W_max = the send rate when throttled
+    assert st.rate == pytest.approx(0.7 * w_max)  # x beta
+    assert st.cap == 44  # and the AIMD cap came down, once
+    s.release(old, outcome="throttled")  # sent before the decrease: no second one
+    assert s.stats().rate == pytest.approx(0.7 * w_max) and s.stats().cap == 44
+    k = (w_max * 0.3 / 0.4) ** (1 / 3)
+    # keep sending at 25/s (under the bucket): after K seconds the rate is back at W_max
+    await send(s, clock, round(k * 25), 0.04)
+    assert s.stats().rate == pytest.approx(w_max, rel=0.05)
+    # then it probes above W_max, up to twice the measured send rate
+    await send(s, clock, 100, 0.04)
+    st = s.stats()
+    assert 24 <= st.measured_rate <= 26
+    assert st.rate == pytest.approx(2 * st.measured_rate, rel=0.01) and st.rate > w_max
+    # the next throttle takes the lower of the measured rate and the bucket's
+    t = await s.acquire()
+    clock.now += 0.04
+    s.release(t, outcome="throttled")
+    st = s.stats()
+    assert st.rate_max == pytest.approx(st.measured_rate)
+    assert st.rate == pytest.approx(0.7 * st.measured_rate)
+
+
+async def test_fixed_rate_is_not_adapted_unless_asked() -> None:
+    s = Limiter(LimiterConfig(rate=1000, burst=10)).scope("x")
+    for _ in range(3):
+        s.release(await s.acquire(), outcome="throttled")
+    st = s.stats()
+    assert st.rate == 1000 and st.rate_max is None and st.cap < 32
+    a = Limiter(LimiterConfig(rate=1000, burst=10, adaptive_rate=True)).scope("x")
+    assert a.stats().rate == 1000
+    a.release(await a.acquire(), outcome="throttled")
+    assert a.stats().rate is not None and a.stats().rate < 1000  # type: ignore[operator]
+    off = Limiter(LimiterConfig(adaptive_rate=False)).scope("x")
+    off.release(await off.acquire(), outcome="throttled")
+    assert off.stats().rate is None and off.stats().cap == 22  # AIMD only, as before
+
+
+async def test_pause_gate_releases_queued_callers_spread_out() -> None:
+    s = Limiter(LimiterConfig(pause_jitter=0.0, pause_spread=0.5, adaptive_rate=False)).scope(
+        "read"
+    )
+    s.pause(0.3)  # callers queued when it opens go through over 0.15 s
+    t0 = time.monotonic()
+    granted: list[float] = []
+
+    async def caller() -> None:
+        t = await s.acquire()
+        granted.append(time.monotonic() - t0)
+        s.release(t)
+
+    await asyncio.gather(*(caller() for _ in range(10)))
+    assert min(granted) >= 0.29
+    # the n-th of 10 no earlier than opening + 0.15 * n / 10 (timers never fire early)
+    assert max(granted) - min(granted) >= 0.13
+    assert s.stats().paused_until is None and s.paused_until == 0.0
+    t = await s.acquire()  # the gate is open again: the fast path
+    s.release(t)
+
+
+async def test_adaptive_rate_learns_a_server_token_bucket() -> None:
+    rate, n = 100.0, 500
+    bucket = {"tokens": rate, "at": time.monotonic()}
+    statuses: list[int] = []
+
+    async def limited(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        bucket["tokens"] = min(rate, bucket["tokens"] + (now - bucket["at"]) * rate)
+        bucket["at"] = now
+        if bucket["tokens"] >= 1.0:
+            bucket["tokens"] -= 1.0
+            statuses.append(200)
+            return json_response({"ok": True})
+        statuses.append(429)  # like the emulator and most servers: whole seconds
+        return json_response({"message": "slow down"}, 429, {"Retry-After": "1"})
+
+    async with serve(catch_all=limited) as (url, _):
+        async with AsyncLightning(url, retry=RetryPolicy(max_attempts=10), **CREDS) as c:
+            sem = asyncio.Semaphore(32)
+
+            async def call() -> Any:
+                async with sem:
+                    return await c.transport.request("GET", "/v1/x")
+
+            results = await asyncio.gather(*(call() for _ in range(n)))
+            assert all(r == {"ok": True} for r in results)
+            st = c.limiter.stats("read")
+    assert st.rate is not None and st.rate_max is not None
+    assert rate / 2 <= st.rate <= rate * 2.5  # near the server's rate (the curve probes above)
+    assert rate / 2 <= st.rate_max <= rate * 2.5
+    later = statuses[len(statuses) // 2 :]
+    assert later.count(429) / len(later) <= 0.1  # throttles are rare once learned
+    assert statuses.count(200) == n
