@@ -69,12 +69,15 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
         fsync=not args.no_fsync,
         verify_checksums=not args.no_verify,
     )
+    # experiments: AIOLIGHTNING_BENCH_CONFIG='{"download_threshold": 4294967296}' etc.
+    cfg = cfg.with_options(**json.loads(os.environ.get("AIOLIGHTNING_BENCH_CONFIG") or "{}"))
     async with AsyncLightning(
         args.url, user_id=args.user, api_key=args.key, teamspace=args.teamspace
     ) as client:
         client.storage.configure(cfg)
         await client.teamspaces.resolve(None)  # warm the name resolution (not timed)
         t = time.perf_counter()
+        c = time.process_time()
         if args.op == "aio-up":
             await client.storage.upload(args.local, args.remote)
         elif args.op == "aio-down":
@@ -83,9 +86,9 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
             await client.storage.upload_dir(args.local, args.remote)
         elif args.op == "aio-dir-down":
             await client.storage.download_dir(args.remote, args.local)
-        dt = time.perf_counter() - t
+        dt, cpu = time.perf_counter() - t, time.process_time() - c
         peak = client.storage.engine.budget.peak
-    return {"seconds": dt, "rss_mib": rss_mib(), "budget_peak_mib": peak / MiB}
+    return {"seconds": dt, "cpu_s": cpu, "rss_mib": rss_mib(), "budget_peak_mib": peak / MiB}
 
 
 async def _bare(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,6 +101,7 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
     conn = aiohttp.TCPConnector(limit=100)
     async with aiohttp.ClientSession(connector=conn, read_bufsize=4 * MiB) as http:
         t = time.perf_counter()
+        c = time.process_time()
         if args.op == "bare-up":
             size = os.stat(args.local).st_size
             n = -(-size // part)
@@ -111,11 +115,24 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
             sem = asyncio.Semaphore(args.concurrency)
             etags: dict[int, str] = {}
 
+            chunk = args.bare_chunk_mib * MiB
+
+            async def part_body(a: int, b: int) -> Any:
+                # the straightforward fast way: a streamed body of big chunks, each read
+                # with os.pread in a thread (sending a whole part as one bytes object is
+                # ~40% slower here: the loop copies what the socket does not take at once)
+                while a < b:
+                    data = await asyncio.to_thread(os.pread, fd, min(chunk, b - a), a)
+                    a += len(data)
+                    yield data
+
             async def put(u: dict[str, Any]) -> None:
                 k = int(u["part_number"])
+                a = (k - 1) * part
+                b = min(a + part, size)
                 async with sem:
-                    data = await asyncio.to_thread(os.pread, fd, part, (k - 1) * part)
-                    async with http.put(u["url"], data=data) as r:
+                    hdrs = {"Content-Length": str(b - a)}
+                    async with http.put(u["url"], data=part_body(a, b), headers=hdrs) as r:
                         assert r.status == 200, r.status
                         etags[k] = r.headers["ETag"]
 
@@ -134,28 +151,36 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
                 size = int(r.headers["Content-Length"])
             fd = os.open(args.local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.ftruncate(fd, size)
-            sem = asyncio.Semaphore(args.concurrency)
+            streams = 1 if args.op == "bare-down-1" else args.concurrency
+            sem = asyncio.Semaphore(streams)
+            step = part if streams > 1 else size
 
             async def get(a: int) -> None:
-                b = min(a + part, size) - 1
+                b = min(a + step, size) - 1
                 async with sem:
-                    async with http.get(url, auth=auth, headers={"Range": f"bytes={a}-{b}"}) as r:
+                    hdrs = {"Range": f"bytes={a}-{b}"}
+                    async with http.get(url, auth=auth, headers=hdrs) as r:
                         assert r.status == 206
+                        # received chunks gathered as they are, written with one
+                        # os.pwritev per 8 MiB in a thread (growing a bytearray instead
+                        # costs ~40% here: copies and page faults)
                         pos = a
-                        buf = bytearray()
-                        async for chunk in r.content.iter_any():
-                            buf += chunk
-                            if len(buf) >= 8 * MiB:
-                                await asyncio.to_thread(os.pwrite, fd, buf, pos)
-                                pos += len(buf)
-                                buf = bytearray()
-                        if buf:
-                            await asyncio.to_thread(os.pwrite, fd, buf, pos)
+                        batch: list[bytes] = []
+                        n = 0
+                        async for chunk, _ in r.content.iter_chunks():  # no joining
+                            batch.append(chunk)
+                            n += len(chunk)
+                            if n >= 8 * MiB:
+                                await asyncio.to_thread(os.pwritev, fd, batch, pos)
+                                pos += n
+                                batch, n = [], 0
+                        if batch:
+                            await asyncio.to_thread(os.pwritev, fd, batch, pos)
 
-            await asyncio.gather(*(get(a) for a in range(0, size, part)))
+            await asyncio.gather(*(get(a) for a in range(0, size, step)))
             os.close(fd)
-        dt = time.perf_counter() - t
-    return {"seconds": dt, "rss_mib": rss_mib()}
+        dt, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"seconds": dt, "cpu_s": cpu, "rss_mib": rss_mib()}
 
 
 def _sdk(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,6 +189,7 @@ def _sdk(args: argparse.Namespace) -> dict[str, Any]:
     ts = Teamspace(os.environ["LIGHTNING_TEAMSPACE"])
     ts.list_files("")  # warm the client (not timed)
     t = time.perf_counter()
+    c = time.process_time()
     if args.op == "sdk-up":
         ts.upload_file(args.local, args.remote, progress_bar=False)
     elif args.op == "sdk-down":
@@ -172,7 +198,8 @@ def _sdk(args: argparse.Namespace) -> dict[str, Any]:
         ts.upload_folder(args.local, args.remote, progress_bar=False)
     elif args.op == "sdk-dir-down":
         ts.download_folder(args.remote, args.local)
-    return {"seconds": time.perf_counter() - t, "rss_mib": rss_mib()}
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"seconds": dt, "cpu_s": cpu, "rss_mib": rss_mib()}
 
 
 async def read_bench(path: Path, part: int, concurrency: int, rounds: int = 3) -> dict[str, float]:
@@ -271,6 +298,8 @@ class Bench:
             str(a.budget_mib),
             "--concurrency",
             str(a.concurrency),
+            "--bare-chunk-mib",
+            str(a.bare_chunk_mib),
         ]
         if a.no_fsync:
             cmd.append("--no-fsync")
@@ -279,13 +308,24 @@ class Bench:
         env["LIGHTNING_MULTIPART_THRESHOLD"] = str(a.part_mib * MiB)
         env["LIGHTNING_MULTI_PART_PART_SIZE"] = str(a.part_mib * MiB)
         env["LIGHTNING_MULTI_PART_MAX_WORKERS"] = str(a.concurrency)
+        server0 = self.server_cpu()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         for line in proc.stdout.splitlines():
             if line.startswith("RESULT "):
-                return dict(json.loads(line[7:]))
+                # the server's CPU over the whole child run (its start-up calls included)
+                return {**json.loads(line[7:]), "server_cpu_s": self.server_cpu() - server0}
         raise RuntimeError(
             f"{op} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
         )
+
+    def server_cpu(self) -> float:
+        """CPU seconds the emulator process has used so far (all its threads)."""
+        try:
+            with open(f"/proc/{self.emu.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, AttributeError, IndexError, ValueError):
+            return 0.0
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -330,6 +370,8 @@ def main() -> None:
     p.add_argument("--no-fsync", action="store_true", help="aiolightning downloads skip fsync")
     p.add_argument("--no-verify", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-sdk", action="store_true")
+    p.add_argument("--skip-b", action="store_true", help="only run (a)")
+    p.add_argument("--bare-chunk-mib", type=int, default=1, help="bare-aiohttp PUT body chunk")
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir in /work)")
     # child-process arguments
     p.add_argument("--child", dest="op", default=None, help=argparse.SUPPRESS)
@@ -405,6 +447,7 @@ def main() -> None:
             for _ in range(args.repeat):
                 for key, op, extra in (
                     ("down_bare", "bare-down", ()),
+                    ("down_bare1", "bare-down-1", ()),
                     ("down_aio", "aio-down", ()),
                     ("down_aio_nf", "aio-down", ("--no-fsync",)),
                     ("down_sdk", "sdk-down", ()),
@@ -415,28 +458,35 @@ def main() -> None:
                     assert sha256(out) == want, f"{op}: the downloaded file differs"
                     out.unlink()
             down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
-            down_aio_nf = pick("down_aio_nf")
-            assert down_bare is not None and down_aio is not None
+            down_bare1, down_aio_nf = pick("down_bare1"), pick("down_aio_nf")
+            assert down_bare is not None and down_bare1 is not None and down_aio is not None
+            # the ceiling is the faster of the two straightforward bare-aiohttp downloads
+            down_ceil = min(down_bare, down_bare1, key=lambda r: float(r["seconds"]))
 
-            # (b) many small files with latency
-            print(f"(b) {args.files} files with {args.latency_ms:.0f} ms latency ...", flush=True)
-            small = root / "small"
-            payload = os.urandom(args.file_kib * 1024)
-            for i in range(args.files):
-                d = small / f"d{i % 10}"
-                d.mkdir(parents=True, exist_ok=True)
-                (d / f"f{i:05}.bin").write_bytes(payload[i % 256 :] + payload[: i % 256])
-            b.admin("PATCH", "/_emulator/config", {"faults": {"latency": args.latency_ms / 1000}})
-            dir_up_aio = b.run("aio-dir-up", small, "many-aio")
-            dir_down_aio = b.run("aio-dir-down", root / "small-aio", "many-aio")
-            dir_up_sdk = dir_down_sdk = None
-            if not args.skip_sdk:
-                dir_up_sdk = b.run("sdk-dir-up", small, "many-sdk")
-                dir_down_sdk = b.run("sdk-dir-down", root / "small-sdk", "many-sdk")
-            b.admin("PATCH", "/_emulator/config", {"faults": {"latency": 0}})
-            for i in (0, args.files - 1):
-                rel = Path(f"d{i % 10}") / f"f{i:05}.bin"
-                assert (root / "small-aio" / rel).read_bytes() == (small / rel).read_bytes()
+            dir_up_aio = dir_down_aio = dir_up_sdk = dir_down_sdk = None
+            if not args.skip_b:
+                # (b) many small files with latency
+                print(
+                    f"(b) {args.files} files with {args.latency_ms:.0f} ms latency ...", flush=True
+                )
+                small = root / "small"
+                payload = os.urandom(args.file_kib * 1024)
+                for i in range(args.files):
+                    d = small / f"d{i % 10}"
+                    d.mkdir(parents=True, exist_ok=True)
+                    (d / f"f{i:05}.bin").write_bytes(payload[i % 256 :] + payload[: i % 256])
+                b.admin(
+                    "PATCH", "/_emulator/config", {"faults": {"latency": args.latency_ms / 1000}}
+                )
+                dir_up_aio = b.run("aio-dir-up", small, "many-aio")
+                dir_down_aio = b.run("aio-dir-down", root / "small-aio", "many-aio")
+                if not args.skip_sdk:
+                    dir_up_sdk = b.run("sdk-dir-up", small, "many-sdk")
+                    dir_down_sdk = b.run("sdk-dir-down", root / "small-sdk", "many-sdk")
+                b.admin("PATCH", "/_emulator/config", {"faults": {"latency": 0}})
+                for i in (0, args.files - 1):
+                    rel = Path(f"d{i % 10}") / f"f{i:05}.bin"
+                    assert (root / "small-aio" / rel).read_bytes() == (small / rel).read_bytes()
             counters = b.admin("GET", "/_emulator/counters")
         reads = asyncio.run(read_bench(big, args.part_mib * MiB, args.concurrency))
     finally:
@@ -453,17 +503,19 @@ def main() -> None:
         f"budget {args.budget_mib} MiB, loopback, emulator in a subprocess"
     )
     print(
-        f"{'contender':34} {'seconds':>8} {'throughput':>12} {'vs ceiling':>11} {'vs sdk':>8} {'peak RSS':>9}"
+        f"{'contender':34} {'seconds':>8} {'throughput':>12} {'vs ceiling':>11} {'vs sdk':>8}"
+        f" {'peak RSS':>9} {'CPU client':>10} {'server':>6}"
     )
     rows_a: tuple[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, Any] | None], ...] = (
-        ("upload   bare aiohttp (ceiling)", up_bare, up_bare, up_sdk),
+        (f"upload   bare aiohttp ({args.bare_chunk_mib} MiB chunks)", up_bare, up_bare, up_sdk),
         ("upload   aiolightning", up_aio, up_bare, up_sdk),
         ("upload   aiolightning, no MD5 check", up_aio_nv, up_bare, up_sdk),
         ("upload   lightning-sdk", up_sdk, up_bare, up_sdk),
-        ("download bare aiohttp (ceiling)", down_bare, down_bare, down_sdk),
-        ("download aiolightning", down_aio, down_bare, down_sdk),
-        ("download aiolightning, no fsync", down_aio_nf, down_bare, down_sdk),
-        ("download lightning-sdk", down_sdk, down_bare, down_sdk),
+        (f"download bare aiohttp, {args.concurrency} ranges", down_bare, down_ceil, down_sdk),
+        ("download bare aiohttp, 1 stream", down_bare1, down_ceil, down_sdk),
+        ("download aiolightning", down_aio, down_ceil, down_sdk),
+        ("download aiolightning, no fsync", down_aio_nf, down_ceil, down_sdk),
+        ("download lightning-sdk", down_sdk, down_ceil, down_sdk),
     )
     for label, r, ceiling, sdk in rows_a:
         if r is None:
@@ -472,13 +524,16 @@ def main() -> None:
         vs_c = ceiling["seconds"] / r["seconds"] * 100
         vs_s = f"{sdk['seconds'] / r['seconds']:7.2f}x" if sdk else "       -"
         print(
-            f"{label:34} {r['seconds']:8.2f} {gbps(r, size):>12} {vs_c:10.0f}% {vs_s} {r['rss_mib']:7.0f} MiB"
+            f"{label:34} {r['seconds']:8.2f} {gbps(r, size):>12} {vs_c:10.0f}% {vs_s}"
+            f" {r['rss_mib']:5.0f} MiB {r['cpu_s']:9.1f}s {r['server_cpu_s']:5.1f}s"
         )
     print()
     print(
         f"(b) {args.files} files x {args.file_kib} KiB, {args.latency_ms:.0f} ms added latency per request"
     )
-    print(f"{'contender':34} {'seconds':>8} {'files/s':>9} {'speed-up':>9}")
+    print(
+        f"{'contender':34} {'seconds':>8} {'files/s':>9} {'speed-up':>9} {'CPU client':>10} {'server':>6}"
+    )
     for label, r, sdk in (
         ("upload_dir     aiolightning", dir_up_aio, dir_up_sdk),
         ("upload_folder  lightning-sdk", dir_up_sdk, dir_up_sdk),
@@ -489,7 +544,10 @@ def main() -> None:
             print(f"{label:34} {'-':>8}")
             continue
         sp = f"{sdk['seconds'] / r['seconds']:8.1f}x" if sdk else "        -"
-        print(f"{label:34} {r['seconds']:8.2f} {args.files / r['seconds']:9.0f} {sp}")
+        print(
+            f"{label:34} {r['seconds']:8.2f} {args.files / r['seconds']:9.0f} {sp}"
+            f" {r['cpu_s']:9.1f}s {r['server_cpu_s']:5.1f}s"
+        )
     print(f"    ({total_b / MiB:.0f} MiB in total)")
     print()
     limit = args.budget_mib + 100
@@ -502,6 +560,8 @@ def main() -> None:
         ("upload_dir", dir_up_aio),
         ("download_dir", dir_down_aio),
     ):
+        if r is None:
+            continue
         ok = "ok" if r["rss_mib"] <= limit else "OVER"
         print(
             f"    {label:12} {r['rss_mib']:6.0f} MiB  (byte budget peak {r['budget_peak_mib']:.0f} MiB)  {ok}"

@@ -505,8 +505,9 @@ class TransferEngine:
 
         A part no larger than ``read_chunk`` is read whole (one thread hop); a larger one is
         streamed from the file ``read_chunk`` bytes at a time (each ``os.pread`` and MD5
-        update in a worker thread), so a part in flight holds about two chunks of memory,
-        not the whole part: that is what it takes from the byte budget.
+        update in a worker thread, one chunk ahead of the socket), so a part in flight holds
+        about two chunks of memory, not the whole part: that is what it takes from the byte
+        budget.
         """
         cfg = self.config
         md5 = hashlib.md5() if cfg.verify_checksums else None
@@ -514,16 +515,29 @@ class TransferEngine:
         sent = 0
 
         async def stream() -> AsyncIterator[bytes]:
+            # One chunk read ahead: the next chunk is read and hashed in a worker thread
+            # while the current one goes out, so hashing overlaps sending on every part.
             nonlocal sent
             pos, end = offset, offset + length
-            while pos < end:
-                chunk = await anyio.to_thread.run_sync(
-                    _read_chunk, fd, pos, min(step, end - pos), md5
+
+            def read_ahead(p: int) -> asyncio.Future[bytes]:
+                return asyncio.ensure_future(
+                    anyio.to_thread.run_sync(_read_chunk, fd, p, min(step, end - p), md5)
                 )
-                pos += len(chunk)
-                yield chunk
-                sent += len(chunk)
-                progress.advance(len(chunk), name)
+
+            pending: asyncio.Future[bytes] | None = read_ahead(pos)
+            try:
+                while pending is not None:
+                    chunk = await pending
+                    pos += len(chunk)
+                    pending = read_ahead(pos) if pos < end else None
+                    yield chunk
+                    sent += len(chunk)
+                    progress.advance(len(chunk), name)
+            finally:
+                if pending is not None:  # let the read finish: the fd closes after us
+                    with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
+                        await pending
 
         if head is not None:  # already read and hashed by the caller, under its budget share
             data, md5 = head
