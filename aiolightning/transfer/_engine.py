@@ -976,9 +976,7 @@ class TransferEngine:
             sync_ahead = self.config.fsync
             batch: list[bytes] = []
             n = 0
-            async for chunk, _ in resp.content.iter_chunks():
-                if not chunk:
-                    continue
+            async for chunk in _received_chunks(resp.content):
                 if len(chunk) > end - pos - n:
                     raise _PartFailed("the server sent more bytes than asked for", fatal=True)
                 batch.append(chunk)
@@ -995,6 +993,17 @@ class TransferEngine:
                 pos += n
                 cursor[0] = pos
                 progress.advance(n, name)
+
+
+async def _received_chunks(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The body's chunks as received (no joining). Not ``iter_chunks()``: on an empty body
+    aiohttp's EmptyStreamReader answers ``(b"", True)`` forever and that never ends."""
+    while True:
+        chunk, _ = await content.readchunk()
+        if chunk:
+            yield chunk
+        elif content.at_eof():
+            return
 
 
 def _first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
