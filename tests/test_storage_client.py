@@ -60,7 +60,7 @@ async def client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[AsyncLight
 
 
 def store(emulator: Emulator) -> Any:
-    return emulator._store
+    return emulator.storage
 
 
 def sha(path: Path) -> str:

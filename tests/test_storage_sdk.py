@@ -85,7 +85,7 @@ async def test_official_sdk_upload_download_list(emulator: Emulator, tmp_path: P
         assert "ok" in result.stdout.decode()
         # the SDK went multipart for the big file
         assert emulator.counters.get("storage:uploads_started") == started + 1
-        assert emulator._store is not None and emulator._store.open_uploads() == []
+        assert emulator.storage is not None and emulator.storage.open_uploads() == []
         assert sha(tmp_path / "aio-via-sdk.bin") == sha(aio_src)
 
         # and aiolightning reads what the SDK wrote

@@ -189,15 +189,13 @@ async def cmd_ls(ctx: Context) -> int:
 async def cmd_rm(ctx: Context) -> int:
     urls = [_check_url(u) for u in ctx.args.targets]
     client = await ctx.client()
-    from ..transfer import StorageError
+    from ..transfer import IsAFolderError
 
     for url in urls:
         try:
             await client.storage.delete(url, recursive=ctx.args.recursive)
-        except StorageError as exc:
-            if "recursive=True" in str(exc):
-                raise UsageError(f"{url} is a folder; use -r to remove a folder") from exc
-            raise
+        except IsAFolderError as exc:
+            raise UsageError(f"{url} is a folder; use -r to remove a folder") from exc
         ctx.out.line(f"removed {url}")
     if ctx.json:
         ctx.out.document([{"removed": u} for u in urls])

@@ -27,9 +27,9 @@ from ..fanout import Outcome, map_outcomes
 from ..transfer import (
     BulkTransferError,
     DownloadResult,
+    IsAFolderError,
     RemoteFileNotFoundError,
     RemoteTarget,
-    StorageError,
     StoragePathError,
     TransferConfig,
     TransferEngine,
@@ -495,7 +495,7 @@ class Storage:
             if not recursive:
                 # not a file: a folder needs recursive=True
                 async for _ in self._list_target(target, recursive=False, page_size=1):
-                    raise StorageError(
+                    raise IsAFolderError(
                         f"{display!r} is a folder; pass recursive=True to delete it"
                     ) from None
             if missing_ok:

@@ -12,7 +12,13 @@ from ._engine import (
     TransferEngine,
     UploadResult,
 )
-from ._errors import BulkTransferError, StorageError, StoragePathError, TransferError
+from ._errors import (
+    BulkTransferError,
+    IsAFolderError,
+    StorageError,
+    StoragePathError,
+    TransferError,
+)
 from ._paths import LitUrl, clean_remote_path, is_lit_url, parse_lit_url
 from ._progress import ProgressCallback, TransferProgress
 
@@ -22,6 +28,7 @@ __all__ = [
     "BulkTransferError",
     "ByteBudget",
     "DownloadResult",
+    "IsAFolderError",
     "LitUrl",
     "ProgressCallback",
     "RemoteFileNotFoundError",

@@ -17,6 +17,10 @@ class StoragePathError(StorageError, ValueError):
     """A local or remote path (or ``lit://`` URL) is unusable; raised before any request."""
 
 
+class IsAFolderError(StorageError):
+    """The remote path is a folder where a file was expected (e.g. delete without recursive)."""
+
+
 class TransferError(StorageError):
     """Moving bytes failed: which file, which remote path and, when known, which part."""
 
