@@ -42,7 +42,7 @@ import shutil
 import time
 import uuid
 from bisect import bisect_left, insort
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -52,8 +52,9 @@ from urllib.parse import quote
 
 import msgspec
 from aiohttp import web
-from aiohttp.streams import EofStream, StreamReader
+from aiohttp.streams import EofStream
 
+from .._streams import received_chunks
 from ._config import Counters, EmulatorConfig
 
 __all__ = ["ArtifactStore", "OpenUpload", "StoredObject"]
@@ -563,7 +564,7 @@ class ArtifactStore:
         if length is not None and length <= _CHUNK:
             # a small body: gather its chunks (request.read() would copy them twice), then
             # open, hash, write (and rename) in one thread hop
-            body = [c async for c in _received_chunks(request.content)]
+            body = [c async for c in received_chunks(request.content)]
             received = sum(len(c) for c in body)
             self.counters.incr("storage:bytes_in", received)
             dest = target if fresh else tmp
@@ -616,7 +617,7 @@ class ArtifactStore:
         batch: list[bytes] = []
         batched = 0
         try:
-            async for chunk in _received_chunks(request.content):
+            async for chunk in received_chunks(request.content):
                 batch.append(chunk)
                 batched += len(chunk)
                 size += len(chunk)
@@ -907,17 +908,6 @@ class ArtifactStore:
         await asyncio.to_thread(remove_all)
         self.counters.incr("storage:blobs_deleted", len(doomed))
         return web.Response(status=204)
-
-
-async def _received_chunks(content: StreamReader) -> AsyncIterator[bytes]:
-    """The body's chunks as received (no joining). Not ``iter_chunks()``: on an empty body
-    aiohttp's EmptyStreamReader answers ``(b"", True)`` forever and that never ends."""
-    while True:
-        chunk, _ = await content.readchunk()
-        if chunk:
-            yield chunk
-        elif content.at_eof():
-            return
 
 
 def presigned_path_prefix() -> str:

@@ -39,6 +39,7 @@ import anyio
 import msgspec
 
 from .._errors import APIConnectionError, APIStatusError, BadRequestError, NotFoundError
+from .._streams import received_chunks
 from ._budget import ByteBudget
 from ._config import TransferConfig, plan_parts
 from ._errors import StorageError, StoragePathError, TransferError
@@ -976,7 +977,7 @@ class TransferEngine:
             sync_ahead = self.config.fsync
             batch: list[bytes] = []
             n = 0
-            async for chunk in _received_chunks(resp.content):
+            async for chunk in received_chunks(resp.content):
                 if len(chunk) > end - pos - n:
                     raise _PartFailed("the server sent more bytes than asked for", fatal=True)
                 batch.append(chunk)
@@ -993,17 +994,6 @@ class TransferEngine:
                 pos += n
                 cursor[0] = pos
                 progress.advance(n, name)
-
-
-async def _received_chunks(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """The body's chunks as received (no joining). Not ``iter_chunks()``: on an empty body
-    aiohttp's EmptyStreamReader answers ``(b"", True)`` forever and that never ends."""
-    while True:
-        chunk, _ = await content.readchunk()
-        if chunk:
-            yield chunk
-        elif content.at_eof():
-            return
 
 
 def _first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
