@@ -210,20 +210,7 @@ class EmulatorThread(_Info):
         self._stop: asyncio.Event | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if name in (
-            "url",
-            "user_id",
-            "api_key",
-            "username",
-            "teamspace_id",
-            "teamspace_name",
-            "org_name",
-            "org_id",
-            "cluster_id",
-            "port",
-            "host",
-            "seed",
-        ):
+        if name in _PROXIED:
             return getattr(self.emulator, name)
         raise AttributeError(name)
 
