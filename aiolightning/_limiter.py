@@ -95,39 +95,19 @@ class ScopeConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LimiterConfig:
+class LimiterConfig(ScopeConfig):
     """Limiter settings: defaults for every scope, plus per-scope overrides.
 
     ``LimiterConfig(initial=32, max=256, per_scope={"data": ScopeConfig(initial=8, max=16)})``.
     Every cap is also clamped to the connector's pool size (``pool_size`` of the Limiter).
     """
 
-    initial: int = 32
-    max: int = 256
-    min: int = 1
-    rate: float | None = None
-    burst: float | None = None
-    decrease: float = 0.7
-    pause_jitter: float = 0.1
-    pause_spread: float = 0.25
-    adaptive_rate: bool | None = None
     per_scope: Mapping[str, ScopeConfig] = field(default_factory=dict)
 
     def for_scope(self, scope: str) -> ScopeConfig:
-        cfg = self.per_scope.get(scope)
-        if cfg is not None:
-            return cfg
-        return ScopeConfig(
-            initial=self.initial,
-            max=self.max,
-            min=self.min,
-            rate=self.rate,
-            burst=self.burst,
-            decrease=self.decrease,
-            pause_jitter=self.pause_jitter,
-            pause_spread=self.pause_spread,
-            adaptive_rate=self.adaptive_rate,
-        )
+        """The scope's own settings, else these defaults (the fields inherited from
+        :class:`ScopeConfig`)."""
+        return self.per_scope.get(scope, self)
 
 
 @dataclass(frozen=True, slots=True)
