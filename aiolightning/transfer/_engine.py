@@ -44,6 +44,7 @@ from ._budget import ByteBudget
 from ._config import TransferConfig, plan_parts
 from ._errors import StorageError, StoragePathError, TransferError
 from ._journal import Journal, JournalHeader
+from ._md5 import QUEUE_DEPTH, Md5, PartMd5, new_md5
 from ._paths import quote_remote_path
 from ._presigned import PresignedSession, expires_soon
 from ._progress import ProgressTracker
@@ -163,7 +164,7 @@ def _open_for_upload(
     head = None
     if st.st_size <= prefetch:
         try:
-            md5 = hashlib.md5() if want_md5 else None
+            md5 = new_md5() if want_md5 else None
             head = (_read_chunk(fd, 0, st.st_size, md5), md5)
         except BaseException:
             os.close(fd)
@@ -511,19 +512,21 @@ class TransferEngine:
         budget.
         """
         cfg = self.config
-        md5 = hashlib.md5() if cfg.verify_checksums else None
         step = cfg.read_chunk
+        md5: Md5 | None = None  # a part read whole: hashed in the reading worker thread
+        part_md5: PartMd5 | None = None  # a streamed part: hashed alongside the sends
+        digest: str | None = None
         sent = 0
 
         async def stream() -> AsyncIterator[bytes]:
-            # One chunk read ahead: the next chunk is read and hashed in a worker thread
-            # while the current one goes out, so hashing overlaps sending on every part.
+            # One chunk read ahead: the next chunk is read in a worker thread while the
+            # current one goes out; each chunk is queued for hashing as it is yielded.
             nonlocal sent
             pos, end = offset, offset + length
 
             def read_ahead(p: int) -> asyncio.Future[bytes]:
                 return asyncio.ensure_future(
-                    anyio.to_thread.run_sync(_read_chunk, fd, p, min(step, end - p), md5)
+                    anyio.to_thread.run_sync(_read_chunk, fd, p, min(step, end - p), None)
                 )
 
             pending: asyncio.Future[bytes] | None = read_ahead(pos)
@@ -532,6 +535,8 @@ class TransferEngine:
                     chunk = await pending
                     pos += len(chunk)
                     pending = read_ahead(pos) if pos < end else None
+                    if part_md5 is not None:
+                        await part_md5.feed(chunk)
                     yield chunk
                     sent += len(chunk)
                     progress.advance(len(chunk), name)
@@ -552,24 +557,36 @@ class TransferEngine:
             sent = length
             progress.advance(length, name)
         else:
-            async with self.budget.hold(min(length, 2 * step)):
+            # a streamed part holds the chunk going out, the one read ahead, and chunks
+            # sent but still queued for hashing
+            held = 1 + (QUEUE_DEPTH if cfg.verify_checksums else 1)
+            async with self.budget.hold(min(length, held * step)):
                 try:
                     if length <= step:
+                        md5 = new_md5() if cfg.verify_checksums else None
                         data = await anyio.to_thread.run_sync(_read_chunk, fd, offset, length, md5)
                         put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
                         del data
                         sent = length
                         progress.advance(length, name)
                     else:
+                        part_md5 = PartMd5() if cfg.verify_checksums else None
                         put = await self.presigned.put(
                             str(url["url"]), stream(), url.get("headers"), length=length
                         )
+                        if part_md5 is not None:  # the last chunk may still be hashing
+                            digest = await part_md5.hexdigest()
                 except _NETWORK_ERRORS as e:
                     progress.rewind(sent)
                     raise _PartFailed(f"{type(e).__name__}: {e}") from e
                 except BaseException:
                     progress.rewind(sent)
                     raise
+                finally:
+                    if part_md5 is not None:
+                        part_md5.close()
+        if md5 is not None:
+            digest = md5.hexdigest()
         if not 200 <= put.status < 300:
             progress.rewind(sent)
             raise self._classify_put(put.status, put.body)
@@ -577,13 +594,11 @@ class TransferEngine:
             progress.rewind(sent)
             raise _PartFailed(f"only {sent} of {length} bytes were sent")
         etag = put.etag
-        if md5 is not None:
+        if digest is not None:
             plain = _plain_md5(etag)
-            if plain is not None and plain != md5.hexdigest():
+            if plain is not None and plain != digest:
                 progress.rewind(sent)
-                raise _PartFailed(
-                    f"checksum mismatch: sent MD5 {md5.hexdigest()}, object store says {etag}"
-                )
+                raise _PartFailed(f"checksum mismatch: sent MD5 {digest}, object store says {etag}")
         return etag
 
     async def _upload_single(
