@@ -94,7 +94,16 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
             await client.storage.download_dir(args.remote, args.local)
         dt, cpu = time.perf_counter() - t, time.process_time() - c
         peak = client.storage.engine.budget.peak
-    return {"seconds": dt, "cpu_s": cpu, "rss_mib": rss_mib(), "budget_peak_mib": peak / MiB}
+    from aiolightning.transfer._md5 import backend, hasher_stats
+
+    calls, chunks = hasher_stats()
+    return {
+        "seconds": dt,
+        "cpu_s": cpu,
+        "rss_mib": rss_mib(),
+        "budget_peak_mib": peak / MiB,
+        "md5": backend() + (f", {chunks / calls:.1f} streams/call" if calls else ""),
+    }
 
 
 async def _bare(args: argparse.Namespace) -> dict[str, Any]:
@@ -377,6 +386,7 @@ def main() -> None:
     p.add_argument("--no-verify", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-sdk", action="store_true")
     p.add_argument("--skip-b", action="store_true", help="only run (a)")
+    p.add_argument("--skip-down", action="store_true", help="(a) uploads only")
     p.add_argument("--bare-chunk-mib", type=int, default=1, help="bare-aiohttp PUT body chunk")
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir in /work)")
     # child-process arguments
@@ -439,6 +449,10 @@ def main() -> None:
                 best("up_bare4", "bare-up", big, "bench/bare4.bin", "--bare-chunk-mib", "4")
                 best("up_aio", "aio-up", big, "bench/aio.bin")
                 best("up_aio_nv", "aio-up", big, "bench/aio-nv.bin", "--no-verify")
+                # the same with the one-stream-at-a-time MD5 of hashlib, for comparison
+                runs.setdefault("up_aio_hl", []).append(
+                    b.run("aio-up", big, "bench/aio-hl.bin", AIOLIGHTNING_MD5="hashlib")
+                )
                 if not args.skip_sdk:
                     best("up_sdk", "sdk-up", big, "bench/sdk.bin")
             up_bare, up_aio, up_aio_nv, up_sdk = (
@@ -454,7 +468,7 @@ def main() -> None:
             # (a) download (all from the object aiolightning wrote)
             print("(a) downloads ...", flush=True)
             out = root / "down.bin"
-            for _ in range(args.repeat):
+            for _ in range(0 if args.skip_down else args.repeat):
                 for key, op, extra in (
                     ("down_bare", "bare-down", ()),
                     ("down_bare1", "bare-down-1", ()),
@@ -469,9 +483,11 @@ def main() -> None:
                     out.unlink()
             down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
             down_bare1, down_aio_nf = pick("down_bare1"), pick("down_aio_nf")
-            assert down_bare is not None and down_bare1 is not None and down_aio is not None
-            # the ceiling is the faster of the two straightforward bare-aiohttp downloads
-            down_ceil = min(down_bare, down_bare1, key=lambda r: float(r["seconds"]))
+            down_ceil: dict[str, Any] = {}  # --skip-down: no download rows
+            if not args.skip_down:
+                assert down_bare is not None and down_bare1 is not None and down_aio is not None
+                # the ceiling is the faster of the two straightforward bare-aiohttp downloads
+                down_ceil = min(down_bare, down_bare1, key=lambda r: float(r["seconds"]))
 
             dir_up_aio = dir_down_aio = dir_up_sdk = dir_down_sdk = None
             if not args.skip_b:
@@ -520,6 +536,7 @@ def main() -> None:
         (f"upload   bare aiohttp, {args.bare_chunk_mib} MiB chunks", up_bare, up_ceil, up_sdk),
         ("upload   bare aiohttp, 4 MiB chunks", up_bare4, up_ceil, up_sdk),
         ("upload   aiolightning", up_aio, up_ceil, up_sdk),
+        ("upload   aiolightning, hashlib MD5", pick("up_aio_hl"), up_ceil, up_sdk),
         ("upload   aiolightning, no MD5 check", up_aio_nv, up_ceil, up_sdk),
         ("upload   lightning-sdk", up_sdk, up_ceil, up_sdk),
         (f"download bare aiohttp, {args.concurrency} ranges", down_bare, down_ceil, down_sdk),
@@ -578,6 +595,7 @@ def main() -> None:
             f"    {label:12} {r['rss_mib']:6.0f} MiB  (byte budget peak {r['budget_peak_mib']:.0f} MiB)  {ok}"
         )
     print()
+    print(f"MD5 of the default upload: {up_aio.get('md5', '?')}")
     print(
         f"Authorization headers seen on presigned URLs: {counters.get('storage:authorization_header_seen', 0)}"
     )
