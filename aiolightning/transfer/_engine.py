@@ -47,6 +47,7 @@ from ._journal import Journal, JournalHeader
 from ._paths import quote_remote_path
 from ._presigned import PresignedSession, expires_soon
 from ._progress import ProgressTracker
+from ._redirects import DownloadLocations
 
 if TYPE_CHECKING:
     from .._transport import Transport
@@ -297,6 +298,8 @@ class TransferEngine:
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.part_timeout,
         )
+        # blob GETs redirected to presigned URLs: the URL is reused for the file's next ranges
+        self.locations = DownloadLocations(transport, self.presigned)
         self._rng = random.Random()
         # single-part URL requests waiting to go out together, per (base, cluster, studio)
         self._sign_queues: dict[
@@ -954,12 +957,8 @@ class TransferEngine:
     ) -> None:
         chunk_cap = self.config.write_chunk
         pos = cursor[0]
-        async with self.transport.stream(
-            "GET",
-            target.blob_url(),
-            scope="data",
-            route=f"{target.route}/blobs/{{path}}",
-            headers=headers or None,
+        async with self.locations.open(
+            target.blob_url(), f"{target.route}/blobs/{{path}}", headers or None
         ) as resp:
             if headers:
                 if resp.status == 200 and not (pos == 0 and end == size):
