@@ -43,7 +43,7 @@ from .._streams import received_chunks
 from ._budget import ByteBudget
 from ._config import TransferConfig, plan_parts
 from ._errors import StorageError, StoragePathError, TransferError
-from ._journal import Journal, JournalHeader
+from ._journal import Journal, JournalHeader, start_prune
 from ._paths import quote_remote_path
 from ._presigned import PresignedSession, expires_soon
 from ._progress import ProgressTracker
@@ -654,6 +654,7 @@ class TransferEngine:
         urls: dict[int, dict[str, Any]] = {}
         upload_id = ""
         if cfg.resume:
+            start_prune(cfg.journal_root, cfg.journal_max_age)  # once per process, a thread
             jpath = Journal.path_for(cfg.journal_root, target.key, abs_local)
             journal = await anyio.to_thread.run_sync(Journal.load, jpath)
             if journal.matches(header) and journal.header is not None:
@@ -683,7 +684,8 @@ class TransferEngine:
             }
         if journal is not None:
             hdr = msgspec.structs.replace(header, upload_id=upload_id)
-            await anyio.to_thread.run_sync(journal.start, hdr, done)
+            if not await anyio.to_thread.run_sync(journal.try_start, hdr, done):
+                journal = None  # an unwritable journal directory costs the resume, not the upload
 
         def part_len(k: int) -> int:
             return min(part_size, size - (k - 1) * part_size)
@@ -746,7 +748,9 @@ class TransferEngine:
             if journal is not None:
                 with anyio.CancelScope(shield=True):
                     drop = completed or not keep_journal
-                    await anyio.to_thread.run_sync(journal.remove if drop else journal.close)
+                    await anyio.to_thread.run_sync(
+                        functools.partial(journal.finish, drop=drop, completed=completed)
+                    )
         return UploadResult(str(local), target.name, size, n, len(missing), True, upload_id)
 
     async def _upload_part(

@@ -1,0 +1,189 @@
+"""Resume journals: pruning, best effort when the journal directory is unusable, and resumes
+of multipart uploads that expired on the server (the emulator's ``upload_ttl``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from aiolightning import AsyncLightning
+from aiolightning.emulator import Emulator
+from aiolightning.transfer import TransferConfig
+from aiolightning.transfer._journal import Journal, JournalHeader, prune_journals, start_prune
+
+pytestmark = pytest.mark.anyio
+
+KiB = 1024
+PART = 256 * KiB
+DAY = 86400.0
+
+
+def config(tmp_path: Path, **kw: Any) -> TransferConfig:
+    base: dict[str, Any] = {
+        "multipart_threshold": PART,
+        "part_size": PART,
+        "download_threshold": PART,
+        "download_part_size": PART,
+        "write_chunk": 64 * KiB,
+        "read_chunk": 64 * KiB,
+        "journal_dir": tmp_path / "journals",
+        "fsync": False,
+        "retry_base": 0.01,
+        "retry_max_wait": 0.2,
+    }
+    base.update(kw)
+    return TransferConfig(**base)
+
+
+@pytest.fixture
+async def client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[AsyncLightning]:
+    async with AsyncLightning(
+        emulator.url,
+        user_id=emulator.user_id,
+        api_key=emulator.api_key,
+        teamspace=emulator.teamspace_name,
+    ) as c:
+        c.storage.configure(config(tmp_path))
+        yield c
+
+
+def write_file(path: Path, size: int, seed: int = 0) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest()
+    data = bytes(b ^ (i & 0xFF) for i, b in enumerate(block * (size // 32 + 1)))[:size]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def header(n: int = 2, upload_id: str = "u") -> JournalHeader:
+    return JournalHeader(
+        target="t", local="/l", size=n * 10, mtime_ns=1, part_size=10, parts=n, upload_id=upload_id
+    )
+
+
+def age(path: Path, days: float) -> None:
+    t = time.time() - days * DAY
+    os.utime(path, (t, t))
+
+
+# ---------------------------------------------------------------------------- pruning
+
+
+def test_prune_removes_old_complete_and_temp_journals_only(tmp_path: Path) -> None:
+    root = tmp_path / "j"
+    root.mkdir()
+    old = root / "old.jsonl"
+    old.write_text("x\n")
+    age(old, 8)
+    fresh = root / "fresh.jsonl"
+    fresh.write_text("x\n")
+    age(fresh, 6)
+    stale_tmp = root / "crash.jsonl.tmp"
+    stale_tmp.write_text("x")
+    age(stale_tmp, 8)
+    other = root / "notes.txt"  # not ours
+    other.write_text("x")
+    age(other, 30)
+    # a journal whose upload completed but whose delete failed ends with the marker
+    done = Journal(root / "done.jsonl")
+    done.start(header())
+    done.record(1, '"e1"')
+    real_unlink = Path.unlink
+
+    def failing_unlink(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError("read-only directory")
+
+    Path.unlink = failing_unlink  # type: ignore[assignment,method-assign]
+    try:
+        done.finish(drop=True, completed=True)
+    finally:
+        Path.unlink = real_unlink  # type: ignore[method-assign]
+    loaded = Journal.load(root / "done.jsonl")
+    assert loaded.completed and loaded.done == {1: '"e1"'}
+    assert not loaded.matches(header())  # a completed upload is never resumed
+    # a journal in use by an upload of this process is left alone, however old
+    busy = Journal(root / "busy.jsonl")
+    busy.start(header())
+    age(busy.path, 30)
+
+    assert prune_journals(root, 7 * DAY) == 3
+    assert sorted(p.name for p in root.iterdir()) == ["busy.jsonl", "fresh.jsonl", "notes.txt"]
+    busy.finish(drop=False)  # the upload is over, the journal kept for a resume
+    assert prune_journals(root, 7 * DAY) == 1
+    assert prune_journals(root, None) == 0  # None: no age limit
+    assert (root / "fresh.jsonl").exists()
+
+
+def test_prune_never_raises(tmp_path: Path) -> None:
+    assert prune_journals(tmp_path / "missing", DAY) == 0
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert prune_journals(afile, DAY) == 0
+
+
+def test_prune_runs_once_per_process_and_directory(tmp_path: Path) -> None:
+    root = tmp_path / "once"
+    root.mkdir()
+    (root / "a.jsonl").write_text("x")
+    age(root / "a.jsonl", 10)
+    t = start_prune(root, 7 * DAY)
+    assert t is not None
+    t.join()
+    assert not (root / "a.jsonl").exists()
+    (root / "b.jsonl").write_text("x")
+    age(root / "b.jsonl", 10)
+    assert start_prune(root, 7 * DAY) is None  # already done in this process
+    assert (root / "b.jsonl").exists()
+
+
+def test_journal_max_age_is_validated() -> None:
+    assert TransferConfig().journal_max_age == 7 * DAY
+    assert TransferConfig(journal_max_age=None).journal_max_age is None
+    with pytest.raises(ValueError, match="journal_max_age"):
+        TransferConfig(journal_max_age=0)
+
+
+async def test_first_resumable_upload_prunes_the_journal_dir_once(
+    client: AsyncLightning, tmp_path: Path
+) -> None:
+    root = tmp_path / "journals"
+    root.mkdir()
+    old = root / ("0" * 40 + ".jsonl")
+    old.write_text('{"v":1}\n')
+    age(old, 8)
+    src = tmp_path / "a.bin"
+    write_file(src, 3 * PART, seed=1)
+    res = await client.storage.upload(src, "p/a.bin")
+    assert res.multipart
+    with anyio.fail_after(30):  # the prune runs in a background thread
+        while old.exists():  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+    # and the upload's own journal was deleted when it completed
+    assert list(root.iterdir()) == []
+    again = root / ("1" * 40 + ".jsonl")
+    again.write_text('{"v":1}\n')
+    age(again, 8)
+    await client.storage.upload(src, "p/b.bin")
+    assert again.exists()  # pruned once per process: no second pass started
+
+
+async def test_an_unusable_journal_dir_does_not_fail_the_upload(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    client.storage.configure(config(tmp_path, journal_dir=blocker / "journals"))
+    src = tmp_path / "u.bin"
+    data = write_file(src, 3 * PART + 1, seed=2)
+    res = await client.storage.upload(src, "u/u.bin")
+    assert res.multipart and res.parts == 4
+    await client.storage.download("u/u.bin", tmp_path / "u.out")
+    assert (tmp_path / "u.out").read_bytes() == data
+    assert emulator.storage.open_uploads() == []
