@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import pytest
 
 from aiolightning import AsyncLightning
 from aiolightning.emulator import Emulator
-from aiolightning.transfer import TransferConfig
+from aiolightning.transfer import RemoteTarget, TransferConfig, TransferError, TransferProgress
 from aiolightning.transfer._journal import Journal, JournalHeader, prune_journals, start_prune
 
 pytestmark = pytest.mark.anyio
@@ -187,3 +188,142 @@ async def test_an_unusable_journal_dir_does_not_fail_the_upload(
     await client.storage.download("u/u.bin", tmp_path / "u.out")
     assert (tmp_path / "u.out").read_bytes() == data
     assert emulator.storage.open_uploads() == []
+
+
+# ---------------------------------------------------------------------------- expired uploads
+
+
+async def cancel_midway(client: AsyncLightning, src: Path, remote: str, at: int) -> None:
+    reached = anyio.Event()
+
+    def on_progress(p: TransferProgress) -> None:
+        if p.bytes_done >= at:
+            reached.set()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                await client.storage.upload(src, remote, progress=on_progress)
+
+            tg.start_soon(run)
+            await reached.wait()
+            tg.cancel_scope.cancel()
+
+
+async def test_resume_after_the_upload_expired_starts_a_fresh_upload(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.config.faults.latency = 0.01
+    client.storage.configure(config(tmp_path, max_parts_in_flight=2))
+    n_parts = 12
+    src = tmp_path / "r.bin"
+    data = write_file(src, n_parts * PART, seed=3)
+    await cancel_midway(client, src, "exp/r.bin", 4 * PART)
+    store = emulator.storage
+    (up,) = store.open_uploads()
+    assert list(up.directory.iterdir())  # parts were received
+    assert len(list((tmp_path / "journals").glob("*.jsonl"))) == 1
+    # a day later the store's lifecycle rule has expired the incomplete upload
+    assert store.expire_uploads(now=time.time() + DAY + 1) == 1
+    assert not up.directory.exists()
+    c = emulator.counters
+    started = c.get("storage:uploads_started")
+    res = await client.storage.upload(src, "exp/r.bin")  # not an error: a fresh upload
+    assert res.parts_sent == n_parts and res.upload_id != up.upload_id
+    assert c.get("storage:uploads_started") == started + 1
+    assert store.open_uploads() == []
+    assert not list((tmp_path / "journals").glob("*.jsonl"))
+    await client.storage.download("exp/r.bin", tmp_path / "r.out")
+    assert (tmp_path / "r.out").read_bytes() == data
+
+
+async def start_all_parts(
+    emulator: Emulator, target: RemoteTarget, data: bytes
+) -> tuple[str, dict[int, str]]:
+    """A multipart upload with every part sent but not completed (as when a process dies
+    between its last part and the complete call)."""
+    n = -(-len(data) // PART)
+    auth = aiohttp.encode_basic_auth(emulator.user_id, emulator.api_key)
+    async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
+        body = {
+            "blobs": [{"path": target.path, "parts": n, "part_size": PART}],
+            "cluster_id": target.cluster_id,
+        }
+        async with http.post(emulator.url + target.base + "/blobs", json=body) as r:
+            assert r.status == 200
+            res = (await r.json())["results"][0]
+    etags: dict[int, str] = {}
+    async with aiohttp.ClientSession() as plain:
+        for u in res["urls"]:
+            k = u["part_number"]
+            async with plain.put(u["url"], data=data[(k - 1) * PART : k * PART]) as r:
+                assert r.status == 200
+                etags[k] = r.headers["ETag"]
+    return res["upload_id"], etags
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["open", "expired"])
+async def test_resume_with_every_part_done(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path, expired: bool
+) -> None:
+    target = RemoteTarget(
+        f"/v1/projects/{emulator.teamspace_id}/artifacts", "exp/all.bin", emulator.cluster_id
+    )
+    src = tmp_path / "all.bin"
+    data = write_file(src, 3 * PART + 9, seed=4)
+    upload_id, etags = await start_all_parts(emulator, target, data)
+    st = src.stat()
+    local = str(src.absolute())
+    journal = Journal(Journal.path_for(tmp_path / "journals", target.key, local))
+    journal.start(
+        JournalHeader(
+            target=target.key,
+            local=local,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            part_size=PART,
+            parts=4,
+            upload_id=upload_id,
+        ),
+        etags,
+    )
+    journal.finish(drop=False)
+    store = emulator.storage
+    if expired:
+        assert store.expire_uploads(now=time.time() + DAY + 1) == 1
+    c = emulator.counters
+    started = c.get("storage:uploads_started")
+    res = await client.storage.engine.upload_file(src, target)
+    if expired:  # the probe found the upload gone: everything is sent again
+        assert res.parts_sent == 4 and res.upload_id != upload_id
+        assert c.get("storage:uploads_started") == started + 1
+    else:  # nothing left to send: completed as it was
+        assert res.parts_sent == 0 and res.upload_id == upload_id
+        assert c.get("storage:uploads_started") == started
+    assert store.open_uploads() == []
+    assert not journal.path.exists()
+    await client.storage.download("exp/all.bin", tmp_path / "all.out")
+    assert (tmp_path / "all.out").read_bytes() == data
+
+
+async def test_an_upload_expiring_midway_fails_cleanly_then_starts_over(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+) -> None:
+    client.storage.configure(config(tmp_path, max_parts_in_flight=1))
+    src = tmp_path / "slow.bin"
+    data = write_file(src, 12 * PART, seed=5)
+    emulator.config.faults.latency = 0.05  # 12 sequential parts take well over the TTL
+    emulator.config.faults.upload_ttl = 0.2
+    with pytest.raises(TransferError, match="no longer exists on the server"):
+        await client.storage.upload(src, "exp/slow.bin")
+    assert emulator.counters.get("storage:uploads_expired") == 1
+    assert emulator.storage.open_uploads() == []
+    assert not list((tmp_path / "journals").glob("*.jsonl"))
+    assert not list((emulator.storage.root / "uploads").iterdir())
+    emulator.config.faults.upload_ttl = DAY
+    emulator.config.faults.latency = 0.0
+    res = await client.storage.upload(src, "exp/slow.bin")
+    assert res.parts_sent == 12
+    await client.storage.download("exp/slow.bin", tmp_path / "slow.out")
+    assert (tmp_path / "slow.out").read_bytes() == data

@@ -282,6 +282,20 @@ def _plain_md5(etag: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
+_MULTIPART_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})-(\d+)"?$')
+
+
+def _same_multipart_etag(etag: str, parts: list[dict[str, Any]]) -> bool:
+    """False only when ``etag`` is an S3-style multipart ETag (MD5 of the parts' MD5s, "-N")
+    that these parts do not produce; True when it matches or nothing can be told."""
+    m = _MULTIPART_ETAG.match(etag.strip())
+    digests = [_plain_md5(str(p.get("etag", ""))) for p in parts]
+    if m is None or any(d is None for d in digests):
+        return True
+    joined = b"".join(bytes.fromhex(d) for d in digests if d is not None)
+    return m.group(1).lower() == hashlib.md5(joined).hexdigest() and int(m.group(2)) == len(parts)
+
+
 # ---------------------------------------------------------------------------- the engine
 
 
@@ -660,11 +674,9 @@ class TransferEngine:
             if journal.matches(header) and journal.header is not None:
                 missing = [k for k in range(1, n + 1) if k not in journal.done]
                 try:
-                    urls = (
-                        await self._resign(target, journal.header.upload_id, missing)
-                        if missing
-                        else {}
-                    )
+                    # With every part done, part 1 is re-signed anyway: that tells whether the
+                    # upload still exists (it expires on the server) before completing it.
+                    urls = await self._resign(target, journal.header.upload_id, missing or [1])
                     upload_id = journal.header.upload_id
                     done = dict(journal.done)
                 except _UploadGone:
@@ -737,7 +749,8 @@ class TransferEngine:
         except _UploadGone as e:
             keep_journal = False
             raise TransferError(
-                f"the upload was cancelled on the server ({e}); start it again",
+                "the multipart upload no longer exists on the server (replaced by another "
+                f"upload of the same path, or expired) ({e}); start it again",
                 local=str(local),
                 remote=target.name,
             ) from e
@@ -805,9 +818,10 @@ class TransferEngine:
             )
         except NotFoundError as e:
             # A retried complete whose first attempt succeeded finds no upload any more:
-            # the object is there with the right size, then all is well.
+            # the object is there with the right size (and multipart ETag, when the store
+            # gives one), then all is well. An expired upload leaves no such object.
             info = await self.head(target)
-            if info is None or info[0] != size:
+            if info is None or info[0] != size or not _same_multipart_etag(info[1], parts):
                 raise TransferError(
                     f"completing the upload failed: {e}", local=str(local), remote=target.name
                 ) from e
