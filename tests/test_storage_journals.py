@@ -327,3 +327,16 @@ async def test_an_upload_expiring_midway_fails_cleanly_then_starts_over(
     assert res.parts_sent == 12
     await client.storage.download("exp/slow.bin", tmp_path / "slow.out")
     assert (tmp_path / "slow.out").read_bytes() == data
+
+
+def test_multipart_etag_check() -> None:
+    from aiolightning.transfer._engine import _same_multipart_etag
+
+    md5s = [hashlib.md5(b"a").hexdigest(), hashlib.md5(b"b").hexdigest()]
+    parts = [{"part_number": i + 1, "etag": f'"{m}"'} for i, m in enumerate(md5s)]
+    good = hashlib.md5(b"".join(bytes.fromhex(m) for m in md5s)).hexdigest()
+    assert _same_multipart_etag(f'"{good}-2"', parts)
+    assert not _same_multipart_etag(f'"{good}-3"', parts)
+    assert not _same_multipart_etag(f'"{"0" * 32}-2"', parts)
+    assert _same_multipart_etag('"opaque"', parts)  # nothing to tell: size decides
+    assert _same_multipart_etag(f'"{good}-2"', [{"etag": "W/x"}, {"etag": "y"}])

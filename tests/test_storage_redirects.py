@@ -196,3 +196,18 @@ async def test_official_sdk_downloads_through_the_redirect(
     assert c.get("storage:downloads_redirected") >= 3
     assert c.get(PRESIGNED_GET) >= 3
     assert c.get("storage:authorization_header_seen") == 0
+
+
+async def test_without_redirects_nothing_changes(
+    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+) -> None:
+    data = await uploaded(client, tmp_path, "r/plain.bin", 4 * PART)
+    c = emulator.counters
+    c.reset()
+    res = await client.storage.download("r/plain.bin", tmp_path / "p.bin")
+    assert (tmp_path / "p.bin").read_bytes() == data
+    assert c.get(API_GET) == res.ranges == 4 and c.get(PRESIGNED_GET) == 0
+    locations = client.storage.engine.locations
+    key = blob_path(emulator, "r/plain.bin")
+    # the HEAD was not redirected: the ranges did not wait for each other's first answer
+    assert locations._entries[key].direct and locations.location(key) is None

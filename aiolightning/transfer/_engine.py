@@ -838,6 +838,7 @@ class TransferEngine:
             async with self.transport.stream(
                 "HEAD", target.blob_url(), scope="read", route=f"{target.route}/blobs/{{path}}"
             ) as resp:
+                self.locations.saw_head(target.blob_url(), resp)
                 return int(resp.headers.get("Content-Length", "0")), resp.headers.get("ETag", "")
         except NotFoundError:
             return None

@@ -62,6 +62,14 @@ class DownloadLocations:
         entry = self._entries.get(blob_url)
         return None if entry is None else entry.usable()
 
+    def saw_head(self, blob_url: str, resp: aiohttp.ClientResponse) -> None:
+        """A HEAD of the blob answered without a redirect: its GETs most likely will too, so
+        the ranges of the download that follows need not wait for the first one's answer."""
+        if not resp.history:
+            entry = self._entry(blob_url)
+            if entry.location is None:
+                entry.direct = True
+
     def _entry(self, blob_url: str) -> _Entry:
         entry = self._entries.get(blob_url)
         if entry is None:
