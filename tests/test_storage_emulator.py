@@ -271,3 +271,96 @@ async def test_trees_listing_pagination_and_delete(server: Server) -> None:
     assert [e["path"] for e in await listing("", True, 100)] == [
         n for n in names if not n.startswith("d/sub/") and n != "top"
     ]
+
+
+async def test_incomplete_uploads_expire_with_their_parts(server: Server) -> None:
+    import time
+
+    status, body = await server.post(
+        BASE + "/blobs", {"blobs": [{"path": "x", "parts": 2, "part_size": 4}], "cluster_id": "c"}
+    )
+    res = body["results"][0]
+    upload_id = res["upload_id"]
+    assert (await server.put(res["urls"][0]["url"], b"abcd")).status == 200
+    (up,) = server.store.open_uploads()
+    assert (up.directory / "1").exists()
+    # not yet: the default TTL is a day
+    assert server.store.expire_uploads(now=time.time() + 3600) == 0
+    assert server.store.expire_uploads(now=time.time() + 86401) == 1
+    assert server.store.open_uploads() == []
+    assert not up.directory.exists()
+    assert server.store.counters.get("storage:uploads_expired") == 1
+    # the upload id is gone everywhere: part PUT, re-sign, complete
+    r = await server.put(res["urls"][1]["url"], b"efgh")
+    assert r.status == 404 and not up.directory.exists()
+    status, body = await server.post(
+        BASE + "/blobs",
+        {"blobs": [{"path": "x", "upload_id": upload_id, "part_numbers": [2]}], "cluster_id": "c"},
+    )
+    assert status == 404
+    status, body = await server.post(
+        BASE + "/blobs/complete",
+        {"blobs": [{"path": "x", "upload_id": upload_id, "parts": [{"part_number": 1}]}]},
+    )
+    assert status == 404
+
+
+async def test_tiny_upload_ttl_expires_on_the_next_request(server: Server) -> None:
+    import anyio
+
+    server.store.config.faults.upload_ttl = 0.05
+    for path in ("a", "b"):
+        status, _body = await server.post(
+            BASE + "/blobs",
+            {"blobs": [{"path": path, "parts": 2, "part_size": 4}], "cluster_id": "c"},
+        )
+        assert status == 200
+    await anyio.sleep(0.2)
+    # the next upload request sweeps the old ones; the new one is kept
+    status, _body = await server.post(
+        BASE + "/blobs", {"blobs": [{"path": "c", "parts": 2, "part_size": 4}], "cluster_id": "c"}
+    )
+    assert server.store.counters.get("storage:uploads_expired") == 2
+    server.store.config.faults.upload_ttl = 0  # never
+    assert [u.path for u in server.store.open_uploads()] == ["c"]
+    assert len(list((server.store.root / "uploads").iterdir())) == 1
+
+
+async def test_redirected_downloads(server: Server) -> None:
+    import anyio
+
+    data = bytes(range(256)) * 10
+    await server.upload("r/a.bin", data, part_size=1 << 20)
+    server.store.config.faults.redirect_downloads = True
+    blob = server.url + BASE + "/blobs/r/a.bin"
+    async with server.http.get(blob, allow_redirects=False) as r:
+        assert r.status == 307
+        location = r.headers["Location"]
+    assert "/_storage/blobs/" in location and "Signature=" in location
+    async with server.http.get(location, headers={"Range": "bytes=5-9"}) as r:
+        assert r.status == 206 and await r.read() == data[5:10]
+    async with server.http.get(blob) as r:  # followed
+        assert r.status == 200 and await r.read() == data and r.history[0].status == 307
+    async with server.http.head(blob, allow_redirects=True) as r:  # to a HEAD-signed URL
+        assert r.status == 200 and int(r.headers["Content-Length"]) == len(data)
+    async with server.http.head(location) as r:  # a GET URL does not sign a HEAD
+        assert r.status == 403
+    async with server.http.get(location, headers={"Authorization": "Basic eDp5"}) as r:
+        assert r.status == 200
+    assert server.store.counters.get("storage:authorization_header_seen") == 1
+    async with server.http.get(server.url + BASE + "/blobs/r/nope", allow_redirects=False) as r:
+        assert r.status == 404  # a missing blob is not redirected
+    # an expired URL is refused; asking the API again gives a fresh one
+    server.store.config.faults.url_ttl = 0.0
+    async with server.http.get(blob, allow_redirects=False) as r:
+        short = r.headers["Location"]
+    await anyio.sleep(1.1)
+    async with server.http.get(short) as r:
+        assert r.status == 403 and "expired" in (await r.text()).lower()
+    server.store.config.faults.url_ttl = 60
+    async with server.http.get(blob, allow_redirects=False) as r:
+        fresh = r.headers["Location"]
+    assert fresh != short
+    async with server.http.get(fresh) as r:
+        assert r.status == 200 and await r.read() == data
+    assert server.store.counters.get("storage:downloads_redirected") == 5

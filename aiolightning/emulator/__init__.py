@@ -28,6 +28,12 @@ Behaviour worth knowing:
   and `EMULATOR_RUNNING_SECONDS=<s>` its running time.
 * Operations of the spec that are not emulated answer 501 (grpc code 12); unknown paths
   404; a known path with the wrong method 405. Errors carry `{code, message, details}`.
+* Storage (`_storage.py`): presigned URLs expire after `faults.url_ttl`; incomplete
+  multipart uploads expire after `faults.upload_ttl` (24 h, like an object store's lifecycle
+  rule: the blobs API has no abort); `faults.redirect_downloads` answers blob GET/HEAD with a
+  307 to a presigned URL on a second listener (`emu.storage_url`: another origin). Counters
+  `storage:*` (`authorization_header_seen`, `uploads_expired`, `downloads_redirected`,
+  `presigned_gets`, `urls_expired`, `signature_rejected`, ...).
 * `/_emulator/counters` (GET, DELETE) and `/_emulator/config` (GET, PATCH) exist only with
   `EmulatorConfig(admin=True)` / `--admin`. Counter keys are listed on `Counters`.
 """

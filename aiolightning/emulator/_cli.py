@@ -49,6 +49,17 @@ def parser() -> argparse.ArgumentParser:
         "--url-ttl", type=float, default=d.url_ttl, help="presigned URL lifetime, seconds"
     )
     g.add_argument("--part-failure-rate", type=float, default=d.part_failure_rate)
+    g.add_argument(
+        "--upload-ttl",
+        type=float,
+        default=d.upload_ttl,
+        help="seconds before an incomplete multipart upload expires (<= 0: never)",
+    )
+    g.add_argument(
+        "--redirect-downloads",
+        action="store_true",
+        help="answer blob GETs with a 307 to a presigned URL on a second port",
+    )
     g = p.add_argument_group("timings (seconds)")
     g.add_argument("--studio-start", type=float, default=t.studio_start)
     g.add_argument("--studio-stop", type=float, default=t.studio_stop)
@@ -77,6 +88,8 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
             drop_rate=a.drop_rate,
             url_ttl=a.url_ttl,
             part_failure_rate=a.part_failure_rate,
+            upload_ttl=a.upload_ttl,
+            redirect_downloads=a.redirect_downloads,
         ),
         timings=Timings(
             studio_start=a.studio_start,

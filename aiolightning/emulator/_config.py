@@ -24,6 +24,12 @@ class Faults:
     drop_rate: float = 0.0  # fraction of /v1 requests whose connection is dropped
     url_ttl: float = 3600.0  # lifetime of presigned storage URLs, seconds
     part_failure_rate: float = 0.0  # fraction of presigned part PUTs answered with 500
+    # seconds an incomplete multipart upload lives before it is expired and its parts deleted
+    # (an object store's lifecycle rule; the blobs API has no abort call); <= 0: never
+    upload_ttl: float = 86400.0
+    # GET/HEAD <base>/blobs/<path> answer 307 to a presigned, expiring URL on the emulator's
+    # second listener (another origin, so clients must drop Authorization) instead of the bytes
+    redirect_downloads: bool = False
 
 
 @dataclass

@@ -39,6 +39,7 @@ class _Info:
     org_name: str
     org_id: str
     cluster_id: str
+    storage_url: str  # origin of presigned download URLs (a second port: another origin)
 
     def info(self) -> dict[str, str]:
         return {
@@ -53,6 +54,7 @@ class _Info:
                 "org_name",
                 "org_id",
                 "cluster_id",
+                "storage_url",
             )
         }
 
@@ -96,6 +98,7 @@ class Emulator(_Info):
         self.state = State(seed, self.config, self.counters)
         st = self.state
         self.url = ""
+        self.storage_url = ""
         self.user_id = st.user.id
         self.api_key = st.user.api_key
         self.username = st.user.username
@@ -123,6 +126,7 @@ class Emulator(_Info):
             self.config,
             self.counters,
             lambda: self.url,
+            lambda: self.storage_url,
         )
         store.studio_resolver = self.state.studios.id_by_name
         self._store = store
@@ -134,10 +138,16 @@ class Emulator(_Info):
         await site.start()
         addr = runner.addresses[0]
         self.port = int(addr[1])
+        # A second listener for redirected downloads: another port is another origin, so a
+        # client following the redirect must drop the Lightning Authorization header.
+        storage_site = web.TCPSite(runner, self.host, 0, reuse_address=True)
+        await storage_site.start()
+        storage_port = int(runner.addresses[-1][1])
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
         self.url = f"http://{host}:{self.port}"
+        self.storage_url = f"http://{host}:{storage_port}"
         self.state.base_url = self.url
 
     async def close(self) -> None:
@@ -175,6 +185,7 @@ _PROXIED = frozenset(
         "org_name",
         "org_id",
         "cluster_id",
+        "storage_url",
         "port",
         "host",
         "seed",
@@ -296,6 +307,7 @@ def cli_args(
         ("--drop-rate", f.drop_rate),
         ("--url-ttl", f.url_ttl),
         ("--part-failure-rate", f.part_failure_rate),
+        ("--upload-ttl", f.upload_ttl),
         ("--studio-start", t.studio_start),
         ("--studio-stop", t.studio_stop),
         ("--studio-switch", t.studio_switch),
@@ -315,6 +327,8 @@ def cli_args(
             args += [flag, str(value)]
     if c.admin:
         args.append("--admin")
+    if f.redirect_downloads:
+        args.append("--redirect-downloads")
     return args
 
 

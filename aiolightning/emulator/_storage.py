@@ -17,15 +17,23 @@ teamspace drive) or ``/v1/projects/{pid}/artifacts/cloudspaces/{studioId}`` (a s
 * ``GET <base>/trees/<path>`` -- ``recursive``, ``atMost``, ``cursor`` -> ``{"tree",
   "nextCursor"}``; a recursive listing holds only blobs, paths relative to the folder.
 * ``GET|HEAD <base>/blobs/<path>`` -- the bytes, streamed from disk, with ``Range`` (206/416).
+  With ``config.faults.redirect_downloads`` it answers ``307`` instead, ``Location`` a
+  presigned URL (``/_storage/blobs/<token>?Expires=..&Signature=..``, signed for the
+  request's method) on the emulator's second listener: another origin, as an object store's
+  URL would be, so a client following the redirect must drop ``Authorization``. An expired
+  URL answers 403; a new GET of the blob URL gives a new one.
 * ``DELETE <base>/blobs/<path>`` and ``DELETE <base>/trees/<path>`` -- 204.
 
 Bytes live on disk under ``root``: every part (or single-part body) is a file, streamed to
 disk while its MD5 is computed; an object is the ordered list of its part files and is read
 back part by part, so no object is ever held in memory whatever its size.
 
-The blobs API has no abort call. An open multipart upload stays until it is completed, or
+The blobs API has no abort call. An open multipart upload stays until it is completed,
 until a new multipart upload of the same path replaces it (counted as
-``storage:uploads_aborted``); ``ArtifactStore.open_uploads()`` lists the open ones.
+``storage:uploads_aborted``), or until it is older than ``config.faults.upload_ttl`` seconds
+(default 24 h): then it is expired like an object store's lifecycle rule does it, its part
+files deleted (``storage:uploads_expired``), and its upload id answers 404 ``NoSuchUpload``
+from then on. ``ArtifactStore.open_uploads()`` lists the open ones.
 """
 
 from __future__ import annotations
@@ -235,12 +243,15 @@ class ArtifactStore:
         config: EmulatorConfig,
         counters: Counters,
         base_url: Callable[[], str],
+        storage_url: Callable[[], str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.secret = secret
         self.config = config
         self.counters = counters
         self.base_url = base_url
+        # origin of redirected download URLs (another listener); the API's when unset
+        self.storage_url = storage_url
         # Optional hook the emulator core may set: (project id, studio name) -> studio id.
         # When set, drive paths ``studios/<name>/...`` address that studio's files.
         self.studio_resolver: Callable[[str, str], str | None] | None = None
@@ -258,6 +269,8 @@ class ArtifactStore:
         out: list[tuple[str, str, Handler]] = [
             ("PUT", "/_storage/parts/{upload_id}/{part}", self._put_part),
             ("PUT", "/_storage/objects/{token}", self._put_single),
+            ("GET", "/_storage/blobs/{token}", self._presigned_get),
+            ("HEAD", "/_storage/blobs/{token}", self._presigned_get),
         ]
         for base in (studio, drive):  # the studio templates first: they are more specific
             out += [
@@ -278,8 +291,28 @@ class ArtifactStore:
         await asyncio.to_thread(shutil.rmtree, self.root / "objects", True)
 
     def open_uploads(self) -> list[OpenUpload]:
-        """Multipart uploads started and neither completed nor replaced."""
+        """Multipart uploads started and neither completed, replaced nor expired."""
+        self.expire_uploads()
         return list(self._uploads.values())
+
+    def expire_uploads(self, now: float | None = None) -> int:
+        """Drop the open uploads older than ``config.faults.upload_ttl`` and their part files
+        (what an object store's lifecycle rule for incomplete multipart uploads does). Runs
+        before every storage request that touches uploads; returns how many expired."""
+        ttl = self.config.faults.upload_ttl
+        if ttl <= 0 or not self._uploads:
+            return 0
+        cutoff = (time.time() if now is None else now) - ttl
+        expired = []
+        for up in self._uploads.values():  # in start order: the oldest first
+            if up.started > cutoff:
+                break
+            expired.append(up)
+        for up in expired:
+            self._drop_upload(up)
+        if expired:
+            self.counters.incr("storage:uploads_expired", len(expired))
+        return len(expired)
 
     def get_object(self, project_id: str, path: str, studio_id: str = "") -> StoredObject | None:
         scope = f"cloudspaces/{studio_id}" if studio_id else _DRIVE
@@ -313,10 +346,11 @@ class ArtifactStore:
         msg = f"{method}\n{resource}\n{expires}".encode()
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
 
-    def _presign(self, method: str, resource: str) -> str:
+    def _presign(self, method: str, resource: str, origin: str = "") -> str:
         expires = int(time.time() + self.config.faults.url_ttl + 0.999)
         sig = self._sign(method, resource, expires)
-        return f"{self.base_url().rstrip('/')}{resource}?Expires={expires}&Signature={sig}"
+        base = (origin or self.base_url()).rstrip("/")
+        return f"{base}{resource}?Expires={expires}&Signature={sig}"
 
     def _check_signature(self, request: web.Request, resource: str) -> web.Response | None:
         if "Authorization" in request.headers:
@@ -356,6 +390,7 @@ class ArtifactStore:
         return body
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
+        self.expire_uploads()
         try:
             body = await self._read_json(request)
             blobs = body.get("blobs")
@@ -456,6 +491,7 @@ class ArtifactStore:
         shutil.rmtree(up.directory, ignore_errors=True)
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
+        self.expire_uploads()
         try:
             body = await self._read_json(request)
             blobs = body.get("blobs")
@@ -672,6 +708,7 @@ class ArtifactStore:
         denied = self._check_signature(request, resource) or self._reject_chunked(request)
         if denied is not None:
             return denied
+        self.expire_uploads()
         up = self._uploads.get(upload_id)
         if up is None:
             return _xml_error(404, "NoSuchUpload", "The specified upload does not exist")
@@ -693,7 +730,15 @@ class ArtifactStore:
         except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
             self.counters.incr("storage:puts_interrupted")
             return _xml_error(400, "IncompleteBody", "The request body was cut short")
-        if self._uploads.get(upload_id) is not up:  # completed or replaced meanwhile
+        except FileNotFoundError:  # the upload's directory went away under the PUT
+            if self._uploads.get(upload_id) is up:
+                raise
+            return _xml_error(404, "NoSuchUpload", "The specified upload does not exist")
+        if self._uploads.get(upload_id) is not up:  # completed, replaced or expired meanwhile
+            with contextlib.suppress(OSError):  # a late part of a dropped upload: no leftovers
+                (up.directory / str(n)).unlink()
+            with contextlib.suppress(OSError):
+                up.directory.rmdir()
             return _xml_error(404, "NoSuchUpload", "The specified upload does not exist")
         up.received[n] = _Part(up.directory / str(n), size, etag)
         self.counters.incr("storage:parts_put")
@@ -754,6 +799,35 @@ class ArtifactStore:
             if request.method == "HEAD":
                 return web.Response(status=404)
             return _json_error(404, 5, f"blob {path!r} not found")
+        if self.config.faults.redirect_downloads:
+            token = base64.urlsafe_b64encode(
+                msgspec.json.encode({"p": pid, "s": scope, "k": path})
+            ).decode()
+            origin = self.storage_url() if self.storage_url is not None else ""
+            location = self._presign(request.method, f"/_storage/blobs/{token.rstrip('=')}", origin)
+            self.counters.incr("storage:downloads_redirected")
+            return web.Response(status=307, headers={"Location": location})
+        return await self._send_object(request, obj)
+
+    async def _presigned_get(self, request: web.Request) -> web.StreamResponse:
+        """GET/HEAD of a redirected download's presigned URL: no Lightning auth, a signature."""
+        token = request.match_info["token"]
+        denied = self._check_signature(request, f"/_storage/blobs/{token}")
+        if denied is not None:
+            return denied
+        try:
+            info = msgspec.json.decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            pid, scope, path = str(info["p"]), str(info["s"]), str(info["k"])
+        except (ValueError, KeyError, TypeError, msgspec.DecodeError):
+            return _xml_error(400, "InvalidRequest", "malformed object token")
+        ns = self._namespaces.get((pid, scope))
+        obj = None if ns is None else ns.objects.get(path)
+        if obj is None:
+            return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
+        self.counters.incr("storage:presigned_gets")
+        return await self._send_object(request, obj)
+
+    async def _send_object(self, request: web.Request, obj: StoredObject) -> web.StreamResponse:
         headers = {
             "ETag": obj.etag,
             "Last-Modified": formatdate(obj.last_modified, usegmt=True),

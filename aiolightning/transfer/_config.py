@@ -45,6 +45,10 @@ class TransferConfig:
         resume: keep a journal of finished parts so an interrupted upload continues.
         journal_dir: where journals live (default ``$AIOLIGHTNING_CACHE_DIR/uploads`` or
             ``~/.cache/aiolightning/uploads``).
+        journal_max_age: seconds after which a journal nobody wrote to is deleted (its
+            upload has most likely expired on the server); None keeps them. Checked once
+            per process and journal directory, in a background thread, at the first
+            resumable upload, which also deletes journals of completed uploads.
         download_threshold: files up to this size are downloaded in one stream.
         download_part_size: size of each ranged GET of a larger file. On loopback one
             stream and 8 ranges measured the same (the event loop's receive path is the
@@ -76,6 +80,7 @@ class TransferConfig:
     verify_checksums: bool = True
     resume: bool = True
     journal_dir: Path | None = None
+    journal_max_age: float | None = 7 * 86400.0
     download_threshold: int = 64 * MiB
     download_part_size: int = 32 * MiB
     read_chunk: int = 2 * MiB
@@ -96,6 +101,8 @@ class TransferConfig:
                 raise ValueError(f"{name} must be positive")
         if self.part_attempts < 1:
             raise ValueError("part_attempts must be >= 1")
+        if self.journal_max_age is not None and self.journal_max_age <= 0:
+            raise ValueError("journal_max_age must be positive (or None to keep journals)")
         if self.download_part_size <= 0 or self.write_chunk <= 0 or self.read_chunk <= 0:
             raise ValueError("download_part_size, read_chunk and write_chunk must be positive")
 

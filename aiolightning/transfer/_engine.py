@@ -43,11 +43,12 @@ from .._streams import received_chunks
 from ._budget import ByteBudget
 from ._config import TransferConfig, plan_parts
 from ._errors import StorageError, StoragePathError, TransferError
-from ._journal import Journal, JournalHeader
+from ._journal import Journal, JournalHeader, start_prune
 from ._md5 import QUEUE_DEPTH, Md5, PartMd5, new_md5
 from ._paths import quote_remote_path
 from ._presigned import PresignedSession, expires_soon
 from ._progress import ProgressTracker
+from ._redirects import DownloadLocations
 
 if TYPE_CHECKING:
     from .._transport import Transport
@@ -282,6 +283,20 @@ def _plain_md5(etag: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
+_MULTIPART_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})-(\d+)"?$')
+
+
+def _same_multipart_etag(etag: str, parts: list[dict[str, Any]]) -> bool:
+    """False only when ``etag`` is an S3-style multipart ETag (MD5 of the parts' MD5s, "-N")
+    that these parts do not produce; True when it matches or nothing can be told."""
+    m = _MULTIPART_ETAG.match(etag.strip())
+    digests = [_plain_md5(str(p.get("etag", ""))) for p in parts]
+    if m is None or any(d is None for d in digests):
+        return True
+    joined = b"".join(bytes.fromhex(d) for d in digests if d is not None)
+    return m.group(1).lower() == hashlib.md5(joined).hexdigest() and int(m.group(2)) == len(parts)
+
+
 # ---------------------------------------------------------------------------- the engine
 
 
@@ -298,6 +313,8 @@ class TransferEngine:
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.part_timeout,
         )
+        # blob GETs redirected to presigned URLs: the URL is reused for the file's next ranges
+        self.locations = DownloadLocations(transport, self.presigned)
         self._rng = random.Random()
         # single-part URL requests waiting to go out together, per (base, cluster, studio)
         self._sign_queues: dict[
@@ -666,16 +683,15 @@ class TransferEngine:
         urls: dict[int, dict[str, Any]] = {}
         upload_id = ""
         if cfg.resume:
+            start_prune(cfg.journal_root, cfg.journal_max_age)  # once per process, a thread
             jpath = Journal.path_for(cfg.journal_root, target.key, abs_local)
             journal = await anyio.to_thread.run_sync(Journal.load, jpath)
             if journal.matches(header) and journal.header is not None:
                 missing = [k for k in range(1, n + 1) if k not in journal.done]
                 try:
-                    urls = (
-                        await self._resign(target, journal.header.upload_id, missing)
-                        if missing
-                        else {}
-                    )
+                    # With every part done, part 1 is re-signed anyway: that tells whether the
+                    # upload still exists (it expires on the server) before completing it.
+                    urls = await self._resign(target, journal.header.upload_id, missing or [1])
                     upload_id = journal.header.upload_id
                     done = dict(journal.done)
                 except _UploadGone:
@@ -695,7 +711,8 @@ class TransferEngine:
             }
         if journal is not None:
             hdr = msgspec.structs.replace(header, upload_id=upload_id)
-            await anyio.to_thread.run_sync(journal.start, hdr, done)
+            if not await anyio.to_thread.run_sync(journal.try_start, hdr, done):
+                journal = None  # an unwritable journal directory costs the resume, not the upload
 
         def part_len(k: int) -> int:
             return min(part_size, size - (k - 1) * part_size)
@@ -747,7 +764,8 @@ class TransferEngine:
         except _UploadGone as e:
             keep_journal = False
             raise TransferError(
-                f"the upload was cancelled on the server ({e}); start it again",
+                "the multipart upload no longer exists on the server (replaced by another "
+                f"upload of the same path, or expired) ({e}); start it again",
                 local=str(local),
                 remote=target.name,
             ) from e
@@ -758,7 +776,9 @@ class TransferEngine:
             if journal is not None:
                 with anyio.CancelScope(shield=True):
                     drop = completed or not keep_journal
-                    await anyio.to_thread.run_sync(journal.remove if drop else journal.close)
+                    await anyio.to_thread.run_sync(
+                        functools.partial(journal.finish, drop=drop, completed=completed)
+                    )
         return UploadResult(str(local), target.name, size, n, len(missing), True, upload_id)
 
     async def _upload_part(
@@ -813,9 +833,10 @@ class TransferEngine:
             )
         except NotFoundError as e:
             # A retried complete whose first attempt succeeded finds no upload any more:
-            # the object is there with the right size, then all is well.
+            # the object is there with the right size (and multipart ETag, when the store
+            # gives one), then all is well. An expired upload leaves no such object.
             info = await self.head(target)
-            if info is None or info[0] != size:
+            if info is None or info[0] != size or not _same_multipart_etag(info[1], parts):
                 raise TransferError(
                     f"completing the upload failed: {e}", local=str(local), remote=target.name
                 ) from e
@@ -832,6 +853,7 @@ class TransferEngine:
             async with self.transport.stream(
                 "HEAD", target.blob_url(), scope="read", route=f"{target.route}/blobs/{{path}}"
             ) as resp:
+                self.locations.saw_head(target.blob_url(), resp)
                 return int(resp.headers.get("Content-Length", "0")), resp.headers.get("ETag", "")
         except NotFoundError:
             return None
@@ -969,12 +991,8 @@ class TransferEngine:
     ) -> None:
         chunk_cap = self.config.write_chunk
         pos = cursor[0]
-        async with self.transport.stream(
-            "GET",
-            target.blob_url(),
-            scope="data",
-            route=f"{target.route}/blobs/{{path}}",
-            headers=headers or None,
+        async with self.locations.open(
+            target.blob_url(), f"{target.route}/blobs/{{path}}", headers or None
         ) as resp:
             if headers:
                 if resp.status == 200 and not (pos == 0 and end == size):
