@@ -50,6 +50,12 @@ def parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--part-failure-rate", type=float, default=d.part_failure_rate)
     g.add_argument(
+        "--corrupt-rate",
+        type=float,
+        default=d.corrupt_rate,
+        help="fraction of presigned PUTs stored with one byte flipped (their ETag shows it)",
+    )
+    g.add_argument(
         "--upload-ttl",
         type=float,
         default=d.upload_ttl,
@@ -88,6 +94,7 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
             drop_rate=a.drop_rate,
             url_ttl=a.url_ttl,
             part_failure_rate=a.part_failure_rate,
+            corrupt_rate=a.corrupt_rate,
             upload_ttl=a.upload_ttl,
             redirect_downloads=a.redirect_downloads,
         ),

@@ -24,6 +24,9 @@ class Faults:
     drop_rate: float = 0.0  # fraction of /v1 requests whose connection is dropped
     url_ttl: float = 3600.0  # lifetime of presigned storage URLs, seconds
     part_failure_rate: float = 0.0  # fraction of presigned part PUTs answered with 500
+    # fraction of presigned PUTs stored with one byte flipped, as if damaged in transit: the
+    # ETag is the MD5 of the damaged bytes, so only a client that checks it notices
+    corrupt_rate: float = 0.0
     # seconds an incomplete multipart upload lives before it is expired and its parts deleted
     # (an object store's lifecycle rule; the blobs API has no abort call); <= 0: never
     upload_ttl: float = 86400.0

@@ -50,7 +50,7 @@ import shutil
 import time
 import uuid
 from bisect import bisect_left, insort
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -157,6 +157,16 @@ class _BadRequest(Exception):
 def _json_error(status: int, code: int, message: str) -> web.Response:
     body = msgspec.json.encode({"code": code, "message": message, "details": []})
     return web.Response(status=status, body=body, content_type="application/json")
+
+
+async def _flip_first_byte(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks with the first byte inverted: a body damaged on its way in."""
+    flipped = False
+    async for c in chunks:
+        if not flipped and c:
+            c = bytes([c[0] ^ 0xFF]) + c[1:]
+            flipped = True
+        yield c
 
 
 def _xml_error(status: int, code: str, message: str) -> web.Response:
@@ -581,9 +591,11 @@ class ArtifactStore:
     # ------------------------------------------------------------------ presigned PUTs
 
     async def _receive(
-        self, request: web.Request, target: Path, *, fresh: bool = False
+        self, request: web.Request, target: Path, *, fresh: bool = False, corrupt: bool = False
     ) -> tuple[int, str]:
         """Stream the body into ``target`` (via a temp file); return (size, quoted MD5).
+
+        ``corrupt``: flip the first byte received (the ``corrupt_rate`` fault).
 
         ``fresh``: the target is a new unique name nobody refers to yet, so a small body is
         written to it directly (no temp file and rename: file creation is a good part of
@@ -593,6 +605,9 @@ class ArtifactStore:
         the event loop keeps receiving (hashlib and os.write release the GIL).
         """
         loop = asyncio.get_running_loop()
+        chunks = received_chunks(request.content)
+        if corrupt:
+            chunks = _flip_first_byte(chunks)
         tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
         md5 = hashlib.md5()
         size = 0
@@ -600,7 +615,7 @@ class ArtifactStore:
         if length is not None and length <= _CHUNK:
             # a small body: gather its chunks (request.read() would copy them twice), then
             # open, hash, write (and rename) in one thread hop
-            body = [c async for c in received_chunks(request.content)]
+            body = [c async for c in chunks]
             received = sum(len(c) for c in body)
             self.counters.incr("storage:bytes_in", received)
             dest = target if fresh else tmp
@@ -653,7 +668,7 @@ class ArtifactStore:
         batch: list[bytes] = []
         batched = 0
         try:
-            async for chunk in received_chunks(request.content):
+            async for chunk in chunks:
                 batch.append(chunk)
                 batched += len(chunk)
                 size += len(chunk)
@@ -701,6 +716,13 @@ class ArtifactStore:
         rate = self.config.faults.part_failure_rate
         return rate > 0 and self._rng.random() < rate
 
+    def _inject_corruption(self) -> bool:
+        rate = self.config.faults.corrupt_rate
+        if rate > 0 and self._rng.random() < rate:
+            self.counters.incr("storage:puts_corrupted")
+            return True
+        return False
+
     async def _put_part(self, request: web.Request) -> web.StreamResponse:
         upload_id = request.match_info["upload_id"]
         part_s = request.match_info["part"]
@@ -726,7 +748,9 @@ class ArtifactStore:
         if upload_id not in self._uploads:  # replaced while we waited
             return _xml_error(404, "NoSuchUpload", "The specified upload does not exist")
         try:
-            size, etag = await self._receive(request, up.directory / str(n))
+            size, etag = await self._receive(
+                request, up.directory / str(n), corrupt=self._inject_corruption()
+            )
         except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
             self.counters.incr("storage:puts_interrupted")
             return _xml_error(400, "IncompleteBody", "The request body was cut short")
@@ -768,7 +792,9 @@ class ArtifactStore:
             )
         file = self.root / "objects" / f"{uuid.uuid4().hex}.blob"
         try:
-            size, etag = await self._receive(request, file, fresh=True)
+            size, etag = await self._receive(
+                request, file, fresh=True, corrupt=self._inject_corruption()
+            )
         except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
             self.counters.incr("storage:puts_interrupted")
             return _xml_error(400, "IncompleteBody", "The request body was cut short")
