@@ -39,7 +39,7 @@ except ImportError:  # built without a C compiler: hashlib it is
 __all__ = ["QUEUE_DEPTH", "Md5", "PartMd5", "backend", "hasher_stats", "new_md5"]
 
 _DIRECT = 64 * 1024  # smaller updates are hashed at once, on the calling thread
-_GATHER = 0.005  # longest wait for the other open streams' chunks before a kernel call
+_GATHER = 0.04  # longest wait for the other open streams' chunks before a kernel call
 _IDLE = 5.0  # the hasher thread ends after this long without work
 
 Buffer = bytes | bytearray | memoryview
@@ -145,8 +145,8 @@ class _Hasher:
                     if left <= 0:
                         break
                     self._cv.wait(left)
-                self._urgent = False
                 batch = self._take()
+                self._urgent = False
             error: BaseException | None = None
             try:
                 _md5mb.update_many([j.state for j in batch], [j.data for j in batch])
