@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
+from _storage import small_config
 
+from aiolightning import AsyncLightning
 from aiolightning.emulator import Emulator, EmulatorConfig, Timings
 
 
@@ -45,3 +48,16 @@ async def emu_http(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
     headers = {"Authorization": aiohttp.encode_basic_auth(emulator.user_id, emulator.api_key)}
     async with aiohttp.ClientSession(base_url=emulator.url, headers=headers) as s:
         yield s
+
+
+@pytest.fixture
+async def storage_client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[AsyncLightning]:
+    """An AsyncLightning on the `emulator` fixture, its storage set to `small_config`."""
+    async with AsyncLightning(
+        emulator.url,
+        user_id=emulator.user_id,
+        api_key=emulator.api_key,
+        teamspace=emulator.teamspace_name,
+    ) as c:
+        c.storage.configure(small_config(tmp_path))
+        yield c

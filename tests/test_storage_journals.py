@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import anyio
 import pytest
+from _storage import PART, small_config
 
 from aiolightning import AsyncLightning
 from aiolightning.emulator import Emulator
@@ -21,38 +20,7 @@ from aiolightning.transfer._journal import Journal, JournalHeader, prune_journal
 
 pytestmark = pytest.mark.anyio
 
-KiB = 1024
-PART = 256 * KiB
 DAY = 86400.0
-
-
-def config(tmp_path: Path, **kw: Any) -> TransferConfig:
-    base: dict[str, Any] = {
-        "multipart_threshold": PART,
-        "part_size": PART,
-        "download_threshold": PART,
-        "download_part_size": PART,
-        "write_chunk": 64 * KiB,
-        "read_chunk": 64 * KiB,
-        "journal_dir": tmp_path / "journals",
-        "fsync": False,
-        "retry_base": 0.01,
-        "retry_max_wait": 0.2,
-    }
-    base.update(kw)
-    return TransferConfig(**base)
-
-
-@pytest.fixture
-async def client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[AsyncLightning]:
-    async with AsyncLightning(
-        emulator.url,
-        user_id=emulator.user_id,
-        api_key=emulator.api_key,
-        teamspace=emulator.teamspace_name,
-    ) as c:
-        c.storage.configure(config(tmp_path))
-        yield c
 
 
 def write_file(path: Path, size: int, seed: int = 0) -> bytes:
@@ -152,7 +120,7 @@ def test_journal_max_age_is_validated() -> None:
 
 
 async def test_first_resumable_upload_prunes_the_journal_dir_once(
-    client: AsyncLightning, tmp_path: Path
+    storage_client: AsyncLightning, tmp_path: Path
 ) -> None:
     root = tmp_path / "journals"
     root.mkdir()
@@ -161,7 +129,7 @@ async def test_first_resumable_upload_prunes_the_journal_dir_once(
     age(old, 8)
     src = tmp_path / "a.bin"
     write_file(src, 3 * PART, seed=1)
-    res = await client.storage.upload(src, "p/a.bin")
+    res = await storage_client.storage.upload(src, "p/a.bin")
     assert res.multipart
     with anyio.fail_after(30):  # the prune runs in a background thread
         while old.exists():  # noqa: ASYNC110
@@ -171,21 +139,21 @@ async def test_first_resumable_upload_prunes_the_journal_dir_once(
     again = root / ("1" * 40 + ".jsonl")
     again.write_text('{"v":1}\n')
     age(again, 8)
-    await client.storage.upload(src, "p/b.bin")
+    await storage_client.storage.upload(src, "p/b.bin")
     assert again.exists()  # pruned once per process: no second pass started
 
 
 async def test_an_unusable_journal_dir_does_not_fail_the_upload(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    client.storage.configure(config(tmp_path, journal_dir=blocker / "journals"))
+    storage_client.storage.configure(small_config(tmp_path, journal_dir=blocker / "journals"))
     src = tmp_path / "u.bin"
     data = write_file(src, 3 * PART + 1, seed=2)
-    res = await client.storage.upload(src, "u/u.bin")
+    res = await storage_client.storage.upload(src, "u/u.bin")
     assert res.multipart and res.parts == 4
-    await client.storage.download("u/u.bin", tmp_path / "u.out")
+    await storage_client.storage.download("u/u.bin", tmp_path / "u.out")
     assert (tmp_path / "u.out").read_bytes() == data
     assert emulator.storage.open_uploads() == []
 
@@ -193,7 +161,7 @@ async def test_an_unusable_journal_dir_does_not_fail_the_upload(
 # ---------------------------------------------------------------------------- expired uploads
 
 
-async def cancel_midway(client: AsyncLightning, src: Path, remote: str, at: int) -> None:
+async def cancel_midway(storage_client: AsyncLightning, src: Path, remote: str, at: int) -> None:
     reached = anyio.Event()
 
     def on_progress(p: TransferProgress) -> None:
@@ -204,7 +172,7 @@ async def cancel_midway(client: AsyncLightning, src: Path, remote: str, at: int)
         async with anyio.create_task_group() as tg:
 
             async def run() -> None:
-                await client.storage.upload(src, remote, progress=on_progress)
+                await storage_client.storage.upload(src, remote, progress=on_progress)
 
             tg.start_soon(run)
             await reached.wait()
@@ -212,14 +180,14 @@ async def cancel_midway(client: AsyncLightning, src: Path, remote: str, at: int)
 
 
 async def test_resume_after_the_upload_expired_starts_a_fresh_upload(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
     emulator.config.faults.latency = 0.01
-    client.storage.configure(config(tmp_path, max_parts_in_flight=2))
+    storage_client.storage.configure(small_config(tmp_path, max_parts_in_flight=2))
     n_parts = 12
     src = tmp_path / "r.bin"
     data = write_file(src, n_parts * PART, seed=3)
-    await cancel_midway(client, src, "exp/r.bin", 4 * PART)
+    await cancel_midway(storage_client, src, "exp/r.bin", 4 * PART)
     store = emulator.storage
     (up,) = store.open_uploads()
     assert list(up.directory.iterdir())  # parts were received
@@ -229,12 +197,12 @@ async def test_resume_after_the_upload_expired_starts_a_fresh_upload(
     assert not up.directory.exists()
     c = emulator.counters
     started = c.get("storage:uploads_started")
-    res = await client.storage.upload(src, "exp/r.bin")  # not an error: a fresh upload
+    res = await storage_client.storage.upload(src, "exp/r.bin")  # not an error: a fresh upload
     assert res.parts_sent == n_parts and res.upload_id != up.upload_id
     assert c.get("storage:uploads_started") == started + 1
     assert store.open_uploads() == []
     assert not list((tmp_path / "journals").glob("*.jsonl"))
-    await client.storage.download("exp/r.bin", tmp_path / "r.out")
+    await storage_client.storage.download("exp/r.bin", tmp_path / "r.out")
     assert (tmp_path / "r.out").read_bytes() == data
 
 
@@ -265,7 +233,7 @@ async def start_all_parts(
 
 @pytest.mark.parametrize("expired", [False, True], ids=["open", "expired"])
 async def test_resume_with_every_part_done(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path, expired: bool
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path, expired: bool
 ) -> None:
     target = RemoteTarget(
         f"/v1/projects/{emulator.teamspace_id}/artifacts", "exp/all.bin", emulator.cluster_id
@@ -294,7 +262,7 @@ async def test_resume_with_every_part_done(
         assert store.expire_uploads(now=time.time() + DAY + 1) == 1
     c = emulator.counters
     started = c.get("storage:uploads_started")
-    res = await client.storage.engine.upload_file(src, target)
+    res = await storage_client.storage.engine.upload_file(src, target)
     if expired:  # the probe found the upload gone: everything is sent again
         assert res.parts_sent == 4 and res.upload_id != upload_id
         assert c.get("storage:uploads_started") == started + 1
@@ -303,29 +271,29 @@ async def test_resume_with_every_part_done(
         assert c.get("storage:uploads_started") == started
     assert store.open_uploads() == []
     assert not journal.path.exists()
-    await client.storage.download("exp/all.bin", tmp_path / "all.out")
+    await storage_client.storage.download("exp/all.bin", tmp_path / "all.out")
     assert (tmp_path / "all.out").read_bytes() == data
 
 
 async def test_an_upload_expiring_midway_fails_cleanly_then_starts_over(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
-    client.storage.configure(config(tmp_path, max_parts_in_flight=1))
+    storage_client.storage.configure(small_config(tmp_path, max_parts_in_flight=1))
     src = tmp_path / "slow.bin"
     data = write_file(src, 12 * PART, seed=5)
     emulator.config.faults.latency = 0.05  # 12 sequential parts take well over the TTL
     emulator.config.faults.upload_ttl = 0.2
     with pytest.raises(TransferError, match="no longer exists on the server"):
-        await client.storage.upload(src, "exp/slow.bin")
+        await storage_client.storage.upload(src, "exp/slow.bin")
     assert emulator.counters.get("storage:uploads_expired") == 1
     assert emulator.storage.open_uploads() == []
     assert not list((tmp_path / "journals").glob("*.jsonl"))
     assert not list((emulator.storage.root / "uploads").iterdir())
     emulator.config.faults.upload_ttl = DAY
     emulator.config.faults.latency = 0.0
-    res = await client.storage.upload(src, "exp/slow.bin")
+    res = await storage_client.storage.upload(src, "exp/slow.bin")
     assert res.parts_sent == 12
-    await client.storage.download("exp/slow.bin", tmp_path / "slow.out")
+    await storage_client.storage.download("exp/slow.bin", tmp_path / "slow.out")
     assert (tmp_path / "slow.out").read_bytes() == data
 
 

@@ -7,60 +7,29 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
+from _storage import PART, small_config
 from yarl import URL
 
 from aiolightning import AsyncLightning
 from aiolightning.emulator import Emulator
-from aiolightning.transfer import RemoteFileNotFoundError, RemoteTarget, TransferConfig
+from aiolightning.transfer import RemoteFileNotFoundError, RemoteTarget
 
 pytestmark = pytest.mark.anyio
 
-KiB = 1024
-PART = 256 * KiB
 API_GET = "requests:GET /v1/projects/{pid}/artifacts/blobs/{path}"
 PRESIGNED_GET = "requests:GET /_storage/blobs/{token}"
 
 
-def config(tmp_path: Path, **kw: Any) -> TransferConfig:
-    base: dict[str, Any] = {
-        "multipart_threshold": PART,
-        "part_size": PART,
-        "download_threshold": PART,
-        "download_part_size": PART,
-        "write_chunk": 64 * KiB,
-        "journal_dir": tmp_path / "journals",
-        "fsync": False,
-        "retry_base": 0.01,
-        "retry_max_wait": 0.2,
-    }
-    base.update(kw)
-    return TransferConfig(**base)
-
-
-@pytest.fixture
-async def client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[AsyncLightning]:
-    async with AsyncLightning(
-        emulator.url,
-        user_id=emulator.user_id,
-        api_key=emulator.api_key,
-        teamspace=emulator.teamspace_name,
-    ) as c:
-        c.storage.configure(config(tmp_path))
-        yield c
-
-
-async def uploaded(client: AsyncLightning, tmp_path: Path, remote: str, size: int) -> bytes:
+async def uploaded(storage_client: AsyncLightning, tmp_path: Path, remote: str, size: int) -> bytes:
     data = hashlib.sha256(remote.encode()).digest() * (size // 32 + 1)
     data = data[:size]
     src = tmp_path / "src.bin"
     src.write_bytes(data)
-    await client.storage.upload(src, remote)
+    await storage_client.storage.upload(src, remote)
     return data
 
 
@@ -70,16 +39,16 @@ def blob_path(emulator: Emulator, remote: str) -> str:
 
 @pytest.mark.parametrize("ranged", [True, False], ids=["ranges", "one-stream"])
 async def test_downloads_follow_the_redirect_without_authorization(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path, ranged: bool
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path, ranged: bool
 ) -> None:
     if not ranged:
-        client.storage.configure(config(tmp_path, download_threshold=64 * PART))
-    data = await uploaded(client, tmp_path, "r/big.bin", 6 * PART + 5)
+        storage_client.storage.configure(small_config(tmp_path, download_threshold=64 * PART))
+    data = await uploaded(storage_client, tmp_path, "r/big.bin", 6 * PART + 5)
     emulator.config.faults.redirect_downloads = True
     c = emulator.counters
     c.reset()
     dest = tmp_path / "out.bin"
-    res = await client.storage.download("r/big.bin", dest)
+    res = await storage_client.storage.download("r/big.bin", dest)
     assert dest.read_bytes() == data
     assert res.ranges == (7 if ranged else 1)
     assert c.get("storage:authorization_header_seen") == 0
@@ -87,19 +56,19 @@ async def test_downloads_follow_the_redirect_without_authorization(
     assert c.get(API_GET) == 1
     assert c.get(PRESIGNED_GET) == res.ranges
     assert c.get("storage:downloads_redirected") == 2  # the HEAD and that one GET
-    loc = client.storage.engine.locations.location(blob_path(emulator, "r/big.bin"))
+    loc = storage_client.storage.engine.locations.location(blob_path(emulator, "r/big.bin"))
     assert loc is not None and loc.origin() == URL(emulator.storage_url).origin()
     assert loc.origin() != URL(emulator.url).origin()  # a cross-origin redirect
 
 
 async def test_a_refused_location_is_asked_for_again(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
-    data = await uploaded(client, tmp_path, "r/x.bin", 3 * PART)
+    data = await uploaded(storage_client, tmp_path, "r/x.bin", 3 * PART)
     emulator.config.faults.redirect_downloads = True
-    engine = client.storage.engine
+    engine = storage_client.storage.engine
     key = blob_path(emulator, "r/x.bin")
-    await client.storage.download("r/x.bin", tmp_path / "1.bin")
+    await storage_client.storage.download("r/x.bin", tmp_path / "1.bin")
     first = engine.locations.location(key)
     assert first is not None
     c = emulator.counters
@@ -108,7 +77,7 @@ async def test_a_refused_location_is_asked_for_again(
     # one request goes back to the API, which redirects to a fresh URL.
     entry = engine.locations._entries[key]
     entry.location = first.update_query(Signature="0" * 64)
-    await client.storage.download("r/x.bin", tmp_path / "2.bin")
+    await storage_client.storage.download("r/x.bin", tmp_path / "2.bin")
     assert (tmp_path / "2.bin").read_bytes() == data
     assert c.get("storage:signature_rejected") >= 1
     assert c.get(API_GET) == 1
@@ -118,21 +87,21 @@ async def test_a_refused_location_is_asked_for_again(
 
 
 async def test_an_expired_location_is_not_used(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
-    data = await uploaded(client, tmp_path, "r/e.bin", 3 * PART)
+    data = await uploaded(storage_client, tmp_path, "r/e.bin", 3 * PART)
     emulator.config.faults.redirect_downloads = True
-    engine = client.storage.engine
+    engine = storage_client.storage.engine
     key = blob_path(emulator, "r/e.bin")
-    await client.storage.download("r/e.bin", tmp_path / "1.bin")
+    await storage_client.storage.download("r/e.bin", tmp_path / "1.bin")
     first = engine.locations.location(key)
     assert first is not None
-    # the URL's own expiry says it is over: the client asks the API for a new one instead of
+    # the URL's own expiry says it is over: the storage_client asks the API for a new one instead of
     # sending a request it knows will fail
     engine.locations._entries[key].location = first.update_query(Expires="1000")
     c = emulator.counters
     c.reset()
-    await client.storage.download("r/e.bin", tmp_path / "2.bin")
+    await storage_client.storage.download("r/e.bin", tmp_path / "2.bin")
     assert (tmp_path / "2.bin").read_bytes() == data
     assert c.get(API_GET) == 1 and c.get("storage:urls_expired") == 0
     assert c.get("storage:signature_rejected") == 0
@@ -140,25 +109,27 @@ async def test_an_expired_location_is_not_used(
     emulator.config.faults.url_ttl = 1.0
     engine.locations._entries.clear()
     c.reset()
-    res = await client.storage.download("r/e.bin", tmp_path / "3.bin")
+    res = await storage_client.storage.download("r/e.bin", tmp_path / "3.bin")
     assert (tmp_path / "3.bin").read_bytes() == data
     assert c.get(API_GET) == res.ranges == 3
 
 
 async def test_errors_through_the_redirect(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
-    await uploaded(client, tmp_path, "r/gone.bin", 3 * PART)
+    await uploaded(storage_client, tmp_path, "r/gone.bin", 3 * PART)
     emulator.config.faults.redirect_downloads = True
     with pytest.raises(RemoteFileNotFoundError):
-        await client.storage.download("r/missing.bin", tmp_path / "m.bin")
-    await client.storage.download("r/gone.bin", tmp_path / "g.bin")
-    await client.storage.delete("r/gone.bin")
+        await storage_client.storage.download("r/missing.bin", tmp_path / "m.bin")
+    await storage_client.storage.download("r/gone.bin", tmp_path / "g.bin")
+    await storage_client.storage.delete("r/gone.bin")
     # the remembered URL now finds no object: 404 from the store, the file does not exist
     # (the size given, so no HEAD goes first: the ranges meet the 404 themselves)
     target = RemoteTarget(f"/v1/projects/{emulator.teamspace_id}/artifacts", "r/gone.bin")
     with pytest.raises(RemoteFileNotFoundError):
-        await client.storage.engine.download_file(target, tmp_path / "g2.bin", size=3 * PART)
+        await storage_client.storage.engine.download_file(
+            target, tmp_path / "g2.bin", size=3 * PART
+        )
     assert emulator.counters.get("responses:404") >= 1
     assert not (tmp_path / "g2.bin").exists()
     assert not list(tmp_path.glob(".*aiolightning-part"))  # noqa: ASYNC240
@@ -177,10 +148,10 @@ print("ok")
 
 
 async def test_official_sdk_downloads_through_the_redirect(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
-    a = await uploaded(client, tmp_path, "redir/a.bin", 3 * PART + 7)
-    b = await uploaded(client, tmp_path, "redir/sub/b.bin", 100)
+    a = await uploaded(storage_client, tmp_path, "redir/a.bin", 3 * PART + 7)
+    b = await uploaded(storage_client, tmp_path, "redir/sub/b.bin", 100)
     emulator.config.faults.redirect_downloads = True
     c = emulator.counters
     c.reset()
@@ -199,15 +170,15 @@ async def test_official_sdk_downloads_through_the_redirect(
 
 
 async def test_without_redirects_nothing_changes(
-    client: AsyncLightning, emulator: Emulator, tmp_path: Path
+    storage_client: AsyncLightning, emulator: Emulator, tmp_path: Path
 ) -> None:
-    data = await uploaded(client, tmp_path, "r/plain.bin", 4 * PART)
+    data = await uploaded(storage_client, tmp_path, "r/plain.bin", 4 * PART)
     c = emulator.counters
     c.reset()
-    res = await client.storage.download("r/plain.bin", tmp_path / "p.bin")
+    res = await storage_client.storage.download("r/plain.bin", tmp_path / "p.bin")
     assert (tmp_path / "p.bin").read_bytes() == data
     assert c.get(API_GET) == res.ranges == 4 and c.get(PRESIGNED_GET) == 0
-    locations = client.storage.engine.locations
+    locations = storage_client.storage.engine.locations
     key = blob_path(emulator, "r/plain.bin")
     # the HEAD was not redirected: the ranges did not wait for each other's first answer
     assert locations._entries[key].direct and locations.location(key) is None
