@@ -159,6 +159,16 @@ def _json_error(status: int, code: int, message: str) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
 
 
+def _decode_token(token: str) -> tuple[str, str, str, dict[str, Any]] | None:
+    """(project id, scope, path, all fields) from the object token of a presigned URL;
+    None if it is malformed."""
+    try:
+        info = msgspec.json.decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return str(info["p"]), str(info["s"]), str(info["k"]), info
+    except (ValueError, KeyError, TypeError, AttributeError, msgspec.DecodeError):
+        return None
+
+
 async def _flip_first_byte(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The chunks with the first byte inverted: a body damaged on its way in."""
     flipped = False
@@ -775,11 +785,10 @@ class ArtifactStore:
         ) or self._reject_chunked(request)
         if denied is not None:
             return denied
-        try:
-            info = msgspec.json.decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            pid, scope, path = str(info["p"]), str(info["s"]), str(info["k"])
-        except (ValueError, KeyError, TypeError, msgspec.DecodeError):
+        decoded = _decode_token(token)
+        if decoded is None:
             return _xml_error(400, "InvalidRequest", "malformed upload token")
+        pid, scope, path, info = decoded
         if request.content_length is not None and request.content_length > MAX_PART_SIZE:
             return _xml_error(
                 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
@@ -841,11 +850,10 @@ class ArtifactStore:
         denied = self._check_signature(request, f"/_storage/blobs/{token}")
         if denied is not None:
             return denied
-        try:
-            info = msgspec.json.decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            pid, scope, path = str(info["p"]), str(info["s"]), str(info["k"])
-        except (ValueError, KeyError, TypeError, msgspec.DecodeError):
+        decoded = _decode_token(token)
+        if decoded is None:
             return _xml_error(400, "InvalidRequest", "malformed object token")
+        pid, scope, path, _ = decoded
         ns = self._namespaces.get((pid, scope))
         obj = None if ns is None else ns.objects.get(path)
         if obj is None:
