@@ -16,8 +16,11 @@ RSS. Parts:
     in a thread, as 8 parallel ranges or one stream. lightning-sdk
     ``Teamspace.upload_file`` / ``download_file`` (same part size and worker count; its
     downloads are one stream of 32 KiB chunks without fsync). CPU columns: seconds of CPU
-    of the contender's process and of the emulator while it ran (2 cores are shared, so
-    (client + server) / 2 is a floor for the wall time).
+    of the contender's process (and its user / system split) and of the emulator while it
+    ran (2 cores are shared, so (client + server) / 2 is a floor for the wall time). The
+    "disk" row writes the same number of bytes from memory the way a durable download
+    does (pwritev, sync_file_range, fsync) with no network: a download that fsyncs cannot
+    be faster than that, the ceiling (which never waits for the disk) can.
 (b) ``--files`` files of 1 MiB with ``--latency-ms`` added to every request:
     aiolightning ``upload_dir``/``download_dir`` vs lightning-sdk ``upload_folder`` /
     ``download_folder``.
@@ -84,6 +87,7 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
         await client.teamspaces.resolve(None)  # warm the name resolution (not timed)
         t = time.perf_counter()
         c = time.process_time()
+        t0 = os.times()
         if args.op == "aio-up":
             await client.storage.upload(args.local, args.remote)
         elif args.op == "aio-down":
@@ -93,6 +97,7 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
         elif args.op == "aio-dir-down":
             await client.storage.download_dir(args.remote, args.local)
         dt, cpu = time.perf_counter() - t, time.process_time() - c
+        t1 = os.times()
         peak = client.storage.engine.budget.peak
     from aiolightning.transfer._md5 import backend, hasher_stats
 
@@ -100,6 +105,8 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "seconds": dt,
         "cpu_s": cpu,
+        "user_s": t1.user - t0.user,
+        "sys_s": t1.system - t0.system,
         "rss_mib": rss_mib(),
         "budget_peak_mib": peak / MiB,
         "md5": backend() + (f", {chunks / calls:.1f} streams/call" if calls else ""),
@@ -117,6 +124,7 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=conn, read_bufsize=4 * MiB) as http:
         t = time.perf_counter()
         c = time.process_time()
+        t0 = os.times()
         if args.op == "bare-up":
             size = os.stat(args.local).st_size
             n = -(-size // part)
@@ -195,7 +203,56 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.gather(*(get(a) for a in range(0, size, step)))
             os.close(fd)
         dt, cpu = time.perf_counter() - t, time.process_time() - c
-    return {"seconds": dt, "cpu_s": cpu, "rss_mib": rss_mib()}
+        t1 = os.times()
+    return {
+        "seconds": dt,
+        "cpu_s": cpu,
+        "user_s": t1.user - t0.user,
+        "sys_s": t1.system - t0.system,
+        "rss_mib": rss_mib(),
+    }
+
+
+def _disk(args: argparse.Namespace) -> dict[str, Any]:
+    """The disk alone: the object's size written from memory into a fresh file the way a
+    durable download writes it (8 MiB ``os.pwritev`` batches, writeback started after each
+    with ``sync_file_range``, an fsync at the end), no network. A download that fsyncs
+    cannot be faster than this; the bare-aiohttp ceiling never waits for the disk."""
+    import ctypes
+
+    size = int(args.remote)
+    block = os.urandom(64 * MiB)
+    views = [memoryview(block)[i : i + 256 * 1024] for i in range(0, len(block), 256 * 1024)]
+    sfr = ctypes.CDLL(None, use_errno=True).sync_file_range
+    sfr.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    t = time.perf_counter()
+    c = time.process_time()
+    t0 = os.times()
+    fd = os.open(args.local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.posix_fallocate(fd, 0, size)
+    pos = i = 0
+    while pos < size:
+        batch = []
+        n = 0
+        while n < 8 * MiB and pos + n < size:
+            v = views[i % len(views)][: size - pos - n]
+            batch.append(v)
+            n += len(v)
+            i += 1
+        os.pwritev(fd, batch, pos)
+        sfr(fd, pos, n, 2)  # SYNC_FILE_RANGE_WRITE
+        pos += n
+    os.fsync(fd)
+    os.close(fd)
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    t1 = os.times()
+    return {
+        "seconds": dt,
+        "cpu_s": cpu,
+        "user_s": t1.user - t0.user,
+        "sys_s": t1.system - t0.system,
+        "rss_mib": rss_mib(),
+    }
 
 
 def _sdk(args: argparse.Namespace) -> dict[str, Any]:
@@ -266,6 +323,8 @@ def child_main(args: argparse.Namespace) -> None:
         out = asyncio.run(_aio(args))
     elif args.op.startswith("bare"):
         out = asyncio.run(_bare(args))
+    elif args.op == "disk-write":
+        out = _disk(args)
     else:
         out = _sdk(args)
     print("RESULT " + json.dumps(out), flush=True)
@@ -481,8 +540,11 @@ def main() -> None:
                     best(key, op, out, "bench/aio.bin", *extra)
                     assert sha256(out) == want, f"{op}: the downloaded file differs"
                     out.unlink()
+                best("disk", "disk-write", out, str(size))
+                out.unlink()
             down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
             down_bare1, down_aio_nf = pick("down_bare1"), pick("down_aio_nf")
+            disk = pick("disk")
             down_ceil: dict[str, Any] = {}  # --skip-down: no download rows
             if not args.skip_down:
                 assert down_bare is not None and down_bare1 is not None and down_aio is not None
@@ -530,7 +592,7 @@ def main() -> None:
     )
     print(
         f"{'contender':34} {'seconds':>8} {'throughput':>12} {'vs ceiling':>11} {'vs sdk':>8}"
-        f" {'peak RSS':>9} {'CPU client':>10} {'server':>6}"
+        f" {'peak RSS':>9} {'CPU client':>10} {'user':>5} {'sys':>5} {'server':>6}"
     )
     rows_a: tuple[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, Any] | None], ...] = (
         (f"upload   bare aiohttp, {args.bare_chunk_mib} MiB chunks", up_bare, up_ceil, up_sdk),
@@ -544,6 +606,7 @@ def main() -> None:
         ("download aiolightning", down_aio, down_ceil, down_sdk),
         ("download aiolightning, no fsync", down_aio_nf, down_ceil, down_sdk),
         ("download lightning-sdk", down_sdk, down_ceil, down_sdk),
+        ("disk     write + fsync, no network", disk, down_ceil, None),
     )
     for label, r, ceiling, sdk in rows_a:
         if r is None:
@@ -551,9 +614,16 @@ def main() -> None:
             continue
         vs_c = ceiling["seconds"] / r["seconds"] * 100
         vs_s = f"{sdk['seconds'] / r['seconds']:7.2f}x" if sdk else "       -"
+        us = f"{r['user_s']:4.1f}s {r['sys_s']:4.1f}s" if "user_s" in r else f"{'-':>5} {'-':>5}"
         print(
             f"{label:34} {r['seconds']:8.2f} {gbps(r, size):>12} {vs_c:10.0f}% {vs_s}"
-            f" {r['rss_mib']:5.0f} MiB {r['cpu_s']:9.1f}s {r['server_cpu_s']:5.1f}s"
+            f" {r['rss_mib']:5.0f} MiB {r['cpu_s']:9.1f}s {us} {r['server_cpu_s']:5.1f}s"
+        )
+    if disk is not None and down_aio is not None:
+        floor = max(disk["seconds"], down_ceil["seconds"])
+        print(
+            f"    a download that fsyncs cannot beat the disk row: aiolightning reaches"
+            f" {floor / down_aio['seconds'] * 100:.0f}% of max(ceiling, disk)"
         )
     print()
     print(

@@ -29,6 +29,7 @@ import random
 import re
 import stat as stat_mod
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,11 +228,26 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         fn(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a failure only loses the head start
 
 
-def _pwritev_all(fd: int, chunks: list[bytes], offset: int, md5: Any, sync_ahead: bool) -> None:
+def _pwritev_all(
+    fd: int,
+    chunks: list[bytes],
+    offset: int,
+    md5: Any,
+    sync_ahead: bool,
+    lock: threading.Lock,
+) -> None:
+    """Write ``chunks`` at ``offset`` (one ``os.pwritev``), hash them, start their writeback.
+
+    ``lock`` (one per file) lets one range's thread copy into the page cache at a time: the
+    kernel serialises buffered writes to a file anyway (ext4 takes the inode lock), and
+    threads left to wait there spin on it while the owner copies (``rwsem_spin_on_owner``
+    was ~4.5% of a 2 GiB download's CPU samples in ``perf``); waiting here they sleep.
+    """
     total = sum(len(c) for c in chunks)
-    n = os.pwritev(fd, chunks, offset)
-    if n < total:  # a short write: finish the rest the slow way
-        _pwrite_all(fd, b"".join(chunks)[n:], offset + n)
+    with lock:
+        n = os.pwritev(fd, chunks, offset)
+        if n < total:  # a short write: finish the rest the slow way
+            _pwrite_all(fd, b"".join(chunks)[n:], offset + n)
     if md5 is not None:
         for c in chunks:
             md5.update(c)
@@ -880,13 +896,14 @@ class TransferEngine:
             progress.add_total(size)
         tmp = local.parent / f".{local.name}.aiolightning-part"
         fd: int | None = None
+        wlock = threading.Lock()  # one writer at a time per file (see _pwritev_all)
         try:
             fd = await anyio.to_thread.run_sync(_create_part_file, tmp, size)
             cfg = self.config
             if size <= cfg.download_threshold:
                 md5 = hashlib.md5() if cfg.verify_checksums and _plain_md5(etag) else None
                 await self._fetch_range(
-                    fd, target, 0, size, size, progress, str(local), md5, ranged=False
+                    fd, wlock, target, 0, size, size, progress, str(local), md5, ranged=False
                 )
                 if md5 is not None and md5.hexdigest() != _plain_md5(etag):
                     raise TransferError(
@@ -906,7 +923,7 @@ class TransferEngine:
                     while queue:
                         a, b = queue.pop()
                         await self._fetch_range(
-                            fd_, target, a, b, size, progress, str(local), None, ranged=True
+                            fd_, wlock, target, a, b, size, progress, str(local), None, ranged=True
                         )
 
                 await _run_pool(min(len(todo), cfg.max_parts_in_flight), worker)
@@ -929,6 +946,7 @@ class TransferEngine:
     async def _fetch_range(
         self,
         fd: int,
+        wlock: threading.Lock,
         target: RemoteTarget,
         start: int,
         end: int,
@@ -953,7 +971,7 @@ class TransferEngine:
             try:
                 async with self.budget.hold(min(max(end - pos, 1), cfg.write_chunk)):
                     await self._stream_into(
-                        fd, target, cursor, end, size, headers, progress, name, md5
+                        fd, wlock, target, cursor, end, size, headers, progress, name, md5
                     )
                 pos = cursor[0]
                 if pos >= end:
@@ -980,6 +998,7 @@ class TransferEngine:
     async def _stream_into(
         self,
         fd: int,
+        wlock: threading.Lock,
         target: RemoteTarget,
         cursor: list[int],
         end: int,
@@ -1016,14 +1035,16 @@ class TransferEngine:
                 batch.append(chunk)
                 n += len(chunk)
                 if n >= chunk_cap or len(batch) >= _MAX_IOV:
-                    await anyio.to_thread.run_sync(_pwritev_all, fd, batch, pos, md5, sync_ahead)
+                    await anyio.to_thread.run_sync(
+                        _pwritev_all, fd, batch, pos, md5, sync_ahead, wlock
+                    )
                     pos += n
                     cursor[0] = pos
                     progress.advance(n, name)
                     batch = []
                     n = 0
             if n:
-                await anyio.to_thread.run_sync(_pwritev_all, fd, batch, pos, md5, sync_ahead)
+                await anyio.to_thread.run_sync(_pwritev_all, fd, batch, pos, md5, sync_ahead, wlock)
                 pos += n
                 cursor[0] = pos
                 progress.advance(n, name)
