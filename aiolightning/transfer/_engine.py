@@ -901,7 +901,7 @@ class TransferEngine:
             fd = await anyio.to_thread.run_sync(_create_part_file, tmp, size)
             cfg = self.config
             if size <= cfg.download_threshold:
-                md5 = hashlib.md5() if cfg.verify_checksums and _plain_md5(etag) else None
+                md5 = new_md5() if cfg.verify_checksums and _plain_md5(etag) else None
                 await self._fetch_range(
                     fd, wlock, target, 0, size, size, progress, str(local), md5, ranged=False
                 )
