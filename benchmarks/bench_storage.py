@@ -421,6 +421,15 @@ def make_file(path: Path, size: int) -> None:
             i += 1
 
 
+def settle(path: Path) -> None:
+    """Delete a downloaded file and let the disk finish with it before the next contender:
+    its dirty pages written, and the blocks of a file that was fsync'd trimmed (a filesystem
+    mounted with ``discard`` trims them at the next commit), so no run pays for another's."""
+    path.unlink()
+    os.sync()
+    time.sleep(1.0)
+
+
 def sha256(path: Path) -> str:
     import hashlib
 
@@ -539,9 +548,9 @@ def main() -> None:
                         continue
                     best(key, op, out, "bench/aio.bin", *extra)
                     assert sha256(out) == want, f"{op}: the downloaded file differs"
-                    out.unlink()
+                    settle(out)
                 best("disk", "disk-write", out, str(size))
-                out.unlink()
+                settle(out)
             down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
             down_bare1, down_aio_nf = pick("down_bare1"), pick("down_aio_nf")
             disk = pick("disk")
