@@ -60,6 +60,23 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class Clock:
+    """Wall, CPU, user and system time of this process from creation to ``stop()``."""
+
+    def __init__(self) -> None:
+        self.t, self.c, self.times = time.perf_counter(), time.process_time(), os.times()
+
+    def stop(self) -> dict[str, Any]:
+        dt, cpu, t1 = time.perf_counter() - self.t, time.process_time() - self.c, os.times()
+        return {
+            "seconds": dt,
+            "cpu_s": cpu,
+            "user_s": t1.user - self.times.user,
+            "sys_s": t1.system - self.times.system,
+            "rss_mib": rss_mib(),
+        }
+
+
 # ------------------------------------------------------------------------------ children
 
 
@@ -85,9 +102,7 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
     ) as client:
         client.storage.configure(cfg)
         await client.teamspaces.resolve(None)  # warm the name resolution (not timed)
-        t = time.perf_counter()
-        c = time.process_time()
-        t0 = os.times()
+        clock = Clock()
         if args.op == "aio-up":
             await client.storage.upload(args.local, args.remote)
         elif args.op == "aio-down":
@@ -96,18 +111,13 @@ async def _aio(args: argparse.Namespace) -> dict[str, Any]:
             await client.storage.upload_dir(args.local, args.remote)
         elif args.op == "aio-dir-down":
             await client.storage.download_dir(args.remote, args.local)
-        dt, cpu = time.perf_counter() - t, time.process_time() - c
-        t1 = os.times()
+        result = clock.stop()
         peak = client.storage.engine.budget.peak
     from aiolightning.transfer._md5 import backend, hasher_stats
 
     calls, chunks = hasher_stats()
     return {
-        "seconds": dt,
-        "cpu_s": cpu,
-        "user_s": t1.user - t0.user,
-        "sys_s": t1.system - t0.system,
-        "rss_mib": rss_mib(),
+        **result,
         "budget_peak_mib": peak / MiB,
         "md5": backend() + (f", {chunks / calls:.1f} streams/call" if calls else ""),
     }
@@ -122,9 +132,7 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
     base = f"{args.url}/v1/projects/{args.teamspace_id}/artifacts"
     conn = aiohttp.TCPConnector(limit=100)
     async with aiohttp.ClientSession(connector=conn, read_bufsize=4 * MiB) as http:
-        t = time.perf_counter()
-        c = time.process_time()
-        t0 = os.times()
+        clock = Clock()
         if args.op == "bare-up":
             size = os.stat(args.local).st_size
             n = -(-size // part)
@@ -202,15 +210,8 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
 
             await asyncio.gather(*(get(a) for a in range(0, size, step)))
             os.close(fd)
-        dt, cpu = time.perf_counter() - t, time.process_time() - c
-        t1 = os.times()
-    return {
-        "seconds": dt,
-        "cpu_s": cpu,
-        "user_s": t1.user - t0.user,
-        "sys_s": t1.system - t0.system,
-        "rss_mib": rss_mib(),
-    }
+        result = clock.stop()
+    return result
 
 
 def _disk(args: argparse.Namespace) -> dict[str, Any]:
@@ -225,9 +226,7 @@ def _disk(args: argparse.Namespace) -> dict[str, Any]:
     views = [memoryview(block)[i : i + 256 * 1024] for i in range(0, len(block), 256 * 1024)]
     sfr = ctypes.CDLL(None, use_errno=True).sync_file_range
     sfr.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    t = time.perf_counter()
-    c = time.process_time()
-    t0 = os.times()
+    clock = Clock()
     fd = os.open(args.local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.posix_fallocate(fd, 0, size)
     pos = i = 0
@@ -244,15 +243,7 @@ def _disk(args: argparse.Namespace) -> dict[str, Any]:
         pos += n
     os.fsync(fd)
     os.close(fd)
-    dt, cpu = time.perf_counter() - t, time.process_time() - c
-    t1 = os.times()
-    return {
-        "seconds": dt,
-        "cpu_s": cpu,
-        "user_s": t1.user - t0.user,
-        "sys_s": t1.system - t0.system,
-        "rss_mib": rss_mib(),
-    }
+    return clock.stop()
 
 
 def _sdk(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,8 +251,7 @@ def _sdk(args: argparse.Namespace) -> dict[str, Any]:
 
     ts = Teamspace(os.environ["LIGHTNING_TEAMSPACE"])
     ts.list_files("")  # warm the client (not timed)
-    t = time.perf_counter()
-    c = time.process_time()
+    clock = Clock()
     if args.op == "sdk-up":
         ts.upload_file(args.local, args.remote, progress_bar=False)
     elif args.op == "sdk-down":
@@ -270,8 +260,7 @@ def _sdk(args: argparse.Namespace) -> dict[str, Any]:
         ts.upload_folder(args.local, args.remote, progress_bar=False)
     elif args.op == "sdk-dir-down":
         ts.download_folder(args.remote, args.local)
-    dt, cpu = time.perf_counter() - t, time.process_time() - c
-    return {"seconds": dt, "cpu_s": cpu, "rss_mib": rss_mib()}
+    return clock.stop()
 
 
 async def read_bench(path: Path, part: int, concurrency: int, rounds: int = 3) -> dict[str, float]:
