@@ -22,6 +22,7 @@ from ._call import Call, RouteTable
 from ._errors import ApiError
 from ._machines import find_machine, valid_slugs
 from ._paging import page
+from ._store import ProjectStore
 from ._validation import filled
 
 if TYPE_CHECKING:
@@ -73,22 +74,12 @@ class Job:
         return self.t_done if now >= self.t_done else None
 
 
-class JobStore:
-    def __init__(self, state: State) -> None:
-        self._state = state
-        self.by_id: dict[str, Job] = {}
+class JobStore(ProjectStore[Job]):
+    kind = "job"
+
+    def __init__(self) -> None:
+        super().__init__()
         self.by_name: dict[tuple[str, str], str] = {}  # (project id, name) -> job id
-        self._seq = 0
-
-    def new_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def get(self, project: Project, job_id: str) -> Job:
-        j = self.by_id.get(job_id)
-        if j is None or j.project_id != project.id:
-            raise ApiError(404, f"job {job_id} not found")
-        return j
 
     def unique_name(self, project_id: str, name: str) -> str:
         if (project_id, name) not in self.by_name:

@@ -42,21 +42,7 @@ class _Info:
     storage_url: str  # origin of presigned download URLs (a second port: another origin)
 
     def info(self) -> dict[str, str]:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "url",
-                "user_id",
-                "api_key",
-                "username",
-                "teamspace_id",
-                "teamspace_name",
-                "org_name",
-                "org_id",
-                "cluster_id",
-                "storage_url",
-            )
-        }
+        return {k: getattr(self, k) for k in _INFO_KEYS}
 
     def sdk_env(self) -> dict[str, str]:
         """Environment variables that point `lightning_sdk` at this emulator."""
@@ -70,6 +56,9 @@ class _Info:
 
 
 EmulatorInfo = _Info
+
+
+_INFO_KEYS = tuple(_Info.__annotations__)  # the identity attributes, in order
 
 
 class Emulator(_Info):
@@ -174,23 +163,7 @@ class Emulator(_Info):
         await self.close()
 
 
-_PROXIED = frozenset(
-    {
-        "url",
-        "user_id",
-        "api_key",
-        "username",
-        "teamspace_id",
-        "teamspace_name",
-        "org_name",
-        "org_id",
-        "cluster_id",
-        "storage_url",
-        "port",
-        "host",
-        "seed",
-    }
-)
+_PROXIED = frozenset({*_INFO_KEYS, "port", "host", "seed"})
 
 
 class EmulatorThread(_Info):

@@ -83,8 +83,8 @@ class State:
         # verified Basic credentials -> user, and the key they carried (a rotated key misses)
         self.basic_cache: dict[str, User] = {}
         self.basic_cache_keys: dict[str, str] = {}
-        self.studios: StudioStore = StudioStore(self)
-        self.jobs: JobStore = JobStore(self)
+        self.studios: StudioStore = StudioStore()
+        self.jobs: JobStore = JobStore()
         self._seed_directory()
 
     # -- seeding -------------------------------------------------------------------------

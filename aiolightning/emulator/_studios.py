@@ -30,6 +30,7 @@ from ._commands import Program, run_script
 from ._errors import ApiError
 from ._machines import find_machine, valid_slugs
 from ._paging import page
+from ._store import ProjectStore
 from ._validation import filled
 
 if TYPE_CHECKING:
@@ -91,21 +92,8 @@ class Studio:
     status_cache: tuple[Any, bytes] | None = None
 
 
-class StudioStore:
-    def __init__(self, state: State) -> None:
-        self._state = state
-        self.by_id: dict[str, Studio] = {}
-        self._seq = 0
-
-    def new_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def get(self, project: Project, studio_id: str) -> Studio:
-        s = self.by_id.get(studio_id)
-        if s is None or s.project_id != project.id:
-            raise ApiError(404, f"cloudspace {studio_id} not found")
-        return s
+class StudioStore(ProjectStore[Studio]):
+    kind = "cloudspace"
 
     def id_by_name(self, project_id: str, name: str) -> str | None:
         """The id of the studio called `name` in the project (the storage module's hook)."""
