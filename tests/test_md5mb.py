@@ -16,6 +16,20 @@ import pytest
 from aiolightning import _md5mb
 from aiolightning.transfer import _md5
 
+
+def run_ok(code: str, **env: str) -> None:
+    """Run ``code`` in a fresh interpreter with ``env`` added; it must print ``ok``."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 EDGE_SIZES = [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096, 65_537, 300_001]
 
 
@@ -87,12 +101,7 @@ def test_portable_scalar_path_gives_the_same_digests() -> None:
         "assert [s.hexdigest() for s in ss] == [hashlib.md5(d).hexdigest() for d in ds]\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "AIOLIGHTNING_MD5MB_SCALAR": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    run_ok(code, AIOLIGHTNING_MD5MB_SCALAR="1")
 
 
 def test_the_hasher_keeps_each_streams_chunks_in_order_under_many_threads() -> None:
@@ -165,9 +174,4 @@ def test_hashlib_fallback_when_asked() -> None:
         "assert h.hexdigest() == hashlib.md5(b'x' * 100000).hexdigest()\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "AIOLIGHTNING_MD5": "hashlib"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    run_ok(code, AIOLIGHTNING_MD5="hashlib")
