@@ -156,13 +156,10 @@ def run_sdk(
 
 
 def make_client(emu: Any, limits: LimiterConfig | None = None) -> AsyncLightning:
-    return AsyncLightning(
-        emu.url,
-        user_id=emu.user_id,
-        api_key=emu.api_key,
-        teamspace=f"{emu.org_name}/{emu.teamspace_name}",
-        limits=limits,
+    client: AsyncLightning = emu.client(
+        teamspace=f"{emu.org_name}/{emu.teamspace_name}", limits=limits
     )
+    return client
 
 
 def requests_of(before: dict[str, int], after: dict[str, int]) -> int:
@@ -327,13 +324,8 @@ async def scenario_c(
             events.append((time.perf_counter(), params.response.status))
 
         trace.on_request_end.append(on_end)
-        client = AsyncLightning(
-            emu.url,
-            user_id=emu.user_id,
-            api_key=emu.api_key,
-            teamspace=f"{emu.org_name}/{emu.teamspace_name}",
-            limits=limits,
-            trace_configs=[trace],
+        client = emu.client(
+            teamspace=f"{emu.org_name}/{emu.teamspace_name}", limits=limits, trace_configs=[trace]
         )
         timeline: list[str] = []
 

@@ -53,11 +53,6 @@ async def emu_http(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def storage_client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[AsyncLightning]:
     """An AsyncLightning on the `emulator` fixture, its storage set to `small_config`."""
-    async with AsyncLightning(
-        emulator.url,
-        user_id=emulator.user_id,
-        api_key=emulator.api_key,
-        teamspace=emulator.teamspace_name,
-    ) as c:
+    async with emulator.client() as c:
         c.storage.configure(small_config(tmp_path))
         yield c

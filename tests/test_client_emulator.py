@@ -16,12 +16,7 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["basic", "jwt"])
 async def test_whoami_with_each_auth_mode(mode: AuthMode) -> None:
     async with Emulator(seed=0) as emu:
-        async with AsyncLightning(
-            emu.url,
-            user_id=emu.user_id,
-            api_key=emu.api_key,
-            auth=mode,
-        ) as c:
+        async with emu.client(auth=mode) as c:
             me = await c.transport.request("GET", "/v1/auth/whoami")
             assert me["userId"] == emu.user_id
         async with AsyncLightning(
@@ -39,7 +34,7 @@ async def test_rate_limited_emulator_every_call_succeeds() -> None:
     async with Emulator(seed=0) as emu:
         emu.config.faults.rate_limit = 100
         emu.config.faults.rate_burst = 20
-        async with AsyncLightning(emu.url, user_id=emu.user_id, api_key=emu.api_key) as c:
+        async with emu.client() as c:
             results = await asyncio.gather(
                 *(c.transport.request("GET", "/v1/auth/whoami") for _ in range(60))
             )
@@ -56,9 +51,7 @@ async def test_injected_5xx_and_dropped_connections_are_retried() -> None:
         emu.config.faults.error_rate = 0.3
         emu.config.faults.drop_rate = 0.1
         policy = RetryPolicy(max_attempts=12, base=0.001, max_wait=0.01)
-        async with AsyncLightning(
-            emu.url, user_id=emu.user_id, api_key=emu.api_key, retry=policy
-        ) as c:
+        async with emu.client(retry=policy) as c:
             results = await asyncio.gather(
                 *(c.transport.request("GET", "/v1/auth/whoami") for _ in range(40))
             )

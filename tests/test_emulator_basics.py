@@ -277,3 +277,16 @@ async def test_wrong_method_on_storage_path_405(
     ) as r:
         assert r.status == 405
         assert "GET" in r.headers["Allow"]
+
+
+async def test_client_is_wired_to_each_way_of_running() -> None:
+    from aiolightning.emulator import EmulatorThread
+
+    async with Emulator() as emu, emu.client() as c:
+        me = await c.api.auth.whoami()
+        assert me.user_id == emu.user_id
+        assert c.default_teamspace == emu.teamspace_name
+    with EmulatorThread() as thread_emu:
+        async with thread_emu.client(teamspace="personal") as c:
+            assert (await c.api.auth.whoami()).user_id == thread_emu.user_id
+            assert c.default_teamspace == "personal"

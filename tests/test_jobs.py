@@ -36,14 +36,7 @@ def fast_timings(**kw: float) -> Timings:
 
 
 def make_client(emu: Emulator, **kw: object) -> AsyncLightning:
-    client = AsyncLightning(
-        emu.url,
-        user_id=emu.user_id,
-        api_key=emu.api_key,
-        teamspace=emu.teamspace_name,
-        retry=FAST_RETRY,
-        **kw,  # type: ignore[arg-type]
-    )
+    client = emu.client(retry=FAST_RETRY, **kw)
     client.jobs.poll_initial = 0.05
     client.jobs.poll_cap = 0.2
     client.studios.poll_initial = 0.05

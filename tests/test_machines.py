@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from aiolightning import InvalidArgumentError, LightningError
-from aiolightning._client import AsyncLightning
 from aiolightning.emulator import Emulator
 from aiolightning.resources.machines import DEFAULT_MACHINE, Machine, resolve_machine
 
@@ -61,9 +60,7 @@ def test_unknown_machines_are_rejected_with_the_valid_list(bad: object) -> None:
 
 async def test_list_what_the_teamspace_offers() -> None:
     async with Emulator() as emu:
-        async with AsyncLightning(
-            emu.url, user_id=emu.user_id, api_key=emu.api_key, teamspace=emu.teamspace_name
-        ) as client:
+        async with emu.client() as client:
             offered = await client.machines.list()
             slugs = {m.slug for m in offered}
             assert {"cpu-4", "lit-a100-1"} <= slugs
@@ -78,9 +75,7 @@ async def test_list_what_the_teamspace_offers() -> None:
 
 async def test_unknown_machine_sends_nothing() -> None:
     async with Emulator() as emu:
-        async with AsyncLightning(
-            emu.url, user_id=emu.user_id, api_key=emu.api_key, teamspace=emu.teamspace_name
-        ) as client:
+        async with emu.client() as client:
             before = emu.counters.get("requests")
             with pytest.raises(InvalidArgumentError):
                 await client.studios.start("anything", "lit-z9-1")

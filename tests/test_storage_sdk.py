@@ -11,7 +11,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from aiolightning import AsyncLightning
 from aiolightning.emulator import Emulator
 from aiolightning.transfer import TransferConfig
 
@@ -55,9 +54,7 @@ async def test_official_sdk_upload_download_list(emulator: Emulator, tmp_path: P
     aio_src = tmp_path / "aio.bin"
     aio_src.write_bytes(os.urandom(3 * part + 5))
 
-    async with AsyncLightning(
-        emulator.url, user_id=emulator.user_id, api_key=emulator.api_key
-    ) as client:
+    async with emulator.client() as client:
         client.storage.configure(
             TransferConfig(
                 part_size=part,

@@ -44,14 +44,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 def make_client(emu: Emulator, **kw: object) -> AsyncLightning:
-    client = AsyncLightning(
-        emu.url,
-        user_id=emu.user_id,
-        api_key=emu.api_key,
-        teamspace=emu.teamspace_name,
-        retry=kw.pop("retry", FAST_RETRY),  # type: ignore[arg-type]
-        **kw,  # type: ignore[arg-type]
-    )
+    client = emu.client(retry=kw.pop("retry", FAST_RETRY), **kw)
     client.studios.poll_initial = 0.05
     client.studios.poll_cap = 0.2
     return client

@@ -21,7 +21,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 def make_client(emu: Emulator, teamspace: str | None = None) -> AsyncLightning:
-    return AsyncLightning(emu.url, user_id=emu.user_id, api_key=emu.api_key, teamspace=teamspace)
+    return emu.client(teamspace=teamspace)
 
 
 async def test_resolve_by_name_owner_and_id(emu: Emulator) -> None:

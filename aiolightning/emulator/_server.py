@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -23,6 +23,9 @@ from ._app import build_app
 from ._config import Counters, EmulatorConfig
 from ._state import State
 from ._storage import ArtifactStore
+
+if TYPE_CHECKING:
+    from .._client import AsyncLightning
 
 __all__ = ["Emulator", "EmulatorInfo", "EmulatorThread", "cli_args", "spawn_emulator"]
 
@@ -43,6 +46,18 @@ class _Info:
 
     def info(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in _INFO_KEYS}
+
+    def client(self, **options: Any) -> AsyncLightning:
+        """An :class:`~aiolightning.AsyncLightning` wired to this emulator: its URL, the
+        emulated user's credentials and, unless ``teamspace=`` is given, its teamspace.
+
+        Every other keyword goes to ``AsyncLightning`` unchanged (``retry=``, ``limits=``,
+        ``timeout=``, ...). The caller owns the client: ``async with emu.client() as c:``.
+        """
+        from .._client import AsyncLightning
+
+        options.setdefault("teamspace", self.teamspace_name)
+        return AsyncLightning(self.url, user_id=self.user_id, api_key=self.api_key, **options)
 
     def sdk_env(self) -> dict[str, str]:
         """Environment variables that point `lightning_sdk` at this emulator."""
