@@ -33,8 +33,8 @@ def _setup_logging(debug: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    from ._commands import build_parser
     from ._context import Context
-    from ._parser import build_parser
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     # `aiolightning emulator ...` hands its arguments over untouched to the emulator's own CLI

@@ -1,4 +1,4 @@
-"""The argparse tree: the root parser, options every command shares, one-line usage errors."""
+"""Parser building blocks: the one-line-error parser, the shared options, subcommand parsers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 from .._version import __version__
 from ._exit import EXIT_CODES_HELP, ExitCode
 
-__all__ = ["CliParser", "add_common_options", "build_parser"]
+__all__ = ["CliParser", "add_common_options", "root_parser", "subcommand"]
 
 _DESCRIPTION = """\
 Asyncio client for the Lightning AI REST API: studios, jobs and storage in bulk, plus a
@@ -100,9 +100,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, root: bool) -> None:
     )
 
 
-def build_parser() -> CliParser:
-    from . import _demo, _emulator, _jobs, _storage, _studios
-
+def root_parser() -> CliParser:
+    """The ``aiolightning`` parser with its description, ``--version`` and the common options."""
     parser = CliParser(
         prog="aiolightning",
         description=_DESCRIPTION,
@@ -111,10 +110,6 @@ def build_parser() -> CliParser:
     )
     parser.add_argument("--version", action="version", version=f"aiolightning {__version__}")
     add_common_options(parser, root=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
-    commands.required = True
-    for module in (_demo, _emulator, _studios, _jobs, _storage):
-        module.register(commands)
     return parser
 
 
