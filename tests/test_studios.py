@@ -23,8 +23,8 @@ from aiolightning.resources.studios import (
     Studio,
     StudioError,
     StudioStatus,
-    _parse_command_stream,
 )
+from aiolightning.resources.studios._commands import _parse_command_stream
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,328 @@
+"""Creating, deleting, starting, stopping and switching one studio.
+
+Idempotency: :meth:`Studios.start` checks ``codestatus`` first and does nothing when the
+studio is already starting or running; after an ambiguous failure of the start POST (5xx,
+timeout, dropped connection) it checks again before re-sending, and a 409/400 "already
+running" answer counts as success once ``codestatus`` confirms it. A studio is therefore
+started at most once per call, however flaky the network.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ... import models
+from ..._errors import (
+    BadRequestError,
+    ConflictError,
+    LightningError,
+    NotFoundError,
+    RateLimitError,
+)
+from .._polling import (
+    Deadline,
+    WaitTimeoutError,
+    check_name,
+    check_positive_int,
+    check_timeout,
+    is_ambiguous,
+)
+from ..machines import Machine, resolve_machine
+from ._models import _PHASE, Studio, StudioError, StudioRef, StudioState, StudioStatus
+from ._status import StudioWaits
+
+if TYPE_CHECKING:
+    from ..teamspaces import Teamspace, TeamspaceRef
+
+
+def _env_interruptible() -> bool | None:
+    value = os.environ.get("LIGHTNING_INTERRUPTIBLE_OVERRIDE")
+    if value is None:
+        return None
+    return value.strip().lower() == "true"
+
+
+def _already_message(exc: LightningError) -> bool:
+    text = str(exc).lower()
+    return "already" in text and ("running" in text or "start" in text or "pending" in text)
+
+
+class StudioLifecycle(StudioWaits):
+    """``client.studios``: create and delete studios; start, stop and switch their machines."""
+
+    # create / delete --------------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str,
+        *,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        cloud_account: str | None = None,
+        template_id: str | None = None,
+        exist_ok: bool = False,
+    ) -> Studio:
+        """Create a studio (not started). With ``exist_ok`` an existing one is returned.
+
+        A create that fails ambiguously (5xx, timeout) is checked by name before it is sent
+        again, so a retry never makes a second studio.
+        """
+        name = check_name(name, "studio name")
+        ts = await self._teamspace(teamspace)
+        existing = await self._find_by_name(ts.id, name)
+        if existing is not None:
+            if exist_ok:
+                return existing
+            raise ConflictError(409, f"studio {name!r} already exists in teamspace {ts.name!r}")
+        cluster = cloud_account or ts.default_cluster or None
+        body = models.CloudSpaceServiceCreateCloudSpaceBody(
+            name=name,
+            display_name=name,
+            cluster_id=cluster,
+            seed_files=[
+                models.V1CloudSpaceSeedFile(
+                    path="main.py", contents="print('Hello, Lightning World!')\n"
+                )
+            ],
+            disable_secrets=False,
+            sandbox=False,
+            cloud_space_environment_template_id=template_id,
+        )
+        cs: models.V1CloudSpace | None = None
+        for attempt in range(1, 6):
+            try:
+                cs = await self._api.create_cloud_space(ts.id, body=body)
+                break
+            except LightningError as exc:
+                if not (is_ambiguous(exc) or isinstance(exc, RateLimitError)) or attempt == 5:
+                    if isinstance(exc, ConflictError) and exist_ok:
+                        found = await self._find_by_name(ts.id, name)
+                        if found is not None:
+                            return found
+                    raise
+                found = await self._find_by_name(ts.id, name)
+                if found is not None:
+                    return self._remember(found)
+                await anyio.sleep(random.uniform(0.1, 0.5) * attempt)
+        assert cs is not None
+        studio = Studio.from_model(cs, ts.id)
+        # like the SDK: register a lightning run with local source (its answer is ignored)
+        await self._api.create_lightning_run(
+            ts.id, studio.id, body={"clusterId": studio.cluster_id, "localSource": True}
+        )
+        return self._remember(studio)
+
+    async def delete(
+        self,
+        studio: StudioRef,
+        *,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        missing_ok: bool = False,
+    ) -> None:
+        """Delete a studio (``DELETE .../cloudspaces/{id}``, retried: DELETE is idempotent)."""
+        try:
+            s = await self._resolve(studio, teamspace)
+            await self._api.delete_cloud_space(s.teamspace_id, s.id)
+        except NotFoundError:
+            if not missing_ok:
+                raise
+            return
+        self._forget(s)
+
+    # start / stop / switch --------------------------------------------------------------
+
+    async def start(
+        self,
+        studio: StudioRef,
+        machine: Machine | str | None = None,
+        *,
+        interruptible: bool | None = None,
+        max_runtime: int | None = None,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        wait: bool = True,
+        timeout: float | None = 900.0,  # noqa: ASYNC109
+    ) -> StudioState:
+        """Start the studio on ``machine`` (default ``cpu-4``) and, with ``wait``, poll until
+        it runs and is ready. Starting a studio that is already starting or running on that
+        machine is a no-op (a running studio on another machine raises :class:`StudioError`;
+        use :meth:`switch_machine`). ``interruptible`` defaults to
+        ``LIGHTNING_INTERRUPTIBLE_OVERRIDE``, then to the teamspace setting."""
+        m = resolve_machine(machine)
+        check_timeout(timeout)
+        if max_runtime is not None:
+            check_positive_int(max_runtime, "max_runtime")
+        s = await self._resolve(studio, teamspace)
+        deadline = Deadline(timeout)
+        instance = await self._ensure_started(s, m, interruptible, max_runtime, deadline)
+        if not wait:
+            return await self._state(s)
+        return await self._wait(s, StudioStatus.RUNNING, deadline, track=instance)
+
+    async def _spot(self, s: Studio, interruptible: bool | None) -> bool:
+        if interruptible is not None:
+            return interruptible
+        env = _env_interruptible()
+        if env is not None:
+            return env
+        try:
+            ts = await self._client.teamspaces.get_by_id(s.teamspace_id)
+        except LightningError:
+            return False
+        return ts.start_studios_on_spot
+
+    async def _ensure_started(
+        self,
+        s: Studio,
+        m: Machine,
+        interruptible: bool | None,
+        max_runtime: int | None,
+        deadline: Deadline,
+        known: StudioState | None = None,
+    ) -> str:
+        """Send the start unless the studio already starts/runs; return the live instance id
+        ("" if unknown). ``known``: a state just read by the caller (saves a request)."""
+        state = known if known is not None else await self._state(s)
+        live = state.live_instance()
+        if live:
+            on = state.requested_machine if live == state.requested_instance_id else state.machine
+            if state.status is StudioStatus.RUNNING and on and on != m.value:
+                raise StudioError(
+                    f"studio {s} is already running on {on}, not {m.value}; "
+                    "use switch_machine() to change it"
+                )
+            return live
+        if state.status is StudioStatus.STOPPING:
+            state = await self._wait(s, StudioStatus.STOPPED, deadline)
+        before = state.terminal_instances()
+        compute: dict[str, Any] = {"name": m.value, "spot": await self._spot(s, interruptible)}
+        if max_runtime is not None:
+            compute["requestedRunDurationSeconds"] = str(max_runtime)
+        body = {"computeConfig": compute}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._api.start_cloud_space_instance(s.teamspace_id, s.id, body=body)
+                return ""
+            except (ConflictError, BadRequestError) as exc:
+                # "already running/starting" (e.g. our own earlier attempt got through)
+                state = await self._state(s)
+                live = state.live_instance(before)
+                if live and (isinstance(exc, ConflictError) or _already_message(exc)):
+                    on = (
+                        state.requested_machine
+                        if live == state.requested_instance_id
+                        else state.machine
+                    )
+                    if on and on != m.value:
+                        raise StudioError(
+                            f"studio {s} is already running on {on}, not {m.value}; "
+                            "use switch_machine() to change it"
+                        ) from exc
+                    return live
+                raise
+            except LightningError as exc:
+                if not (is_ambiguous(exc) or isinstance(exc, RateLimitError)):
+                    raise
+                if attempt >= 6 or deadline.expired():
+                    raise
+                # the server may have acted on it: look before sending it again
+                state = await self._state(s)
+                live = state.live_instance(before)
+                if live:
+                    return live
+                await deadline.sleep(random.uniform(0.05, 0.3) * attempt)
+
+    async def stop(
+        self,
+        studio: StudioRef,
+        *,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        wait: bool = True,
+        timeout: float | None = 300.0,  # noqa: ASYNC109
+    ) -> StudioState:
+        """Stop the studio (a no-op if it is stopped) and, with ``wait``, poll until stopped."""
+        check_timeout(timeout)
+        s = await self._resolve(studio, teamspace)
+        deadline = Deadline(timeout)
+        state = await self._state(s)
+        if state.status is StudioStatus.STOPPED and not state.live_instance():
+            return state
+        if state.status is not StudioStatus.STOPPING:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
+                    break
+                except LightningError as exc:
+                    # stopping twice is harmless: re-send after ambiguous failures
+                    retryable = is_ambiguous(exc) or isinstance(exc, RateLimitError)
+                    if not retryable or attempt >= 6 or deadline.expired():
+                        raise
+                    await deadline.sleep(random.uniform(0.05, 0.3) * attempt)
+        if not wait:
+            return await self._state(s)
+        return await self._wait(s, StudioStatus.STOPPED, deadline)
+
+    async def switch_machine(
+        self,
+        studio: StudioRef,
+        machine: Machine | str,
+        *,
+        interruptible: bool | None = None,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        timeout: float | None = 900.0,  # noqa: ASYNC109
+    ) -> StudioState:
+        """Move a running studio to another machine (wire-flows §4.9): ``PUT .../codeconfig``,
+        wait for the new instance's initial restore, ``POST .../switch-confirm``, wait until
+        the switched studio is ready."""
+        m = resolve_machine(machine)
+        check_timeout(timeout)
+        s = await self._resolve(studio, teamspace)
+        deadline = Deadline(timeout)
+        state = await self._state(s)
+        if state.status is not StudioStatus.RUNNING:
+            raise StudioError(f"studio {s} must be running to switch machines ({state.status})")
+        if state.machine == m.value and not state.requested_instance_id:
+            return state
+        body = {"computeConfig": {"name": m.value, "spot": await self._spot(s, interruptible)}}
+        await self._api.update_cloud_space_instance_config(s.teamspace_id, s.id, body=body)
+        intervals = self._intervals()
+        seen_requested = False
+        while True:
+            resp = await self._api.get_cloud_space_instance_status(s.teamspace_id, s.id)
+            watched = None
+            if resp.requested is not None:
+                seen_requested = True
+                watched = resp.requested
+            elif seen_requested or resp.in_use is not None:
+                watched = resp.in_use
+            startup = watched.startup_status if watched is not None else None
+            if startup is not None and startup.initial_restore_finished:
+                break
+            if watched is not None and str(watched.phase or "") == _PHASE + "FAILED":
+                raise StudioError(f"switching studio {s} failed: {watched.status_message}")
+            if deadline.expired():
+                raise WaitTimeoutError(f"switching studio {s} to {m.value} timed out")
+            await deadline.sleep(next(intervals))
+        await self._api.switch_cloud_space_instance(s.teamspace_id, s.id)
+        intervals = self._intervals()
+        while True:
+            state = await self._state(s)
+            if state.ready and not state.requested_instance_id:
+                return state
+            if deadline.expired():
+                raise WaitTimeoutError(f"switching studio {s} to {m.value} timed out")
+            await deadline.sleep(next(intervals))
+
+    async def keep_alive(
+        self, studio: StudioRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> None:
+        """Tell the service the studio is in use (``POST .../keep-alive``), once. The SDK
+        does this every 30 s while it believes the studio runs."""
+        s = await self._resolve(studio, teamspace)
+        await self._api.keep_alive_cloud_space_instance(s.teamspace_id, s.id, body={})

@@ -1,0 +1,158 @@
+"""The studio value types (Studio, its state and status, a reference to one) and the studio errors.
+
+Status comes from ``GET .../codestatus`` and maps as in wire-flows §4.6 (``inUse`` missing ->
+stopped).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ... import models
+from ..._errors import LightningError, NotFoundError
+
+
+class StudioStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+_PHASE = "CLOUD_SPACE_INSTANCE_STATE_"
+_PHASE_TO_STATUS: dict[str, StudioStatus] = {
+    _PHASE + "UNSPECIFIED": StudioStatus.PENDING,
+    _PHASE + "PENDING": StudioStatus.PENDING,
+    _PHASE + "IMAGE_BUILDING": StudioStatus.PENDING,  # the SDK raises KeyError here
+    _PHASE + "RUNNING": StudioStatus.RUNNING,
+    _PHASE + "STOPPING": StudioStatus.STOPPING,
+    _PHASE + "STOPPED": StudioStatus.STOPPED,
+    _PHASE + "FAILED": StudioStatus.FAILED,
+    _PHASE + "DELETED": StudioStatus.STOPPED,  # the SDK raises KeyError here
+}
+_TERMINAL_PHASES = frozenset(
+    _PHASE + p for p in ("FAILED", "STOPPING", "STOPPED", "DELETED")
+)  # what the SDK's start poll treats as "this instance is over"
+
+
+class StudioError(LightningError):
+    """A studio is not in a state that allows the operation, or failed to get there."""
+
+
+class StudioNotFoundError(NotFoundError):
+    def __init__(self, message: str) -> None:
+        super().__init__(404, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Studio:
+    """A studio (cloudspace). Pass it (or its name or id) to the ``client.studios`` methods."""
+
+    id: str
+    name: str
+    teamspace_id: str
+    cluster_id: str = ""
+    display_name: str = ""
+    user_id: str = ""
+    created_at: str = ""
+    raw: models.V1CloudSpace | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_model(cls, cs: models.V1CloudSpace, teamspace_id: str = "") -> Studio:
+        return cls(
+            id=cs.id or "",
+            name=cs.name or "",
+            teamspace_id=cs.project_id or teamspace_id,
+            cluster_id=cs.cluster_id or "",
+            display_name=cs.display_name or "",
+            user_id=cs.user_id or "",
+            created_at=str(cs.created_at or ""),
+            raw=cs,
+        )
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+#: A studio given as a :class:`Studio`, its name, or its id.
+StudioRef = Studio | str
+
+
+@dataclass(frozen=True, slots=True)
+class StudioState:
+    """A snapshot of ``GET .../codestatus``."""
+
+    status: StudioStatus
+    phase: str = ""  # inUse.phase, "" when no instance is in use
+    instance_id: str = ""  # inUse.cloudSpaceInstanceId
+    machine: str = ""  # inUse.computeConfig.name
+    interruptible: bool = False
+    ready: bool = False  # running and the restore of the studio's files has finished
+    message: str = ""
+    public_ip: str = ""
+    requested_phase: str = ""  # the instance being started/switched to, if any
+    requested_instance_id: str = ""
+    requested_machine: str = ""
+
+    @classmethod
+    def from_model(cls, resp: models.V1GetCloudSpaceInstanceStatusResponse | None) -> StudioState:
+        in_use = resp.in_use if resp is not None else None
+        requested = resp.requested if resp is not None else None
+        req_phase = str(requested.phase or "") if requested is not None else ""
+        req_id = (requested.cloud_space_instance_id or "") if requested is not None else ""
+        req_machine = ""
+        if requested is not None and requested.compute_config is not None:
+            req_machine = requested.compute_config.name or ""
+        if in_use is None or not in_use.phase:
+            return cls(
+                StudioStatus.STOPPED,
+                requested_phase=req_phase,
+                requested_instance_id=req_id,
+                requested_machine=req_machine,
+            )
+        phase = str(in_use.phase)
+        status = _PHASE_TO_STATUS.get(phase, StudioStatus.PENDING)
+        cc = in_use.compute_config
+        startup = in_use.startup_status
+        ready = status is StudioStatus.RUNNING and (
+            startup is None or bool(startup.top_up_restore_finished)
+        )
+        return cls(
+            status=status,
+            phase=phase,
+            instance_id=in_use.cloud_space_instance_id or "",
+            machine=(cc.name or "") if cc is not None else "",
+            interruptible=bool(cc.spot) if cc is not None else False,
+            ready=ready,
+            message=in_use.status_message or "",
+            public_ip=in_use.public_ip_address or "",
+            requested_phase=req_phase,
+            requested_instance_id=req_id,
+            requested_machine=req_machine,
+        )
+
+    def live_instance(self, exclude: frozenset[str] = frozenset()) -> str:
+        """The id of a starting or running instance (in ``requested`` or ``inUse``)."""
+        if (
+            self.requested_instance_id
+            and self.requested_phase not in _TERMINAL_PHASES
+            and self.requested_instance_id not in exclude
+        ):
+            return self.requested_instance_id
+        if (
+            self.instance_id
+            and self.phase not in _TERMINAL_PHASES
+            and self.instance_id not in exclude
+        ):
+            return self.instance_id
+        return ""
+
+    def terminal_instances(self) -> frozenset[str]:
+        out = set()
+        if self.instance_id and self.phase in _TERMINAL_PHASES:
+            out.add(self.instance_id)
+        if self.requested_instance_id and self.requested_phase in _TERMINAL_PHASES:
+            out.add(self.requested_instance_id)
+        return frozenset(out)

@@ -1,0 +1,194 @@
+"""Reading a studio's status and waiting for one, alone or on a board shared by many studios.
+
+Every wait has a timeout and polls with a jittered interval that starts around 0.3 s and grows
+to a cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..._errors import LightningError
+from ...fanout import map_outcomes
+from .._polling import Deadline, WaitTimeoutError, check_timeout, poll_intervals
+from ._lookup import StudioLookup
+from ._models import Studio, StudioError, StudioRef, StudioState, StudioStatus
+
+if TYPE_CHECKING:
+    from ..teamspaces import Teamspace, TeamspaceRef
+
+
+def _judge(s: Studio, state: StudioState, target: StudioStatus, track: str) -> bool:
+    """Has the studio reached ``target``? Raises :class:`StudioError` if it never will."""
+    if target is StudioStatus.RUNNING:
+        if state.ready and (not track or state.instance_id == track):
+            return True
+        if state.status is StudioStatus.FAILED:
+            raise StudioError(f"studio {s} failed to start: {state.message or 'no message'}")
+        if (
+            track
+            and state.status in (StudioStatus.STOPPED, StudioStatus.STOPPING)
+            and not state.live_instance()
+        ):
+            raise StudioError(f"studio {s} stopped while starting: {state.message or 'no message'}")
+        return False
+    return state.status is target
+
+
+class _Waiter:
+    __slots__ = ("error", "event", "state", "studio", "target", "track")
+
+    def __init__(self, studio: Studio, target: StudioStatus, track: str) -> None:
+        self.studio = studio
+        self.target = target
+        self.track = track
+        self.event = anyio.Event()
+        self.state: StudioState | None = None
+        self.error: BaseException | None = None
+
+
+class StatusBoard:
+    """Watches many studios of one teamspace with paged list calls -- each listed studio
+    carries its ``codeStatus`` -- instead of one ``codestatus`` GET per studio per poll.
+    Studios the listing does not show are asked for one by one."""
+
+    def __init__(self, owner: StudioWaits, teamspace_id: str) -> None:
+        self._owner = owner
+        self._ts = teamspace_id
+        self._waiting: dict[str, list[_Waiter]] = {}
+        self._wake = anyio.Event()
+
+    async def wait(
+        self, s: Studio, target: StudioStatus, deadline: Deadline, track: str = ""
+    ) -> StudioState:
+        w = _Waiter(s, target, track)
+        self._waiting.setdefault(s.id, []).append(w)
+        self._wake.set()
+        try:
+            remaining = deadline.remaining()
+            with anyio.move_on_after(None if remaining == float("inf") else remaining):
+                await w.event.wait()
+        finally:
+            waiters = self._waiting.get(s.id, [])
+            if w in waiters:
+                waiters.remove(w)
+            if not waiters:
+                self._waiting.pop(s.id, None)
+        if w.error is not None:
+            raise w.error
+        if w.state is None:
+            raise WaitTimeoutError(
+                f"studio {s} did not reach {target.value} within {deadline.timeout:g} s"
+            )
+        return w.state
+
+    def _offer(self, studio_id: str, state: StudioState) -> None:
+        for w in list(self._waiting.get(studio_id, [])):
+            try:
+                done = _judge(w.studio, state, w.target, w.track)
+            except StudioError as exc:
+                w.error = exc
+                w.event.set()
+                continue
+            if done:
+                w.state = state
+                w.event.set()
+
+    async def run(self) -> None:
+        intervals = self._owner._intervals()
+        while True:
+            if not self._waiting:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                intervals = self._owner._intervals()
+            try:
+                await self._round()
+            except LightningError:
+                pass  # the transport already retried; ask again next round
+            await anyio.sleep(next(intervals))
+
+    async def _round(self) -> None:
+        api = self._owner._api
+        seen: set[str] = set()
+        token: str | None = None
+        while self._waiting:
+            resp = await api.list_cloud_spaces(self._ts, limit=1000, page_token=token)
+            for cs in resp.cloudspaces or []:
+                if cs.id in self._waiting and cs.code_status is not None:
+                    seen.add(cs.id)
+                    self._offer(cs.id, StudioState.from_model(cs.code_status))
+            token = resp.next_page_token or None
+            if not token or not (self._waiting.keys() - seen):
+                break
+        rest = [sid for sid in self._waiting if sid not in seen]
+        if rest:
+
+            async def one(sid: str) -> None:
+                resp = await api.get_cloud_space_instance_status(self._ts, sid)
+                self._offer(sid, StudioState.from_model(resp))
+
+            await map_outcomes(one, rest, concurrency=64)
+
+
+class StudioWaits(StudioLookup):
+    """``client.studios``: a studio's state and status, and waits for one."""
+
+    #: polling knobs (seconds); tests and impatient users may lower them
+    poll_initial = 0.3
+    poll_cap = 1.0
+
+    async def state(
+        self, studio: StudioRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> StudioState:
+        """A :class:`StudioState` from ``GET .../codestatus``."""
+        s = await self._resolve(studio, teamspace)
+        return await self._state(s)
+
+    async def status(
+        self, studio: StudioRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> StudioStatus:
+        """The studio's :class:`StudioStatus` (wire-flows §4.6)."""
+        return (await self.state(studio, teamspace=teamspace)).status
+
+    async def _state(self, s: Studio) -> StudioState:
+        resp = await self._api.get_cloud_space_instance_status(s.teamspace_id, s.id)
+        return StudioState.from_model(resp)
+
+    def _intervals(self) -> Iterator[float]:
+        return poll_intervals(self.poll_initial, self.poll_cap)
+
+    async def wait(
+        self,
+        studio: StudioRef,
+        status: StudioStatus | str = StudioStatus.RUNNING,
+        *,
+        timeout: float | None = 600.0,  # noqa: ASYNC109
+        teamspace: TeamspaceRef | Teamspace | None = None,
+    ) -> StudioState:
+        """Poll until the studio reaches ``status`` (for RUNNING: running *and* ready).
+
+        Raises :class:`WaitTimeoutError` after ``timeout`` seconds (None = no limit), and
+        :class:`StudioError` if the studio fails while waiting for it to run.
+        """
+        target = StudioStatus(status)
+        check_timeout(timeout)
+        s = await self._resolve(studio, teamspace)
+        return await self._wait(s, target, Deadline(timeout))
+
+    async def _wait(
+        self, s: Studio, target: StudioStatus, deadline: Deadline, *, track: str = ""
+    ) -> StudioState:
+        intervals = self._intervals()
+        while True:
+            state = await self._state(s)
+            if _judge(s, state, target, track):
+                return state
+            if deadline.expired():
+                raise WaitTimeoutError(
+                    f"studio {s} did not reach {target.value} within {deadline.timeout:g} s "
+                    f"(last status {state.status.value})"
+                )
+            await deadline.sleep(next(intervals))
