@@ -1,12 +1,27 @@
-"""Errors of the storage layer. Each names the file (and the part or range) it is about."""
+"""Errors of the storage layer (each names the file, and the part or range, it is about) and
+the engine's internal signals for a failed part and a vanished upload."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._errors import LightningError
+import aiohttp
 
-__all__ = ["BulkTransferError", "StorageError", "StoragePathError", "TransferError"]
+from .._errors import LightningError, NotFoundError
+
+__all__ = [
+    "NETWORK_ERRORS",
+    "BulkTransferError",
+    "IsAFolderError",
+    "PartFailed",
+    "RemoteFileNotFoundError",
+    "StorageError",
+    "StoragePathError",
+    "TransferError",
+    "UploadGone",
+]
+
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 class StorageError(LightningError):
@@ -15,6 +30,13 @@ class StorageError(LightningError):
 
 class StoragePathError(StorageError, ValueError):
     """A local or remote path (or ``lit://`` URL) is unusable; raised before any request."""
+
+
+class RemoteFileNotFoundError(NotFoundError, StorageError):
+    """The remote file (or folder) does not exist."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(404, message)
 
 
 class IsAFolderError(StorageError):
@@ -56,3 +78,17 @@ class BulkTransferError(TransferError):
         super().__init__(message)
         self.outcomes = outcomes
         self.failures = [o for o in outcomes if not o.ok]
+
+
+class PartFailed(Exception):
+    """One attempt at a part or range failed; ``fatal``: retrying cannot help, ``resign``: its
+    presigned URL was refused (a new one may work)."""
+
+    def __init__(self, message: str, *, fatal: bool = False, resign: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+        self.resign = resign
+
+
+class UploadGone(Exception):
+    """The multipart upload no longer exists on the server (completed or replaced)."""

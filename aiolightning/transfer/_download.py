@@ -1,0 +1,228 @@
+"""The download state machine: one remote file, whole or in parallel ranges, into a part file.
+
+Downloads (wire-flows §6.5): ``GET <base>/blobs/<path>`` through the transport (it is an
+API call), in parallel ``Range`` requests for large files, into a preallocated
+``.<name>.aiolightning-part`` file beside the target that is fsynced (in a thread) and
+renamed into place only when complete and of the right size. A range that breaks is
+continued from its last byte. Received chunks are written as they came (``os.pwritev`` per
+``write_chunk``, no copies) and, when the file will be fsynced, their writeback is started
+at once (``sync_file_range``), so durability costs almost nothing at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .._errors import APIConnectionError, APIStatusError, NotFoundError
+from .._streams import received_chunks
+from ._blobs_api import BlobsApi
+from ._errors import NETWORK_ERRORS, PartFailed, RemoteFileNotFoundError, TransferError
+from ._etags import plain_md5
+from ._local import (
+    MAX_IOV,
+    check_local_target,
+    create_part_file,
+    discard_part_file,
+    finish_part_file,
+    pwritev_all,
+)
+from ._md5 import new_md5
+from ._pool import run_pool
+from ._progress import ProgressTracker
+from ._target import RemoteTarget
+
+__all__ = ["DownloadResult", "Downloads"]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    remote: str
+    local: str
+    size: int
+    ranges: int  # 1 for a single stream
+    etag: str = ""
+
+
+class Downloads(BlobsApi):
+    """Downloads one remote file; it appears under its name only once complete and checked."""
+
+    async def download_file(
+        self,
+        target: RemoteTarget,
+        local: Path,
+        progress: ProgressTracker | None = None,
+        *,
+        size: int | None = None,
+        count_total: bool = True,
+    ) -> DownloadResult:
+        """Download ``target`` to ``local``; the file appears only once complete and checked."""
+        await anyio.to_thread.run_sync(check_local_target, local)
+        progress = progress or ProgressTracker(None)
+        etag = ""
+        if size is None:
+            info = await self.head(target)
+            if info is None:
+                raise RemoteFileNotFoundError(f"remote file {target.name!r} does not exist")
+            size, etag = info
+        if count_total:
+            progress.add_total(size)
+        tmp = local.parent / f".{local.name}.aiolightning-part"
+        fd: int | None = None
+        wlock = threading.Lock()  # one writer at a time per file (see pwritev_all)
+        try:
+            fd = await anyio.to_thread.run_sync(create_part_file, tmp, size)
+            cfg = self.config
+            if size <= cfg.download_threshold:
+                md5 = new_md5() if cfg.verify_checksums and plain_md5(etag) else None
+                await self._fetch_range(
+                    fd, wlock, target, 0, size, size, progress, str(local), md5, ranged=False
+                )
+                if md5 is not None and md5.hexdigest() != plain_md5(etag):
+                    raise TransferError(
+                        f"checksum mismatch: got MD5 {md5.hexdigest()}, ETag {etag}",
+                        local=str(local),
+                        remote=target.name,
+                    )
+                ranges = 1
+            else:
+                step = cfg.download_part_size
+                todo = [(a, min(a + step, size)) for a in range(0, size, step)]
+                ranges = len(todo)
+                queue = list(reversed(todo))
+                fd_ = fd
+
+                async def worker() -> None:
+                    while queue:
+                        a, b = queue.pop()
+                        await self._fetch_range(
+                            fd_, wlock, target, a, b, size, progress, str(local), None, ranged=True
+                        )
+
+                await run_pool(min(len(todo), cfg.max_parts_in_flight), worker)
+            fd_final, fd = fd, None
+            await anyio.to_thread.run_sync(finish_part_file, fd_final, tmp, local, size, cfg.fsync)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(discard_part_file, fd, tmp)
+            progress.file_done(str(local), failed=True)
+            if isinstance(exc, NotFoundError) and not isinstance(exc, RemoteFileNotFoundError):
+                raise RemoteFileNotFoundError(
+                    f"remote file {target.name!r} does not exist"
+                ) from exc
+            if isinstance(exc, OSError):
+                raise TransferError(str(exc), local=str(local), remote=target.name) from exc
+            raise
+        progress.file_done(str(local))
+        return DownloadResult(target.name, str(local), size, ranges, etag)
+
+    async def _fetch_range(
+        self,
+        fd: int,
+        wlock: threading.Lock,
+        target: RemoteTarget,
+        start: int,
+        end: int,
+        size: int,
+        progress: ProgressTracker,
+        name: str,
+        md5: Any,
+        *,
+        ranged: bool,
+    ) -> None:
+        """Write bytes [start, end) of the object at the same offsets; continue after breaks."""
+        cfg = self.config
+        pos = start
+        last = ""
+        for attempt in range(cfg.part_attempts):
+            if pos >= end and (end > start or attempt > 0):
+                return
+            headers: dict[str, str] = {}
+            if ranged or pos > start:
+                headers["Range"] = f"bytes={pos}-{end - 1}"
+            cursor = [pos]  # advanced as bytes reach the file, even if the stream breaks
+            try:
+                async with self.budget.hold(min(max(end - pos, 1), cfg.write_chunk)):
+                    await self._stream_into(
+                        fd, wlock, target, cursor, end, size, headers, progress, name, md5
+                    )
+                pos = cursor[0]
+                if pos >= end:
+                    return
+                last = f"the body ended early at byte {pos} of {end}"
+            except (*NETWORK_ERRORS, APIConnectionError) as e:
+                # a refused or broken connection, or a body cut short: go on from there
+                last = f"{type(e).__name__}: {e}"
+            except APIStatusError as e:
+                if e.status < 500 and e.status not in (408, 429):
+                    raise
+                last = str(e)
+            except PartFailed as e:
+                last = str(e)
+                if e.fatal:
+                    break
+            finally:
+                pos = cursor[0]
+            await self._wait(attempt)
+        raise TransferError(
+            f"range {start}-{end - 1} failed: {last}", local=name, remote=target.name
+        )
+
+    async def _stream_into(
+        self,
+        fd: int,
+        wlock: threading.Lock,
+        target: RemoteTarget,
+        cursor: list[int],
+        end: int,
+        size: int,
+        headers: Mapping[str, str],
+        progress: ProgressTracker,
+        name: str,
+        md5: Any,
+    ) -> None:
+        chunk_cap = self.config.write_chunk
+        pos = cursor[0]
+        async with self.locations.open(
+            target.blob_url(), f"{target.route}/blobs/{{path}}", headers or None
+        ) as resp:
+            if headers:
+                if resp.status == 200 and not (pos == 0 and end == size):
+                    raise PartFailed("the server ignored the Range header", fatal=True)
+                if resp.status == 206:
+                    cr = resp.headers.get("Content-Range", "")
+                    if not cr.startswith(f"bytes {pos}-"):
+                        raise PartFailed(
+                            f"unexpected Content-Range {cr!r} for byte {pos}", fatal=True
+                        )
+            # The chunks aiohttp received are gathered as they are (no joining, no copying
+            # into a buffer) and written with one os.pwritev per ``write_chunk`` bytes, in a
+            # worker thread that also hashes them and, when the file is to be fsynced, starts
+            # the kernel's writeback of that range so the final fsync has little left to do.
+            sync_ahead = self.config.fsync
+            batch: list[bytes] = []
+            n = 0
+            async for chunk in received_chunks(resp.content):
+                if len(chunk) > end - pos - n:
+                    raise PartFailed("the server sent more bytes than asked for", fatal=True)
+                batch.append(chunk)
+                n += len(chunk)
+                if n >= chunk_cap or len(batch) >= MAX_IOV:
+                    await anyio.to_thread.run_sync(
+                        pwritev_all, fd, batch, pos, md5, sync_ahead, wlock
+                    )
+                    pos += n
+                    cursor[0] = pos
+                    progress.advance(n, name)
+                    batch = []
+                    n = 0
+            if n:
+                await anyio.to_thread.run_sync(pwritev_all, fd, batch, pos, md5, sync_ahead, wlock)
+                pos += n
+                cursor[0] = pos
+                progress.advance(n, name)

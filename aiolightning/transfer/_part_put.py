@@ -1,0 +1,142 @@
+"""One part's PUT to its presigned URL: read (whole or streamed), hashed, sent, ETag-checked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from ._blobs_api import BlobsApi
+from ._errors import NETWORK_ERRORS, PartFailed
+from ._etags import plain_md5
+from ._local import read_chunk
+from ._md5 import QUEUE_DEPTH, Md5, PartMd5, new_md5
+from ._progress import ProgressTracker
+
+__all__ = ["PartPuts"]
+
+
+class PartPuts(BlobsApi):
+    """PUTs one part (or a whole small file) and tells a retryable failure from a fatal one."""
+
+    def _classify_put(self, status: int, body: bytes) -> PartFailed:
+        text = body[:300].decode("utf-8", "replace").strip()
+        msg = f"HTTP {status} from the object store" + (f": {text}" if text else "")
+        if status in (401, 403):
+            return PartFailed(msg, resign=True)
+        if status == 404:
+            return PartFailed(msg, fatal=True)
+        if status in (408, 429) or (status >= 500 and status not in (501, 505)):
+            return PartFailed(msg)
+        return PartFailed(msg, fatal=True)
+
+    async def _put_part_once(
+        self,
+        fd: int,
+        offset: int,
+        length: int,
+        url: dict[str, Any],
+        progress: ProgressTracker,
+        name: str,
+        head: tuple[bytes, Any] | None = None,
+    ) -> str:
+        """PUT bytes [offset, offset+length) of the file, check the ETag; return the ETag.
+
+        A part no larger than ``read_chunk`` is read whole (one thread hop); a larger one is
+        streamed from the file ``read_chunk`` bytes at a time (each ``os.pread`` and MD5
+        update in a worker thread, one chunk ahead of the socket), so a part in flight holds
+        about two chunks of memory, not the whole part: that is what it takes from the byte
+        budget.
+        """
+        cfg = self.config
+        step = cfg.read_chunk
+        md5: Md5 | None = None  # a part read whole: hashed in the reading worker thread
+        part_md5: PartMd5 | None = None  # a streamed part: hashed alongside the sends
+        digest: str | None = None
+        sent = 0
+
+        async def stream() -> AsyncIterator[bytes]:
+            # One chunk read ahead: the next chunk is read in a worker thread while the
+            # current one goes out; each chunk is queued for hashing as it is yielded.
+            nonlocal sent
+            pos, end = offset, offset + length
+
+            def read_ahead(p: int) -> asyncio.Future[bytes]:
+                return asyncio.ensure_future(
+                    anyio.to_thread.run_sync(read_chunk, fd, p, min(step, end - p), None)
+                )
+
+            pending: asyncio.Future[bytes] | None = read_ahead(pos)
+            try:
+                while pending is not None:
+                    chunk = await pending
+                    pos += len(chunk)
+                    pending = read_ahead(pos) if pos < end else None
+                    if part_md5 is not None:
+                        await part_md5.feed(chunk)
+                    yield chunk
+                    sent += len(chunk)
+                    progress.advance(len(chunk), name)
+            finally:
+                if pending is not None:  # let the read finish: the fd closes after us
+                    with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
+                        await pending
+
+        if head is not None:  # already read and hashed by the caller, under its budget share
+            data, md5 = head
+            head = None
+            try:
+                put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
+            except NETWORK_ERRORS as e:
+                raise PartFailed(f"{type(e).__name__}: {e}") from e
+            finally:
+                del data
+            sent = length
+            progress.advance(length, name)
+        else:
+            # a streamed part holds the chunk going out, the one read ahead, and chunks
+            # sent but still queued for hashing
+            held = 1 + (QUEUE_DEPTH if cfg.verify_checksums else 1)
+            async with self.budget.hold(min(length, held * step)):
+                try:
+                    if length <= step:
+                        md5 = new_md5() if cfg.verify_checksums else None
+                        data = await anyio.to_thread.run_sync(read_chunk, fd, offset, length, md5)
+                        put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
+                        del data
+                        sent = length
+                        progress.advance(length, name)
+                    else:
+                        part_md5 = PartMd5() if cfg.verify_checksums else None
+                        put = await self.presigned.put(
+                            str(url["url"]), stream(), url.get("headers"), length=length
+                        )
+                        if part_md5 is not None:  # the last chunk may still be hashing
+                            digest = await part_md5.hexdigest()
+                except NETWORK_ERRORS as e:
+                    progress.rewind(sent)
+                    raise PartFailed(f"{type(e).__name__}: {e}") from e
+                except BaseException:
+                    progress.rewind(sent)
+                    raise
+                finally:
+                    if part_md5 is not None:
+                        part_md5.close()
+        if md5 is not None:
+            digest = md5.hexdigest()
+        if not 200 <= put.status < 300:
+            progress.rewind(sent)
+            raise self._classify_put(put.status, put.body)
+        if sent != length:
+            progress.rewind(sent)
+            raise PartFailed(f"only {sent} of {length} bytes were sent")
+        etag = put.etag
+        if digest is not None:
+            plain = plain_md5(etag)
+            if plain is not None and plain != digest:
+                progress.rewind(sent)
+                raise PartFailed(f"checksum mismatch: sent MD5 {digest}, object store says {etag}")
+        return etag
