@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
 
-from . import _auth, _directory, _jobs, _studios
+from . import _auth, _catalog, _directory, _jobs, _studios
 from ._admin import admin_routes
 from ._auth import authenticate
 from ._call import Call, Handler, Route
@@ -29,6 +29,7 @@ AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EMULATED_ROUTES: list[Route] = [
     *_auth.routes.routes,
     *_directory.routes.routes,
+    *_catalog.routes.routes,
     *_studios.routes.routes,
     *_jobs.routes.routes,
 ]
