@@ -10,10 +10,10 @@ from ._clock import Clock
 from ._config import Counters, EmulatorConfig
 from ._errors import ApiError
 from ._ids import IdFactory
+from ._studios._model import StudioStore
 
 if TYPE_CHECKING:
     from ._jobs import JobStore
-    from ._studios import StudioStore
 
 __all__ = ["Cluster", "Org", "Project", "State", "User"]
 
@@ -66,7 +66,6 @@ class State:
 
     def __init__(self, seed: int, config: EmulatorConfig, counters: Counters) -> None:
         from ._jobs import JobStore
-        from ._studios import StudioStore
 
         self.seed = seed
         self.config = config
