@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._clock import Clock
 from ._config import Counters, EmulatorConfig
 from ._errors import ApiError
 from ._ids import IdFactory
-
-if TYPE_CHECKING:
-    from ._jobs import JobStore
-    from ._studios import StudioStore
+from ._jobs._model import JobStore
+from ._studios._model import StudioStore
 
 __all__ = ["Cluster", "Org", "Project", "State", "User"]
 
@@ -65,9 +63,6 @@ class State:
     """Everything the handlers share. Single-threaded: only the emulator's loop touches it."""
 
     def __init__(self, seed: int, config: EmulatorConfig, counters: Counters) -> None:
-        from ._jobs import JobStore
-        from ._studios import StudioStore
-
         self.seed = seed
         self.config = config
         self.counters = counters

@@ -3,12 +3,16 @@ creation order (the sequence that cursor pagination keys on)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ._errors import ApiError
 
-if TYPE_CHECKING:
-    from ._state import Project
+
+class _Project(Protocol):
+    """A project as a store sees it: just its id."""
+
+    @property
+    def id(self) -> str: ...
 
 
 class _Owned(Protocol):
@@ -30,7 +34,7 @@ class ProjectStore(Generic[T]):
         self._seq += 1
         return self._seq
 
-    def get(self, project: Project, item_id: str) -> T:
+    def get(self, project: _Project, item_id: str) -> T:
         item = self.by_id.get(item_id)
         if item is None or item.project_id != project.id:
             raise ApiError(404, f"{self.kind} {item_id} not found")
