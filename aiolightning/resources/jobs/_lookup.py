@@ -1,0 +1,91 @@
+"""The jobs lookup base: finding, getting, refreshing and listing jobs of a teamspace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from ..._errors import NotFoundError
+from .._polling import check_name, check_positive_int
+from ._models import Job, JobNotFoundError, JobRef, JobStatus
+
+if TYPE_CHECKING:
+    from ..._client import AsyncLightning
+    from ...api.jobs import JobsApi
+    from ..teamspaces import Teamspace, TeamspaceRef
+
+
+class JobLookup:
+    """The part of ``client.jobs`` that reads jobs; the other parts build on it."""
+
+    def __init__(self, client: AsyncLightning) -> None:
+        self._client = client
+
+    @property
+    def _api(self) -> JobsApi:
+        return self._client.api.jobs
+
+    async def _teamspace(self, teamspace: TeamspaceRef | Teamspace | None) -> Teamspace:
+        return await self._client.teamspaces.resolve(teamspace)
+
+    async def find(
+        self, name: str, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> Job | None:
+        """The job called ``name`` (``GET .../jobs/find?name=``), or None."""
+        name = check_name(name, "job name")
+        ts = await self._teamspace(teamspace)
+        return await self._find(ts.id, name)
+
+    async def _find(self, teamspace_id: str, name: str) -> Job | None:
+        try:
+            j = await self._api.find_job(teamspace_id, name=name)
+        except NotFoundError:
+            return None
+        return Job.from_model(j, teamspace_id)
+
+    async def get(
+        self, name_or_id: str, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> Job:
+        """The job with this name or id."""
+        key = check_name(name_or_id, "job name or id")
+        ts = await self._teamspace(teamspace)
+        found = await self._find(ts.id, key)
+        if found is not None:
+            return found
+        try:
+            return Job.from_model(await self._api.get_job(ts.id, key), ts.id)
+        except NotFoundError:
+            raise JobNotFoundError(f"job {key!r} does not exist in teamspace {ts.name!r}") from None
+
+    async def _resolve(self, job: JobRef, teamspace: TeamspaceRef | Teamspace | None) -> Job:
+        if isinstance(job, Job):
+            return job
+        return await self.get(job, teamspace=teamspace)
+
+    async def refresh(
+        self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> Job:
+        """The job as the service sees it now (``GET .../jobs/{id}``)."""
+        j = await self._resolve(job, teamspace)
+        return Job.from_model(await self._api.get_job(j.teamspace_id, j.id), j.teamspace_id)
+
+    async def status(
+        self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> JobStatus:
+        return (await self.refresh(job, teamspace=teamspace)).status
+
+    async def list(
+        self,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        *,
+        page_size: int | None = 100,
+        state: str | None = None,
+        standalone: bool | None = None,
+    ) -> AsyncIterator[Job]:
+        """Every job of the teamspace, following ``nextPageToken`` (``limit=page_size``)."""
+        if page_size is not None:
+            check_positive_int(page_size, "page_size")
+        ts = await self._teamspace(teamspace)
+        pager = self._api.list_jobs_iter(ts.id, limit=page_size, state=state, standalone=standalone)
+        async for j in pager:
+            yield Job.from_model(j, ts.id)

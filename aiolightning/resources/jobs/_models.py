@@ -1,0 +1,150 @@
+"""The job value types: statuses, jobs, submit requests, status changes and log lines.
+
+The ``V1Job.state`` string maps to :class:`JobStatus` as in wire-flows §5.4.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ... import models
+from ..._errors import NotFoundError
+
+if TYPE_CHECKING:
+    from ..machines import Machine
+    from ..studios import Studio
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.STOPPED, JobStatus.COMPLETED, JobStatus.FAILED)
+
+    @classmethod
+    def from_state(cls, state: str | None) -> JobStatus:
+        """Map a ``V1Job.state`` string (wire-flows §5.4); unknown values are pending."""
+        return _STATE_TO_STATUS.get((state or "").lower(), JobStatus.PENDING)
+
+
+_STATE_TO_STATUS: dict[str, JobStatus] = {
+    "pending": JobStatus.PENDING,
+    "creating": JobStatus.PENDING,
+    "running": JobStatus.RUNNING,
+    "restarting": JobStatus.RUNNING,
+    "stopping": JobStatus.STOPPING,
+    "stop": JobStatus.STOPPING,
+    "delete": JobStatus.STOPPING,
+    "complete": JobStatus.STOPPING,
+    "fail": JobStatus.STOPPING,
+    "stopped": JobStatus.STOPPED,
+    "deleted": JobStatus.STOPPED,
+    "completed": JobStatus.COMPLETED,
+    "failed": JobStatus.FAILED,
+}
+
+
+class JobNotFoundError(NotFoundError):
+    def __init__(self, message: str) -> None:
+        super().__init__(404, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job. Pass it (or its name or id) to the ``client.jobs`` methods."""
+
+    id: str
+    name: str
+    teamspace_id: str
+    state: str = ""  # the raw V1Job.state string
+    image: str = ""
+    command: str = ""
+    studio_id: str = ""
+    cluster_id: str = ""
+    machine: str = ""
+    created_at: str = ""
+    started_at: str = ""
+    stopped_at: str = ""
+    total_cost: float | None = None
+    raw: models.V1Job | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus.from_state(self.state)
+
+    @classmethod
+    def from_model(cls, j: models.V1Job, teamspace_id: str = "") -> Job:
+        spec = j.spec
+        return cls(
+            id=j.id or "",
+            name=j.name or "",
+            teamspace_id=j.project_id or teamspace_id,
+            state=j.state or "",
+            image=(spec.image or "") if spec is not None else "",
+            command=(spec.command or "") if spec is not None else "",
+            studio_id=(spec.cloudspace_id or "") if spec is not None else "",
+            cluster_id=(spec.cluster_id or "") if spec is not None else "",
+            machine=(spec.instance_name or spec.instance_type or "") if spec is not None else "",
+            created_at=str(j.created_at or ""),
+            started_at=str(j.started_at or ""),
+            stopped_at=str(j.stopped_at or ""),
+            total_cost=j.total_cost,
+            raw=j,
+        )
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+#: A job given as a :class:`Job`, its name, or its id.
+JobRef = Job | str
+
+#: ``entrypoint`` not given (a docker job with a command then runs it with ``sh -c``)
+UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """Arguments of one :meth:`Jobs.submit`, for :meth:`Jobs.submit_many`."""
+
+    name: str
+    command: str | None = None
+    image: str | None = None
+    studio: Studio | str | None = None
+    machine: Machine | str | None = None
+    env: Mapping[str, str] | None = None
+    interruptible: bool = False
+    cloud_account: str | None = None
+    entrypoint: str | None = UNSET
+    max_runtime: int | None = None
+    tags: Sequence[str] | None = None
+    image_secret: str | None = None
+    cloud_account_auth: bool = False
+    path_mappings: Mapping[str, str] | None = None
+    max_run_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobChange:
+    """A job's status changed (``previous`` is None the first time a job is seen)."""
+
+    job: Job
+    previous: JobStatus | None
+    status: JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    message: str
+    timestamp: str = ""
+    line: int = 0
+    severity: str = ""

@@ -1,0 +1,204 @@
+"""Idempotent job submission: the create body, argument checks and the marker lookup.
+
+A job create that fails ambiguously (5xx, timeout, dropped connection after sending) is
+checked with ``GET .../jobs/find?name=`` before it is sent again. Each submit carries a
+random ``AIOLIGHTNING_SUBMIT_ID`` environment variable so the check recognises *this*
+submission even when an older job has the same name; a retried submit never creates a
+second job.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..._errors import InvalidArgumentError, LightningError, RateLimitError
+from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from .._polling import check_name, check_positive_int, is_ambiguous
+from ..machines import Machine, resolve_machine
+from ._lookup import JobLookup
+from ._models import UNSET, Job, JobRequest
+
+if TYPE_CHECKING:
+    from ..studios import Studio
+    from ..teamspaces import Teamspace, TeamspaceRef
+
+SUBMIT_ID_ENV = "AIOLIGHTNING_SUBMIT_ID"
+
+
+def _path_mappings(mappings: Mapping[str, str] | None) -> builtins.list[dict[str, str]]:
+    out = []
+    for container_path, target in (mappings or {}).items():
+        connection, sep, path = target.rpartition(":")
+        if not sep:
+            connection, path = target, ""
+        out.append(
+            {"containerPath": container_path, "connectionName": connection, "connectionPath": path}
+        )
+    return out
+
+
+class JobSubmit(JobLookup):
+    """The part of ``client.jobs`` that submits jobs, one or many."""
+
+    def _body(
+        self, req: JobRequest, *, studio: Studio | None, cluster_id: str, submit_id: str
+    ) -> dict[str, Any]:
+        machine = resolve_machine(req.machine)
+        env = [{"name": str(k), "value": str(v)} for k, v in (req.env or {}).items()]
+        env.append({"name": SUBMIT_ID_ENV, "value": submit_id})
+        spec: dict[str, Any] = {
+            "cloudspaceId": studio.id if studio is not None else "",
+            "clusterId": cluster_id,
+            "command": req.command or "",
+            "env": env,
+            "image": req.image or "",
+            "instanceName": machine.value,
+            "runId": "",
+            "spot": bool(req.interruptible),
+            "imageClusterCredentials": bool(req.cloud_account_auth),
+            "imageSecretRef": req.image_secret or "",
+            "pathMappings": _path_mappings(req.path_mappings),
+            "volumes": [],
+        }
+        if studio is None:
+            if req.entrypoint is UNSET:
+                if req.command:
+                    spec["entrypoint"] = "sh -c"
+            elif req.entrypoint:
+                spec["entrypoint"] = req.entrypoint
+        if req.max_runtime is not None:
+            spec["requestedRunDurationSeconds"] = str(req.max_runtime)
+        if req.max_run_attempts:
+            spec["maxRunAttempts"] = req.max_run_attempts
+        body: dict[str, Any] = {"name": req.name, "spec": spec}
+        if req.tags:
+            body["tags"] = builtins.list(req.tags)
+        return body
+
+    @staticmethod
+    def _validate(req: JobRequest) -> None:
+        check_name(req.name, "job name")
+        if (req.image is None) == (req.studio is None):
+            raise InvalidArgumentError("give exactly one of image= and studio=")
+        if req.image is not None:
+            check_name(req.image, "image")
+        if req.studio is not None:
+            if isinstance(req.studio, str):
+                check_name(req.studio, "studio")
+            check_name(req.command, "command (a studio job needs one)")
+        elif req.command is not None and not isinstance(req.command, str):
+            raise InvalidArgumentError(f"command must be a string, got {req.command!r}")
+        resolve_machine(req.machine)
+        if req.max_runtime is not None:
+            check_positive_int(req.max_runtime, "max_runtime")
+        if req.max_run_attempts is not None:
+            check_positive_int(req.max_run_attempts, "max_run_attempts")
+        for tag in req.tags or ():
+            check_name(tag, "tag")
+        if isinstance(req.tags, str):
+            raise InvalidArgumentError("tags must be a list of strings, not a string")
+        for k in req.env or {}:
+            check_name(k, "env variable name")
+
+    async def submit(
+        self,
+        name: str,
+        command: str | None = None,
+        *,
+        image: str | None = None,
+        studio: Studio | str | None = None,
+        machine: Machine | str | None = None,
+        env: Mapping[str, str] | None = None,
+        interruptible: bool = False,
+        cloud_account: str | None = None,
+        entrypoint: str | None = UNSET,
+        max_runtime: int | None = None,
+        tags: Sequence[str] | None = None,
+        image_secret: str | None = None,
+        cloud_account_auth: bool = False,
+        path_mappings: Mapping[str, str] | None = None,
+        max_run_attempts: int | None = None,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+    ) -> Job:
+        """Submit a job running ``command`` in a docker ``image`` or in a ``studio``'s
+        environment, on ``machine`` (default ``cpu-4``). Body as in wire-flows §5.1.
+
+        Arguments are checked before any request. The server may rename the job to keep
+        names unique; the returned :class:`Job` has the name it got.
+        """
+        req = JobRequest(
+            name=name, command=command, image=image, studio=studio, machine=machine, env=env,
+            interruptible=interruptible, cloud_account=cloud_account, entrypoint=entrypoint,
+            max_runtime=max_runtime, tags=tags, image_secret=image_secret,
+            cloud_account_auth=cloud_account_auth, path_mappings=path_mappings,
+            max_run_attempts=max_run_attempts,
+        )  # fmt: skip
+        return await self._submit(req, teamspace)
+
+    async def _submit(self, req: JobRequest, teamspace: TeamspaceRef | Teamspace | None) -> Job:
+        self._validate(req)
+        ts = await self._teamspace(teamspace)
+        studio_obj: Studio | None = None
+        if req.studio is not None:
+            studio_obj = await self._client.studios._resolve(req.studio, ts)
+            cluster_id = studio_obj.cluster_id
+        else:
+            cluster_id = req.cloud_account or ts.default_cluster or ""
+        submit_id = uuid.uuid4().hex
+        body = self._body(req, studio=studio_obj, cluster_id=cluster_id, submit_id=submit_id)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                j = await self._api.create_job(ts.id, body=body)
+                return Job.from_model(j, ts.id)
+            except LightningError as exc:
+                if not (is_ambiguous(exc) or isinstance(exc, RateLimitError)) or attempt >= 6:
+                    raise
+                # the server may have created it: look before sending it again
+                found = await self._find_submitted(ts.id, req, submit_id)
+                if found is not None:
+                    return found
+                await anyio.sleep(random.uniform(0.05, 0.3) * attempt)
+
+    async def _find_submitted(
+        self, teamspace_id: str, req: JobRequest, submit_id: str
+    ) -> Job | None:
+        found = await self._find(teamspace_id, req.name)
+        if found is None or found.raw is None:
+            return None
+        spec = found.raw.spec
+        env = (spec.env if spec is not None else None) or []
+        for var in env:
+            if var.name == SUBMIT_ID_ENV:
+                return found if var.value == submit_id else None
+        # a server that does not echo env: accept the same command and image
+        same = found.command == (req.command or "") and found.image == (req.image or "")
+        return found if same and req.studio is None else None
+
+    async def submit_many(
+        self,
+        requests: AsyncOrSyncIterable[JobRequest],
+        *,
+        teamspace: TeamspaceRef | Teamspace | None = None,
+        concurrency: int = 64,
+        on_progress: ProgressCallback | None = None,
+        stop_on_error: bool = False,
+    ) -> builtins.list[Outcome[JobRequest, Job]]:
+        """Submit many jobs; one :class:`Outcome` per request, in input order. A bad request
+        fails alone (before any request of its own); no job is ever created twice."""
+        check_positive_int(concurrency, "concurrency")
+
+        async def one(req: JobRequest) -> Job:
+            return await self._submit(req, teamspace)
+
+        return await map_outcomes(
+            one, requests, concurrency=concurrency, on_progress=on_progress,
+            stop_on_error=stop_on_error,
+        )  # fmt: skip

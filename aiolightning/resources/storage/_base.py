@@ -1,0 +1,135 @@
+"""What every part of ``client.storage`` shares: transfer settings, the engine, and the
+resolution of a remote path or ``lit://`` URL to a :class:`RemoteTarget`."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ...fanout import Outcome
+from ...transfer import (
+    BulkTransferError,
+    RemoteTarget,
+    StoragePathError,
+    TransferConfig,
+    TransferEngine,
+    clean_remote_path,
+    is_lit_url,
+    parse_lit_url,
+)
+
+if TYPE_CHECKING:
+    from ..._client import AsyncLightning
+    from ..teamspaces import Teamspace
+
+LocalPath = str | os.PathLike[str]
+
+
+class StorageBase:
+    """The part of ``client.storage`` that the upload, download and listing parts build on."""
+
+    def __init__(self, client: AsyncLightning, config: TransferConfig | None = None) -> None:
+        self._client = client
+        self._config = config or TransferConfig()
+        self._engine: TransferEngine | None = None
+        self._clusters: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def config(self) -> TransferConfig:
+        return self._config
+
+    def configure(self, config: TransferConfig | None = None, **changes: Any) -> None:
+        """Replace the transfer knobs (``client.storage.configure(part_size=64 * 2**20)``)."""
+        new = (
+            (config or self._config).with_options(**changes)
+            if changes
+            else (config or self._config)
+        )
+        self._config = new
+        if self._engine is not None:
+            self._engine.config = new
+            if self._engine.budget.capacity != new.byte_budget and self._engine.budget.in_use == 0:
+                self._engine.budget.capacity = new.byte_budget
+
+    @property
+    def engine(self) -> TransferEngine:
+        if self._engine is None:
+            self._engine = TransferEngine(self._client.transport, self._config)
+        return self._engine
+
+    # ------------------------------------------------------------------ addressing
+
+    def _parse(
+        self, remote: str, teamspace: str | Teamspace | None, *, allow_root: bool
+    ) -> tuple[str | Teamspace | None, str, str]:
+        """(teamspace reference, cleaned path, display) -- no request made."""
+        if not isinstance(remote, str):
+            raise StoragePathError(f"remote path must be a string, got {type(remote).__name__}")
+        if is_lit_url(remote):
+            lit = parse_lit_url(remote)
+            path = lit.path
+            if not allow_root and not path:
+                raise StoragePathError(f"{remote!r} names the drive root; a file path is needed")
+            if lit.owner is not None:
+                return (
+                    f"{lit.owner}/{lit.teamspace}",
+                    path,
+                    f"lit://{lit.owner}/{lit.teamspace}/{path}",
+                )
+            return teamspace, path, f"lit:///{path}"
+        path = clean_remote_path(remote, allow_root=allow_root)
+        return teamspace, path, path
+
+    async def _resolve(
+        self,
+        ref: str | Teamspace | None,
+        path: str,
+        display: str,
+        *,
+        studio: str | None,
+        cluster_id: str | None,
+    ) -> RemoteTarget:
+        ts = await self._client.teamspaces.resolve(ref)
+        if studio is not None:
+            st = await self._client.studios.get(studio, teamspace=ts)
+            base = f"/v1/projects/{ts.id}/artifacts/cloudspaces/{st.id}"
+            return RemoteTarget(base, path, st.cluster_id or "", display, studio=True)
+        cluster = cluster_id or await self._cluster_for(ts)
+        return RemoteTarget(f"/v1/projects/{ts.id}/artifacts", path, cluster, display)
+
+    async def _cluster_for(self, ts: Teamspace) -> str:
+        cached = self._clusters.get(ts.id)
+        if cached is not None:
+            return cached
+        cluster = ts.default_cluster
+        if not cluster:
+            resp = await self._client.api.projects.list_project_cluster_bindings(project_id=ts.id)
+            bindings = [b.cluster_id for b in resp.clusters or [] if b.cluster_id]
+            cluster = bindings[0] if bindings else ""
+        self._clusters[ts.id] = cluster
+        return cluster
+
+    async def target(
+        self,
+        remote: str,
+        *,
+        teamspace: str | Teamspace | None = None,
+        studio: str | None = None,
+        cluster_id: str | None = None,
+    ) -> RemoteTarget:
+        """The resolved :class:`RemoteTarget` of a remote path or ``lit://`` URL."""
+        ref, path, display = self._parse(remote, teamspace, allow_root=True)
+        return await self._resolve(ref, path, display, studio=studio, cluster_id=cluster_id)
+
+    @staticmethod
+    def _all_or_raise(outcomes: list[Outcome[Any, Any]], verb: str) -> list[Any]:
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            first = failed[0].error
+            raise BulkTransferError(
+                f"{len(failed)} of {len(outcomes)} files failed to {verb}; first: {first}",
+                outcomes,
+            )
+        return [o.value for o in outcomes]

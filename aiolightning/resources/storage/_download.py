@@ -1,0 +1,111 @@
+"""Downloads of one file, of many ``(remote, local)`` pairs, and of a whole remote folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ...fanout import Outcome, map_outcomes
+from ...transfer import DownloadResult, StoragePathError, clean_remote_path
+from ...transfer._progress import ProgressCallback, ProgressTracker
+from ._base import LocalPath
+from ._listing import FileInfo, StorageListing
+
+if TYPE_CHECKING:
+    from ..teamspaces import Teamspace
+
+
+def _safe_local_child(root: Path, rel: str) -> Path:
+    """``root/rel`` for a path from a listing, refusing anything that would escape root."""
+    clean = clean_remote_path(rel, allow_root=False, what="listed path")
+    return root.joinpath(*PurePosixPath(clean).parts)
+
+
+class StorageDownloads(StorageListing):
+    """The part of ``client.storage`` that downloads (a folder download lists it first)."""
+
+    async def download(
+        self,
+        remote: str,
+        local: LocalPath,
+        *,
+        teamspace: str | Teamspace | None = None,
+        studio: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Download one file. If ``local`` is an existing folder the file keeps its name."""
+        ref, path, display = self._parse(remote, teamspace, allow_root=False)
+        dest = Path(local)
+        if await anyio.to_thread.run_sync(dest.is_dir):
+            dest = dest / PurePosixPath(path).name
+        target = await self._resolve(ref, path, display, studio=studio, cluster_id="")
+        tracker = ProgressTracker(progress)
+        async with self.engine.presigned.use():
+            return await self.engine.download_file(target, dest, tracker)
+
+    async def download_many(
+        self,
+        pairs: Iterable[tuple[str, LocalPath]] | AsyncIterable[tuple[str, LocalPath]],
+        *,
+        teamspace: str | Teamspace | None = None,
+        studio: str | None = None,
+        progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
+    ) -> list[Outcome[tuple[str, LocalPath], DownloadResult]]:
+        """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order."""
+        tracker = ProgressTracker(progress)
+        engine = self.engine
+
+        async def one(pair: tuple[str, LocalPath]) -> DownloadResult:
+            remote, local = pair
+            ref, path, display = self._parse(remote, teamspace, allow_root=False)
+            target = await self._resolve(ref, path, display, studio=studio, cluster_id="")
+            return await engine.download_file(target, Path(local), tracker)
+
+        async with engine.presigned.use():
+            return await map_outcomes(
+                one, pairs, concurrency=concurrency or self._config.max_files_in_flight
+            )
+
+    async def download_dir(
+        self,
+        remote_dir: str,
+        local_dir: LocalPath,
+        *,
+        teamspace: str | Teamspace | None = None,
+        studio: str | None = None,
+        progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
+    ) -> list[DownloadResult]:
+        """Download every file below ``remote_dir`` into ``local_dir`` (created if needed).
+
+        Raises :class:`BulkTransferError` (with every outcome) if any file failed.
+        """
+        ref, path, display = self._parse(remote_dir, teamspace, allow_root=True)
+        base = await self._resolve(ref, path, display, studio=studio, cluster_id="")
+        root = Path(local_dir)
+        if await anyio.to_thread.run_sync(root.is_file):
+            raise StoragePathError(f"{str(root)!r} is a file; give a folder to download into")
+        entries = [e async for e in self._list_target(base, recursive=True) if not e.is_dir]
+        items = [(e, _safe_local_child(root, e.path)) for e in entries]
+        tracker = ProgressTracker(
+            progress, files=len(items), total=sum(e.size or 0 for e in entries)
+        )
+        engine = self.engine
+        prefix = display.rstrip("/")
+
+        async def one(item: tuple[FileInfo, Path]) -> DownloadResult:
+            entry, dest = item
+            target = base.child(entry.path, f"{prefix}/{entry.path}")
+            return await engine.download_file(
+                target, dest, tracker, size=entry.size, count_total=False
+            )
+
+        async with engine.presigned.use():
+            outcomes = await map_outcomes(
+                one, items, concurrency=concurrency or self._config.max_files_in_flight
+            )
+        return self._all_or_raise(outcomes, "download")
