@@ -12,8 +12,8 @@ from _servers import json_response, serve
 from aiohttp import web
 
 from aiolightning import AsyncLightning, RetryPolicy
-from aiolightning import _limiter as limiter_module
 from aiolightning._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeLimiter
+from aiolightning._limiter import _scope as limiter_module
 
 pytestmark = pytest.mark.anyio
 

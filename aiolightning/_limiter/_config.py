@@ -1,0 +1,72 @@
+"""The limiter's settings (per scope and overall) and the snapshot of a scope's counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["LimiterConfig", "ScopeConfig", "ScopeStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeConfig:
+    """Limits of one scope.
+
+    ``rate``/``burst`` set a fixed token bucket (requests/s). ``adaptive_rate``: learn a rate
+    from throttles (see :mod:`aiolightning._limiter._adaptive`); ``None`` means "yes unless
+    ``rate`` is given".
+    """
+
+    initial: int = 32
+    max: int = 256
+    min: int = 1
+    rate: float | None = None
+    burst: float | None = None
+    decrease: float = 0.7
+    #: extra random wait, as a fraction of the pause, added once when a pause gate closes
+    pause_jitter: float = 0.1
+    #: callers queued when a pause gate opens are let through over this fraction of the
+    #: pause (at most 1 s) instead of all at once
+    pause_spread: float = 0.25
+    adaptive_rate: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterConfig(ScopeConfig):
+    """Limiter settings: defaults for every scope, plus per-scope overrides.
+
+    ``LimiterConfig(initial=32, max=256, per_scope={"data": ScopeConfig(initial=8, max=16)})``.
+    Every cap is also clamped to the connector's pool size (``pool_size`` of the Limiter).
+    """
+
+    per_scope: Mapping[str, ScopeConfig] = field(default_factory=dict)
+
+    def for_scope(self, scope: str) -> ScopeConfig:
+        """The scope's own settings, else these defaults (the fields inherited from
+        :class:`ScopeConfig`)."""
+        return self.per_scope.get(scope, self)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeStats:
+    """A snapshot of one scope's counters."""
+
+    scope: str
+    requests: int
+    retries: int
+    throttles: int
+    errors: int
+    in_flight: int
+    waiting: int
+    cap: int
+    max: int
+    paused_for: float
+    """seconds left before the pause gate opens (0.0 when open)"""
+    paused_until: float | None
+    """``time.monotonic()`` value when the gate opens, or None when open"""
+    rate: float | None = None
+    """requests/s of the token bucket pacing the scope; None while no bucket is engaged"""
+    measured_rate: float = 0.0
+    """requests/s sent, smoothed over 0.5 s windows (as of the last request that ended)"""
+    rate_max: float | None = None
+    """the adaptive rate's ``W_max``: the send rate when the last throttle came (or None)"""

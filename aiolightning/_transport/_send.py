@@ -1,0 +1,291 @@
+"""The send loop: one request's attempts through auth, limiter slot, aiohttp, errors and retries.
+
+auth → limiter slot → send (aiohttp) → map status to a typed error → retry (backoff
+waits, Retry-After, deadline); the caller decodes the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+from yarl import URL
+
+from .._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    LightningError,
+    RateLimitError,
+)
+from .._retry import RetryPolicy, parse_retry_after
+from ._encoding import encode_json, encode_query
+from ._session import SessionOwner
+from ._status_error import build_status_error, describe
+from ._timeout import Timeout, as_client_timeout
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .._limiter import ScopeLimiter
+
+__all__ = ["Sender"]
+
+logger = logging.getLogger("aiolightning")
+
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: statuses that feed the limiter's AIMD decrease and pause gate
+THROTTLE_STATUSES: Final = frozenset({429, 503})
+#: statuses after which a non-idempotent request certainly was not acted on
+_NOT_PROCESSED_STATUSES: Final = frozenset({408, 429, 503})
+
+_EMPTY_BODY: Final = b"{}"
+
+
+class Sender(SessionOwner):
+    """Sends one request, attempt after attempt; :class:`~aiolightning._transport.Transport`
+    builds its public methods on :meth:`_send`."""
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        route: str | None,
+        scope: str | None,
+        idempotent: bool | None,
+        timeout: float | aiohttp.ClientTimeout | Timeout | None,  # noqa: ASYNC109
+        retry: RetryPolicy | None,
+        extra_headers: Mapping[str, str] | None,
+        *,
+        authenticate: bool,
+        streaming: bool,
+    ) -> tuple[int, bytes | None, aiohttp.ClientResponse | None, tuple[ScopeLimiter, int] | None]:
+        query = encode_query(params) if params else ""
+        url = URL(
+            f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}", encoded=True
+        )
+        if json is not None:
+            data: bytes | None = encode_json(json)
+        elif method in BODY_METHODS:
+            data = _EMPTY_BODY
+        else:
+            data = None
+        sl = self.limiter.scope(scope or ("read" if method in READ_METHODS else "write"))
+        policy = retry if retry is not None else self.retry
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        if timeout is None:
+            client_timeout = self._stream_timeout if streaming else self._client_timeout
+        else:
+            client_timeout = as_client_timeout(timeout, self.timeout.connect)
+        auth = self.auth
+        session = self.session
+        deadline = policy.deadline
+        log_debug = logger.isEnabledFor(logging.DEBUG)
+        label = route or path
+        started = time.monotonic()
+        waits: Iterator[float] | None = None
+        attempt = 0
+        replayed_auth = False
+
+        while True:
+            attempt += 1
+            auth_header: str | None = None
+            if authenticate:
+                if auth.needs_login:
+                    await auth.refresh(None)
+                auth_header = auth.header
+            hdrs = self._headers(auth_header, data is not None, extra_headers)
+            attempt_timeout = client_timeout
+            if deadline is not None:
+                remaining = deadline - (time.monotonic() - started)
+                if remaining <= 0:
+                    remaining = 0.001
+                if client_timeout.total is None or remaining < client_timeout.total:
+                    attempt_timeout = aiohttp.ClientTimeout(
+                        total=remaining,
+                        connect=client_timeout.connect,
+                        sock_read=client_timeout.sock_read,
+                        sock_connect=client_timeout.sock_connect,
+                    )
+
+            ticket = await sl.acquire()
+            t0 = time.perf_counter()
+            error: LightningError | None = None
+            retry_after: float | None = None
+            sent = True  # may the server have seen (part of) the request?
+            status = 0
+            resp: aiohttp.ClientResponse | None = None
+            try:
+                if attempt_timeout is self._session_timeout:
+                    resp = await session.request(method, url, data=data, headers=hdrs)
+                else:
+                    resp = await session.request(
+                        method, url, data=data, headers=hdrs, timeout=attempt_timeout
+                    )
+                status = resp.status
+                if 200 <= status < 300:
+                    if streaming:
+                        body = None
+                    else:
+                        body = await resp.read()
+                        resp.release()
+                else:
+                    body = await resp.read()
+                    resp.release()
+            except asyncio.CancelledError:
+                if resp is not None:
+                    resp.close()
+                sl.release(ticket, outcome="cancelled")
+                raise
+            except aiohttp.ConnectionTimeoutError as exc:
+                sent = False
+                error = APITimeoutError(
+                    f"{method} {label}: timed out connecting ({describe(exc)})",
+                    method=method,
+                    path=path,
+                )
+                error.__cause__ = exc
+            except TimeoutError as exc:  # total / sock_read timeouts
+                if resp is not None:
+                    resp.close()
+                status = 0  # a status line may have arrived before the body timed out
+                error = APITimeoutError(
+                    f"{method} {label}: timed out ({describe(exc)})", method=method, path=path
+                )
+                error.__cause__ = exc
+            except aiohttp.InvalidURL as exc:
+                sl.release(ticket, outcome="error")
+                raise APIConnectionError(
+                    f"{method} {label}: invalid URL ({describe(exc)})", method=method, path=path
+                ) from None
+            except aiohttp.ClientConnectorError as exc:
+                sent = False
+                error = APIConnectionError(
+                    f"{method} {label}: could not connect ({describe(exc)})",
+                    method=method,
+                    path=path,
+                )
+                error.__cause__ = exc
+            except (aiohttp.ClientError, OSError) as exc:
+                if resp is not None:
+                    resp.close()
+                status = 0
+                error = APIConnectionError(
+                    f"{method} {label}: connection failed ({describe(exc)})",
+                    method=method,
+                    path=path,
+                )
+                error.__cause__ = exc
+            except BaseException:
+                if resp is not None:
+                    resp.close()
+                sl.release(ticket, outcome="error")
+                raise
+
+            elapsed_ms = (time.perf_counter() - t0) * 1000.0
+            if error is None:
+                assert resp is not None
+                if 200 <= status < 300:
+                    if not streaming:
+                        sl.release(ticket)
+                    if log_debug:
+                        logger.debug(
+                            "%s %s -> %d (attempt %d, %.1f ms)",
+                            method, label, status, attempt, elapsed_ms,
+                        )  # fmt: skip
+                    return status, body, resp, ((sl, ticket) if streaming else None)
+                # non-2xx
+                if status == 401 and authenticate and auth.refreshable and not replayed_auth:
+                    sl.release(ticket, outcome="neutral")
+                    if log_debug:
+                        logger.debug(
+                            "%s %s -> 401 (attempt %d, %.1f ms); renewing the token",
+                            method, label, attempt, elapsed_ms,
+                        )  # fmt: skip
+                    replayed_auth = True
+                    if await auth.refresh(auth_header):
+                        attempt -= 1  # the replay is not a retry
+                        continue
+                if status in THROTTLE_STATUSES or status == 408:
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                error = build_status_error(
+                    status, resp.reason, body or b"", method=method, path=path,
+                    retry_after=retry_after,
+                )  # fmt: skip
+                if status in THROTTLE_STATUSES:
+                    sl.release(
+                        ticket,
+                        outcome="throttled",
+                        retry_after=policy.retry_after_wait(retry_after),
+                    )
+                elif status >= 500:
+                    sl.release(ticket, outcome="error")
+                else:
+                    sl.release(ticket, outcome="neutral")
+            else:
+                sl.release(ticket, outcome="error")
+
+            if log_debug:
+                logger.debug(
+                    "%s %s -> %s (attempt %d, %.1f ms)",
+                    method, label, status or type(error).__name__, attempt, elapsed_ms,
+                )  # fmt: skip
+
+            # --- retry decision -------------------------------------------------------------
+            if attempt >= policy.max_attempts or not _retryable(
+                policy, error, status, sent, idempotent
+            ):
+                raise error
+            wait = policy.retry_after_wait(retry_after)
+            if wait is None:
+                if waits is None:
+                    waits = policy.waits()
+                wait = next(waits)
+            if deadline is not None and time.monotonic() - started + wait >= deadline:
+                logger.warning(
+                    "giving up on %s %s after %d attempt(s): the next retry would pass the "
+                    "%.1f s deadline (%s)",
+                    method, label, attempt, deadline, _short(error),
+                )  # fmt: skip
+                raise error
+            logger.warning(
+                "retrying %s %s in %.2f s (attempt %d/%d failed: %s)",
+                method, label, wait, attempt, policy.max_attempts, _short(error),
+            )  # fmt: skip
+            sl.note_retry()
+            if wait > 0:
+                await policy.sleep(wait)
+
+
+def _short(error: LightningError) -> str:
+    if isinstance(error, APIStatusError):
+        return f"HTTP {error.status}" + (
+            f" retry-after {error.retry_after:g}s"
+            if isinstance(error, RateLimitError) and error.retry_after is not None
+            else ""
+        )
+    return type(error).__name__
+
+
+def _retryable(
+    policy: RetryPolicy, error: LightningError, status: int, sent: bool, idempotent: bool
+) -> bool:
+    if status:
+        if status not in policy.retry_statuses:
+            return False
+        return idempotent or policy.retry_non_idempotent or status in _NOT_PROCESSED_STATUSES
+    if isinstance(error, APITimeoutError):
+        if not policy.retry_timeouts:
+            return False
+    elif not policy.retry_connection_errors:
+        return False
+    return not sent or idempotent or policy.retry_non_idempotent
