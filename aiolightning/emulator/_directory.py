@@ -90,19 +90,26 @@ def _layout() -> list[dict[str, Any]]:
     ]
 
 
+def _project_fields(state: State, p: Project) -> dict[str, Any]:
+    """The fields a teamspace and a membership in it both carry, in the service's order."""
+    return {
+        "name": p.name,
+        "displayName": p.display_name,
+        "description": "",
+        "ownerId": p.owner_id,
+        "ownerType": p.owner_type,
+        "creatorId": p.creator_id,
+        "createdAt": state.iso(p.created),
+        "updatedAt": state.iso(p.created),
+    }
+
+
 def project_json(state: State, p: Project) -> dict[str, Any]:
     return filled(
         "V1Project",
         {
             "id": p.id,
-            "name": p.name,
-            "displayName": p.display_name,
-            "description": "",
-            "ownerId": p.owner_id,
-            "ownerType": p.owner_type,
-            "creatorId": p.creator_id,
-            "createdAt": state.iso(p.created),
-            "updatedAt": state.iso(p.created),
+            **_project_fields(state, p),
             "isDefault": p.owner_type == "user" and p.creator_id == p.owner_id,
             "layoutConfig": _layout(),
             "projectSettings": filled(
@@ -128,14 +135,7 @@ def membership_json(state: State, p: Project, user: User) -> dict[str, Any]:
         {
             "projectId": p.id,
             "userId": user.id,
-            "name": p.name,
-            "displayName": p.display_name,
-            "description": "",
-            "ownerId": p.owner_id,
-            "ownerType": p.owner_type,
-            "creatorId": p.creator_id,
-            "createdAt": state.iso(p.created),
-            "updatedAt": state.iso(p.created),
+            **_project_fields(state, p),
             "isDefault": p.owner_type == "user" and p.owner_id == user.id,
             "roles": [],
             "balance": 0,

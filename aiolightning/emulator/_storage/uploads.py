@@ -16,7 +16,7 @@ from aiohttp import web
 from .core import StoreCore
 from .objects import DRIVE, MAX_PART_SIZE, MAX_PARTS, OpenUpload, StoredObject
 from .presign import encode_token
-from .wire import BadRequest, clean_path, int_param, json_error, read_json, snake_or_camel
+from .wire import BadRequest, clean_path, int_param, json_error, read_blobs, snake_or_camel
 
 __all__ = ["BlobUploads"]
 
@@ -28,10 +28,7 @@ class BlobUploads(StoreCore):
     async def _create(self, request: web.Request) -> web.StreamResponse:
         self.expire_uploads()
         try:
-            body = await read_json(request)
-            blobs = body.get("blobs")
-            if not isinstance(blobs, list) or not blobs:
-                raise BadRequest("blobs must be a non-empty list")
+            body, blobs = await read_blobs(request)
             cluster_id = str(snake_or_camel(body, "cluster_id", "clusterId") or "")
             results = [self._create_one(request, b, cluster_id) for b in blobs]
         except BadRequest as e:
@@ -123,10 +120,7 @@ class BlobUploads(StoreCore):
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         self.expire_uploads()
         try:
-            body = await read_json(request)
-            blobs = body.get("blobs")
-            if not isinstance(blobs, list) or not blobs:
-                raise BadRequest("blobs must be a non-empty list")
+            _, blobs = await read_blobs(request)
             for blob in blobs:
                 await self._complete_one(request, blob)
         except BadRequest as e:

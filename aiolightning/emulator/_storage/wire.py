@@ -14,6 +14,7 @@ __all__ = [
     "clean_path",
     "int_param",
     "json_error",
+    "read_blobs",
     "read_json",
     "rfc3339",
     "snake_or_camel",
@@ -83,3 +84,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+async def read_blobs(request: web.Request) -> tuple[dict[str, Any], list[Any]]:
+    """The JSON body of a ``POST blobs`` call and its non-empty ``blobs`` list."""
+    body = await read_json(request)
+    blobs = body.get("blobs")
+    if not isinstance(blobs, list) or not blobs:
+        raise BadRequest("blobs must be a non-empty list")
+    return body, blobs
