@@ -21,9 +21,11 @@ from .._errors import (
     APITimeoutError,
     LightningError,
     RateLimitError,
+    RedirectRefusedError,
 )
 from .._retry import RetryPolicy, parse_retry_after
 from ._encoding import encode_json, encode_query
+from ._redirects import request_following
 from ._session import SessionOwner
 from ._status_error import build_status_error, describe
 from ._timeout import Timeout, as_client_timeout
@@ -125,12 +127,10 @@ class Sender(SessionOwner):
             status = 0
             resp: aiohttp.ClientResponse | None = None
             try:
-                if attempt_timeout is self._session_timeout:
-                    resp = await session.request(method, url, data=data, headers=hdrs)
-                else:
-                    resp = await session.request(
-                        method, url, data=data, headers=hdrs, timeout=attempt_timeout
-                    )
+                resp = await request_following(
+                    session, method, url, data, hdrs, self._proxy_for,
+                    **({} if attempt_timeout is self._session_timeout else {"timeout": attempt_timeout}),
+                )  # fmt: skip
                 status = resp.status
                 if 200 <= status < 300:
                     if streaming:
@@ -185,6 +185,9 @@ class Sender(SessionOwner):
                     path=path,
                 )
                 error.__cause__ = exc
+            except RedirectRefusedError:
+                sl.release(ticket, outcome="neutral")
+                raise
             except BaseException:
                 if resp is not None:
                     resp.close()

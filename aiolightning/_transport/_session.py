@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Final, Self
 
 import aiohttp
+from yarl import URL
 
 from .._auth import Auth, StaticAuth
 from .._errors import LightningError
@@ -150,6 +151,10 @@ class SessionOwner:
             t._hdr_plain = dict(t._base_headers)
             t._hdr_json = {**t._base_headers, "Content-Type": "application/json"}
         return t
+
+    def _proxy_for(self, url: URL) -> str | None:
+        """The proxy for a request to ``url``; None leaves the choice to the session."""
+        return None
 
     # headers -------------------------------------------------------------------------------
 
