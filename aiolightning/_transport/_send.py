@@ -29,6 +29,7 @@ from ._redirects import request_following
 from ._session import SessionOwner
 from ._status_error import build_status_error, describe
 from ._timeout import Timeout, as_client_timeout
+from ._tls import tls_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -167,6 +168,13 @@ class Sender(SessionOwner):
                 raise APIConnectionError(
                     f"{method} {label}: invalid URL ({describe(exc)})", method=method, path=path
                 ) from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                # a configuration problem, not a flaky network: never retried
+                sl.release(ticket, outcome="neutral")
+                raise tls_error(
+                    exc, f"{method} {label}", method=method, path=path,
+                    source=self.network.ssl_source if self._own_network else "the session's settings",
+                ) from exc  # fmt: skip
             except aiohttp.ClientConnectorError as exc:
                 sent = False
                 error = APIConnectionError(

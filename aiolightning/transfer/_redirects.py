@@ -151,7 +151,7 @@ class DownloadLocations:
             await inner.enter_async_context(self.presigned.use())
             slot = await inner.enter_async_context(self.presigned.limiter.slot("data"))
             resp = await inner.enter_async_context(
-                self.presigned.http.get(loc, headers=safe_headers(headers))
+                self.presigned.request("GET", loc, headers=safe_headers(headers))
             )
             status = resp.status
             if status in (401, 403):  # expired early, or revoked: ask the API again
