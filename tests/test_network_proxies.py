@@ -147,10 +147,14 @@ async def test_a_callers_session_keeps_its_settings_and_storage_follows_it(
             emulator.client(session=session, proxy=proxy_url)
 
 
-@pytest.mark.parametrize("bad", ["socks5://127.0.0.1:1080", "127.0.0.1:3128", "http://"])
+@pytest.mark.parametrize(
+    "bad",
+    ["socks5://127.0.0.1:1080", "127.0.0.1:3128", "http://", f"me:{SECRET}@127.0.0.1:3128"],
+)
 async def test_a_malformed_proxy_is_refused_before_any_request(bad: str) -> None:
-    with pytest.raises(InvalidArgumentError, match="proxy"):
+    with pytest.raises(InvalidArgumentError, match="proxy") as info:
         AsyncLightning("http://127.0.0.1:9", api_key="k", proxy=bad)
+    assert SECRET not in str(info.value)
 
 
 async def test_a_malformed_proxy_variable_names_the_variable_not_the_password(
@@ -160,3 +164,12 @@ async def test_a_malformed_proxy_variable_names_the_variable_not_the_password(
     with pytest.raises(InvalidArgumentError, match="HTTPS_PROXY") as info:
         AsyncLightning("https://127.0.0.1:9", api_key="k")
     assert SECRET not in str(info.value)
+
+
+async def test_an_all_proxy_aiohttp_cannot_use_is_ignored_with_a_warning(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", f"socks5://u:{SECRET}@127.0.0.1:1080")
+    async with emulator.client() as c:  # curl users often have this: the client still works
+        await c.api.auth.get_user()
+    assert "ignoring ALL_PROXY" in caplog.text and SECRET not in caplog.text

@@ -14,6 +14,7 @@ The proxy's password never appears in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import urllib.request
@@ -28,6 +29,8 @@ from .._errors import InvalidArgumentError
 from ._redirects import redact_url
 from ._tls import Verify, resolve_verify
 
+logger = logging.getLogger("aiolightning")
+
 __all__ = ["NetworkConfig", "check_proxy_url", "environment_proxies", "hide_password"]
 
 
@@ -38,7 +41,7 @@ def check_proxy_url(proxy: str | URL, source: str = "proxy=") -> URL:
     except ValueError:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
-        shown = hide_password(str(proxy)) if url is not None else "<unparsable URL>"
+        shown = hide_password(str(proxy))
         raise InvalidArgumentError(
             f"{source} must be an http:// or https:// proxy URL such as "
             f"http://user:password@proxy.example:3128, got {shown!r}"
@@ -48,7 +51,12 @@ def check_proxy_url(proxy: str | URL, source: str = "proxy=") -> URL:
 
 def hide_password(url: str | URL) -> str:
     """``url`` with its password (if any) shown as ``***``."""
-    u = url if isinstance(url, URL) else URL(url)
+    try:
+        u = url if isinstance(url, URL) else URL(url)
+    except ValueError:
+        return "<not a valid URL>"
+    if u.password is None and "@" in str(url):  # e.g. "user:secret@host:3128", no scheme
+        return "***@" + str(url).rsplit("@", 1)[1]
     if u.password is not None:
         u = u.with_password("***")
     return str(u)
@@ -194,7 +202,16 @@ def environment_proxies(env: Mapping[str, str] | None = None) -> dict[str, str]:
     for scheme, value in found.items():
         if scheme == "no":
             proxies["no"] = value
-        elif scheme in ("http", "https", "all"):
+        elif scheme in ("http", "https"):
             check_proxy_url(value, f"the {scheme.upper()}_PROXY environment variable")
             proxies[scheme] = value
+        elif scheme == "all":  # curl's; often socks://, which aiohttp cannot use
+            try:
+                proxies["all"] = str(check_proxy_url(value, "ALL_PROXY"))
+            except InvalidArgumentError:
+                logger.warning(
+                    "ignoring ALL_PROXY=%s: only http:// and https:// proxies are supported "
+                    "(set HTTPS_PROXY / HTTP_PROXY, or pass proxy=)",
+                    hide_password(value),
+                )
     return proxies
