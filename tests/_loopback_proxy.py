@@ -40,9 +40,14 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 @asynccontextmanager
 async def forward_proxy(
-    *, user: str | None = None, password: str | None = None
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    hosts: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[str, ProxyLog]]:
-    """Serve a proxy on 127.0.0.1; yields (``http://127.0.0.1:port``, log)."""
+    """Serve a proxy on 127.0.0.1; yields (``http://127.0.0.1:port``, log). ``hosts`` maps
+    names only the proxy can resolve (a client that went around it could not connect)."""
+    names = hosts or {}
     log = ProxyLog()
     expected = None
     if user is not None:
@@ -75,12 +80,14 @@ async def forward_proxy(
         log.headers.append(headers)
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
-            up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            host = names.get(host, host.strip("[]"))
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
         else:
             url = urlsplit(target)
-            up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port or 80)
+            host = names.get(url.hostname or "", url.hostname or "")
+            up_reader, up_writer = await asyncio.open_connection(host, url.port or 80)
             path = (url.path or "/") + (f"?{url.query}" if url.query else "")
             kept = [
                 line
