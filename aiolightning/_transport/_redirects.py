@@ -18,7 +18,7 @@ without user info or query string (presigned URLs carry their signature in the q
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -109,7 +109,7 @@ async def request_following(
     url: URL,
     data: bytes | None,
     headers: Mapping[str, str],
-    proxy_for: Any,
+    proxy_for: Callable[[URL], URL | None],
     **kwargs: Any,
 ) -> aiohttp.ClientResponse:
     """Send ``method url`` on ``session`` and follow its redirects by the rules above; the
