@@ -33,13 +33,20 @@ if TYPE_CHECKING:
     from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
     from ._pagination import AsyncPager
     from ._retry import RetryPolicy
+    from ._sync import BulkInterrupted, Lightning, Pager
     from ._transport import Timeout, Transport
     from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
     from .resources._polling import WaitTimeoutError
     from .resources.jobs import Job, JobChange, JobRequest, JobStatus
     from .resources.machines import Machine
     from .resources.storage import FileInfo
-    from .resources.studios import CommandResult, CommandTimeoutError, Studio, StudioStatus
+    from .resources.studios import (
+        CommandResult,
+        CommandTimeoutError,
+        Studio,
+        StudioState,
+        StudioStatus,
+    )
     from .resources.teamspaces import Teamspace
     from .transfer import (
         BulkTransferError,
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AsyncLightning": "._client",
     "AsyncPager": "._pagination",
+    "BulkInterrupted": "._sync",
     "BulkTransferError": ".transfer",
     "CommandResult": ".resources.studios",
     "CommandTimeoutError": ".resources.studios",
@@ -63,11 +71,13 @@ _LAZY: dict[str, str] = {
     "JobChange": ".resources.jobs",
     "JobRequest": ".resources.jobs",
     "JobStatus": ".resources.jobs",
+    "Lightning": "._sync",
     "Limiter": "._limiter",
     "LimiterConfig": "._limiter",
     "Machine": ".resources.machines",
     "Outcome": ".fanout",
     "OutcomeStream": ".fanout",
+    "Pager": "._sync",
     "Progress": ".fanout",
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
@@ -75,6 +85,7 @@ _LAZY: dict[str, str] = {
     "StorageError": ".transfer",
     "StoragePathError": ".transfer",
     "Studio": ".resources.studios",
+    "StudioState": ".resources.studios",
     "StudioStatus": ".resources.studios",
     "Teamspace": ".resources.teamspaces",
     "Timeout": "._transport",
@@ -109,6 +120,7 @@ __all__ = [
     "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
+    "BulkInterrupted",
     "BulkTransferError",
     "CommandResult",
     "CommandTimeoutError",
@@ -121,6 +133,7 @@ __all__ = [
     "JobChange",
     "JobRequest",
     "JobStatus",
+    "Lightning",
     "LightningError",
     "Limiter",
     "LimiterConfig",
@@ -128,6 +141,7 @@ __all__ = [
     "NotFoundError",
     "Outcome",
     "OutcomeStream",
+    "Pager",
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
@@ -139,6 +153,7 @@ __all__ = [
     "StorageError",
     "StoragePathError",
     "Studio",
+    "StudioState",
     "StudioStatus",
     "Teamspace",
     "Timeout",

@@ -644,10 +644,16 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
         out.append("from .._pagination import AsyncPager\n")
     if needs_quote:
         out.append("from .._transport import quote_path_param\n")
+    sync_names = ["Synced", "blocking"]
+    if needs_pager:
+        sync_names.append("blocking_pager")
+    if needs_stream:
+        sync_names.append("blocking_iter")
+    out.append(f"from .._sync._wrap import {', '.join(sync_names)}\n")
     out.append("\nif TYPE_CHECKING:\n")
     out.append("    from .._retry import RetryPolicy\n")
     out.append("    from .._transport import Transport\n\n")
-    out.append(f'__all__ = ["{cls}"]\n\n\n')
+    out.append(f'__all__ = ["{cls}", "Sync{cls}"]\n\n\n')
     out.append(f"class {cls}:\n")
     out.append(
         docstring(
@@ -663,6 +669,26 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
         if op.iter_items:
             out.append("\n")
             out.append(render_iter(op, models))
+    out.append(render_sync_group(tag, group, ops))
+    return "".join(out)
+
+
+def render_sync_group(tag: str, group: str, ops: list[Operation]) -> str:
+    """The blocking twin of a group, for ``aiolightning.Lightning``: one line per operation."""
+    cls = pascal(group) + "Api"
+    out = [f"\n\nclass Sync{cls}(Synced[{cls}]):\n"]
+    out.append(
+        docstring(
+            f"``{cls}`` blocking: ``client.api.{group}`` of :class:`aiolightning.Lightning`.",
+            "    ",
+        )
+    )
+    out.append("\n")
+    for op in ops:
+        kind = "blocking_iter" if op.stream else "blocking"
+        out.append(f"    {op.name} = {kind}({cls}.{op.name})\n")
+        if op.iter_items:
+            out.append(f"    {op.name}_iter = blocking_pager({cls}.{op.name}_iter)\n")
     return "".join(out)
 
 
@@ -820,10 +846,11 @@ def render_api_init(groups: list[tuple[str, str, int]]) -> str:
     out.append("from functools import cached_property\n")
     out.append("from typing import TYPE_CHECKING\n\n")
     out.append("if TYPE_CHECKING:\n")
+    out.append("    from .._sync._portal import LoopThread\n")
     out.append("    from .._transport import Transport\n")
     for group, _tag, _n in groups:
-        out.append(f"    from .{group} import {pascal(group)}Api\n")
-    out.append('\n__all__ = ["GROUPS", "Api"]\n\n')
+        out.append(f"    from .{group} import {pascal(group)}Api, Sync{pascal(group)}Api\n")
+    out.append('\n__all__ = ["GROUPS", "Api", "SyncApi"]\n\n')
     out.append("GROUPS: tuple[str, ...] = (\n")
     out.extend(f'    "{g}",\n' for g, _t, _n in groups)
     out.append(")\n\n\n")
@@ -840,6 +867,20 @@ def render_api_init(groups: list[tuple[str, str, int]]) -> str:
         out.append(f'        """``{tag}`` ({n} operations)."""\n')
         out.append(f"        from .{group} import {cls}\n\n")
         out.append(f"        return {cls}(self._transport)\n")
+    out.append("\n\nclass SyncApi:\n")
+    out.append(
+        '    """The blocking twin of :class:`Api` (``client.api`` of :class:`Lightning`)."""\n\n'
+    )
+    out.append("    def __init__(self, portal: LoopThread, api: Api) -> None:\n")
+    out.append("        self._portal = portal\n")
+    out.append("        self.aio = api\n")
+    for group, tag, n in groups:
+        cls = "Sync" + pascal(group) + "Api"
+        out.append("\n    @cached_property\n")
+        out.append(f"    def {group}(self) -> {cls}:\n")
+        out.append(f'        """``{tag}`` ({n} operations), blocking."""\n')
+        out.append(f"        from .{group} import {cls}\n\n")
+        out.append(f"        return {cls}(self._portal, self.aio.{group})\n")
     return "".join(out)
 
 

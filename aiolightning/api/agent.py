@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AgentApi"]
+__all__ = ["AgentApi", "SyncAgentApi"]
 
 
 class AgentApi:
@@ -399,3 +400,23 @@ class AgentApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncAgentApi(Synced[AgentApi]):
+    """``AgentApi`` blocking: ``client.api.agent`` of :class:`aiolightning.Lightning`."""
+
+    agent_complete_part = blocking(AgentApi.agent_complete_part)
+    agent_upload_part = blocking(AgentApi.agent_upload_part)
+    create_agent_multipart_upload = blocking(AgentApi.create_agent_multipart_upload)
+    get_agent_job = blocking(AgentApi.get_agent_job)
+    get_agent_job_env = blocking(AgentApi.get_agent_job_env)
+    get_agent_job_logs_metadata = blocking(AgentApi.get_agent_job_logs_metadata)
+    list_agent_job_artifacts = blocking(AgentApi.list_agent_job_artifacts)
+    list_agent_job_artifacts_iter = blocking_pager(AgentApi.list_agent_job_artifacts_iter)
+    list_agent_job_files = blocking(AgentApi.list_agent_job_files)
+    list_agent_job_files_iter = blocking_pager(AgentApi.list_agent_job_files_iter)
+    list_agent_jobs = blocking(AgentApi.list_agent_jobs)
+    update_agent_job = blocking(AgentApi.update_agent_job)
+    update_agent_status = blocking(AgentApi.update_agent_status)
+    upload_agent_job_artifact = blocking(AgentApi.upload_agent_job_artifact)
+    upload_agent_job_output = blocking(AgentApi.upload_agent_job_output)

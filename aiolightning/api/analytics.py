@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AnalyticsApi"]
+__all__ = ["AnalyticsApi", "SyncAnalyticsApi"]
 
 
 class AnalyticsApi:
@@ -41,3 +42,9 @@ class AnalyticsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncAnalyticsApi(Synced[AnalyticsApi]):
+    """``AnalyticsApi`` blocking: ``client.api.analytics`` of :class:`aiolightning.Lightning`."""
+
+    onboarding_event = blocking(AnalyticsApi.onboarding_event)

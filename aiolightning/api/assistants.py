@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import models
+from .._sync._wrap import Synced, blocking, blocking_iter
 from .._transport import quote_path_param
 from ._ndjson import iter_ndjson
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AssistantsApi"]
+__all__ = ["AssistantsApi", "SyncAssistantsApi"]
 
 
 class AssistantsApi:
@@ -882,3 +883,49 @@ class AssistantsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncAssistantsApi(Synced[AssistantsApi]):
+    """``AssistantsApi`` blocking: ``client.api.assistants`` of :class:`aiolightning.Lightning`."""
+
+    contact_assistant_owner = blocking(AssistantsApi.contact_assistant_owner)
+    create_assistant = blocking(AssistantsApi.create_assistant)
+    create_assistant_managed_endpoint = blocking(AssistantsApi.create_assistant_managed_endpoint)
+    create_conversation_message_action = blocking(AssistantsApi.create_conversation_message_action)
+    create_model_metrics = blocking(AssistantsApi.create_model_metrics)
+    delete_assistant = blocking(AssistantsApi.delete_assistant)
+    delete_assistant_managed_endpoint = blocking(AssistantsApi.delete_assistant_managed_endpoint)
+    delete_conversation = blocking(AssistantsApi.delete_conversation)
+    get_assistant = blocking(AssistantsApi.get_assistant)
+    get_assistant_knowledge_status = blocking(AssistantsApi.get_assistant_knowledge_status)
+    get_conversation = blocking(AssistantsApi.get_conversation)
+    get_latest_model_metrics = blocking(AssistantsApi.get_latest_model_metrics)
+    get_managed_model_assistant = blocking(AssistantsApi.get_managed_model_assistant)
+    get_managed_model_assistant2 = blocking(AssistantsApi.get_managed_model_assistant2)
+    get_managed_model_by_name = blocking(AssistantsApi.get_managed_model_by_name)
+    get_model_metrics = blocking(AssistantsApi.get_model_metrics)
+    get_published_managed_endpoint = blocking(AssistantsApi.get_published_managed_endpoint)
+    list_assistant_managed_endpoints = blocking(AssistantsApi.list_assistant_managed_endpoints)
+    list_assistants = blocking(AssistantsApi.list_assistants)
+    list_conversation_message_actions = blocking(AssistantsApi.list_conversation_message_actions)
+    list_conversations = blocking(AssistantsApi.list_conversations)
+    list_published_managed_endpoints = blocking(AssistantsApi.list_published_managed_endpoints)
+    list_user_conversations = blocking(AssistantsApi.list_user_conversations)
+    publish_community_model = blocking(AssistantsApi.publish_community_model)
+    start_conversation = blocking_iter(AssistantsApi.start_conversation)
+    update_assistant = blocking(AssistantsApi.update_assistant)
+    update_assistant_managed_endpoint = blocking(AssistantsApi.update_assistant_managed_endpoint)
+    update_assistant_managed_endpoint_model = blocking(
+        AssistantsApi.update_assistant_managed_endpoint_model
+    )
+    update_conversation = blocking(AssistantsApi.update_conversation)
+    update_conversation_like = blocking(AssistantsApi.update_conversation_like)
+    update_conversation_message_content = blocking(
+        AssistantsApi.update_conversation_message_content
+    )
+    update_conversation_message_like = blocking(AssistantsApi.update_conversation_message_like)
+    validate_assistant_managed_endpoint = blocking(
+        AssistantsApi.validate_assistant_managed_endpoint
+    )
+    validate_assistant_status = blocking(AssistantsApi.validate_assistant_status)
+    validate_managed_model = blocking(AssistantsApi.validate_managed_model)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AuthApi"]
+__all__ = ["AuthApi", "SyncAuthApi"]
 
 
 class AuthApi:
@@ -292,3 +293,21 @@ class AuthApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncAuthApi(Synced[AuthApi]):
+    """``AuthApi`` blocking: ``client.api.auth`` of :class:`aiolightning.Lightning`."""
+
+    get_user = blocking(AuthApi.get_user)
+    get_user_notification_preferences = blocking(AuthApi.get_user_notification_preferences)
+    guest_login = blocking(AuthApi.guest_login)
+    list_platform_notifications = blocking(AuthApi.list_platform_notifications)
+    login = blocking(AuthApi.login)
+    logout = blocking(AuthApi.logout)
+    magic_link_login = blocking(AuthApi.magic_link_login)
+    refresh = blocking(AuthApi.refresh)
+    reset_api_key = blocking(AuthApi.reset_api_key)
+    token_login = blocking(AuthApi.token_login)
+    update_user = blocking(AuthApi.update_user)
+    update_user_notification_preferences = blocking(AuthApi.update_user_notification_preferences)
+    whoami = blocking(AuthApi.whoami)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["BillingApi"]
+__all__ = ["BillingApi", "SyncBillingApi"]
 
 
 class BillingApi:
@@ -715,3 +716,39 @@ class BillingApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncBillingApi(Synced[BillingApi]):
+    """``BillingApi`` blocking: ``client.api.billing`` of :class:`aiolightning.Lightning`."""
+
+    create_billing_portal_session = blocking(BillingApi.create_billing_portal_session)
+    create_billing_upgrade_trigger_record = blocking(
+        BillingApi.create_billing_upgrade_trigger_record
+    )
+    create_checkout_session = blocking(BillingApi.create_checkout_session)
+    create_org_checkout_session = blocking(BillingApi.create_org_checkout_session)
+    create_subscription_checkout_session = blocking(BillingApi.create_subscription_checkout_session)
+    get_account_balance = blocking(BillingApi.get_account_balance)
+    get_activity_filter_values = blocking(BillingApi.get_activity_filter_values)
+    get_assistant_session_daily_aggregated = blocking(
+        BillingApi.get_assistant_session_daily_aggregated
+    )
+    get_billing_subscription = blocking(BillingApi.get_billing_subscription)
+    get_inference_rate_limit = blocking(BillingApi.get_inference_rate_limit)
+    get_monthly_summary = blocking(BillingApi.get_monthly_summary)
+    get_org_balance = blocking(BillingApi.get_org_balance)
+    get_project_balance = blocking(BillingApi.get_project_balance)
+    get_project_compute_usage = blocking(BillingApi.get_project_compute_usage)
+    get_sandbox_usage_activity = blocking(BillingApi.get_sandbox_usage_activity)
+    get_usage_details = blocking(BillingApi.get_usage_details)
+    get_usage_report_v1 = blocking(BillingApi.get_usage_report_v1)
+    get_usage_report_v2 = blocking(BillingApi.get_usage_report_v2)
+    get_user_balance = blocking(BillingApi.get_user_balance)
+    purchase_annual_upsell = blocking(BillingApi.purchase_annual_upsell)
+    quote_annual_upsell = blocking(BillingApi.quote_annual_upsell)
+    quote_subscription = blocking(BillingApi.quote_subscription)
+    report_inference_usage = blocking(BillingApi.report_inference_usage)
+    transfer_org_balance = blocking(BillingApi.transfer_org_balance)
+    transfer_project_balance = blocking(BillingApi.transfer_project_balance)
+    transfer_user_balance = blocking(BillingApi.transfer_user_balance)
+    update_billing_subscription = blocking(BillingApi.update_billing_subscription)

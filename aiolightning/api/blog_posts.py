@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["BlogPostsApi"]
+__all__ = ["BlogPostsApi", "SyncBlogPostsApi"]
 
 
 class BlogPostsApi:
@@ -176,3 +177,14 @@ class BlogPostsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncBlogPostsApi(Synced[BlogPostsApi]):
+    """``BlogPostsApi`` blocking: ``client.api.blog_posts`` of :class:`aiolightning.Lightning`."""
+
+    create_blog_post = blocking(BlogPostsApi.create_blog_post)
+    delete_blog_post = blocking(BlogPostsApi.delete_blog_post)
+    get_blog_post = blocking(BlogPostsApi.get_blog_post)
+    list_blog_posts = blocking(BlogPostsApi.list_blog_posts)
+    list_blog_posts_iter = blocking_pager(BlogPostsApi.list_blog_posts_iter)
+    update_blog_post = blocking(BlogPostsApi.update_blog_post)

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudInstancesApi"]
+__all__ = ["CloudInstancesApi", "SyncCloudInstancesApi"]
 
 
 class CloudInstancesApi:
@@ -180,3 +181,14 @@ class CloudInstancesApi:
             return page.next_page_token
 
         return AsyncPager(fetch, items, next_token)
+
+
+class SyncCloudInstancesApi(Synced[CloudInstancesApi]):
+    """``CloudInstancesApi`` blocking: ``client.api.cloud_instances`` of :class:`aiolightning.Lightning`."""
+
+    create_instance = blocking(CloudInstancesApi.create_instance)
+    delete_instance = blocking(CloudInstancesApi.delete_instance)
+    get_instance = blocking(CloudInstancesApi.get_instance)
+    list_instance_images = blocking(CloudInstancesApi.list_instance_images)
+    list_instances = blocking(CloudInstancesApi.list_instances)
+    list_instances_iter = blocking_pager(CloudInstancesApi.list_instances_iter)

@@ -11,6 +11,7 @@ import msgspec
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_iter, blocking_pager
 from .._transport import quote_path_param
 from ._ndjson import iter_ndjson
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudSpaceApi"]
+__all__ = ["CloudSpaceApi", "SyncCloudSpaceApi"]
 
 
 class CloudSpaceApi:
@@ -2474,3 +2475,151 @@ class CloudSpaceApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncCloudSpaceApi(Synced[CloudSpaceApi]):
+    """``CloudSpaceApi`` blocking: ``client.api.cloud_space`` of :class:`aiolightning.Lightning`."""
+
+    cancel_cloud_space_instance_switch = blocking(CloudSpaceApi.cancel_cloud_space_instance_switch)
+    cancel_running_cloud_space_instance_transfer = blocking(
+        CloudSpaceApi.cancel_running_cloud_space_instance_transfer
+    )
+    check_external_service_status = blocking(CloudSpaceApi.check_external_service_status)
+    complete_running_cloud_space_instance_transfer = blocking(
+        CloudSpaceApi.complete_running_cloud_space_instance_transfer
+    )
+    create_cloud_space = blocking(CloudSpaceApi.create_cloud_space)
+    create_cloud_space_app = blocking(CloudSpaceApi.create_cloud_space_app)
+    create_cloud_space_app_instance = blocking(CloudSpaceApi.create_cloud_space_app_instance)
+    create_cloud_space_instance_metric = blocking(CloudSpaceApi.create_cloud_space_instance_metric)
+    create_cloud_space_session = blocking(CloudSpaceApi.create_cloud_space_session)
+    create_cloud_space_version = blocking(CloudSpaceApi.create_cloud_space_version)
+    create_cloud_space_version_publication = blocking(
+        CloudSpaceApi.create_cloud_space_version_publication
+    )
+    create_lightning_run = blocking(CloudSpaceApi.create_lightning_run)
+    create_lightning_run_instance = blocking(CloudSpaceApi.create_lightning_run_instance)
+    delete_cloud_space = blocking(CloudSpaceApi.delete_cloud_space)
+    delete_cloud_space_app = blocking(CloudSpaceApi.delete_cloud_space_app)
+    delete_cloud_space_index = blocking(CloudSpaceApi.delete_cloud_space_index)
+    delete_cloud_space_session = blocking(CloudSpaceApi.delete_cloud_space_session)
+    delete_cloud_space_version = blocking(CloudSpaceApi.delete_cloud_space_version)
+    delete_cloud_space_version_publication = blocking(
+        CloudSpaceApi.delete_cloud_space_version_publication
+    )
+    delete_lightning_run = blocking(CloudSpaceApi.delete_lightning_run)
+    engage_cloud_space = blocking(CloudSpaceApi.engage_cloud_space)
+    execute_command_in_cloud_space = blocking(CloudSpaceApi.execute_command_in_cloud_space)
+    execute_in_cloud_space_session = blocking(CloudSpaceApi.execute_in_cloud_space_session)
+    execute_plugin = blocking(CloudSpaceApi.execute_plugin)
+    fork_cloud_space = blocking(CloudSpaceApi.fork_cloud_space)
+    fork_cloud_space_app_instance = blocking(CloudSpaceApi.fork_cloud_space_app_instance)
+    get_cloud_space = blocking(CloudSpaceApi.get_cloud_space)
+    get_cloud_space_app = blocking(CloudSpaceApi.get_cloud_space_app)
+    get_cloud_space_artifacts_page = blocking(CloudSpaceApi.get_cloud_space_artifacts_page)
+    get_cloud_space_by_collab_session = blocking(CloudSpaceApi.get_cloud_space_by_collab_session)
+    get_cloud_space_by_name = blocking(CloudSpaceApi.get_cloud_space_by_name)
+    get_cloud_space_cold_start_metrics_stats = blocking(
+        CloudSpaceApi.get_cloud_space_cold_start_metrics_stats
+    )
+    get_cloud_space_folder_index = blocking(CloudSpaceApi.get_cloud_space_folder_index)
+    get_cloud_space_instance_config = blocking(CloudSpaceApi.get_cloud_space_instance_config)
+    get_cloud_space_instance_open_ports = blocking(
+        CloudSpaceApi.get_cloud_space_instance_open_ports
+    )
+    get_cloud_space_instance_status = blocking(CloudSpaceApi.get_cloud_space_instance_status)
+    get_cloud_space_instance_system_metrics_aggregate = blocking(
+        CloudSpaceApi.get_cloud_space_instance_system_metrics_aggregate
+    )
+    get_cloud_space_required_balance_status = blocking(
+        CloudSpaceApi.get_cloud_space_required_balance_status
+    )
+    get_cloud_space_size = blocking(CloudSpaceApi.get_cloud_space_size)
+    get_cloud_space_transfer_estimate = blocking(CloudSpaceApi.get_cloud_space_transfer_estimate)
+    get_cloud_space_version = blocking(CloudSpaceApi.get_cloud_space_version)
+    get_cloud_space_version_artifacts_page = blocking(
+        CloudSpaceApi.get_cloud_space_version_artifacts_page
+    )
+    get_cloud_space_version_folder_index = blocking(
+        CloudSpaceApi.get_cloud_space_version_folder_index
+    )
+    get_cloud_space_version_publication = blocking(
+        CloudSpaceApi.get_cloud_space_version_publication
+    )
+    get_lightning_run = blocking(CloudSpaceApi.get_lightning_run)
+    get_lightning_run_source_code_download_url = blocking(
+        CloudSpaceApi.get_lightning_run_source_code_download_url
+    )
+    get_long_running_command_in_cloud_space = blocking(
+        CloudSpaceApi.get_long_running_command_in_cloud_space
+    )
+    get_long_running_command_in_cloud_space_stream = blocking_iter(
+        CloudSpaceApi.get_long_running_command_in_cloud_space_stream
+    )
+    get_public_cloud_space_by_id = blocking(CloudSpaceApi.get_public_cloud_space_by_id)
+    install_plugin = blocking(CloudSpaceApi.install_plugin)
+    invalidate_cloud_space_instance_code_settings = blocking(
+        CloudSpaceApi.invalidate_cloud_space_instance_code_settings
+    )
+    keep_alive_cloud_space_instance = blocking(CloudSpaceApi.keep_alive_cloud_space_instance)
+    list_available_plugins = blocking(CloudSpaceApi.list_available_plugins)
+    list_cloud_space_apps = blocking(CloudSpaceApi.list_cloud_space_apps)
+    list_cloud_space_cold_start_metrics = blocking(
+        CloudSpaceApi.list_cloud_space_cold_start_metrics
+    )
+    list_cloud_space_instances = blocking(CloudSpaceApi.list_cloud_space_instances)
+    list_cloud_space_instances_iter = blocking_pager(CloudSpaceApi.list_cloud_space_instances_iter)
+    list_cloud_space_publications = blocking(CloudSpaceApi.list_cloud_space_publications)
+    list_cloud_space_python_versions = blocking(CloudSpaceApi.list_cloud_space_python_versions)
+    list_cloud_space_sessions = blocking(CloudSpaceApi.list_cloud_space_sessions)
+    list_cloud_space_tags = blocking(CloudSpaceApi.list_cloud_space_tags)
+    list_cloud_space_version_publications = blocking(
+        CloudSpaceApi.list_cloud_space_version_publications
+    )
+    list_cloud_space_versions = blocking(CloudSpaceApi.list_cloud_space_versions)
+    list_cloud_spaces = blocking(CloudSpaceApi.list_cloud_spaces)
+    list_cloud_spaces_iter = blocking_pager(CloudSpaceApi.list_cloud_spaces_iter)
+    list_cloud_spaces_bulk = blocking(CloudSpaceApi.list_cloud_spaces_bulk)
+    list_cloud_spaces_bulk_iter = blocking_pager(CloudSpaceApi.list_cloud_spaces_bulk_iter)
+    list_installed_plugins = blocking(CloudSpaceApi.list_installed_plugins)
+    list_lightning_runs = blocking(CloudSpaceApi.list_lightning_runs)
+    list_published_cloud_spaces = blocking(CloudSpaceApi.list_published_cloud_spaces)
+    list_published_cloud_spaces_iter = blocking_pager(
+        CloudSpaceApi.list_published_cloud_spaces_iter
+    )
+    publish_cloud_space = blocking(CloudSpaceApi.publish_cloud_space)
+    refresh_cloud_space_index = blocking(CloudSpaceApi.refresh_cloud_space_index)
+    refresh_path = blocking(CloudSpaceApi.refresh_path)
+    report_cloud_space_instance_idle_state = blocking(
+        CloudSpaceApi.report_cloud_space_instance_idle_state
+    )
+    report_cloud_space_instance_stop_at = blocking(
+        CloudSpaceApi.report_cloud_space_instance_stop_at
+    )
+    report_cloud_space_instance_system_metrics = blocking(
+        CloudSpaceApi.report_cloud_space_instance_system_metrics
+    )
+    request_cloud_space_access = blocking(CloudSpaceApi.request_cloud_space_access)
+    restart_cloud_space_instance = blocking(CloudSpaceApi.restart_cloud_space_instance)
+    should_start_syncing = blocking(CloudSpaceApi.should_start_syncing)
+    start_cloud_space_instance = blocking(CloudSpaceApi.start_cloud_space_instance)
+    stop_cloud_space_instance = blocking(CloudSpaceApi.stop_cloud_space_instance)
+    suggest_cloud_space_name = blocking(CloudSpaceApi.suggest_cloud_space_name)
+    switch_cloud_space_instance = blocking(CloudSpaceApi.switch_cloud_space_instance)
+    transfer_cloud_space = blocking(CloudSpaceApi.transfer_cloud_space)
+    uninstall_plugin = blocking(CloudSpaceApi.uninstall_plugin)
+    unpublish_cloud_space = blocking(CloudSpaceApi.unpublish_cloud_space)
+    update_cloud_space = blocking(CloudSpaceApi.update_cloud_space)
+    update_cloud_space_app = blocking(CloudSpaceApi.update_cloud_space_app)
+    update_cloud_space_collab = blocking(CloudSpaceApi.update_cloud_space_collab)
+    update_cloud_space_ide = blocking(CloudSpaceApi.update_cloud_space_ide)
+    update_cloud_space_index = blocking(CloudSpaceApi.update_cloud_space_index)
+    update_cloud_space_instance_config = blocking(CloudSpaceApi.update_cloud_space_instance_config)
+    update_cloud_space_publication = blocking(CloudSpaceApi.update_cloud_space_publication)
+    update_cloud_space_sleep_config = blocking(CloudSpaceApi.update_cloud_space_sleep_config)
+    update_cloud_space_tutorial_shown = blocking(CloudSpaceApi.update_cloud_space_tutorial_shown)
+    update_cloud_space_version = blocking(CloudSpaceApi.update_cloud_space_version)
+    update_cloud_space_version_publication = blocking(
+        CloudSpaceApi.update_cloud_space_version_publication
+    )
+    update_cloud_space_visibility = blocking(CloudSpaceApi.update_cloud_space_visibility)

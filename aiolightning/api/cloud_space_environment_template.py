@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudSpaceEnvironmentTemplateApi"]
+__all__ = ["CloudSpaceEnvironmentTemplateApi", "SyncCloudSpaceEnvironmentTemplateApi"]
 
 
 class CloudSpaceEnvironmentTemplateApi:
@@ -158,3 +159,26 @@ class CloudSpaceEnvironmentTemplateApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncCloudSpaceEnvironmentTemplateApi(Synced[CloudSpaceEnvironmentTemplateApi]):
+    """``CloudSpaceEnvironmentTemplateApi`` blocking: ``client.api.cloud_space_environment_template`` of :class:`aiolightning.Lightning`."""
+
+    create_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.create_cloud_space_environment_template
+    )
+    delete_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.delete_cloud_space_environment_template
+    )
+    get_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.get_cloud_space_environment_template
+    )
+    list_cloud_space_environment_templates = blocking(
+        CloudSpaceEnvironmentTemplateApi.list_cloud_space_environment_templates
+    )
+    list_managed_cloud_space_environment_templates = blocking(
+        CloudSpaceEnvironmentTemplateApi.list_managed_cloud_space_environment_templates
+    )
+    update_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.update_cloud_space_environment_template
+    )

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudyApi"]
+__all__ = ["CloudyApi", "SyncCloudyApi"]
 
 
 class CloudyApi:
@@ -89,3 +90,11 @@ class CloudyApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncCloudyApi(Synced[CloudyApi]):
+    """``CloudyApi`` blocking: ``client.api.cloudy`` of :class:`aiolightning.Lightning`."""
+
+    get_user_cloudy_settings = blocking(CloudyApi.get_user_cloudy_settings)
+    list_cloudy_experts = blocking(CloudyApi.list_cloudy_experts)
+    update_user_cloudy_settings = blocking(CloudyApi.update_user_cloudy_settings)

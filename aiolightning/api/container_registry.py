@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ContainerRegistryApi"]
+__all__ = ["ContainerRegistryApi", "SyncContainerRegistryApi"]
 
 
 class ContainerRegistryApi:
@@ -156,3 +157,15 @@ class ContainerRegistryApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncContainerRegistryApi(Synced[ContainerRegistryApi]):
+    """``ContainerRegistryApi`` blocking: ``client.api.container_registry`` of :class:`aiolightning.Lightning`."""
+
+    create_container_registry = blocking(ContainerRegistryApi.create_container_registry)
+    delete_container_registry = blocking(ContainerRegistryApi.delete_container_registry)
+    list_container_registries = blocking(ContainerRegistryApi.list_container_registries)
+    refresh_container_registry_credentials = blocking(
+        ContainerRegistryApi.refresh_container_registry_credentials
+    )
+    update_container_registry = blocking(ContainerRegistryApi.update_container_registry)

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["DataConnectionApi"]
+__all__ = ["DataConnectionApi", "SyncDataConnectionApi"]
 
 
 class DataConnectionApi:
@@ -364,3 +365,25 @@ class DataConnectionApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncDataConnectionApi(Synced[DataConnectionApi]):
+    """``DataConnectionApi`` blocking: ``client.api.data_connection`` of :class:`aiolightning.Lightning`."""
+
+    create_data_connection = blocking(DataConnectionApi.create_data_connection)
+    delete_data_connection = blocking(DataConnectionApi.delete_data_connection)
+    get_data_connection = blocking(DataConnectionApi.get_data_connection)
+    get_data_connection_artifacts_page = blocking(
+        DataConnectionApi.get_data_connection_artifacts_page
+    )
+    get_data_connection_folder_index = blocking(DataConnectionApi.get_data_connection_folder_index)
+    get_temp_bucket_credentials = blocking(DataConnectionApi.get_temp_bucket_credentials)
+    list_data_connection_artifacts = blocking(DataConnectionApi.list_data_connection_artifacts)
+    list_data_connection_artifacts_iter = blocking_pager(
+        DataConnectionApi.list_data_connection_artifacts_iter
+    )
+    list_data_connections = blocking(DataConnectionApi.list_data_connections)
+    refresh_data_connection_index = blocking(DataConnectionApi.refresh_data_connection_index)
+    setup_data_connection = blocking(DataConnectionApi.setup_data_connection)
+    update_data_connection = blocking(DataConnectionApi.update_data_connection)
+    validate_data_connection = blocking(DataConnectionApi.validate_data_connection)

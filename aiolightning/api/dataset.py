@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["DatasetApi"]
+__all__ = ["DatasetApi", "SyncDatasetApi"]
 
 
 class DatasetApi:
@@ -144,3 +145,13 @@ class DatasetApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncDatasetApi(Synced[DatasetApi]):
+    """``DatasetApi`` blocking: ``client.api.dataset`` of :class:`aiolightning.Lightning`."""
+
+    create_dataset = blocking(DatasetApi.create_dataset)
+    delete_dataset = blocking(DatasetApi.delete_dataset)
+    get_dataset = blocking(DatasetApi.get_dataset)
+    list_datasets = blocking(DatasetApi.list_datasets)
+    update_dataset = blocking(DatasetApi.update_dataset)

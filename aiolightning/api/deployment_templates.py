@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["DeploymentTemplatesApi"]
+__all__ = ["DeploymentTemplatesApi", "SyncDeploymentTemplatesApi"]
 
 
 class DeploymentTemplatesApi:
@@ -281,3 +282,23 @@ class DeploymentTemplatesApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncDeploymentTemplatesApi(Synced[DeploymentTemplatesApi]):
+    """``DeploymentTemplatesApi`` blocking: ``client.api.deployment_templates`` of :class:`aiolightning.Lightning`."""
+
+    create_deployment_template = blocking(DeploymentTemplatesApi.create_deployment_template)
+    engage_deployment_template = blocking(DeploymentTemplatesApi.engage_deployment_template)
+    get_deployment_template = blocking(DeploymentTemplatesApi.get_deployment_template)
+    list_deployment_tags = blocking(DeploymentTemplatesApi.list_deployment_tags)
+    list_deployment_templates = blocking(DeploymentTemplatesApi.list_deployment_templates)
+    list_deployment_templates_iter = blocking_pager(
+        DeploymentTemplatesApi.list_deployment_templates_iter
+    )
+    list_published_deployment_templates = blocking(
+        DeploymentTemplatesApi.list_published_deployment_templates
+    )
+    list_published_deployment_templates_iter = blocking_pager(
+        DeploymentTemplatesApi.list_published_deployment_templates_iter
+    )
+    update_deployment_template = blocking(DeploymentTemplatesApi.update_deployment_template)

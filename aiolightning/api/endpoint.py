@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["EndpointApi"]
+__all__ = ["EndpointApi", "SyncEndpointApi"]
 
 
 class EndpointApi:
@@ -148,3 +149,13 @@ class EndpointApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncEndpointApi(Synced[EndpointApi]):
+    """``EndpointApi`` blocking: ``client.api.endpoint`` of :class:`aiolightning.Lightning`."""
+
+    create_endpoint = blocking(EndpointApi.create_endpoint)
+    delete_endpoint = blocking(EndpointApi.delete_endpoint)
+    get_endpoint = blocking(EndpointApi.get_endpoint)
+    list_endpoints = blocking(EndpointApi.list_endpoints)
+    update_endpoint = blocking(EndpointApi.update_endpoint)

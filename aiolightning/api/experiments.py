@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ExperimentsApi"]
+__all__ = ["ExperimentsApi", "SyncExperimentsApi"]
 
 
 class ExperimentsApi:
@@ -63,3 +64,10 @@ class ExperimentsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncExperimentsApi(Synced[ExperimentsApi]):
+    """``ExperimentsApi`` blocking: ``client.api.experiments`` of :class:`aiolightning.Lightning`."""
+
+    assign_variant = blocking(ExperimentsApi.assign_variant)
+    list_experiments = blocking(ExperimentsApi.list_experiments)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["FileSystemApi"]
+__all__ = ["FileSystemApi", "SyncFileSystemApi"]
 
 
 class FileSystemApi:
@@ -239,3 +240,17 @@ class FileSystemApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncFileSystemApi(Synced[FileSystemApi]):
+    """``FileSystemApi`` blocking: ``client.api.file_system`` of :class:`aiolightning.Lightning`."""
+
+    list_filesystem_apps = blocking(FileSystemApi.list_filesystem_apps)
+    list_filesystem_cloud_spaces = blocking(FileSystemApi.list_filesystem_cloud_spaces)
+    list_filesystem_datasets = blocking(FileSystemApi.list_filesystem_datasets)
+    list_filesystem_jobs = blocking(FileSystemApi.list_filesystem_jobs)
+    list_filesystem_mm_ts = blocking(FileSystemApi.list_filesystem_mm_ts)
+    list_filesystem_slurm_jobs = blocking(FileSystemApi.list_filesystem_slurm_jobs)
+    list_filesystem_snowflake = blocking(FileSystemApi.list_filesystem_snowflake)
+    modify_filesystem_volume = blocking(FileSystemApi.modify_filesystem_volume)
+    trigger_filesystem_upgrade = blocking(FileSystemApi.trigger_filesystem_upgrade)

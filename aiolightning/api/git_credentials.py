@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["GitCredentialsApi"]
+__all__ = ["GitCredentialsApi", "SyncGitCredentialsApi"]
 
 
 class GitCredentialsApi:
@@ -234,3 +235,18 @@ class GitCredentialsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncGitCredentialsApi(Synced[GitCredentialsApi]):
+    """``GitCredentialsApi`` blocking: ``client.api.git_credentials`` of :class:`aiolightning.Lightning`."""
+
+    create_git_credentials = blocking(GitCredentialsApi.create_git_credentials)
+    create_git_provider = blocking(GitCredentialsApi.create_git_provider)
+    delete_all_user_git_credentials = blocking(GitCredentialsApi.delete_all_user_git_credentials)
+    delete_git_credentials = blocking(GitCredentialsApi.delete_git_credentials)
+    delete_git_provider = blocking(GitCredentialsApi.delete_git_provider)
+    get_git_credentials = blocking(GitCredentialsApi.get_git_credentials)
+    list_git_credentials = blocking(GitCredentialsApi.list_git_credentials)
+    list_git_providers = blocking(GitCredentialsApi.list_git_providers)
+    list_git_providers_for_user = blocking(GitCredentialsApi.list_git_providers_for_user)
+    update_git_provider = blocking(GitCredentialsApi.update_git_provider)

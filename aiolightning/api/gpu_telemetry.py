@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["GpuTelemetryApi"]
+__all__ = ["GpuTelemetryApi", "SyncGpuTelemetryApi"]
 
 
 class GpuTelemetryApi:
@@ -138,3 +139,11 @@ class GpuTelemetryApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncGpuTelemetryApi(Synced[GpuTelemetryApi]):
+    """``GpuTelemetryApi`` blocking: ``client.api.gpu_telemetry`` of :class:`aiolightning.Lightning`."""
+
+    list_gpu_telemetry = blocking(GpuTelemetryApi.list_gpu_telemetry)
+    list_gpu_telemetry_iter = blocking_pager(GpuTelemetryApi.list_gpu_telemetry_iter)
+    list_gpu_telemetry_series = blocking(GpuTelemetryApi.list_gpu_telemetry_series)

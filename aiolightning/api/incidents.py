@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["IncidentsApi"]
+__all__ = ["IncidentsApi", "SyncIncidentsApi"]
 
 
 class IncidentsApi:
@@ -341,3 +342,20 @@ class IncidentsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncIncidentsApi(Synced[IncidentsApi]):
+    """``IncidentsApi`` blocking: ``client.api.incidents`` of :class:`aiolightning.Lightning`."""
+
+    create_incident = blocking(IncidentsApi.create_incident)
+    create_incident_message = blocking(IncidentsApi.create_incident_message)
+    delete_incident = blocking(IncidentsApi.delete_incident)
+    delete_incident_message = blocking(IncidentsApi.delete_incident_message)
+    get_incident = blocking(IncidentsApi.get_incident)
+    list_incident_events = blocking(IncidentsApi.list_incident_events)
+    list_incident_messages = blocking(IncidentsApi.list_incident_messages)
+    list_incident_messages_iter = blocking_pager(IncidentsApi.list_incident_messages_iter)
+    list_incidents = blocking(IncidentsApi.list_incidents)
+    list_incidents_iter = blocking_pager(IncidentsApi.list_incidents_iter)
+    update_incident = blocking(IncidentsApi.update_incident)
+    update_incident_message = blocking(IncidentsApi.update_incident_message)

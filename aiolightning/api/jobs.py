@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["JobsApi"]
+__all__ = ["JobsApi", "SyncJobsApi"]
 
 
 class JobsApi:
@@ -1986,3 +1987,89 @@ class JobsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncJobsApi(Synced[JobsApi]):
+    """``JobsApi`` blocking: ``client.api.jobs`` of :class:`aiolightning.Lightning`."""
+
+    add_job_timing = blocking(JobsApi.add_job_timing)
+    create_deployment = blocking(JobsApi.create_deployment)
+    create_deployment_alerting_policy = blocking(JobsApi.create_deployment_alerting_policy)
+    create_job = blocking(JobsApi.create_job)
+    create_job_index = blocking(JobsApi.create_job_index)
+    create_multi_machine_job = blocking(JobsApi.create_multi_machine_job)
+    create_workload_tag = blocking(JobsApi.create_workload_tag)
+    delete_deployment = blocking(JobsApi.delete_deployment)
+    delete_deployment_alerting_policy = blocking(JobsApi.delete_deployment_alerting_policy)
+    delete_deployment_release = blocking(JobsApi.delete_deployment_release)
+    delete_job = blocking(JobsApi.delete_job)
+    delete_job_index = blocking(JobsApi.delete_job_index)
+    delete_multi_machine_job = blocking(JobsApi.delete_multi_machine_job)
+    delete_workload_tag = blocking(JobsApi.delete_workload_tag)
+    download_job_logs = blocking(JobsApi.download_job_logs)
+    duplicate_deployment = blocking(JobsApi.duplicate_deployment)
+    find_job = blocking(JobsApi.find_job)
+    get_deployment = blocking(JobsApi.get_deployment)
+    get_deployment_by_name = blocking(JobsApi.get_deployment_by_name)
+    get_deployment_by_slugs = blocking(JobsApi.get_deployment_by_slugs)
+    get_deployment_routing_telemetry = blocking(JobsApi.get_deployment_routing_telemetry)
+    get_deployment_routing_telemetry_aggregated = blocking(
+        JobsApi.get_deployment_routing_telemetry_aggregated
+    )
+    get_deployment_routing_telemetry_content = blocking(
+        JobsApi.get_deployment_routing_telemetry_content
+    )
+    get_deployment_routing_telemetry_content_csv = blocking(
+        JobsApi.get_deployment_routing_telemetry_content_csv
+    )
+    get_deployment_status = blocking(JobsApi.get_deployment_status)
+    get_deployment_weight_config = blocking(JobsApi.get_deployment_weight_config)
+    get_job = blocking(JobsApi.get_job)
+    get_job_by_name = blocking(JobsApi.get_job_by_name)
+    get_job_by_name2 = blocking(JobsApi.get_job_by_name2)
+    get_job_logs = blocking(JobsApi.get_job_logs)
+    get_job_stats = blocking(JobsApi.get_job_stats)
+    get_job_system_metrics = blocking(JobsApi.get_job_system_metrics)
+    get_logs = blocking(JobsApi.get_logs)
+    get_logs_iter = blocking_pager(JobsApi.get_logs_iter)
+    get_multi_machine_job = blocking(JobsApi.get_multi_machine_job)
+    get_multi_machine_job_by_name = blocking(JobsApi.get_multi_machine_job_by_name)
+    get_org_deployment_visibility = blocking(JobsApi.get_org_deployment_visibility)
+    list_all_jobs = blocking(JobsApi.list_all_jobs)
+    list_all_jobs_iter = blocking_pager(JobsApi.list_all_jobs_iter)
+    list_deployment_alerting_events = blocking(JobsApi.list_deployment_alerting_events)
+    list_deployment_alerting_policies = blocking(JobsApi.list_deployment_alerting_policies)
+    list_deployment_events = blocking(JobsApi.list_deployment_events)
+    list_deployment_releases = blocking(JobsApi.list_deployment_releases)
+    list_deployment_routing_telemetry = blocking(JobsApi.list_deployment_routing_telemetry)
+    list_deployments = blocking(JobsApi.list_deployments)
+    list_deployments_iter = blocking_pager(JobsApi.list_deployments_iter)
+    list_job_resources = blocking(JobsApi.list_job_resources)
+    list_jobs = blocking(JobsApi.list_jobs)
+    list_jobs_iter = blocking_pager(JobsApi.list_jobs_iter)
+    list_multi_machine_job_events = blocking(JobsApi.list_multi_machine_job_events)
+    list_multi_machine_jobs = blocking(JobsApi.list_multi_machine_jobs)
+    list_org_deployments = blocking(JobsApi.list_org_deployments)
+    list_workload_tags = blocking(JobsApi.list_workload_tags)
+    reload_deployment_weights = blocking(JobsApi.reload_deployment_weights)
+    report_deployment_routing_telemetry = blocking(JobsApi.report_deployment_routing_telemetry)
+    report_job_system_metrics = blocking(JobsApi.report_job_system_metrics)
+    report_logs_activity = blocking(JobsApi.report_logs_activity)
+    report_restart_timings = blocking(JobsApi.report_restart_timings)
+    restore_deployment_release = blocking(JobsApi.restore_deployment_release)
+    search_job_logs = blocking(JobsApi.search_job_logs)
+    set_workload_tags = blocking(JobsApi.set_workload_tags)
+    update_deployment = blocking(JobsApi.update_deployment)
+    update_deployment_alerting_event = blocking(JobsApi.update_deployment_alerting_event)
+    update_deployment_alerting_events_bulk = blocking(
+        JobsApi.update_deployment_alerting_events_bulk
+    )
+    update_deployment_alerting_policy = blocking(JobsApi.update_deployment_alerting_policy)
+    update_deployment_visibility = blocking(JobsApi.update_deployment_visibility)
+    update_job = blocking(JobsApi.update_job)
+    update_job_index = blocking(JobsApi.update_job_index)
+    update_job_visibility = blocking(JobsApi.update_job_visibility)
+    update_multi_machine_job = blocking(JobsApi.update_multi_machine_job)
+    update_org_deployment_visibility = blocking(JobsApi.update_org_deployment_visibility)
+    update_workload_tag = blocking(JobsApi.update_workload_tag)
+    validate_deployment_image = blocking(JobsApi.validate_deployment_image)

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["K8sClusterApi"]
+__all__ = ["K8sClusterApi", "SyncK8sClusterApi"]
 
 
 class K8sClusterApi:
@@ -1297,3 +1298,62 @@ class K8sClusterApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncK8sClusterApi(Synced[K8sClusterApi]):
+    """``K8sClusterApi`` blocking: ``client.api.k8s_cluster`` of :class:`aiolightning.Lightning`."""
+
+    create_kubernetes_job = blocking(K8sClusterApi.create_kubernetes_job)
+    create_kubernetes_pod_event = blocking(K8sClusterApi.create_kubernetes_pod_event)
+    create_kubernetes_template = blocking(K8sClusterApi.create_kubernetes_template)
+    delete_kubernetes_job = blocking(K8sClusterApi.delete_kubernetes_job)
+    delete_kubernetes_schedule = blocking(K8sClusterApi.delete_kubernetes_schedule)
+    delete_kubernetes_template = blocking(K8sClusterApi.delete_kubernetes_template)
+    get_k8_s_cluster_report_data = blocking(K8sClusterApi.get_k8_s_cluster_report_data)
+    get_k8s_cluster_sla_metrics = blocking(K8sClusterApi.get_k8s_cluster_sla_metrics)
+    get_kubernetes_job = blocking(K8sClusterApi.get_kubernetes_job)
+    get_kubernetes_pod = blocking(K8sClusterApi.get_kubernetes_pod)
+    get_kubernetes_pod_logs = blocking(K8sClusterApi.get_kubernetes_pod_logs)
+    get_kubernetes_py_torch_job = blocking(K8sClusterApi.get_kubernetes_py_torch_job)
+    get_kubernetes_template = blocking(K8sClusterApi.get_kubernetes_template)
+    list_aggregated_node_metrics = blocking(K8sClusterApi.list_aggregated_node_metrics)
+    list_aggregated_pod_metrics = blocking(K8sClusterApi.list_aggregated_pod_metrics)
+    list_cluster_metric_timestamps = blocking(K8sClusterApi.list_cluster_metric_timestamps)
+    list_cluster_metric_timestamps2 = blocking(K8sClusterApi.list_cluster_metric_timestamps2)
+    list_cluster_metrics = blocking(K8sClusterApi.list_cluster_metrics)
+    list_cluster_namespace_metrics = blocking(K8sClusterApi.list_cluster_namespace_metrics)
+    list_cluster_namespace_user_metrics = blocking(
+        K8sClusterApi.list_cluster_namespace_user_metrics
+    )
+    list_container_metrics = blocking(K8sClusterApi.list_container_metrics)
+    list_filesystem_metrics = blocking(K8sClusterApi.list_filesystem_metrics)
+    list_group_pod_metrics = blocking(K8sClusterApi.list_group_pod_metrics)
+    list_k8_s_cluster_reports = blocking(K8sClusterApi.list_k8_s_cluster_reports)
+    list_kai_scheduler_queues_metrics = blocking(K8sClusterApi.list_kai_scheduler_queues_metrics)
+    list_kubernetes_job_node_results = blocking(K8sClusterApi.list_kubernetes_job_node_results)
+    list_kubernetes_jobs = blocking(K8sClusterApi.list_kubernetes_jobs)
+    list_kubernetes_namespaces = blocking(K8sClusterApi.list_kubernetes_namespaces)
+    list_kubernetes_nodes = blocking(K8sClusterApi.list_kubernetes_nodes)
+    list_kubernetes_pod_events = blocking(K8sClusterApi.list_kubernetes_pod_events)
+    list_kubernetes_pod_events_iter = blocking_pager(K8sClusterApi.list_kubernetes_pod_events_iter)
+    list_kubernetes_pods = blocking(K8sClusterApi.list_kubernetes_pods)
+    list_kubernetes_pods_iter = blocking_pager(K8sClusterApi.list_kubernetes_pods_iter)
+    list_kubernetes_py_torch_jobs = blocking(K8sClusterApi.list_kubernetes_py_torch_jobs)
+    list_kubernetes_py_torch_jobs_iter = blocking_pager(
+        K8sClusterApi.list_kubernetes_py_torch_jobs_iter
+    )
+    list_kubernetes_schedules = blocking(K8sClusterApi.list_kubernetes_schedules)
+    list_kubernetes_templates = blocking(K8sClusterApi.list_kubernetes_templates)
+    list_node_file_system_metrics = blocking(K8sClusterApi.list_node_file_system_metrics)
+    list_node_metrics = blocking(K8sClusterApi.list_node_metrics)
+    list_pod_metrics = blocking(K8sClusterApi.list_pod_metrics)
+    render_kubernetes_template = blocking(K8sClusterApi.render_kubernetes_template)
+    report_job_events = blocking(K8sClusterApi.report_job_events)
+    report_k8_s_cluster_metrics = blocking(K8sClusterApi.report_k8_s_cluster_metrics)
+    report_kubernetes_events = blocking(K8sClusterApi.report_kubernetes_events)
+    update_kubernetes_cluster_driver_version = blocking(
+        K8sClusterApi.update_kubernetes_cluster_driver_version
+    )
+    update_kubernetes_job = blocking(K8sClusterApi.update_kubernetes_job)
+    update_kubernetes_schedule = blocking(K8sClusterApi.update_kubernetes_schedule)
+    update_kubernetes_template = blocking(K8sClusterApi.update_kubernetes_template)

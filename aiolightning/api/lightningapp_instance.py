@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LightningappInstanceApi"]
+__all__ = ["LightningappInstanceApi", "SyncLightningappInstanceApi"]
 
 
 class LightningappInstanceApi:
@@ -483,3 +484,47 @@ class LightningappInstanceApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLightningappInstanceApi(Synced[LightningappInstanceApi]):
+    """``LightningappInstanceApi`` blocking: ``client.api.lightningapp_instance`` of :class:`aiolightning.Lightning`."""
+
+    delete_lightningapp_instance = blocking(LightningappInstanceApi.delete_lightningapp_instance)
+    delete_lightningapp_instance_artifact = blocking(
+        LightningappInstanceApi.delete_lightningapp_instance_artifact
+    )
+    download_lightningapp_instance_logs = blocking(
+        LightningappInstanceApi.download_lightningapp_instance_logs
+    )
+    find_lightningapp_instance = blocking(LightningappInstanceApi.find_lightningapp_instance)
+    get_lightningapp_instance = blocking(LightningappInstanceApi.get_lightningapp_instance)
+    get_lightningapp_instance_logs = blocking(
+        LightningappInstanceApi.get_lightningapp_instance_logs
+    )
+    get_lightningapp_instance_open_ports = blocking(
+        LightningappInstanceApi.get_lightningapp_instance_open_ports
+    )
+    get_lightningapp_instance_system_metrics = blocking(
+        LightningappInstanceApi.get_lightningapp_instance_system_metrics
+    )
+    list_lightningapp_instance_artifacts = blocking(
+        LightningappInstanceApi.list_lightningapp_instance_artifacts
+    )
+    list_lightningapp_instance_artifacts_iter = blocking_pager(
+        LightningappInstanceApi.list_lightningapp_instance_artifacts_iter
+    )
+    list_lightningapp_instance_events = blocking(
+        LightningappInstanceApi.list_lightningapp_instance_events
+    )
+    list_lightningapp_instances = blocking(LightningappInstanceApi.list_lightningapp_instances)
+    list_lightningapp_instances_iter = blocking_pager(
+        LightningappInstanceApi.list_lightningapp_instances_iter
+    )
+    restart_lightningapp_instance = blocking(LightningappInstanceApi.restart_lightningapp_instance)
+    update_lightningapp_instance = blocking(LightningappInstanceApi.update_lightningapp_instance)
+    update_lightningapp_instance_release = blocking(
+        LightningappInstanceApi.update_lightningapp_instance_release
+    )
+    upload_lightningapp_instance_artifact = blocking(
+        LightningappInstanceApi.upload_lightningapp_instance_artifact
+    )

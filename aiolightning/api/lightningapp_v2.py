@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LightningappV2Api"]
+__all__ = ["LightningappV2Api", "SyncLightningappV2Api"]
 
 
 class LightningappV2Api:
@@ -81,3 +82,11 @@ class LightningappV2Api:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLightningappV2Api(Synced[LightningappV2Api]):
+    """``LightningappV2Api`` blocking: ``client.api.lightningapp_v2`` of :class:`aiolightning.Lightning`."""
+
+    create_lightningapp_from_gallery = blocking(LightningappV2Api.create_lightningapp_from_gallery)
+    list_gallery_components = blocking(LightningappV2Api.list_gallery_components)
+    list_gallery_lightningapps = blocking(LightningappV2Api.list_gallery_lightningapps)

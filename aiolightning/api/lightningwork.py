@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LightningworkApi"]
+__all__ = ["LightningworkApi", "SyncLightningworkApi"]
 
 
 class LightningworkApi:
@@ -236,3 +237,17 @@ class LightningworkApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLightningworkApi(Synced[LightningworkApi]):
+    """``LightningworkApi`` blocking: ``client.api.lightningwork`` of :class:`aiolightning.Lightning`."""
+
+    batch_update_lightningworks = blocking(LightningworkApi.batch_update_lightningworks)
+    create_lightningwork = blocking(LightningworkApi.create_lightningwork)
+    delete_lightningwork = blocking(LightningworkApi.delete_lightningwork)
+    get_lightningwork = blocking(LightningworkApi.get_lightningwork)
+    get_lightningwork2 = blocking(LightningworkApi.get_lightningwork2)
+    get_lightningwork_logs = blocking(LightningworkApi.get_lightningwork_logs)
+    list_lightningwork = blocking(LightningworkApi.list_lightningwork)
+    list_lightningwork_events = blocking(LightningworkApi.list_lightningwork_events)
+    update_lightningwork = blocking(LightningworkApi.update_lightningwork)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitDatasetApi"]
+__all__ = ["LitDatasetApi", "SyncLitDatasetApi"]
 
 
 class LitDatasetApi:
@@ -455,3 +456,29 @@ class LitDatasetApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLitDatasetApi(Synced[LitDatasetApi]):
+    """``LitDatasetApi`` blocking: ``client.api.lit_dataset`` of :class:`aiolightning.Lightning`."""
+
+    complete_lit_dataset_multi_part_upload = blocking(
+        LitDatasetApi.complete_lit_dataset_multi_part_upload
+    )
+    complete_lit_dataset_upload = blocking(LitDatasetApi.complete_lit_dataset_upload)
+    create_lit_dataset = blocking(LitDatasetApi.create_lit_dataset)
+    create_lit_dataset_multi_part_upload = blocking(
+        LitDatasetApi.create_lit_dataset_multi_part_upload
+    )
+    create_lit_dataset_version = blocking(LitDatasetApi.create_lit_dataset_version)
+    delete_lit_dataset = blocking(LitDatasetApi.delete_lit_dataset)
+    delete_lit_dataset_version = blocking(LitDatasetApi.delete_lit_dataset_version)
+    get_lit_dataset_by_name = blocking(LitDatasetApi.get_lit_dataset_by_name)
+    get_lit_dataset_file_upload_urls = blocking(LitDatasetApi.get_lit_dataset_file_upload_urls)
+    get_lit_dataset_files_url = blocking(LitDatasetApi.get_lit_dataset_files_url)
+    get_lit_dataset_version = blocking(LitDatasetApi.get_lit_dataset_version)
+    list_lit_dataset_versions = blocking(LitDatasetApi.list_lit_dataset_versions)
+    list_lit_datasets = blocking(LitDatasetApi.list_lit_datasets)
+    set_lit_dataset_default_version = blocking(LitDatasetApi.set_lit_dataset_default_version)
+    update_lit_dataset = blocking(LitDatasetApi.update_lit_dataset)
+    update_lit_dataset_version = blocking(LitDatasetApi.update_lit_dataset_version)
+    update_lit_dataset_visibility = blocking(LitDatasetApi.update_lit_dataset_visibility)

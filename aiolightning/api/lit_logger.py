@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitLoggerApi"]
+__all__ = ["LitLoggerApi", "SyncLitLoggerApi"]
 
 
 class LitLoggerApi:
@@ -604,3 +605,31 @@ class LitLoggerApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLitLoggerApi(Synced[LitLoggerApi]):
+    """``LitLoggerApi`` blocking: ``client.api.lit_logger`` of :class:`aiolightning.Lightning`."""
+
+    append_logger_metrics = blocking(LitLoggerApi.append_logger_metrics)
+    count_metrics_streams = blocking(LitLoggerApi.count_metrics_streams)
+    create_lit_logger_media = blocking(LitLoggerApi.create_lit_logger_media)
+    create_logger_artifact = blocking(LitLoggerApi.create_logger_artifact)
+    create_metrics_stream = blocking(LitLoggerApi.create_metrics_stream)
+    create_shared_metrics_stream = blocking(LitLoggerApi.create_shared_metrics_stream)
+    delete_lit_logger_media = blocking(LitLoggerApi.delete_lit_logger_media)
+    delete_logger_artifact = blocking(LitLoggerApi.delete_logger_artifact)
+    delete_metrics_stream = blocking(LitLoggerApi.delete_metrics_stream)
+    delete_shared_metrics_stream = blocking(LitLoggerApi.delete_shared_metrics_stream)
+    get_lit_logger_media = blocking(LitLoggerApi.get_lit_logger_media)
+    get_logger_metrics = blocking(LitLoggerApi.get_logger_metrics)
+    get_logger_metrics_summary = blocking(LitLoggerApi.get_logger_metrics_summary)
+    get_metrics_stream = blocking(LitLoggerApi.get_metrics_stream)
+    get_shared_metrics_stream = blocking(LitLoggerApi.get_shared_metrics_stream)
+    list_all_metrics_streams = blocking(LitLoggerApi.list_all_metrics_streams)
+    list_lit_logger_media = blocking(LitLoggerApi.list_lit_logger_media)
+    list_logger_artifacts = blocking(LitLoggerApi.list_logger_artifacts)
+    list_metrics_streams = blocking(LitLoggerApi.list_metrics_streams)
+    update_lit_logger_media = blocking(LitLoggerApi.update_lit_logger_media)
+    update_metrics_stream = blocking(LitLoggerApi.update_metrics_stream)
+    update_metrics_stream_visibility = blocking(LitLoggerApi.update_metrics_stream_visibility)
+    update_shared_metrics_stream = blocking(LitLoggerApi.update_shared_metrics_stream)

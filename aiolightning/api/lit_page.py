@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitPageApi"]
+__all__ = ["LitPageApi", "SyncLitPageApi"]
 
 
 class LitPageApi:
@@ -136,3 +137,13 @@ class LitPageApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLitPageApi(Synced[LitPageApi]):
+    """``LitPageApi`` blocking: ``client.api.lit_page`` of :class:`aiolightning.Lightning`."""
+
+    create_lit_page = blocking(LitPageApi.create_lit_page)
+    delete_lit_page = blocking(LitPageApi.delete_lit_page)
+    get_lit_page = blocking(LitPageApi.get_lit_page)
+    list_lit_pages = blocking(LitPageApi.list_lit_pages)
+    update_lit_page = blocking(LitPageApi.update_lit_page)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitRegistryApi"]
+__all__ = ["LitRegistryApi", "SyncLitRegistryApi"]
 
 
 class LitRegistryApi:
@@ -215,3 +216,22 @@ class LitRegistryApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncLitRegistryApi(Synced[LitRegistryApi]):
+    """``LitRegistryApi`` blocking: ``client.api.lit_registry`` of :class:`aiolightning.Lightning`."""
+
+    create_lit_project_registry = blocking(LitRegistryApi.create_lit_project_registry)
+    delete_lit_registry_repository_image_artifact_version_by_digest = blocking(
+        LitRegistryApi.delete_lit_registry_repository_image_artifact_version_by_digest
+    )
+    delete_lit_repository = blocking(LitRegistryApi.delete_lit_repository)
+    get_lit_project_registry = blocking(LitRegistryApi.get_lit_project_registry)
+    get_lit_registry_repository_image_artifact_version_by_digest = blocking(
+        LitRegistryApi.get_lit_registry_repository_image_artifact_version_by_digest
+    )
+    get_lit_repository = blocking(LitRegistryApi.get_lit_repository)
+    list_lit_registry_repository_image_artifact_versions = blocking(
+        LitRegistryApi.list_lit_registry_repository_image_artifact_versions
+    )
+    update_lit_repository_metadata = blocking(LitRegistryApi.update_lit_repository_metadata)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["MarketsApi"]
+__all__ = ["MarketsApi", "SyncMarketsApi"]
 
 
 class MarketsApi:
@@ -47,3 +48,9 @@ class MarketsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncMarketsApi(Synced[MarketsApi]):
+    """``MarketsApi`` blocking: ``client.api.markets`` of :class:`aiolightning.Lightning`."""
+
+    get_market_pricing = blocking(MarketsApi.get_market_pricing)

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ModelsStoreApi"]
+__all__ = ["ModelsStoreApi", "SyncModelsStoreApi"]
 
 
 class ModelsStoreApi:
@@ -689,3 +690,33 @@ class ModelsStoreApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncModelsStoreApi(Synced[ModelsStoreApi]):
+    """``ModelsStoreApi`` blocking: ``client.api.models_store`` of :class:`aiolightning.Lightning`."""
+
+    complete_model_upload = blocking(ModelsStoreApi.complete_model_upload)
+    complete_multi_part_upload = blocking(ModelsStoreApi.complete_multi_part_upload)
+    create_model = blocking(ModelsStoreApi.create_model)
+    create_model_version = blocking(ModelsStoreApi.create_model_version)
+    create_multi_part_upload = blocking(ModelsStoreApi.create_multi_part_upload)
+    delete_model = blocking(ModelsStoreApi.delete_model)
+    delete_model_version = blocking(ModelsStoreApi.delete_model_version)
+    get_model = blocking(ModelsStoreApi.get_model)
+    get_model_by_name = blocking(ModelsStoreApi.get_model_by_name)
+    get_model_domain = blocking(ModelsStoreApi.get_model_domain)
+    get_model_file_upload_urls = blocking(ModelsStoreApi.get_model_file_upload_urls)
+    get_model_file_url = blocking(ModelsStoreApi.get_model_file_url)
+    get_model_files = blocking(ModelsStoreApi.get_model_files)
+    get_model_files_url = blocking(ModelsStoreApi.get_model_files_url)
+    get_model_routing_table = blocking(ModelsStoreApi.get_model_routing_table)
+    get_model_version = blocking(ModelsStoreApi.get_model_version)
+    list_all_models = blocking(ModelsStoreApi.list_all_models)
+    list_all_models_iter = blocking_pager(ModelsStoreApi.list_all_models_iter)
+    list_model_versions = blocking(ModelsStoreApi.list_model_versions)
+    list_models = blocking(ModelsStoreApi.list_models)
+    list_models_iter = blocking_pager(ModelsStoreApi.list_models_iter)
+    set_model_default_version = blocking(ModelsStoreApi.set_model_default_version)
+    update_model = blocking(ModelsStoreApi.update_model)
+    update_model_version = blocking(ModelsStoreApi.update_model_version)
+    update_model_visibility = blocking(ModelsStoreApi.update_model_visibility)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["OrganizationsApi"]
+__all__ = ["OrganizationsApi", "SyncOrganizationsApi"]
 
 
 class OrganizationsApi:
@@ -679,3 +680,47 @@ class OrganizationsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncOrganizationsApi(Synced[OrganizationsApi]):
+    """``OrganizationsApi`` blocking: ``client.api.organizations`` of :class:`aiolightning.Lightning`."""
+
+    approve_auto_join_domain = blocking(OrganizationsApi.approve_auto_join_domain)
+    auto_join_org = blocking(OrganizationsApi.auto_join_org)
+    bulk_upload_org_members = blocking(OrganizationsApi.bulk_upload_org_members)
+    create_org_membership = blocking(OrganizationsApi.create_org_membership)
+    create_org_membership_role_binding = blocking(
+        OrganizationsApi.create_org_membership_role_binding
+    )
+    create_org_role = blocking(OrganizationsApi.create_org_role)
+    create_organization = blocking(OrganizationsApi.create_organization)
+    delete_org_membership_role_binding = blocking(
+        OrganizationsApi.delete_org_membership_role_binding
+    )
+    delete_org_project_membership = blocking(OrganizationsApi.delete_org_project_membership)
+    delete_org_role = blocking(OrganizationsApi.delete_org_role)
+    delete_organization = blocking(OrganizationsApi.delete_organization)
+    get_org_model_api_daily_limits = blocking(OrganizationsApi.get_org_model_api_daily_limits)
+    get_org_role = blocking(OrganizationsApi.get_org_role)
+    get_organization = blocking(OrganizationsApi.get_organization)
+    list_joinable_organizations = blocking(OrganizationsApi.list_joinable_organizations)
+    list_org_member_transfer_targets = blocking(OrganizationsApi.list_org_member_transfer_targets)
+    list_org_members = blocking(OrganizationsApi.list_org_members)
+    list_org_membership_role_bindings = blocking(OrganizationsApi.list_org_membership_role_bindings)
+    list_org_memberships = blocking(OrganizationsApi.list_org_memberships)
+    list_org_roles = blocking(OrganizationsApi.list_org_roles)
+    list_organizations = blocking(OrganizationsApi.list_organizations)
+    search_organizations = blocking(OrganizationsApi.search_organizations)
+    set_org_member_model_api_daily_limit = blocking(
+        OrganizationsApi.set_org_member_model_api_daily_limit
+    )
+    set_org_model_api_daily_limit_default = blocking(
+        OrganizationsApi.set_org_model_api_daily_limit_default
+    )
+    transfer_org_member_resources = blocking(OrganizationsApi.transfer_org_member_resources)
+    update_org_role = blocking(OrganizationsApi.update_org_role)
+    update_organization = blocking(OrganizationsApi.update_organization)
+    update_organization_credits_auto_replenish = blocking(
+        OrganizationsApi.update_organization_credits_auto_replenish
+    )
+    validate_auto_join_domain = blocking(OrganizationsApi.validate_auto_join_domain)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["PipelineTemplatesApi"]
+__all__ = ["PipelineTemplatesApi", "SyncPipelineTemplatesApi"]
 
 
 class PipelineTemplatesApi:
@@ -86,3 +87,11 @@ class PipelineTemplatesApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncPipelineTemplatesApi(Synced[PipelineTemplatesApi]):
+    """``PipelineTemplatesApi`` blocking: ``client.api.pipeline_templates`` of :class:`aiolightning.Lightning`."""
+
+    create_pipeline_template = blocking(PipelineTemplatesApi.create_pipeline_template)
+    get_pipeline_template = blocking(PipelineTemplatesApi.get_pipeline_template)
+    update_pipeline_template = blocking(PipelineTemplatesApi.update_pipeline_template)

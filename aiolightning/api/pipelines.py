@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["PipelinesApi"]
+__all__ = ["PipelinesApi", "SyncPipelinesApi"]
 
 
 class PipelinesApi:
@@ -233,3 +234,16 @@ class PipelinesApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncPipelinesApi(Synced[PipelinesApi]):
+    """``PipelinesApi`` blocking: ``client.api.pipelines`` of :class:`aiolightning.Lightning`."""
+
+    create_child_pipeline = blocking(PipelinesApi.create_child_pipeline)
+    create_pipeline = blocking(PipelinesApi.create_pipeline)
+    delete_pipeline = blocking(PipelinesApi.delete_pipeline)
+    get_pipeline = blocking(PipelinesApi.get_pipeline)
+    get_pipeline_by_name = blocking(PipelinesApi.get_pipeline_by_name)
+    list_pipelines = blocking(PipelinesApi.list_pipelines)
+    list_pipelines_iter = blocking_pager(PipelinesApi.list_pipelines_iter)
+    update_pipeline = blocking(PipelinesApi.update_pipeline)

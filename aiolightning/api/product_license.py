@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ProductLicenseApi"]
+__all__ = ["ProductLicenseApi", "SyncProductLicenseApi"]
 
 
 class ProductLicenseApi:
@@ -126,3 +127,13 @@ class ProductLicenseApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncProductLicenseApi(Synced[ProductLicenseApi]):
+    """``ProductLicenseApi`` blocking: ``client.api.product_license`` of :class:`aiolightning.Lightning`."""
+
+    create_license = blocking(ProductLicenseApi.create_license)
+    delete_license = blocking(ProductLicenseApi.delete_license)
+    get_license = blocking(ProductLicenseApi.get_license)
+    list_licenses = blocking(ProductLicenseApi.list_licenses)
+    validate_license = blocking(ProductLicenseApi.validate_license)

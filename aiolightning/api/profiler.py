@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ProfilerApi"]
+__all__ = ["ProfilerApi", "SyncProfilerApi"]
 
 
 class ProfilerApi:
@@ -165,3 +166,14 @@ class ProfilerApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncProfilerApi(Synced[ProfilerApi]):
+    """``ProfilerApi`` blocking: ``client.api.profiler`` of :class:`aiolightning.Lightning`."""
+
+    create_profiler_capture = blocking(ProfilerApi.create_profiler_capture)
+    delete_profiler_capture = blocking(ProfilerApi.delete_profiler_capture)
+    get_enable_profiler = blocking(ProfilerApi.get_enable_profiler)
+    list_profiler_captures = blocking(ProfilerApi.list_profiler_captures)
+    update_profiler_capture = blocking(ProfilerApi.update_profiler_capture)
+    update_profiler_enabled = blocking(ProfilerApi.update_profiler_enabled)

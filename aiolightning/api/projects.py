@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ProjectsApi"]
+__all__ = ["ProjectsApi", "SyncProjectsApi"]
 
 
 class ProjectsApi:
@@ -534,3 +535,37 @@ class ProjectsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncProjectsApi(Synced[ProjectsApi]):
+    """``ProjectsApi`` blocking: ``client.api.projects`` of :class:`aiolightning.Lightning`."""
+
+    create_api_key = blocking(ProjectsApi.create_api_key)
+    create_project = blocking(ProjectsApi.create_project)
+    create_project_cluster_binding = blocking(ProjectsApi.create_project_cluster_binding)
+    create_project_membership = blocking(ProjectsApi.create_project_membership)
+    create_project_membership_role_binding = blocking(
+        ProjectsApi.create_project_membership_role_binding
+    )
+    create_project_role = blocking(ProjectsApi.create_project_role)
+    delete_api_key = blocking(ProjectsApi.delete_api_key)
+    delete_project = blocking(ProjectsApi.delete_project)
+    delete_project_cluster_binding = blocking(ProjectsApi.delete_project_cluster_binding)
+    delete_project_membership = blocking(ProjectsApi.delete_project_membership)
+    delete_project_membership_role_binding = blocking(
+        ProjectsApi.delete_project_membership_role_binding
+    )
+    delete_project_role = blocking(ProjectsApi.delete_project_role)
+    get_project = blocking(ProjectsApi.get_project)
+    get_project_role = blocking(ProjectsApi.get_project_role)
+    invite_project_membership = blocking(ProjectsApi.invite_project_membership)
+    list_api_keys = blocking(ProjectsApi.list_api_keys)
+    list_memberships = blocking(ProjectsApi.list_memberships)
+    list_project_cluster_bindings = blocking(ProjectsApi.list_project_cluster_bindings)
+    list_project_membership_role_bindings = blocking(
+        ProjectsApi.list_project_membership_role_bindings
+    )
+    list_project_memberships = blocking(ProjectsApi.list_project_memberships)
+    list_project_roles = blocking(ProjectsApi.list_project_roles)
+    update_project = blocking(ProjectsApi.update_project)
+    update_project_tab_order = blocking(ProjectsApi.update_project_tab_order)

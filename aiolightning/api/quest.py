@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["QuestApi"]
+__all__ = ["QuestApi", "SyncQuestApi"]
 
 
 class QuestApi:
@@ -112,3 +113,12 @@ class QuestApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncQuestApi(Synced[QuestApi]):
+    """``QuestApi`` blocking: ``client.api.quest`` of :class:`aiolightning.Lightning`."""
+
+    complete_quest = blocking(QuestApi.complete_quest)
+    get_quest = blocking(QuestApi.get_quest)
+    list_quests = blocking(QuestApi.list_quests)
+    start_quest = blocking(QuestApi.start_quest)

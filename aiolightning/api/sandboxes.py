@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SandboxesApi"]
+__all__ = ["SandboxesApi", "SyncSandboxesApi"]
 
 
 class SandboxesApi:
@@ -737,3 +738,38 @@ class SandboxesApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSandboxesApi(Synced[SandboxesApi]):
+    """``SandboxesApi`` blocking: ``client.api.sandboxes`` of :class:`aiolightning.Lightning`."""
+
+    create_sandbox = blocking(SandboxesApi.create_sandbox)
+    create_sandbox_directory = blocking(SandboxesApi.create_sandbox_directory)
+    create_sandbox_snapshot = blocking(SandboxesApi.create_sandbox_snapshot)
+    delete_sandbox = blocking(SandboxesApi.delete_sandbox)
+    delete_sandbox_snapshot = blocking(SandboxesApi.delete_sandbox_snapshot)
+    extend_sandbox_timeout = blocking(SandboxesApi.extend_sandbox_timeout)
+    finalize_sandbox_snapshot = blocking(SandboxesApi.finalize_sandbox_snapshot)
+    get_sandbox = blocking(SandboxesApi.get_sandbox)
+    get_sandbox_command = blocking(SandboxesApi.get_sandbox_command)
+    get_sandbox_command_logs = blocking(SandboxesApi.get_sandbox_command_logs)
+    get_sandbox_file = blocking(SandboxesApi.get_sandbox_file)
+    get_sandbox_resource_metrics = blocking(SandboxesApi.get_sandbox_resource_metrics)
+    get_sandbox_snapshot = blocking(SandboxesApi.get_sandbox_snapshot)
+    get_sandbox_snapshot_blob_download_urls = blocking(
+        SandboxesApi.get_sandbox_snapshot_blob_download_urls
+    )
+    get_sandbox_snapshot_blob_upload_urls = blocking(
+        SandboxesApi.get_sandbox_snapshot_blob_upload_urls
+    )
+    keep_sandbox_alive = blocking(SandboxesApi.keep_sandbox_alive)
+    kill_sandbox_command = blocking(SandboxesApi.kill_sandbox_command)
+    list_sandbox_commands = blocking(SandboxesApi.list_sandbox_commands)
+    list_sandbox_snapshots = blocking(SandboxesApi.list_sandbox_snapshots)
+    list_sandbox_snapshots_iter = blocking_pager(SandboxesApi.list_sandbox_snapshots_iter)
+    list_sandboxes = blocking(SandboxesApi.list_sandboxes)
+    list_sandboxes_iter = blocking_pager(SandboxesApi.list_sandboxes_iter)
+    run_sandbox_command = blocking(SandboxesApi.run_sandbox_command)
+    stop_sandbox = blocking(SandboxesApi.stop_sandbox)
+    update_sandbox = blocking(SandboxesApi.update_sandbox)
+    write_sandbox_file = blocking(SandboxesApi.write_sandbox_file)

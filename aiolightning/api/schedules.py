@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SchedulesApi"]
+__all__ = ["SchedulesApi", "SyncSchedulesApi"]
 
 
 class SchedulesApi:
@@ -211,3 +212,16 @@ class SchedulesApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSchedulesApi(Synced[SchedulesApi]):
+    """``SchedulesApi`` blocking: ``client.api.schedules`` of :class:`aiolightning.Lightning`."""
+
+    create_schedule = blocking(SchedulesApi.create_schedule)
+    create_schedule_run = blocking(SchedulesApi.create_schedule_run)
+    delete_schedule = blocking(SchedulesApi.delete_schedule)
+    get_schedule = blocking(SchedulesApi.get_schedule)
+    get_schedule_run = blocking(SchedulesApi.get_schedule_run)
+    list_schedule_runs = blocking(SchedulesApi.list_schedule_runs)
+    list_schedules = blocking(SchedulesApi.list_schedules)
+    update_schedule = blocking(SchedulesApi.update_schedule)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SdkCommandHistoryApi"]
+__all__ = ["SdkCommandHistoryApi", "SyncSdkCommandHistoryApi"]
 
 
 class SdkCommandHistoryApi:
@@ -43,3 +44,9 @@ class SdkCommandHistoryApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSdkCommandHistoryApi(Synced[SdkCommandHistoryApi]):
+    """``SdkCommandHistoryApi`` blocking: ``client.api.sdk_command_history`` of :class:`aiolightning.Lightning`."""
+
+    create_sdk_command_history = blocking(SdkCommandHistoryApi.create_sdk_command_history)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SecretApi"]
+__all__ = ["SecretApi", "SyncSecretApi"]
 
 
 class SecretApi:
@@ -232,3 +233,18 @@ class SecretApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSecretApi(Synced[SecretApi]):
+    """``SecretApi`` blocking: ``client.api.secret`` of :class:`aiolightning.Lightning`."""
+
+    create_secret = blocking(SecretApi.create_secret)
+    create_user_secret = blocking(SecretApi.create_user_secret)
+    delete_secret = blocking(SecretApi.delete_secret)
+    delete_user_secret = blocking(SecretApi.delete_user_secret)
+    get_secret = blocking(SecretApi.get_secret)
+    get_user_secret = blocking(SecretApi.get_user_secret)
+    list_secrets = blocking(SecretApi.list_secrets)
+    list_user_secrets = blocking(SecretApi.list_user_secrets)
+    update_secret = blocking(SecretApi.update_secret)
+    update_user_secret = blocking(SecretApi.update_user_secret)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SlurmJobsUserApi"]
+__all__ = ["SlurmJobsUserApi", "SyncSlurmJobsUserApi"]
 
 
 class SlurmJobsUserApi:
@@ -238,3 +239,17 @@ class SlurmJobsUserApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSlurmJobsUserApi(Synced[SlurmJobsUserApi]):
+    """``SlurmJobsUserApi`` blocking: ``client.api.slurm_jobs_user`` of :class:`aiolightning.Lightning`."""
+
+    create_slurm_cluster_user = blocking(SlurmJobsUserApi.create_slurm_cluster_user)
+    create_user_slurm_job = blocking(SlurmJobsUserApi.create_user_slurm_job)
+    delete_user_slurm_job = blocking(SlurmJobsUserApi.delete_user_slurm_job)
+    get_user_slurm_job = blocking(SlurmJobsUserApi.get_user_slurm_job)
+    get_user_slurm_job_logs = blocking(SlurmJobsUserApi.get_user_slurm_job_logs)
+    list_slurm_cluster_users = blocking(SlurmJobsUserApi.list_slurm_cluster_users)
+    list_user_slurm_jobs = blocking(SlurmJobsUserApi.list_user_slurm_jobs)
+    update_user_slurm_job = blocking(SlurmJobsUserApi.update_user_slurm_job)
+    user_slurm_job_action = blocking(SlurmJobsUserApi.user_slurm_job_action)

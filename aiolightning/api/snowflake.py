@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SnowflakeApi"]
+__all__ = ["SnowflakeApi", "SyncSnowflakeApi"]
 
 
 class SnowflakeApi:
@@ -175,3 +176,14 @@ class SnowflakeApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSnowflakeApi(Synced[SnowflakeApi]):
+    """``SnowflakeApi`` blocking: ``client.api.snowflake`` of :class:`aiolightning.Lightning`."""
+
+    check_snowflake_connection = blocking(SnowflakeApi.check_snowflake_connection)
+    create_snowflake_connection = blocking(SnowflakeApi.create_snowflake_connection)
+    execute_snowflake_query = blocking(SnowflakeApi.execute_snowflake_query)
+    export_snowflake_query = blocking(SnowflakeApi.export_snowflake_query)
+    get_snowflake_query = blocking(SnowflakeApi.get_snowflake_query)
+    update_snowflake_query = blocking(SnowflakeApi.update_snowflake_query)

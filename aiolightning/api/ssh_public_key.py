@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SshPublicKeyApi"]
+__all__ = ["SshPublicKeyApi", "SyncSshPublicKeyApi"]
 
 
 class SshPublicKeyApi:
@@ -145,3 +146,14 @@ class SshPublicKeyApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncSshPublicKeyApi(Synced[SshPublicKeyApi]):
+    """``SshPublicKeyApi`` blocking: ``client.api.ssh_public_key`` of :class:`aiolightning.Lightning`."""
+
+    create_ssh_public_key = blocking(SshPublicKeyApi.create_ssh_public_key)
+    delete_ssh_public_key = blocking(SshPublicKeyApi.delete_ssh_public_key)
+    generate_ssh_key_pair = blocking(SshPublicKeyApi.generate_ssh_key_pair)
+    get_ssh_public_key = blocking(SshPublicKeyApi.get_ssh_public_key)
+    list_ssh_public_keys = blocking(SshPublicKeyApi.list_ssh_public_keys)
+    setup_confirmed_ssh_public_key = blocking(SshPublicKeyApi.setup_confirmed_ssh_public_key)

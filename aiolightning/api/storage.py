@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["StorageApi"]
+__all__ = ["StorageApi", "SyncStorageApi"]
 
 
 class StorageApi:
@@ -668,3 +669,34 @@ class StorageApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncStorageApi(Synced[StorageApi]):
+    """``StorageApi`` blocking: ``client.api.storage`` of :class:`aiolightning.Lightning`."""
+
+    abort_storage_transfer = blocking(StorageApi.abort_storage_transfer)
+    complete_upload_project_artifact = blocking(StorageApi.complete_upload_project_artifact)
+    complete_upload_temporary_artifact = blocking(StorageApi.complete_upload_temporary_artifact)
+    create_storage_transfer = blocking(StorageApi.create_storage_transfer)
+    delete_project_artifact = blocking(StorageApi.delete_project_artifact)
+    delete_shared_artifact = blocking(StorageApi.delete_shared_artifact)
+    get_org_storage_metadata = blocking(StorageApi.get_org_storage_metadata)
+    get_project_artifact = blocking(StorageApi.get_project_artifact)
+    get_project_storage_metadata = blocking(StorageApi.get_project_storage_metadata)
+    get_project_uploads_artifacts_page = blocking(StorageApi.get_project_uploads_artifacts_page)
+    get_project_uploads_folder_index = blocking(StorageApi.get_project_uploads_folder_index)
+    get_storage_transfer = blocking(StorageApi.get_storage_transfer)
+    list_project_artifacts = blocking(StorageApi.list_project_artifacts)
+    list_project_artifacts_iter = blocking_pager(StorageApi.list_project_artifacts_iter)
+    list_project_locked_resources = blocking(StorageApi.list_project_locked_resources)
+    list_shared_artifacts = blocking(StorageApi.list_shared_artifacts)
+    list_storage_transfers = blocking(StorageApi.list_storage_transfers)
+    pause_storage_transfer = blocking(StorageApi.pause_storage_transfer)
+    post_cloud_space_artifact_events = blocking(StorageApi.post_cloud_space_artifact_events)
+    publish_shared_artifact = blocking(StorageApi.publish_shared_artifact)
+    resume_storage_transfer = blocking(StorageApi.resume_storage_transfer)
+    upload_project_artifact = blocking(StorageApi.upload_project_artifact)
+    upload_project_artifact_parts = blocking(StorageApi.upload_project_artifact_parts)
+    upload_temporary_artifact = blocking(StorageApi.upload_temporary_artifact)
+    upload_temporary_artifact_parts = blocking(StorageApi.upload_temporary_artifact_parts)
+    validate_storage_transfer = blocking(StorageApi.validate_storage_transfer)

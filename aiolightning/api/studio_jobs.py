@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["StudioJobsApi"]
+__all__ = ["StudioJobsApi", "SyncStudioJobsApi"]
 
 
 class StudioJobsApi:
@@ -164,3 +165,14 @@ class StudioJobsApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncStudioJobsApi(Synced[StudioJobsApi]):
+    """``StudioJobsApi`` blocking: ``client.api.studio_jobs`` of :class:`aiolightning.Lightning`."""
+
+    create_studio_job = blocking(StudioJobsApi.create_studio_job)
+    delete_studio_job = blocking(StudioJobsApi.delete_studio_job)
+    get_studio_job = blocking(StudioJobsApi.get_studio_job)
+    list_studio_jobs = blocking(StudioJobsApi.list_studio_jobs)
+    stop_studio_job = blocking(StudioJobsApi.stop_studio_job)
+    update_studio_job = blocking(StudioJobsApi.update_studio_job)

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["UserApi"]
+__all__ = ["SyncUserApi", "UserApi"]
 
 
 class UserApi:
@@ -426,3 +427,26 @@ class UserApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncUserApi(Synced[UserApi]):
+    """``UserApi`` blocking: ``client.api.user`` of :class:`aiolightning.Lightning`."""
+
+    ack_user_storage_violation = blocking(UserApi.ack_user_storage_violation)
+    complete_onboarding = blocking(UserApi.complete_onboarding)
+    create_affiliate_link = blocking(UserApi.create_affiliate_link)
+    delete_affiliate_link = blocking(UserApi.delete_affiliate_link)
+    get_affiliate_link = blocking(UserApi.get_affiliate_link)
+    get_settings = blocking(UserApi.get_settings)
+    get_user_profile = blocking(UserApi.get_user_profile)
+    get_user_storage_breakdown = blocking(UserApi.get_user_storage_breakdown)
+    list_affiliate_links = blocking(UserApi.list_affiliate_links)
+    list_notification_dialogs = blocking(UserApi.list_notification_dialogs)
+    request_verification_code = blocking(UserApi.request_verification_code)
+    search_users = blocking(UserApi.search_users)
+    search_users_iter = blocking_pager(UserApi.search_users_iter)
+    update_affiliate_link = blocking(UserApi.update_affiliate_link)
+    update_user_credits_auto_replenish = blocking(UserApi.update_user_credits_auto_replenish)
+    update_user_viewed_new_features = blocking(UserApi.update_user_viewed_new_features)
+    upload_settings = blocking(UserApi.upload_settings)
+    verify_verification = blocking(UserApi.verify_verification)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["VirtualMachineApi"]
+__all__ = ["SyncVirtualMachineApi", "VirtualMachineApi"]
 
 
 class VirtualMachineApi:
@@ -138,3 +139,13 @@ class VirtualMachineApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncVirtualMachineApi(Synced[VirtualMachineApi]):
+    """``VirtualMachineApi`` blocking: ``client.api.virtual_machine`` of :class:`aiolightning.Lightning`."""
+
+    create_virtual_machine = blocking(VirtualMachineApi.create_virtual_machine)
+    delete_virtual_machine = blocking(VirtualMachineApi.delete_virtual_machine)
+    get_virtual_machine = blocking(VirtualMachineApi.get_virtual_machine)
+    list_virtual_machines = blocking(VirtualMachineApi.list_virtual_machines)
+    update_virtual_machine = blocking(VirtualMachineApi.update_virtual_machine)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["VolumeApi"]
+__all__ = ["SyncVolumeApi", "VolumeApi"]
 
 
 class VolumeApi:
@@ -69,3 +70,10 @@ class VolumeApi:
             timeout=timeout,
             retry=retry,
         )
+
+
+class SyncVolumeApi(Synced[VolumeApi]):
+    """``VolumeApi`` blocking: ``client.api.volume`` of :class:`aiolightning.Lightning`."""
+
+    get_volume = blocking(VolumeApi.get_volume)
+    update_volume = blocking(VolumeApi.update_volume)
