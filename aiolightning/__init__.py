@@ -30,10 +30,14 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._auth import Credentials
     from ._client import AsyncLightning
+    from ._hooks import Hooks, RetryEvent, ThrottleEvent
     from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
     from ._pagination import AsyncPager
+    from ._raw import RawResponse
     from ._retry import RetryPolicy
-    from ._sync import BulkInterrupted, Lightning, Pager
+    from ._sync._client import Lightning
+    from ._sync._portal import BulkInterrupted
+    from ._sync._wrap import Pager
     from ._transport import Timeout, Transport
     from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
     from .resources._polling import WaitTimeoutError
@@ -61,24 +65,27 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AsyncLightning": "._client",
     "AsyncPager": "._pagination",
-    "BulkInterrupted": "._sync",
+    "BulkInterrupted": "._sync._portal",
     "BulkTransferError": ".transfer",
     "CommandResult": ".resources.studios",
     "CommandTimeoutError": ".resources.studios",
     "Credentials": "._auth",
     "FileInfo": ".resources.storage",
+    "Hooks": "._hooks",
     "Job": ".resources.jobs",
     "JobChange": ".resources.jobs",
     "JobRequest": ".resources.jobs",
     "JobStatus": ".resources.jobs",
-    "Lightning": "._sync",
+    "Lightning": "._sync._client",
     "Limiter": "._limiter",
     "LimiterConfig": "._limiter",
     "Machine": ".resources.machines",
     "Outcome": ".fanout",
     "OutcomeStream": ".fanout",
-    "Pager": "._sync",
+    "Pager": "._sync._wrap",
     "Progress": ".fanout",
+    "RawResponse": "._raw",
+    "RetryEvent": "._hooks",
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
     "ScopeStats": "._limiter",
@@ -89,6 +96,7 @@ _LAZY: dict[str, str] = {
     "StudioStatus": ".resources.studios",
     "Teamspace": ".resources.teamspaces",
     "Timeout": "._transport",
+    "ThrottleEvent": "._hooks",
     "TransferConfig": ".transfer",
     "TransferError": ".transfer",
     "TransferProgress": ".transfer",
@@ -128,6 +136,7 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "FileInfo",
+    "Hooks",
     "InvalidArgumentError",
     "Job",
     "JobChange",
@@ -145,7 +154,9 @@ __all__ = [
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "RawResponse",
     "ResponseDecodeError",
+    "RetryEvent",
     "RetryPolicy",
     "ScopeConfig",
     "ScopeStats",
@@ -156,6 +167,7 @@ __all__ = [
     "StudioState",
     "StudioStatus",
     "Teamspace",
+    "ThrottleEvent",
     "Timeout",
     "TransferConfig",
     "TransferError",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from ._auth import AuthMode, Credentials, make_auth, resolve_credentials
+from ._hooks import Hooks
 from ._limiter import Limiter, LimiterConfig
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_READ_BUFSIZE, USER_AGENT, Timeout, Transport
@@ -80,6 +81,7 @@ class AsyncLightning:
         teamspace: default teamspace (name or id); else ``LIGHTNING_TEAMSPACE``.
         read_bufsize: aiohttp read buffer of the client's own session (4 MiB).
         headers: extra headers sent with every API request.
+        hooks: :class:`Hooks` called on every retry and every 429/503 (attempt, wait, reason).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class AsyncLightning:
         read_bufsize: int = DEFAULT_READ_BUFSIZE,
         headers: Mapping[str, str] | None = None,
         user_agent: str = USER_AGENT,
+        hooks: Hooks | None = None,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self.default_teamspace: str | None = teamspace or os.environ.get(ENV_TEAMSPACE) or None
@@ -141,6 +144,8 @@ class AsyncLightning:
             headers=headers,
         )
         self.transport.auth = make_auth(auth, self.credentials, self.transport.login)
+        if hooks is not None:
+            self.transport.hooks = hooks
         self._api: Api | None = None
         self._teamspaces: Teamspaces | None = None
         self._machines: Machines | None = None

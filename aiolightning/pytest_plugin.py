@@ -27,7 +27,7 @@ import pytest
 
 if TYPE_CHECKING:  # imported when a fixture is used: loading the plugin stays cheap
     from ._client import AsyncLightning
-    from ._sync import Lightning
+    from ._sync._client import Lightning
     from .emulator import EmulatorConfig, EmulatorThread
 
 __all__ = [

@@ -650,10 +650,12 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
     if needs_stream:
         sync_names.append("blocking_iter")
     out.append(f"from .._sync._wrap import {', '.join(sync_names)}\n")
+    out.append("from .._raw import RawGroup, raw\n")
+    out.append("from functools import cached_property\n")
     out.append("\nif TYPE_CHECKING:\n")
     out.append("    from .._retry import RetryPolicy\n")
     out.append("    from .._transport import Transport\n\n")
-    out.append(f'__all__ = ["{cls}", "Sync{cls}"]\n\n\n')
+    out.append(f'__all__ = ["{cls}", "{cls}Raw", "Sync{cls}", "Sync{cls}Raw"]\n\n\n')
     out.append(f"class {cls}:\n")
     out.append(
         docstring(
@@ -669,8 +671,18 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
         if op.iter_items:
             out.append("\n")
             out.append(render_iter(op, models))
+    out.append(RAW_PROPERTY.format(cls=f"{cls}Raw"))
     out.append(render_sync_group(tag, group, ops))
     return "".join(out)
+
+
+RAW_PROPERTY = """
+    @cached_property
+    def with_raw_response(self) -> {cls}:
+        \"\"\"The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns.\"\"\"
+        return {cls}(self)
+"""
 
 
 def render_sync_group(tag: str, group: str, ops: list[Operation]) -> str:
@@ -689,6 +701,24 @@ def render_sync_group(tag: str, group: str, ops: list[Operation]) -> str:
         out.append(f"    {op.name} = {kind}({cls}.{op.name})\n")
         if op.iter_items:
             out.append(f"    {op.name}_iter = blocking_pager({cls}.{op.name}_iter)\n")
+    plain = [op for op in ops if not op.stream]
+    out.append(
+        RAW_PROPERTY.replace("{cls}(self)", "{cls}(self._portal, self.aio.with_raw_response)")
+        .replace(":class:`~aiolightning.RawResponse`", "RawResponse")
+        .format(cls=f"Sync{cls}Raw")
+    )
+    out.append(f"\n\nclass {cls}Raw(RawGroup[{cls}]):\n")
+    out.append(
+        docstring(f"``client.api.{group}.with_raw_response``: a RawResponse per call.", "    ")
+    )
+    out.append("\n")
+    out.extend(f"    {op.name} = raw({cls}.{op.name})\n" for op in plain)
+    out.append(f"\n\nclass Sync{cls}Raw(Synced[{cls}Raw]):\n")
+    out.append(
+        docstring(f"``{cls}Raw`` blocking: ``client.api.{group}.with_raw_response``.", "    ")
+    )
+    out.append("\n")
+    out.extend(f"    {op.name} = blocking({cls}Raw.{op.name})\n" for op in plain)
     return "".join(out)
 
 

@@ -2,11 +2,6 @@
 
 Rooms: :mod:`._portal` (the loop thread and the hop), :mod:`._wrap` (the descriptors the
 generated wrappers are made of), :mod:`._base` (lifecycle), and the generated
-:mod:`._resources` and :mod:`._client` (``tools/syncgen.py``).
+:mod:`._resources` and :mod:`._client` (``tools/syncgen.py``). This file imports nothing:
+the generated API groups import :mod:`._wrap` without loading the whole client.
 """
-
-from ._client import Lightning
-from ._portal import BulkInterrupted
-from ._wrap import Pager
-
-__all__ = ["BulkInterrupted", "Lightning", "Pager"]

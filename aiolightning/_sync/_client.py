@@ -11,6 +11,7 @@ import aiohttp
 
 from .._auth import AuthMode
 from .._client import AsyncLightning
+from .._hooks import Hooks
 from .._limiter import LimiterConfig
 from .._retry import RetryPolicy
 from .._transport import DEFAULT_READ_BUFSIZE, USER_AGENT, Timeout
@@ -51,6 +52,7 @@ class Lightning(SyncClient):
         teamspace: default teamspace (name or id); else ``LIGHTNING_TEAMSPACE``.
         read_bufsize: aiohttp read buffer of the client's own session (4 MiB).
         headers: extra headers sent with every API request.
+        hooks: :class:`Hooks` called on every retry and every 429/503 (attempt, wait, reason).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class Lightning(SyncClient):
         read_bufsize: int = DEFAULT_READ_BUFSIZE,
         headers: Mapping[str, str] | None = None,
         user_agent: str = USER_AGENT,
+        hooks: Hooks | None = None,
     ) -> None:
         self._start(
             AsyncLightning(
@@ -95,6 +98,7 @@ class Lightning(SyncClient):
                 read_bufsize=read_bufsize,
                 headers=headers,
                 user_agent=user_agent,
+                hooks=hooks,
             )
         )
 

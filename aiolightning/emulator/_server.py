@@ -27,7 +27,7 @@ from ._storage import ArtifactStore
 
 if TYPE_CHECKING:
     from .._client import AsyncLightning
-    from .._sync import Lightning
+    from .._sync._client import Lightning
 
 __all__ = ["Emulator", "EmulatorInfo", "EmulatorThread", "cli_args", "spawn_emulator"]
 
@@ -65,7 +65,7 @@ class _Info:
         """The blocking :class:`~aiolightning.Lightning` wired like :meth:`client` (``with
         emu.sync_client() as c:``). Serve it from a thread (``EmulatorThread``, a subprocess):
         an emulator on the caller's own event loop cannot answer a blocking call."""
-        from .._sync import Lightning
+        from .._sync._client import Lightning
 
         options.setdefault("teamspace", self.teamspace_name)
         return Lightning(self.url, user_id=self.user_id, api_key=self.api_key, **options)

@@ -61,3 +61,8 @@ def tour(url: str, workdir: Path) -> None:
         teamspaces = client.teamspaces.list()
         # -> list[aiolightning.resources.teamspaces.Teamspace]
         reveal_type(teamspaces)
+        raw = client.api.auth.with_raw_response.whoami()
+        # -> aiolightning._raw.RawResponse[aiolightning.models._structs.V1WhoamiResponse]
+        reveal_type(raw)
+        # -> str | None
+        reveal_type(raw.request_id)
