@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import shutil
 import signal
@@ -199,3 +200,13 @@ def test_close_and_use_after_close(emu: EmulatorThread) -> None:
     assert c.closed
     with pytest.raises(RuntimeError, match="closed"):
         c.api.auth.whoami()
+
+
+def test_the_callers_context_variables_follow_the_call(client: Lightning) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("span", default="none")
+
+    async def read() -> str:
+        return var.get()
+
+    var.set("parent-span")
+    assert client.run(read()) == "parent-span"

@@ -47,10 +47,12 @@ class BulkInterrupted(KeyboardInterrupt):
 class _Waiter:
     """One blocking call: the coroutine, its task on the loop, a lock released when done."""
 
-    __slots__ = ("cancelled", "coro", "lock", "outcomes", "task")
+    __slots__ = ("cancelled", "context", "coro", "lock", "outcomes", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.coro = coro
+        # the caller's context variables (a current tracing span, ...) follow the call
+        self.context = contextvars.copy_context()
         self.lock = threading.Lock()
         self.lock.acquire()
         self.task: asyncio.Task[Any] | None = None
@@ -62,9 +64,8 @@ class _Waiter:
             self.coro.close()
             self.lock.release()
             return
-        context = contextvars.copy_context()
-        context.run(CANCELLED_OUTCOMES_SINK.set, self.keep)
-        self.task = loop.create_task(self.coro, context=context)
+        self.context.run(CANCELLED_OUTCOMES_SINK.set, self.keep)
+        self.task = loop.create_task(self.coro, context=self.context)
         self.task.add_done_callback(self._done)
 
     def keep(self, outcomes: list[Outcome[Any, Any]]) -> None:
