@@ -209,10 +209,12 @@ def render_client(props: list[tuple[str, type[Any]]]) -> str:
         "    with Lightning() as client:\n"
         '        studio = client.studios.create("my-studio", exist_ok=True)\n'
         "        client.studios.start(studio)\n\n"
-        "One event loop runs in a daemon thread owned by the client; each call hops onto it\n"
-        "and waits. Any number of threads may share one client (their calls run concurrently\n"
-        "on the loop). Async iterators become plain iterators; ``client.aio`` is the async\n"
-        "client underneath; ``close()`` or ``with`` ends the session and the thread.\n\n" + args_doc
+        "The client owns one event loop. A call from a plain thread runs that loop itself\n"
+        "until its result is there (no thread hop); calls from other threads at the same time\n"
+        "run concurrently on it, and a thread that already runs a loop (a notebook) hands its\n"
+        "call to the client's helper thread. Async iterators become plain iterators;\n"
+        "``client.aio`` is the async client underneath; ``close()`` or ``with`` ends the\n"
+        "session, the loop and the helper thread.\n\n" + args_doc
     )
     lines = [f"    {line}".rstrip() for line in summary.splitlines()]
     out.append('    """' + "\n".join(lines).lstrip() + '\n    """\n')

@@ -1,4 +1,4 @@
-"""SyncClient: what the blocking client adds around its AsyncLightning (loop thread, close)."""
+"""SyncClient: what the blocking client adds around its AsyncLightning (its loop, close)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 
 class SyncClient:
-    """The loop thread, the async client it drives, and the blocking client's lifecycle.
+    """The client's loop, the async client it runs, and the blocking client's lifecycle.
 
     ``aio`` is the :class:`~aiolightning.AsyncLightning` underneath; anything not wrapped
     can run on the client's loop with :meth:`run` (``client.run(client.aio.<...>(...))``).
@@ -31,7 +31,7 @@ class SyncClient:
         self.aio = aio
         origins = (aio.base_url,)
         self._portal = LoopThread(guard_urls=origins)
-        # closes the session and stops the thread on close(), garbage collection or exit
+        # closes the session, the loop and the helper thread on close(), collection or exit
         self._finalizer = weakref.finalize(self, self._portal.shutdown, aio.close)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

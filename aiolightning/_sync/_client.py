@@ -32,10 +32,12 @@ class Lightning(SyncClient):
             studio = client.studios.create("my-studio", exist_ok=True)
             client.studios.start(studio)
 
-    One event loop runs in a daemon thread owned by the client; each call hops onto it
-    and waits. Any number of threads may share one client (their calls run concurrently
-    on the loop). Async iterators become plain iterators; ``client.aio`` is the async
-    client underneath; ``close()`` or ``with`` ends the session and the thread.
+    The client owns one event loop. A call from a plain thread runs that loop itself
+    until its result is there (no thread hop); calls from other threads at the same time
+    run concurrently on it, and a thread that already runs a loop (a notebook) hands its
+    call to the client's helper thread. Async iterators become plain iterators;
+    ``client.aio`` is the async client underneath; ``close()`` or ``with`` ends the
+    session, the loop and the helper thread.
 
     Args:
         base_url: API host; default ``LIGHTNING_CLOUD_URL`` or https://lightning.ai.
