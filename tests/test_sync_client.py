@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
 import os
 import shutil
 import signal
@@ -210,3 +211,21 @@ def test_the_callers_context_variables_follow_the_call(client: Lightning) -> Non
 
     var.set("parent-span")
     assert client.run(read()) == "parent-span"
+
+
+def test_the_clis_progress_bars_work_from_sync_code(client: Lightning, tmp_path: Path) -> None:
+    from aiolightning.cli._progress import Progress as Bar
+
+    names = [f"sync-bar-{i}" for i in range(4)]
+    screen = io.StringIO()
+    with Bar("create", total=len(names), enabled=True, stream=screen) as bar:
+        client.studios.create_many(
+            names, exist_ok=True, on_progress=lambda p: bar.update(done=p.done, failed=p.failed)
+        )
+    assert "create" in screen.getvalue() and "4/4" in screen.getvalue()
+    src = tmp_path / "c.bin"
+    src.write_bytes(b"x" * 100_000)
+    screen = io.StringIO()
+    with Bar("upload", total=100_000, unit="bytes", enabled=True, stream=screen) as bar:
+        client.storage.upload(src, "sync/c.bin", progress=lambda p: bar.update(done=p.bytes_done))
+    assert bar.done == 100_000 and "upload" in screen.getvalue()
