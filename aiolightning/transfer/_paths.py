@@ -33,16 +33,22 @@ def _check_text(text: str, what: str) -> None:
         raise StoragePathError(f"{what} {text!r} is not valid Unicode") from None
 
 
-def clean_remote_path(path: str, *, allow_root: bool = True, what: str = "remote path") -> str:
+def clean_remote_path(
+    path: str, *, allow_root: bool = True, what: str = "remote path", mount: bool = True
+) -> str:
     """A drive/studio path without leading or trailing ``/``; ``..``, ``.``, empty
-    segments, backslashes and NUL are refused (a path must not escape its root)."""
+    segments, backslashes and NUL are refused (a path must not escape its root).
+
+    ``mount``: strip a leading ``teamspace/`` (the ``/teamspace`` mount inside studios, as
+    the SDK does) -- right for a path a user typed, wrong for a path the server listed (a
+    folder really called ``teamspace``)."""
     if not isinstance(path, str):
         raise StoragePathError(f"{what} must be a string, got {type(path).__name__}")
     _check_text(path, what)
     stripped = path.strip("/")
-    if stripped.startswith("teamspace/"):  # the /teamspace mount inside studios
+    if mount and stripped.startswith("teamspace/"):
         stripped = stripped[len("teamspace/") :]
-    elif stripped == "teamspace":
+    elif mount and stripped == "teamspace":
         stripped = ""
     if not stripped:
         if allow_root:
