@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._auth import Credentials
     from ._client import AsyncLightning
     from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
-    from ._pagination import AsyncPager
+    from ._pagination import AsyncPager, PaginationError
     from ._retry import RetryPolicy
     from ._transport import Timeout, Transport
     from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
@@ -68,6 +68,7 @@ _LAZY: dict[str, str] = {
     "Machine": ".resources.machines",
     "Outcome": ".fanout",
     "OutcomeStream": ".fanout",
+    "PaginationError": "._pagination",
     "Progress": ".fanout",
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
@@ -128,6 +129,7 @@ __all__ = [
     "NotFoundError",
     "Outcome",
     "OutcomeStream",
+    "PaginationError",
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
