@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ._client import AsyncLightning
     from ._hooks import Hooks, RetryEvent, ThrottleEvent
     from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
-    from ._pagination import AsyncPager
+    from ._pagination import AsyncPager, PaginationError
     from ._raw import RawResponse
     from ._retry import RetryPolicy
     from ._sync._client import Lightning
@@ -85,6 +85,7 @@ _LAZY: dict[str, str] = {
     "Outcome": ".fanout",
     "OutcomeStream": ".fanout",
     "Pager": "._sync._wrap",
+    "PaginationError": "._pagination",
     "Progress": ".fanout",
     "RawResponse": "._raw",
     "RetryEvent": "._hooks",
@@ -153,6 +154,7 @@ __all__ = [
     "Outcome",
     "OutcomeStream",
     "Pager",
+    "PaginationError",
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
