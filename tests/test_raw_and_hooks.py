@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import asyncio
 
 import pytest
@@ -108,6 +109,7 @@ def test_hooks_on_the_sync_client_count_5xx_retries() -> None:
 
 
 def test_a_failing_hook_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
     def broken(event: RetryEvent) -> None:
         raise ValueError("hook bug")
 
