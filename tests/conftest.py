@@ -56,3 +56,12 @@ async def storage_client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[As
     async with emulator.client() as c:
         c.storage.configure(small_config(tmp_path))
         yield c
+
+
+@pytest.fixture
+async def tls_emulator() -> AsyncIterator[Emulator]:
+    """Like `emulator`, over https: `tls_emulator.ca_file` is the PEM file of its private CA
+    (trust it: `ssl.create_default_context(cafile=tls_emulator.ca_file)`)."""
+    config = EmulatorConfig(timings=fast_timings(), admin=True)
+    async with Emulator(seed=0, config=config, tls=True) as emu:
+        yield emu
