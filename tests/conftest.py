@@ -5,6 +5,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from _proxy import ForwardProxy
 from _storage import small_config
 
 from aiolightning import AsyncLightning
@@ -65,3 +66,22 @@ async def tls_emulator() -> AsyncIterator[Emulator]:
     config = EmulatorConfig(timings=fast_timings(), admin=True)
     async with Emulator(seed=0, config=config, tls=True) as emu:
         yield emu
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[ForwardProxy]:
+    """A CONNECT-capable forward proxy on 127.0.0.1 (tests/_proxy.py): `.url`, and `.log`,
+    one `ProxyEntry(method, host, port, path, status, user)` per request or tunnel."""
+    async with ForwardProxy() as proxy:
+        yield proxy
+
+
+PROXY_CREDENTIALS = ("proxy-user", "proxy-secret-6f1c")
+
+
+@pytest.fixture
+async def auth_proxy() -> AsyncIterator[ForwardProxy]:
+    """`forward_proxy` requiring Basic proxy credentials (`PROXY_CREDENTIALS`); without them
+    it answers 407. `.url_with_credentials()` is its URL with the user and password in it."""
+    async with ForwardProxy(credentials=PROXY_CREDENTIALS) as proxy:
+        yield proxy
