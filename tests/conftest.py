@@ -85,3 +85,12 @@ async def auth_proxy() -> AsyncIterator[ForwardProxy]:
     it answers 407. `.url_with_credentials()` is its URL with the user and password in it."""
     async with ForwardProxy(credentials=PROXY_CREDENTIALS) as proxy:
         yield proxy
+
+
+@pytest.fixture
+async def inspecting_proxy(tls_emulator: Emulator) -> AsyncIterator[ForwardProxy]:
+    """`forward_proxy` inspecting TLS, as corporate proxies do, in front of `tls_emulator`:
+    it ends each tunnel's TLS with a certificate of its own CA and logs every request inside
+    (`inspected=True`). Clients trust `inspecting_proxy.bundle_with(tls_emulator.ca_file)`."""
+    async with ForwardProxy(inspect=True, upstream_ca=tls_emulator.ca_file) as proxy:
+        yield proxy

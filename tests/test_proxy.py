@@ -147,3 +147,52 @@ async def test_an_unreachable_origin_is_a_502(forward_proxy: ForwardProxy) -> No
     assert [(e.method, e.target, e.status) for e in forward_proxy.log] == [
         ("GET", f"127.0.0.1:{port}", 502)
     ]
+
+
+async def test_an_inspecting_proxy_logs_every_request_inside_its_tunnels(
+    tls_emulator: Emulator, inspecting_proxy: ForwardProxy
+) -> None:
+    emu, proxy = tls_emulator, inspecting_proxy
+    assert emu.ca_file is not None and proxy.ca_file is not None
+    bundle = ssl.create_default_context(cafile=proxy.bundle_with(emu.ca_file))
+    body = os.urandom(200_000)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=bundle)) as s:
+        for _ in range(2):
+            async with s.get(emu.url + "/v1/auth/whoami", headers=auth(emu), proxy=proxy.url) as r:
+                assert (await r.json())["userId"] == emu.user_id
+        url = f"{emu.url}/v1/projects/{emu.teamspace_id}/artifacts/blobs"
+        async with s.post(url, data=body, headers=auth(emu), proxy=proxy.url) as r:
+            assert r.status == 400  # the origin read the body (not a JSON request)
+        async with s.get(emu.storage_url + "/nothing", proxy=proxy.url) as r:
+            assert r.status == 404
+    api, storage = port_of(emu.url), port_of(emu.storage_url)
+    inside = [(e.method, e.port, e.path, e.status) for e in proxy.log if e.inspected]
+    assert inside == [
+        ("GET", api, "/v1/auth/whoami", 200),
+        ("GET", api, "/v1/auth/whoami", 200),
+        ("POST", api, f"/v1/projects/{emu.teamspace_id}/artifacts/blobs", 400),
+        ("GET", storage, "/nothing", 404),
+    ]
+    assert [e.method for e in proxy.log if not e.inspected] == ["CONNECT"] * 4
+    assert emu.counters.get("requests:GET /v1/auth/whoami") == 2
+    assert not proxy.saw(emu.api_key)  # addressed to the origin, not to the proxy
+
+
+async def test_an_inspecting_proxy_is_refused_by_clients_that_do_not_trust_it(
+    tls_emulator: Emulator, inspecting_proxy: ForwardProxy
+) -> None:
+    assert tls_emulator.ca_file is not None
+    only_emulator = ssl.create_default_context(cafile=tls_emulator.ca_file)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=only_emulator)) as s:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await s.get(tls_emulator.url + "/v1/auth/whoami", proxy=inspecting_proxy.url)
+    assert not [e for e in inspecting_proxy.log if e.inspected]
+    assert tls_emulator.counters.get("requests:GET /v1/auth/whoami") == 0
+    # and the proxy verifies origins: one it cannot verify is a 502, nothing forwarded
+    async with ForwardProxy(inspect=True) as strict:  # the system's CAs only
+        ctx = ssl.create_default_context(cafile=strict.bundle_with(tls_emulator.ca_file))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
+            with pytest.raises(aiohttp.ClientHttpProxyError) as e:
+                await s.get(tls_emulator.url + "/v1/auth/whoami", proxy=strict.url)
+    assert e.value.status == 502
+    assert [(x.method, x.status) for x in strict.log] == [("CONNECT", 502)]
