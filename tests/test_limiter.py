@@ -450,3 +450,13 @@ async def test_adaptive_rate_learns_a_server_token_bucket() -> None:
     later = statuses[len(statuses) // 2 :]
     assert later.count(429) / len(later) <= 0.1  # throttles are rare once learned
     assert statuses.count(200) == n
+
+
+def test_stats_say_why_the_pool_size_caps_a_scopes_max() -> None:
+    capped = Limiter(LimiterConfig(max=256), pool_size=100).stats("read")
+    assert capped.max == 100
+    assert capped.max_limited_by is not None
+    assert "100" in capped.max_limited_by and "256" in capped.max_limited_by
+    assert "connector_limit" in capped.max_limited_by
+    free = Limiter(LimiterConfig(max=64), pool_size=100).stats("read")
+    assert (free.max, free.max_limited_by) == (64, None)
