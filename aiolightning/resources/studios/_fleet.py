@@ -103,8 +103,11 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 512,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        create: bool = False,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Start many studios; one :class:`Outcome` per studio, in input order.
+        ``create``: as for :meth:`start` (a missing studio named is created first; else its
+        outcome is a :class:`StudioNotFoundError`).
 
         Each studio is started at most once (see :meth:`start`), a failure of one never
         affects the others, and the client's limiter keeps the request rate within what the
@@ -120,7 +123,7 @@ class StudioFleet(StudioLifecycle):
             known = await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
-            s = await self._resolve(ref, teamspace)
+            s = await self._resolve_or_create(ref, teamspace, create)
             deadline = Deadline(timeout)
             instance = await self._ensure_started(
                 s, m, interruptible, None, deadline, known=known.pop(s.id, None)
