@@ -10,15 +10,17 @@ second job.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import random
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from ..._errors import InvalidArgumentError, LightningError, RateLimitError
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from .._bulk import check_bulk, check_bulk_item
 from .._polling import check_name, check_positive_int, is_ambiguous
 from ..machines import Machine, resolve_machine
 from ._lookup import JobLookup
@@ -29,6 +31,28 @@ if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
 
 SUBMIT_ID_ENV = "AIOLIGHTNING_SUBMIT_ID"
+_EXPECTED = "JobRequest objects (or mappings of their fields)"
+_Request = TypeVar("_Request", bound="JobRequest | Mapping[str, Any]")
+_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRequest))
+
+
+def _is_request(item: object) -> bool:
+    return isinstance(item, JobRequest | Mapping)
+
+
+def _as_request(item: JobRequest | Mapping[str, Any]) -> JobRequest:
+    """The item as a JobRequest: a mapping needs a ``name`` and JobRequest's fields only."""
+    check_bulk_item(item, "jobs.submit_many", _EXPECTED, _is_request)
+    if isinstance(item, JobRequest):
+        return item
+    unknown = sorted(str(k) for k in item if k not in _FIELDS)
+    if unknown or "name" not in item:
+        problem = f"unknown field(s) {', '.join(unknown)}" if unknown else "no 'name'"
+        raise TypeError(
+            f"jobs.submit_many(): a mapping with {problem}; JobRequest's fields are "
+            f"{', '.join(f.name for f in dataclasses.fields(JobRequest))}"
+        )
+    return JobRequest(**item)
 
 
 def _path_mappings(mappings: Mapping[str, str] | None) -> builtins.list[dict[str, str]]:
@@ -184,19 +208,25 @@ class JobSubmit(JobLookup):
 
     async def submit_many(
         self,
-        requests: AsyncOrSyncIterable[JobRequest],
+        requests: AsyncOrSyncIterable[_Request],
         *,
         teamspace: TeamspaceRef | Teamspace | None = None,
         concurrency: int = 64,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
-    ) -> builtins.list[Outcome[JobRequest, Job]]:
-        """Submit many jobs; one :class:`Outcome` per request, in input order. A bad request
-        fails alone (before any request of its own); no job is ever created twice."""
+    ) -> builtins.list[Outcome[_Request, Job]]:
+        """Submit many jobs; one :class:`Outcome` per request, in input order. A request is a
+        :class:`JobRequest` or a mapping of its fields (``{"name": ..., "command": ...}``).
+        A bad request fails alone (before any request of its own); no job is ever created
+        twice. Wrong types raise :class:`TypeError` (see :mod:`aiolightning.resources._bulk`)."""
         check_positive_int(concurrency, "concurrency")
+        check_bulk(requests, "jobs.submit_many", _EXPECTED, _is_request)
+        if isinstance(requests, Collection):
+            for item in requests:
+                _as_request(item)  # a mapping's fields too, before anything is sent
 
-        async def one(req: JobRequest) -> Job:
-            return await self._submit(req, teamspace)
+        async def one(item: _Request) -> Job:
+            return await self._submit(_as_request(item), teamspace)
 
         return await map_outcomes(
             one, requests, concurrency=concurrency, on_progress=on_progress,

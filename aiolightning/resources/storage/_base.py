@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     from ..teamspaces import Teamspace
 
 LocalPath = str | os.PathLike[str]
+#: what upload_many / download_many take (checked by resources._bulk)
+PAIRS = "pairs of paths, (local, remote) to upload and (remote, local) to download"
+
+
+def is_pair(item: object) -> bool:
+    return (
+        isinstance(item, tuple | list)
+        and len(item) == 2
+        and all(isinstance(p, str | os.PathLike) for p in item)
+    )
 
 
 class StorageBase:

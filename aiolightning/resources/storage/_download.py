@@ -11,7 +11,8 @@ import anyio
 from ...fanout import Outcome, map_outcomes
 from ...transfer import DownloadResult, StoragePathError, clean_remote_path
 from ...transfer._progress import ProgressCallback, ProgressTracker
-from ._base import LocalPath
+from .._bulk import check_bulk, check_bulk_item
+from ._base import PAIRS, LocalPath, is_pair
 from ._listing import FileInfo, StorageListing
 
 if TYPE_CHECKING:
@@ -56,10 +57,12 @@ class StorageDownloads(StorageListing):
         concurrency: int | None = None,
     ) -> list[Outcome[tuple[str, LocalPath], DownloadResult]]:
         """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order."""
+        check_bulk(pairs, "storage.download_many", PAIRS, is_pair)
         tracker = ProgressTracker(progress)
         engine = self.engine
 
         async def one(pair: tuple[str, LocalPath]) -> DownloadResult:
+            check_bulk_item(pair, "storage.download_many", PAIRS, is_pair)
             remote, local = pair
             ref, path, display = self._parse(remote, teamspace, allow_root=False)
             target = await self._resolve(ref, path, display, studio=studio, cluster_id="")

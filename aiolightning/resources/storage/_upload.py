@@ -13,7 +13,8 @@ import anyio
 from ...fanout import Outcome, map_outcomes
 from ...transfer import StoragePathError, UploadResult
 from ...transfer._progress import ProgressCallback, ProgressTracker
-from ._base import LocalPath, StorageBase
+from .._bulk import check_bulk, check_bulk_item
+from ._base import PAIRS, LocalPath, StorageBase, is_pair
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace
@@ -90,10 +91,12 @@ class StorageUploads(StorageBase):
     ) -> list[Outcome[tuple[LocalPath, str], UploadResult]]:
         """Upload ``(local, remote)`` pairs; one :class:`Outcome` per pair, in input order.
         One failure never stops the others."""
+        check_bulk(pairs, "storage.upload_many", PAIRS, is_pair)
         tracker = ProgressTracker(progress)
         engine = self.engine
 
         async def one(pair: tuple[LocalPath, str]) -> UploadResult:
+            check_bulk_item(pair, "storage.upload_many", PAIRS, is_pair)
             local, remote = pair
             src = await anyio.to_thread.run_sync(_local_file, local)
             ref, path, display = self._parse(remote, teamspace, allow_root=False)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from .._bulk import check_bulk, check_bulk_item
 from .._polling import Deadline, check_positive_int, check_timeout
 from ..machines import Machine, resolve_machine
 from ._lifecycle import StudioLifecycle
@@ -17,6 +18,17 @@ from ._status import StatusBoard
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
+
+_NAMES = "studio names (strings)"
+_REFS = "studio names or Studio objects"
+
+
+def _is_name(item: object) -> bool:
+    return isinstance(item, str)
+
+
+def _is_ref(item: object) -> bool:
+    return isinstance(item, str | Studio)
 
 
 class StudioFleet(StudioLifecycle):
@@ -35,8 +47,10 @@ class StudioFleet(StudioLifecycle):
     ) -> builtins.list[Outcome[str, Studio]]:
         """Create many studios; one :class:`Outcome` per name, in input order."""
         check_positive_int(concurrency, "concurrency")
+        check_bulk(names, "studios.create_many", _NAMES, _is_name)
 
         async def one(name: str) -> Studio:
+            check_bulk_item(name, "studios.create_many", _NAMES, _is_name)
             return await self.create(
                 name, teamspace=teamspace, cloud_account=cloud_account, exist_ok=exist_ok
             )
@@ -118,11 +132,13 @@ class StudioFleet(StudioLifecycle):
         m = resolve_machine(machine)
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
+        check_bulk(studios, "studios.start_many", _REFS, _is_ref)
         known: dict[str, StudioState] = {}
         if isinstance(studios, Collection) and not isinstance(studios, str):
             known = await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
+            check_bulk_item(ref, "studios.start_many", _REFS, _is_ref)
             s = await self._resolve_or_create(ref, teamspace, create)
             deadline = Deadline(timeout)
             instance = await self._ensure_started(
@@ -152,10 +168,12 @@ class StudioFleet(StudioLifecycle):
         share paged list calls like :meth:`start_many`."""
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
+        check_bulk(studios, "studios.stop_many", _REFS, _is_ref)
         if isinstance(studios, Collection) and not isinstance(studios, str):
             await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
+            check_bulk_item(ref, "studios.stop_many", _REFS, _is_ref)
             s = await self._resolve(ref, teamspace)
             state = await self.stop(s, wait=False, timeout=timeout)
             if not wait or (state.status is StudioStatus.STOPPED and not state.live_instance()):
@@ -179,10 +197,12 @@ class StudioFleet(StudioLifecycle):
     ) -> builtins.list[Outcome[StudioRef, None]]:
         """Delete many studios; one :class:`Outcome` per studio, in input order."""
         check_positive_int(concurrency, "concurrency")
+        check_bulk(studios, "studios.delete_many", _REFS, _is_ref)
         if isinstance(studios, Collection) and not isinstance(studios, str):
             await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef) -> None:
+            check_bulk_item(ref, "studios.delete_many", _REFS, _is_ref)
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
 
         return await map_outcomes(
