@@ -96,7 +96,7 @@ class Sender(SessionOwner):
         session = self.session
         deadline = policy.deadline
         log_debug = logger.isEnabledFor(logging.DEBUG)
-        label = route or path
+        label = route_label(route, path)
         started = time.monotonic()
         waits: Iterator[float] | None = None
         attempt = 0
@@ -289,6 +289,17 @@ class Sender(SessionOwner):
                 ))  # fmt: skip
             if wait > 0:
                 await policy.sleep(wait)
+
+
+def route_label(route: str | None, path: str) -> str:
+    """The route named in logs and errors: its template, unless an empty path parameter made
+    the request another route (``/v1/orgs/{id}`` sent as ``/v1/orgs/?name=...``): then the
+    path itself, which then holds no id."""
+    if route is None:
+        return path
+    if ("//" in path or path.endswith("/")) and not route.endswith("/"):
+        return path
+    return route
 
 
 def _short(error: LightningError) -> str:

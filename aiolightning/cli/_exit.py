@@ -111,6 +111,19 @@ def _secrets() -> list[str]:
     return [v for v in values if len(v) >= 6]
 
 
+def _credentials_line(exc: CredentialsError) -> str:
+    """The CLI's own short line: the flags and variables of the command line, not the
+    Python arguments the library's message lists."""
+    if exc.path is None or exc.problem is None:
+        return str(exc)
+    if exc.path_given:
+        return f"no credentials: the --credentials file {exc.path} {exc.problem}"
+    return (
+        f"no credentials: set LIGHTNING_USER_ID and LIGHTNING_API_KEY, or give "
+        f"--credentials FILE ({exc.path} {exc.problem})"
+    )
+
+
 def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = ()) -> str:
     """A single readable line describing ``exc`` (no newlines, no credentials)."""
     exc = unwrap(exc)
@@ -121,7 +134,7 @@ def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = ()) -> str:
     elif isinstance(exc, APIConnectionError):
         text = f"cannot reach the service: {exc}"
     elif isinstance(exc, CredentialsError):
-        text = str(exc)  # says what was looked for, and where
+        text = _credentials_line(exc)
     elif isinstance(exc, AuthenticationError):
         text = f"credentials rejected by the service (HTTP 401): {exc.message}"
     elif isinstance(exc, PermissionDeniedError):

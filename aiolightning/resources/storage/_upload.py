@@ -75,7 +75,9 @@ class StorageUploads(StorageBase):
         if not path or remote.endswith("/"):
             path = f"{path}/{src.name}" if path else src.name
             display = display.rstrip("/") + "/" + src.name
-        target = await self._resolve(ref, path, display, studio=studio, cluster_id=cluster_id)
+        target = await self._resolve(
+            ref, path, display, studio=studio, cluster_id=cluster_id, writing=True
+        )
         tracker = ProgressTracker(progress)
         return await self.engine.upload_file(src, target, tracker, content_type=content_type)
 
@@ -100,7 +102,9 @@ class StorageUploads(StorageBase):
             local, remote = pair
             src = await anyio.to_thread.run_sync(_local_file, local)
             ref, path, display = self._parse(remote, teamspace, allow_root=False)
-            target = await self._resolve(ref, path, display, studio=studio, cluster_id=cluster_id)
+            target = await self._resolve(
+                ref, path, display, studio=studio, cluster_id=cluster_id, writing=True
+            )
             return await engine.upload_file(src, target, tracker)
 
         async with engine.presigned.use():
@@ -127,7 +131,9 @@ class StorageUploads(StorageBase):
         root = Path(local_dir)
         files = await anyio.to_thread.run_sync(_walk, root)
         ref, base_path, display = self._parse(remote_dir, teamspace, allow_root=True)
-        base = await self._resolve(ref, base_path, display, studio=studio, cluster_id=cluster_id)
+        base = await self._resolve(
+            ref, base_path, display, studio=studio, cluster_id=cluster_id, writing=True
+        )
         tracker = ProgressTracker(progress, files=len(files), total=sum(s for _, _, s in files))
         engine = self.engine
         prefix = display.rstrip("/")
