@@ -134,6 +134,25 @@ async def test_response_shapes(emulator: Emulator, emu_http: aiohttp.ClientSessi
     await c("DELETE", jbase, params={"cloudspaceId": ""}, json={})
     await c("DELETE", base, json={})
 
+    dep = await c(
+        "POST",
+        f"/v1/projects/{pid}/deployments",
+        json={
+            "name": "shape-dep",
+            "replicas": 1,
+            "autoscaling": {"enabled": True, "minReplicas": 0, "maxReplicas": 1},
+            "endpoint": {"ports": ["8080"], "auth": {"enabled": True, "userApiKey": True}},
+            "spec": {"image": "x", "instanceName": "cpu-2"},
+        },
+    )
+    dbase = f"/v1/projects/{pid}/deployments/{dep['id']}"
+    await c("GET", dbase)
+    await c("GET", dbase + "/status")
+    await c("GET", f"/v1/projects/{pid}/deployments/shape-dep/getbyname")
+    await c("GET", f"/v1/projects/{pid}/deployments")
+    await c("PUT", dbase, json={**dep, "replicas": 2})
+    await c("DELETE", dbase, json={})
+
     # the rest answer errors by design (404s), or are the synchronous execute variant
     not_200 = {
         ("GET", "/v1/projects/{projectId}/multi-machine-jobs/{name}/getbyname"),
@@ -144,8 +163,15 @@ async def test_response_shapes(emulator: Emulator, emu_http: aiohttp.ClientSessi
     assert emulated - c.checked - not_200 == set()
 
 
+# handlers that check the body against the model themselves, after reading the int64
+# autoscaling bounds the SDK sends as JSON numbers as strings (wire-flows §5.10)
+_OWN_BODY_CHECK = {"jobs_service_create_deployment", "jobs_service_update_deployment"}
+
+
 def test_emulated_routes_are_spec_operations() -> None:
     for r in EMULATED_ROUTES:
         op = _OPS.get((r.method, r.template))
         assert op is not None, f"{r.method} {r.template} is not in the spec"
+        if op.operation_id in _OWN_BODY_CHECK:
+            continue
         assert r.body_model == (op.body_model or None), op.operation_id
