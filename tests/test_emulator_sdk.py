@@ -100,3 +100,14 @@ def test_sdk_deployment_lifecycle(sdk_emulator: EmulatorThread, tmp_path: Path) 
     assert "deleted False" in out
     assert sdk_emulator.counters.get("creates:deployment:sdk-dep") >= 1
     assert not sdk_emulator.state.deployments.by_id
+
+
+def test_sdk_multi_machine_job(sdk_emulator: EmulatorThread, tmp_path: Path) -> None:
+    out = _run(sdk_emulator, "mmt_lifecycle.py", tmp_path)
+    assert "finished Completed" in out
+    assert "machines 3 ['Completed', 'Completed', 'Completed']" in out
+    assert "found Job sdk-mmt Completed" in out
+    assert "stopped Stopping" in out  # the SDK's MMT stop waits for Stopping or terminal
+    assert "deleted" in out
+    assert sdk_emulator.counters.get("creates:mmt:sdk-mmt") == 1
+    assert not sdk_emulator.state.mmts.by_id and not sdk_emulator.state.jobs.by_id

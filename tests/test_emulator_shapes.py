@@ -126,11 +126,23 @@ async def test_response_shapes(emulator: Emulator, emu_http: aiohttp.ClientSessi
     await c("GET", f"/v1/projects/{pid}/jobs", params={"standalone": "True"})
     await c("GET", f"/v1/projects/{pid}/workload-tags")
     await c("PUT", f"/v1/projects/{pid}/workloads/job/{job['id']}/tags", json={"tags": ["u"]})
+    mmt = await c(
+        "POST",
+        f"/v1/projects/{pid}/multi-machine-jobs",
+        json={"name": "shape-mmt", "machines": 2, "spec": {"image": "x", "instanceName": "cpu-2"}},
+    )
+    mbase = f"/v1/projects/{pid}/multi-machine-jobs/{mmt['id']}"
     await c("GET", f"/v1/projects/{pid}/multi-machine-jobs")
+    await c("GET", f"/v1/projects/{pid}/multi-machine-jobs/shape-mmt/getbyname")
+    await c("GET", mbase)
+    await c("GET", f"/v1/projects/{pid}/jobs", params={"multiMachineJobId": mmt["id"]})
     await asyncio.sleep(0.4)
     await c("GET", f"/v1/projects/{pid}/page-logs", params={"jobIds": job["id"]})
     await c("PUT", jbase, json={"name": "shape-job-2"})
     await c("PUT", jbase, json={"state": "stop"})
+    await c("GET", f"/v1/projects/{pid}/page-logs", params={"mmtId": mmt["id"]})
+    await c("PUT", mbase, json={"desiredState": "MultiMachineJob_STATE_STOP"})
+    await c("DELETE", mbase, json={})
     await c("DELETE", jbase, params={"cloudspaceId": ""}, json={})
     await c("DELETE", base, json={})
 
@@ -155,8 +167,6 @@ async def test_response_shapes(emulator: Emulator, emu_http: aiohttp.ClientSessi
 
     # the rest answer errors by design (404s), or are the synchronous execute variant
     not_200 = {
-        ("GET", "/v1/projects/{projectId}/multi-machine-jobs/{name}/getbyname"),
-        ("GET", "/v1/projects/{projectId}/multi-machine-jobs/{id}"),
         ("POST", "/v1/projects/{projectId}/cloudspaces/{id}/switch-confirm"),
     }
     emulated = {(r.method, r.template) for r in EMULATED_ROUTES}

@@ -12,6 +12,7 @@ from ._config import Counters, EmulatorConfig
 from ._deployments._model import DeploymentStore
 from ._errors import ApiError
 from ._ids import IdFactory
+from ._jobs._mmt_model import MultiMachineJobStore
 from ._jobs._model import JobStore
 from ._studios._model import StudioStore
 
@@ -82,6 +83,7 @@ class State:
         self.basic_cache_keys: dict[str, str] = {}
         self.studios: StudioStore = StudioStore()
         self.jobs: JobStore = JobStore()
+        self.mmts: MultiMachineJobStore = MultiMachineJobStore()
         self.deployments: DeploymentStore = DeploymentStore()
         self._seed_directory()
 
