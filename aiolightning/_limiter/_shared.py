@@ -130,6 +130,25 @@ class SharedBackend:
         self.grants += len(offsets)
         return int(reply[0]) / 1e6, offsets
 
+    async def join(self, scope: str) -> float | None:
+        """Connect if not yet; the pause (s) still running on ``scope``, per Redis's clock.
+
+        None: Redis is unreachable and this process falls back to its local limiter.
+        """
+        try:
+            await self._connect()
+            self.round_trips += 1
+            pipe = self._client.pipeline(transaction=False)
+            pipe.time()
+            pipe.get(self.keys(scope)[1])
+            (seconds, micros), until = await pipe.execute()
+        except Exception as exc:
+            self._unreachable(exc)
+            return None
+        self._reachable()
+        left = int(until) - (int(seconds) * 1_000_000 + int(micros)) if until else 0
+        return max(0, left) / 1e6
+
     def publish_pause(self, scope: str, seconds: float, tolerance_us: int) -> None:
         """Close the scope's gate in Redis and tell the other processes (in the background)."""
         if self._closed:
@@ -256,10 +275,10 @@ class SharedBackend:
     # lifecycle ------------------------------------------------------------------------------
 
     def stats(self) -> SharedStats:
-        if self._client is None:
-            state = "idle"
+        if not self.active():
+            state = "local"
         else:
-            state = "shared" if self.active() else "local"
+            state = "idle" if self._client is None else "shared"
         return SharedStats(
             self.url.redacted,
             self.key,
@@ -273,7 +292,9 @@ class SharedBackend:
     async def aclose(self) -> None:
         """Stop the listener and the scopes' grant tasks; close the connections."""
         self._closed = True
-        tasks = [self._listener, *self._tasks, *(s.stop() for s in self._scopes.values())]
+        tasks: list[asyncio.Task[Any] | None] = [self._listener, *self._tasks]
+        for scope in self._scopes.values():
+            tasks += scope.tasks()
         pending = [t for t in tasks if t is not None and not t.done()]
         for t in pending:
             t.cancel()

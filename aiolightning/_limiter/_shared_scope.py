@@ -41,13 +41,24 @@ _MAX_BATCH: Final = 256
 class SharedScopeLimiter(ScopeLimiter):
     """A :class:`ScopeLimiter` that also takes each send time from the shared bucket."""
 
-    __slots__ = ("_backend", "_grant_args", "_pump", "_queue", "_remote_until", "_tolerance_us")
+    __slots__ = (
+        "_backend",
+        "_grant_args",
+        "_joined",
+        "_joining",
+        "_pump",
+        "_queue",
+        "_remote_until",
+        "_tolerance_us",
+    )
 
     def __init__(
         self, name: str, cfg: ScopeConfig, pool_size: int | None, backend: SharedBackend
     ) -> None:
         super().__init__(name, cfg, pool_size)
         self._backend = backend
+        self._joined = False
+        self._joining: asyncio.Task[float | None] | None = None
         self._queue: deque[asyncio.Future[None]] = deque()
         self._pump: asyncio.Task[None] | None = None
         self._remote_until = 0.0  # monotonic end of the latest pause known (no jitter)
@@ -61,6 +72,8 @@ class SharedScopeLimiter(ScopeLimiter):
         backend.attach(self)
 
     async def acquire(self) -> int:
+        if not self._joined and self._backend.active():
+            await self._join()
         ticket = await super().acquire()
         if self._grant_args is None or not self._backend.active():
             return ticket
@@ -77,6 +90,25 @@ class SharedScopeLimiter(ScopeLimiter):
             raise
         return ticket
 
+    async def _join(self) -> None:
+        """First use: connect (a clear error here if Redis is unreachable), so that pauses
+        published by others arrive, and take up a pause already running. One Redis call per
+        scope, shared by the callers that come meanwhile."""
+        task = self._joining
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._backend.join(self.name))
+            task.add_done_callback(_retrieve)
+            self._joining = task
+        try:
+            left = await asyncio.shield(task)
+        finally:
+            if task.done() and self._joining is task:
+                self._joining = None  # joined, or failed: a later call tries again
+        if left is not None:  # None: Redis unreachable, on the local fallback for now
+            self._joined = True
+            if left > 0.0:
+                self.remote_pause(left)
+
     def pause(self, seconds: float) -> None:
         """Close the gate here and, through Redis, in every process sharing the scope."""
         now = _monotonic()
@@ -91,9 +123,9 @@ class SharedScopeLimiter(ScopeLimiter):
         self._remote_until = max(self._remote_until, now + seconds)
         self._gate.pause(seconds, now)
 
-    def stop(self) -> asyncio.Task[None] | None:
-        """The grant task, if running (the backend cancels it when the client closes)."""
-        return self._pump
+    def tasks(self) -> list[asyncio.Task[None] | asyncio.Task[float | None] | None]:
+        """The scope's own tasks (the backend cancels them when the client closes)."""
+        return [self._pump, self._joining]
 
     # the grant task --------------------------------------------------------------------------
 
@@ -148,3 +180,9 @@ class SharedScopeLimiter(ScopeLimiter):
             if fut is None:
                 return  # every caller left; the rest of the times go unused
             fut.set_result(None)
+
+
+def _retrieve(task: asyncio.Task[float | None]) -> None:
+    """Mark a join's exception as seen (each caller that awaited it got it already)."""
+    if not task.cancelled():
+        task.exception()
