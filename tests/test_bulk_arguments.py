@@ -54,6 +54,9 @@ def bad_calls(client: AsyncLightning, tmp: Path) -> list[tuple[Callable[[], Any]
         (lambda: s.delete_many([b"x"]), "item 0 is a bytes"),
         (lambda: client.storage.upload_many([(f, "lit:///a", "x")]), "storage.upload_many()"),
         (lambda: client.storage.download_many("lit:///a"), "storage.download_many() takes"),
+        (lambda: client.deployments.create_many([{"name": "d"}]), "item 0 is a dict"),
+        (lambda: client.deployments.stop_many("api"), "deployments.stop_many() takes"),
+        (lambda: client.deployments.delete_many([1.5]), "item 0 is a float"),
     ]
 
 
