@@ -96,7 +96,12 @@ class Sender(SessionOwner):
         session = self.session
         deadline = policy.deadline
         log_debug = logger.isEnabledFor(logging.DEBUG)
-        label = route_label(route, path)
+        # route_label(route, path), inlined: this runs once per request
+        label = (
+            path
+            if route is None or ((path[-1:] == "/" or "//" in path) and route[-1:] != "/")
+            else route
+        )
         started = time.monotonic()
         waits: Iterator[float] | None = None
         attempt = 0
@@ -295,9 +300,7 @@ def route_label(route: str | None, path: str) -> str:
     """The route named in logs and errors: its template, unless an empty path parameter made
     the request another route (``/v1/orgs/{id}`` sent as ``/v1/orgs/?name=...``): then the
     path itself, which then holds no id."""
-    if route is None:
-        return path
-    if ("//" in path or path.endswith("/")) and not route.endswith("/"):
+    if route is None or ((path[-1:] == "/" or "//" in path) and route[-1:] != "/"):
         return path
     return route
 
