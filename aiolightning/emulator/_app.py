@@ -22,7 +22,7 @@ from ._router import Router, split_path
 from ._spec import spec_operations
 from ._state import State
 from ._storage import ArtifactStore
-from ._validation import decode_body
+from ._validation import check_query, decode_body, query_types
 
 __all__ = ["EMULATED_ROUTES", "build_app"]
 
@@ -112,6 +112,7 @@ class _App:
         else:
             user = state.user
         _set_user_id(request, user.id)
+        check_query(request.query, query_types(method, route.template))
         body: dict[str, Any] = {}
         if method in _BODY_METHODS and route.read_body:
             body = decode_body(await request.read(), route.body_model)
