@@ -54,6 +54,8 @@ async def test_drop_after_commits_then_closes(
     assert emulator.counters.effects("studio_created") == {"dropped": 1}
     assert emulator.counters.get("faults:drop_after") == 1
     assert emulator.counters.get(f"faults:drop_after:{CREATE_STUDIO}") == 1
+    assert emulator.counters.get(f"requests:{CREATE_STUDIO}") == 1  # handled,
+    assert not any(k.startswith("responses:") for k in emulator.counters.snapshot())  # unanswered
     emulator.config.faults.drop_after_rate = 0.0
     async with fresh_http.post(
         STUDIOS.format(pid=emulator.teamspace_id), json={"name": "dropped"}

@@ -179,10 +179,12 @@ class _App:
                 raise
             resp = error_response(e.status, e.reason or "error")
         template = self._template(request)
+        answered = True
         if acted and not resp.prepared:  # a streamed answer is already on the wire
-            resp = await self._after_the_act(request, resp, template, storage)
+            resp, answered = await self._after_the_act(request, resp, template, storage)
         counters.incr(f"requests:{template}")
-        counters.incr(f"responses:{resp.status}")
+        if answered:  # a dropped answer has no status
+            counters.incr(f"responses:{resp.status}")
         return resp
 
     def _template(self, request: web.Request) -> str:
@@ -199,8 +201,9 @@ class _App:
 
     async def _after_the_act(
         self, request: web.Request, resp: web.StreamResponse, template: str, storage: bool
-    ) -> web.StreamResponse:
-        """The faults after the act: a slow commit, then a drop, a 5xx or a truncation."""
+    ) -> tuple[web.StreamResponse, bool]:
+        """The faults after the act: a slow commit, then a drop, a 5xx or a truncation.
+        Returns the answer and whether one is sent at all (not after a drop)."""
         f = self.config.faults
         delay = self.faults.slow_commit(f)
         if delay > 0:
@@ -209,13 +212,13 @@ class _App:
             await _hold_back(request, delay)
         kind = self.faults.after(f)
         if kind is None:
-            return resp
+            return resp, True
         spoiled = await self.faults.apply_after(kind, request, resp, storage)
         if spoiled is None:
-            return resp
+            return resp, True
         self.counters.incr(f"faults:{kind}")
         self.counters.incr(f"faults:{kind}:{template}")
-        return spoiled
+        return spoiled, kind != "drop_after"
 
 
 async def _hold_back(request: web.Request, delay: float) -> None:
