@@ -71,10 +71,10 @@ def error_answer(rng: random.Random, storage: bool) -> web.Response:
 
 async def truncate(request: web.Request, resp: web.Response) -> web.StreamResponse:
     """Send the head and half the body of ``resp`` (its full length announced), then close
-    the connection. Without a body, half of the head is written and the connection closed."""
+    the connection. Without a body (or for a HEAD), half of the head is written instead."""
     transport = request.transport
     body = resp.body
-    if not isinstance(body, bytes | bytearray) or not body:
+    if not isinstance(body, bytes | bytearray) or not body or request.method == "HEAD":
         if transport is not None:
             head = _head(request, resp)
             transport.write(head[: len(head) // 2])
