@@ -346,10 +346,10 @@ def test_operation(case: Any, emu: EmulatorThread) -> None:
     _validate(case, case.call(base_url=emu.url))
 
 
-def _creatable(case: Any) -> None:
-    """Make a fuzzed create body one the service accepts (the references it checks in code
-    point at what exists), so that the scenario goes on with a real studio or job; every
-    other field stays as generated."""
+def _acceptable(case: Any) -> None:
+    """Make a fuzzed create, start or switch body one the service accepts (the references
+    it checks in code point at what exists), so that the scenario goes on with a real studio
+    or job; every other field stays as generated."""
     op = case.operation.definition.raw["operationId"]
     body = case.body if isinstance(case.body, dict) else None
     if body is None:
@@ -358,6 +358,13 @@ def _creatable(case: Any) -> None:
         body["name"] = body.get("name") or "studio"
         body["clusterId"] = EMU.cluster_id
         body["computeName"] = "cpu-4"
+    elif op in (
+        "cloud_space_service_start_cloud_space_instance",
+        "cloud_space_service_update_cloud_space_instance_config",
+    ):
+        cc = body.get("computeConfig")
+        if isinstance(cc, dict):
+            cc["name"] = "cpu-8" if "update" in op else "cpu-4"
     elif op == "jobs_service_create_job":
         body["name"] = body.get("name") or "job"
         spec = body["spec"] = body.get("spec") if isinstance(body.get("spec"), dict) else {}
@@ -385,7 +392,7 @@ def test_stateful(emu: EmulatorThread) -> None:
         def before_call(self, case: Any) -> None:
             # nor the configured parameters: every scenario works in the emulator's teamspace
             case.path_parameters["projectId"] = emu.teamspace_id
-            _creatable(case)
+            _acceptable(case)
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             # the configured auth is not applied by a bare state machine
@@ -398,8 +405,8 @@ def test_stateful(emu: EmulatorThread) -> None:
 
     Machine.run(
         settings=hypothesis.settings(
-            max_examples=25,
-            stateful_step_count=6,
+            max_examples=60,
+            stateful_step_count=8,
             deadline=None,
             database=None,
             derandomize=True,
