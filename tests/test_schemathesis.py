@@ -1,36 +1,33 @@
 """schemathesis, a fuzzer nobody here wrote, against the emulator: every operation of the spec
 that the emulator implements (not its 501s), a bounded number of generated cases each, all
-of schemathesis' checks, then stateful runs along the links added below.
+of schemathesis' checks, then stateful runs along OpenAPI links.
 
 The service differs from its spec in known ways (grpc-gateway's encoding, validation in code
-that proto3 cannot declare, overlapping path templates). Each is tolerated here explicitly,
-with the evidence, in one of two lists: ``_tolerated_spec`` rewrites the spec where it
-misdescribes the wire, ``TOLERATED`` lets a check's failure pass on named operations. Any
-other failure fails the test and is to be fixed in the emulator.
+that proto3 cannot declare, overlapping path templates). Each is tolerated explicitly, with
+the evidence, in ``_spec_tolerance.py``: ``spec_as_spoken`` rewrites the spec where it
+misdescribes the wire (and adds the links it lacks), ``TOLERATED`` lets a named check's
+failure pass under named conditions. Any other failure fails the test and is to be fixed in
+the emulator.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
-import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import hypothesis
 import pytest
 import schemathesis
-from schemathesis.core.failures import Failure, FailureGroup
+from _spec_tolerance import spec_as_spoken, validate
+from schemathesis import GenerationMode
 
-from aiolightning import models
-from aiolightning.api._operations import OPERATIONS, OPERATIONS_BY_ID
+from aiolightning.api._operations import OPERATIONS
 from aiolightning.emulator import EmulatorConfig, EmulatorThread, Timings
 from aiolightning.emulator._app import EMULATED_ROUTES
-from aiolightning.emulator._router import Router, split_path
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "lightning-openapi.json"
 # the emulator's identities follow from its seed: known here, before it starts
@@ -38,277 +35,6 @@ EMU = EmulatorThread(seed=0, config=EmulatorConfig(timings=Timings(studio_start=
 
 _EMULATED = {(r.method, r.template) for r in EMULATED_ROUTES}
 EMULATED = sorted(op.operation_id for op in OPERATIONS if (op.method.upper(), op.path) in _EMULATED)
-_QUERY_KINDS = {
-    (op.method.upper(), op.path, wire): kind
-    for op in OPERATIONS
-    for _, wire, kind in op.query_params
-}
-
-
-# -- the spec as the service really speaks it -------------------------------------------------
-
-
-def _tolerated_spec(raw: dict[str, Any]) -> dict[str, Any]:
-    """The spec with the service's encoding deviations written in (a copy).
-
-    1. An unset sub-message is ``null`` (grpc-gateway marshals with EmitUnpopulated: every
-       field present, unset messages as null; wire-flows §1.4, §8 item 4). The spec types
-       such fields as plain objects: they become nullable.
-    2. An unset ``google.protobuf.Timestamp`` is a message too, so ``null`` as well; the spec
-       types timestamps as ``string`` / ``date-time``: they become nullable.
-    3. int64 values travel as strings (wire-flows §1.4) and the spec types them as plain
-       ``string``, so any text would do; but grpc-gateway parses an int64 query parameter
-       with strconv.ParseInt and protojson an int64 field as a decimal integer, so only an
-       integer's digits are valid. The generator knows which fields and query parameters
-       are int64 (``str | int``): they get the pattern of an integer, in requests and in
-       responses alike.
-    4. The other integer query parameters are proto int32s (the generator maps every int64
-       to ``str | int``), which grpc-gateway parses with strconv.ParseInt(v, 10, 32); the
-       spec dropped their ``format: int32``: they get its bounds.
-    """
-    spec = copy.deepcopy(raw)
-    schemas = spec["components"]["schemas"]
-
-    def is_message(prop: dict[str, Any]) -> bool:
-        ref = prop.get("$ref")
-        if ref is not None:
-            target = schemas.get(ref.rsplit("/", 1)[-1], {})
-            return target.get("type") == "object" or "properties" in target
-        return prop.get("type") == "object"
-
-    def nullable(props: dict[str, Any]) -> None:
-        for name, prop in props.items():
-            if "$ref" in prop and is_message(prop):
-                props[name] = {"allOf": [{"$ref": prop["$ref"]}], "nullable": True}
-            elif is_message(prop) or prop.get("format") == "date-time":
-                prop["nullable"] = True
-
-    for name, s in schemas.items():
-        props = s.get("properties") or {}
-        for key in _int64_fields(name):
-            if props.get(key, {}).get("type") == "string":
-                props[key]["pattern"] = INT64
-        nullable(props)
-    for path, item in spec["paths"].items():
-        for method, op in item.items():
-            for p in op.get("parameters", []) if isinstance(op, dict) else []:
-                kind = _QUERY_KINDS.get((method.upper(), path, p["name"]))
-                if p["in"] == "query" and kind == "str | int":
-                    p["schema"] = {"type": "string", "pattern": INT64}
-                elif p["in"] == "query" and kind == "int":
-                    p["schema"].update(minimum=-(2**31), maximum=2**31 - 1)
-    _add_links(spec)
-    return spec
-
-
-INT64 = r"^-?[0-9]{1,18}$"
-
-
-def _int64_fields(schema: str) -> list[str]:
-    """The wire names of the int64 fields of a schema, from its generated model."""
-    t = getattr(models, schema, None)
-    if t is None or not hasattr(t, "__struct_encode_fields__"):
-        return []
-    hints = typing.get_type_hints(t)
-    return [
-        wire
-        for wire, attr in zip(t.__struct_encode_fields__, t.__struct_fields__, strict=True)
-        if {str, int} <= set(typing.get_args(hints.get(attr)))
-    ]
-
-
-def _link(op: str, **params: str) -> dict[str, Any]:
-    return {"operationId": op, "parameters": params}
-
-
-def _add_links(spec: dict[str, Any]) -> None:
-    """The spec declares no OpenAPI links at all; these follow the ids the service returns
-    to the operations that take them, so the stateful phase reaches real studios and jobs."""
-    studio = {"projectId": "$response.body#/projectId", "id": "$response.body#/id"}
-    studio_ops = [
-        "cloud_space_service_get_cloud_space",
-        "cloud_space_service_update_cloud_space",
-        "cloud_space_service_delete_cloud_space",
-        "cloud_space_service_start_cloud_space_instance",
-        "cloud_space_service_stop_cloud_space_instance",
-        "cloud_space_service_get_cloud_space_instance_status",
-        "cloud_space_service_get_cloud_space_instance_config",
-        "cloud_space_service_update_cloud_space_instance_config",
-        "cloud_space_service_keep_alive_cloud_space_instance",
-        "cloud_space_service_update_cloud_space_sleep_config",
-        "cloud_space_service_execute_command_in_cloud_space",
-        "cloud_space_service_switch_cloud_space_instance",
-        "cloud_space_service_cancel_cloud_space_instance_switch",
-    ]
-    runs = {"projectId": "$response.body#/projectId", "cloudspaceId": "$response.body#/id"}
-    job = {"projectId": "$response.body#/projectId", "id": "$response.body#/id"}
-    job_ops = ["jobs_service_get_job", "jobs_service_update_job", "jobs_service_delete_job"]
-    links: dict[tuple[str, str], dict[str, Any]] = {
-        ("/v1/projects/{projectId}/cloudspaces", "post"): {
-            **{op: _link(op, **studio) for op in studio_ops},
-            "runs": _link("cloud_space_service_create_lightning_run", **runs),
-            "list_runs": _link("cloud_space_service_list_lightning_runs", **runs),
-        },
-        ("/v1/projects/{projectId}/jobs", "post"): {
-            **{op: _link(op, **job) for op in job_ops},
-            "find": _link(
-                "jobs_service_find_job",
-                projectId="$response.body#/projectId",
-                name="$response.body#/name",
-            ),
-        },
-        ("/v1/projects", "post"): {
-            "get": _link("projects_service_get_project", id="$response.body#/id"),
-        },
-    }
-    for (path, method), named in links.items():
-        spec["paths"][path][method]["responses"]["200"]["links"] = {
-            name.removeprefix("cloud_space_service_").removeprefix("jobs_service_"): link
-            for name, link in named.items()
-        }
-
-
-# -- failures that are the service's documented behaviour, not the emulator's ---------------
-
-_ALL_SPEC_ROUTES: Router[str] = Router()
-for _op in OPERATIONS:
-    _ALL_SPEC_ROUTES.add(_op.method.upper(), _op.path, _op.operation_id)
-
-
-def _allow_is_the_specs(case: Any, failure: Failure, response: Any) -> bool:
-    """The spec has path items that are one URL template under two names
-    (``/v1/projects/{id}`` with GET/PUT/DELETE, ``/v1/projects/{projectId}`` with POST) or
-    that overlap (``/jobs/find`` is also ``/jobs/{id}``), so one URL is served with the methods
-    of several path items. The emulator's ``Allow`` lists exactly the methods the spec
-    documents for the URL across all its path items; schemathesis compares it with one."""
-    allow = {m.strip() for m in response.headers.get("allow", [""])[0].split(",") if m.strip()}
-    segments = split_path(urlsplit(response.request.url).path)
-    return allow == set(_ALL_SPEC_ROUTES.allowed_methods(segments))
-
-
-def _accepted_by_protojson(case: Any, failure: Failure, response: Any) -> bool:
-    """Three bodies the spec calls invalid that the service reads:
-
-    * no body at all: grpc-gateway reads an absent body as the empty message ``{}`` (an
-      io.EOF from the decoder is not an error), and the SDK sends body-less POSTs
-      (wire-flows §8 item 3); the spec marks every body ``required``;
-    * a ``null`` field: the proto3 JSON mapping accepts null for every field type and reads
-      it as the field's default; the spec's types have no null;
-    * an int64 as a JSON number: the proto3 JSON mapping accepts a number or a string for
-      an int64 (wire-flows §8 item 3); the spec types int64 fields as ``string`` only (the
-      generated model, built from the same spec plus the int64 facts, types them
-      ``str | int``).
-    """
-    message = str(failure.message)
-    if "Missing request body" in message:
-        return True
-    path = _body_field(message)
-    if path is None:
-        return False
-    value = _lookup(case.body, path)
-    if value is None:
-        return True
-    return type(value) is int and _is_int64(case.operation.definition.raw["operationId"], path)
-
-
-def _is_int64(operation_id: str, path: list[str]) -> bool:
-    t: Any = getattr(models, OPERATIONS_BY_ID[operation_id].body_model or "", None)
-    for key in path:
-        if t is None or not hasattr(t, "__struct_encode_fields__"):
-            return False
-        hints = typing.get_type_hints(t)
-        names = dict(zip(t.__struct_encode_fields__, t.__struct_fields__, strict=True))
-        hint = hints.get(names.get(key, ""))
-        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-        t = args[0] if len(args) == 1 else None
-        if {str, int} <= set(args):
-            return key == path[-1]
-    return False
-
-
-def _body_field(message: str) -> list[str] | None:
-    """The body field a type failure names, in either of schemathesis' two wordings."""
-    short = re.search(r"in body - ([\w.]+): Incorrect type", message)
-    if short is not None:
-        return short.group(1).split(".")
-    long = re.search(r"in body - violates `type` at ((?:/properties/\w+)+) \(", message)
-    if long is not None:
-        return long.group(1).split("/")[2::2]
-    return None
-
-
-def _lookup(body: Any, keys: list[str]) -> Any:
-    for key in keys:
-        if not isinstance(body, dict) or key not in body:
-            return "missing"
-        body = body[key]
-    return body
-
-
-def _validated_in_code(*operations: str) -> Callable[[Any, Failure, Any], bool]:
-    """proto3 has no required fields and no references, so the spec declares neither; the
-    service checks in code the fields it needs (a studio or a job needs a name, a job an
-    image or a studio, a command its text, a log page a target), the names that must
-    exist (a machine slug, a cluster bound to the teamspace) and the one state a job can be
-    set to (``state`` is a free string in the spec, wire-flows §5.4; only a stop is
-    accepted), and answers 400 INVALID_ARGUMENT naming the field."""
-
-    def tolerated(case: Any, failure: Failure, response: Any) -> bool:
-        return case.operation.definition.raw.get("operationId") in operations and (
-            response.status_code == 400 and response.json().get("code") == 3
-        )
-
-    return tolerated
-
-
-#: (check code, why it is the service's behaviour) -> the failures it lets pass
-def _opaque_page_token(case: Any, failure: Failure, response: Any) -> bool:
-    """A page token is opaque: only one the service handed out is valid, and any other is a
-    400 INVALID_ARGUMENT; the spec can only type it as a string."""
-    return response.status_code == 400 and "pageToken" in response.json().get("message", "")
-
-
-def _failed_precondition(case: Any, failure: Failure, response: Any) -> bool:
-    """A valid request that the resource's state refuses (a command in a studio that is not
-    running, a start while it stops, a switch-confirm with no switch under way) is grpc's
-    FAILED_PRECONDITION (code 9), which grpc-gateway answers with 400 (wire-flows §7.1);
-    the spec cannot say what state an operation needs."""
-    return response.status_code == 400 and response.json().get("code") == 9
-
-
-Rule = Callable[[Any, Failure, Any], bool]
-
-#: check code -> the rules that let its failure pass (each one's docstring is its evidence)
-TOLERATED: dict[str, tuple[Rule, ...]] = {
-    "ST205": (_allow_is_the_specs,),  # Allow header mismatch
-    "ST201": (_accepted_by_protojson,),  # schema-violating request accepted
-    "ST202": (  # schema-valid request rejected
-        _opaque_page_token,
-        _failed_precondition,
-        _validated_in_code(
-            "projects_service_create_project",
-            "cloud_space_service_create_cloud_space",
-            "cloud_space_service_execute_command_in_cloud_space",
-            "jobs_service_create_job",
-            "jobs_service_update_job",
-            "jobs_service_get_logs",
-        ),
-    ),
-}
-
-
-def _validate(case: Any, response: Any, **kwargs: Any) -> None:
-    """schemathesis' checks, less the failures ``TOLERATED`` lets pass."""
-    try:
-        case.validate_response(response, **kwargs)
-    except FailureGroup as group:
-        left = []
-        for failure in group.exceptions:
-            rules = TOLERATED.get(failure.code, ())
-            if not any(rule(case, failure, response) for rule in rules):
-                left.append(failure)
-        if left:
-            raise FailureGroup(left, group.message) from None
 
 
 # -- the runs ---------------------------------------------------------------------------------
@@ -326,7 +52,7 @@ config = schemathesis.Config.from_dict(
         "phases": {"examples": {"enabled": False}},  # the spec has no examples
     }
 )
-SPEC_AS_SPOKEN = _tolerated_spec(json.loads(SPEC.read_text()))
+SPEC_AS_SPOKEN = spec_as_spoken(json.loads(SPEC.read_text()))
 schema = schemathesis.openapi.from_dict(SPEC_AS_SPOKEN, config=config).include(
     operation_id=EMULATED
 )
@@ -343,13 +69,15 @@ def emu() -> Iterator[EmulatorThread]:
 
 @schema.parametrize()
 def test_operation(case: Any, emu: EmulatorThread) -> None:
-    _validate(case, case.call(base_url=emu.url))
+    validate(case, case.call(base_url=emu.url))
 
 
 def _acceptable(case: Any) -> None:
     """Make a fuzzed create, start or switch body one the service accepts (the references
     it checks in code point at what exists), so that the scenario goes on with a real studio
     or job; every other field stays as generated."""
+    if case.meta is not None and case.meta.generation.mode != GenerationMode.POSITIVE:
+        return  # a case meant to be refused stays as it is (it may be its body that is bad)
     op = case.operation.definition.raw["operationId"]
     body = case.body if isinstance(case.body, dict) else None
     if body is None:
@@ -401,7 +129,7 @@ def test_stateful(emu: EmulatorThread) -> None:
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
         ) -> None:
-            _validate(case, response, transport_kwargs=kwargs, recorder=self.recorder)
+            validate(case, response, transport_kwargs=kwargs, recorder=self.recorder)
 
     Machine.run(
         settings=hypothesis.settings(
