@@ -70,7 +70,8 @@ class Counters:
     * `creates:studio:<name>`, `creates:job:<name>`, `creates:teamspace:<name>`: create
       requests that named it (counted before duplicate checks, so a second create shows)
     * `starts:<studio id>`: start requests that passed validation (including a repeat while
-      it already runs); `switches:<studio id>`, `stops:<job id>`
+      it already runs); `switches:<studio id>`, `stops:<job id>`; `runs:created` (lightning
+      runs registered for a studio; `GET .../runs` lists them)
     * `deletes:studio`, `deletes:job`, `commands`, `keepalives`, `sdk_command_history`
     """
 

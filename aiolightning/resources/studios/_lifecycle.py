@@ -91,7 +91,6 @@ class StudioLifecycle(StudioWaits):
             sandbox=False,
             cloud_space_environment_template_id=template_id,
         )
-        cs: models.V1CloudSpace | None = None
         for attempt in range(1, 6):
             try:
                 cs = await self._api.create_cloud_space(ts.id, body=body)
@@ -105,15 +104,35 @@ class StudioLifecycle(StudioWaits):
                     raise
                 found = await self._find_by_name(ts.id, name)
                 if found is not None:
+                    # created by the attempt whose answer was lost: finish the operation
+                    await self._register_run(found, check_first=True)
                     return self._remember(found)
                 await anyio.sleep(random.uniform(0.1, 0.5) * attempt)
-        assert cs is not None
         studio = Studio.from_model(cs, ts.id)
-        # like the SDK: register a lightning run with local source (its answer is ignored)
-        await self._api.create_lightning_run(
-            ts.id, studio.id, body={"clusterId": studio.cluster_id, "localSource": True}
-        )
+        await self._register_run(studio, check_first=False)
         return self._remember(studio)
+
+    async def _register_run(self, studio: Studio, *, check_first: bool) -> None:
+        """Like the SDK, register a lightning run with local source for a new studio
+        (wire-flows §4.3; its answer is ignored), exactly once: after an ambiguous failure
+        the studio's runs are listed before the POST is sent again."""
+        if check_first and await self._has_run(studio):
+            return
+        body = {"clusterId": studio.cluster_id, "localSource": True}
+        for attempt in range(1, 7):
+            try:
+                await self._api.create_lightning_run(studio.teamspace_id, studio.id, body=body)
+                return
+            except LightningError as exc:
+                if not (is_ambiguous(exc) or isinstance(exc, RateLimitError)) or attempt == 6:
+                    raise
+                if await self._has_run(studio):
+                    return
+                await anyio.sleep(random.uniform(0.05, 0.3) * attempt)
+
+    async def _has_run(self, studio: Studio) -> bool:
+        resp = await self._api.list_lightning_runs(studio.teamspace_id, studio.id)
+        return bool(resp.runs)
 
     async def delete(
         self,
