@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _fault_proxy import fault_proxy, proxied_client
+from _fault_proxy import FaultProxy, fault_proxy, proxied_client
 
+from aiolightning import AsyncLightning
 from aiolightning._retry import RetryPolicy
 from aiolightning.emulator import Emulator, EmulatorThread
 from aiolightning.emulator._config import EmulatorConfig, Faults, Timings
@@ -130,3 +131,88 @@ def test_cli_start_many_under_500s_and_503s_starts_every_studio_once(tmp_path: P
     starts = {k: v for k, v in snap.items() if k.startswith("starts:")}
     assert len(starts) == 10 and set(starts.values()) == {1}
     assert all(snap.get(f"creates:studio:newcomer-{i}") == 1 for i in range(10))
+
+
+# --- every other mutating call: its answer lost once, after the emulator acted ------------
+
+
+async def _stop(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    s = await client.studios.create("stop-me")
+    await client.studios.start(s, timeout=30)
+    proxy.break_next("POST", r"/stop$", kind)
+    state = await client.studios.stop(s, timeout=30)
+    assert state.status is StudioStatus.STOPPED
+    assert proxy.injected[kind] == 1
+
+
+async def _delete_studio(
+    client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str
+) -> None:
+    s = await client.studios.create("delete-me")
+    proxy.break_next("DELETE", r"/cloudspaces/[^/]+$", kind)
+    await client.studios.delete(s)  # the re-sent DELETE's 404 is the first one's success
+    assert emu.counters.get("deletes:studio") == 1
+
+
+async def _switch(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    s = await client.studios.create("switch-me")
+    await client.studios.start(s, "cpu-4", timeout=30)
+    proxy.break_next("PUT", r"/codeconfig$", kind)
+    proxy.break_next("POST", r"/switch-confirm$", kind)
+    state = await client.studios.switch_machine(s, "cpu-8", timeout=30)
+    assert state.machine == "cpu-8" and state.status is StudioStatus.RUNNING
+    assert proxy.injected[kind] == 2
+    assert emu.counters.get(f"switches:{s.id}") == 1  # one new machine requested, not two
+
+
+async def _run(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    s = await client.studios.create("run-in-me")
+    await client.studios.start(s, timeout=30)
+    proxy.break_next("POST", r"/execute$", kind)
+    result = await client.studios.run(s, "echo once", timeout=30)
+    assert (result.exit_code, result.output.strip()) == (0, "once")
+    assert emu.counters.get("commands") == 1
+
+
+async def _delete_job(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    job = await client.jobs.submit("delete-me", "true", image="python:3.12")
+    proxy.break_next("DELETE", r"/jobs/[^/]+$", kind)
+    await client.jobs.delete(job)
+    assert emu.counters.get("deletes:job") == 1
+
+
+async def _stop_job(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    job = await client.jobs.submit("stop-me", "sleep 60", image="python:3.12",
+                                   env={"EMULATOR_RUNNING_SECONDS": "60"})  # fmt: skip
+    proxy.break_next("PUT", r"/jobs/[^/]+$", kind)
+    stopped = await client.jobs.stop(job, timeout=30)
+    assert stopped.status.value == "stopped"
+    assert emu.counters.get(f"stops:{job.id}") == 1
+
+
+async def _delete_file(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    await client.storage.upload(__file__, "lit:///once/file.py")
+    proxy.break_next("DELETE", r"/blobs/", kind)
+    await client.storage.delete("lit:///once/file.py")
+    assert not await client.storage.exists("lit:///once/file.py")
+
+
+CALLS = {
+    "studio stop": _stop,
+    "studio delete": _delete_studio,
+    "studio switch": _switch,
+    "studio run": _run,
+    "job stop": _stop_job,
+    "job delete": _delete_job,
+    "storage delete": _delete_file,
+}
+
+
+@pytest.mark.parametrize("kind", ["drop", "502", "truncate"])
+@pytest.mark.parametrize("call", list(CALLS))
+async def test_a_lost_answer_is_reconciled(call: str, kind: str) -> None:
+    async with Emulator(config=config()) as emu, fault_proxy(emu.url) as proxy:
+        async with proxied_client(emu, proxy, retry=FAST_RETRY) as client:
+            client.studios.poll_initial = 0.05
+            client.studios.poll_cap = 0.2
+            await CALLS[call](client, emu, proxy, kind)

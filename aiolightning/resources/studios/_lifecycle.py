@@ -31,6 +31,7 @@ from .._polling import (
     check_timeout,
     is_ambiguous,
 )
+from .._reconcile import delete_once, mutate_once, no_ambiguous_resend
 from ..machines import Machine, resolve_machine
 from ._models import _PHASE, Studio, StudioError, StudioRef, StudioState, StudioStatus
 from ._status import StudioWaits
@@ -119,16 +120,15 @@ class StudioLifecycle(StudioWaits):
         if check_first and await self._has_run(studio):
             return
         body = {"clusterId": studio.cluster_id, "localSource": True}
-        for attempt in range(1, 7):
-            try:
-                await self._api.create_lightning_run(studio.teamspace_id, studio.id, body=body)
-                return
-            except LightningError as exc:
-                if not (is_ambiguous(exc) or isinstance(exc, RateLimitError)) or attempt == 6:
-                    raise
-                if await self._has_run(studio):
-                    return
-                await anyio.sleep(random.uniform(0.05, 0.3) * attempt)
+
+        async def send() -> bool:
+            await self._api.create_lightning_run(studio.teamspace_id, studio.id, body=body)
+            return True
+
+        async def took_effect() -> bool | None:
+            return True if await self._has_run(studio) else None
+
+        await mutate_once(send, took_effect)
 
     async def _has_run(self, studio: Studio) -> bool:
         resp = await self._api.list_lightning_runs(studio.teamspace_id, studio.id)
@@ -141,10 +141,14 @@ class StudioLifecycle(StudioWaits):
         teamspace: TeamspaceRef | Teamspace | None = None,
         missing_ok: bool = False,
     ) -> None:
-        """Delete a studio (``DELETE .../cloudspaces/{id}``, retried: DELETE is idempotent)."""
+        """Delete a studio (``DELETE .../cloudspaces/{id}``). Re-sent after an ambiguous
+        failure; a 404 to a re-sent DELETE means the first one deleted it."""
+        policy = no_ambiguous_resend(self._client.transport.retry)
         try:
             s = await self._resolve(studio, teamspace)
-            await self._api.delete_cloud_space(s.teamspace_id, s.id)
+            await delete_once(
+                lambda: self._api.delete_cloud_space(s.teamspace_id, s.id, retry=policy)
+            )
         except NotFoundError:
             if not missing_ok:
                 raise
@@ -271,18 +275,17 @@ class StudioLifecycle(StudioWaits):
         if state.status is StudioStatus.STOPPED and not state.live_instance():
             return state
         if state.status is not StudioStatus.STOPPING:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
-                    break
-                except LightningError as exc:
-                    # stopping twice is harmless: re-send after ambiguous failures
-                    retryable = is_ambiguous(exc) or isinstance(exc, RateLimitError)
-                    if not retryable or attempt >= 6 or deadline.expired():
-                        raise
-                    await deadline.sleep(random.uniform(0.05, 0.3) * attempt)
+
+            async def send() -> bool:
+                await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
+                return True
+
+            async def took_effect() -> bool | None:
+                now = await self._state(s)
+                stopping = now.status in (StudioStatus.STOPPING, StudioStatus.STOPPED)
+                return True if stopping or not now.live_instance() else None
+
+            await mutate_once(send, took_effect, deadline=deadline)
         if not wait:
             return await self._state(s)
         return await self._wait(s, StudioStatus.STOPPED, deadline)
@@ -309,7 +312,21 @@ class StudioLifecycle(StudioWaits):
         if state.machine == m.value and not state.requested_instance_id:
             return state
         body = {"computeConfig": {"name": m.value, "spot": await self._spot(s, interruptible)}}
-        await self._api.update_cloud_space_instance_config(s.teamspace_id, s.id, body=body)
+        policy = no_ambiguous_resend(self._client.transport.retry)
+
+        async def request_switch() -> bool:
+            await self._api.update_cloud_space_instance_config(
+                s.teamspace_id, s.id, body=body, retry=policy
+            )
+            return True
+
+        async def switch_requested() -> bool | None:
+            # a repeated PUT would request a second new machine: look first
+            now = await self._state(s)
+            requested = now.requested_instance_id and now.requested_machine == m.value
+            return True if requested or now.machine == m.value else None
+
+        await mutate_once(request_switch, switch_requested, deadline=deadline)
         intervals = self._intervals()
         seen_requested = False
         while True:
@@ -328,7 +345,21 @@ class StudioLifecycle(StudioWaits):
             if deadline.expired():
                 raise WaitTimeoutError(f"switching studio {s} to {m.value} timed out")
             await deadline.sleep(next(intervals))
-        await self._api.switch_cloud_space_instance(s.teamspace_id, s.id)
+
+        async def confirm() -> bool:
+            await self._api.switch_cloud_space_instance(s.teamspace_id, s.id)
+            return True
+
+        async def confirmed() -> bool | None:
+            now = await self._state(s)
+            return True if not now.requested_instance_id and now.machine == m.value else None
+
+        try:
+            await mutate_once(confirm, confirmed, deadline=deadline)
+        except BadRequestError:
+            # "no machine switch is in progress": a lost earlier confirm did it
+            if await confirmed() is None:
+                raise
         intervals = self._intervals()
         while True:
             state = await self._state(s)
