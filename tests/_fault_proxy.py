@@ -74,18 +74,27 @@ class FaultProxy:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         session: aiohttp.ClientSession = request.app[_SESSION]
-        async with session.request(
-            request.method,
-            self.upstream + request.raw_path,
-            data=body if body or request.method in ("POST", "PUT", "PATCH") else None,
-            headers=headers,
-            allow_redirects=False,
-        ) as up:
-            data = await up.read()
-            status = up.status
-            out_headers = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
+        try:
+            async with session.request(
+                request.method,
+                self.upstream + request.raw_path,
+                data=body if body or request.method in ("POST", "PUT", "PATCH") else None,
+                headers=headers,
+                allow_redirects=False,
+            ) as up:
+                data = await up.read()
+                status = up.status
+                out_headers = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
+        except aiohttp.ClientError:  # the emulator dropped it (its own fault): pass it on
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=503)
         kind = self._choose(request.method, request.path)
         if kind is None:
+            if request.method == "HEAD":  # the size of what a GET would send
+                resp = web.StreamResponse(status=status, headers=out_headers)
+                resp.content_length = int(up.headers.get("Content-Length", 0))
+                return resp
             return web.Response(status=status, body=data, headers=out_headers)
         self.injected[kind] += 1
         if kind == "drop":
@@ -115,7 +124,8 @@ async def fault_proxy(upstream: str, **options: Any) -> AsyncIterator[FaultProxy
     proxy._rng.seed(f"proxy:{proxy.seed}")
     app = web.Application(client_max_size=1 << 30)
     app.router.add_route("*", "/{tail:.*}", proxy._handle)
-    connector = aiohttp.TCPConnector(limit=0)
+    # one connection per forwarded request: a connection the emulator dropped is never reused
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         app[_SESSION] = session
         server = TestServer(app, host="127.0.0.1", port=0)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ... import models
-from ..._errors import NotFoundError
+from ..._errors import APIConnectionError, NotFoundError, ServerError
 from .._polling import Deadline, WaitTimeoutError, check_name, check_timeout, poll_intervals
-from .._reconcile import mutate_once
-from ._models import StudioError, StudioRef, StudioStatus
+from .._reconcile import ATTEMPTS, mutate_once
+from ._models import Studio, StudioError, StudioRef, StudioStatus
 from ._status import StudioWaits
 
 if TYPE_CHECKING:
@@ -108,10 +108,7 @@ class StudioCommands(StudioWaits):
 
         async def took_effect() -> str | None:
             try:
-                async for _ in self._api.get_long_running_command_in_cloud_space_stream(
-                    s.teamspace_id, s.id, named
-                ):
-                    pass
+                await self._read_stream(s, named, deadline)
             except NotFoundError:
                 return None
             return named
@@ -122,12 +119,7 @@ class StudioCommands(StudioWaits):
         intervals = poll_intervals(min(0.2, self.poll_initial), self.poll_cap)
         output = ""
         while True:
-            items = [
-                item
-                async for item in self._api.get_long_running_command_in_cloud_space_stream(
-                    s.teamspace_id, s.id, session
-                )
-            ]
+            items = await self._read_stream(s, session, deadline)
             output, code = _parse_command_stream(items)
             if code is not None:
                 result = CommandResult(output=output, exit_code=code, session=session)
@@ -141,3 +133,23 @@ class StudioCommands(StudioWaits):
                     session=session,
                 )
             await deadline.sleep(next(intervals))
+
+    async def _read_stream(
+        self, s: Studio, session: str, deadline: Deadline
+    ) -> list[models.StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse]:
+        """One read of the command's status stream; a read cut short (the transport retries
+        only before the first byte) is read again, it changes nothing on the server."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return [
+                    item
+                    async for item in self._api.get_long_running_command_in_cloud_space_stream(
+                        s.teamspace_id, s.id, session
+                    )
+                ]
+            except (APIConnectionError, ServerError):
+                if attempt >= ATTEMPTS or deadline.expired():
+                    raise
+                await deadline.sleep(0.05 * attempt)
