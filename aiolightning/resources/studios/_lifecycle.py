@@ -1,10 +1,10 @@
-"""Creating, deleting, starting, stopping and switching one studio.
+"""Creating, deleting, starting, stopping and switching one studio, each exactly once.
 
-Idempotency: :meth:`Studios.start` checks ``codestatus`` first and does nothing when the
-studio is already starting or running; after an ambiguous failure of the start POST (5xx,
-timeout, dropped connection) it checks again before re-sending, and a 409/400 "already
-running" answer counts as success once ``codestatus`` confirms it. A studio is therefore
-started at most once per call, however flaky the network.
+:meth:`Studios.start` checks ``codestatus`` first and does nothing when the studio is
+already starting or running; after an ambiguous failure of the start POST (5xx, timeout,
+dropped connection) it checks again before re-sending, and a 409/400 "already running"
+answer counts as success once ``codestatus`` confirms it. Create, stop, switch and delete
+ask the server the same way (``.._reconcile``), so a lost answer never repeats an effect.
 """
 
 from __future__ import annotations
@@ -68,9 +68,11 @@ class StudioLifecycle(StudioWaits):
     ) -> Studio:
         """Create a studio (not started). With ``exist_ok`` an existing one is returned.
 
-        A create that fails ambiguously (5xx, timeout) is checked by name before it is sent
-        again, so a retry never makes a second studio.
-        """
+        Like the SDK, a new studio gets a lightning run registered (``POST .../runs``). A
+        create that fails ambiguously (5xx, timeout, lost answer) is checked by name before
+        it is sent again, so a retry never makes a second studio; the run registration is
+        checked the same way (the studio's runs are listed), so the studio is never left
+        without its run nor given two, and a studio that exists is never reported failed."""
         name = check_name(name, "studio name")
         ts = await self._teamspace(teamspace)
         existing = await self._find_by_name(ts.id, name)
