@@ -22,8 +22,10 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectRefusedError,
     ResponseDecodeError,
     ServerError,
+    TLSVerificationError,
 )
 from ._version import __version__
 
@@ -131,6 +133,7 @@ __all__ = [
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "RedirectRefusedError",
     "ResponseDecodeError",
     "RetryPolicy",
     "ScopeConfig",
@@ -140,6 +143,7 @@ __all__ = [
     "StoragePathError",
     "Studio",
     "StudioStatus",
+    "TLSVerificationError",
     "Teamspace",
     "Timeout",
     "TransferConfig",

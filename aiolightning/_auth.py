@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -43,6 +44,8 @@ __all__ = [
     "make_auth",
     "resolve_credentials",
 ]
+
+logger = logging.getLogger("aiolightning")
 
 AuthMode = Literal["auto", "basic", "bearer", "jwt", "none"]
 
@@ -142,6 +145,7 @@ def resolve_credentials(
     )
     try:
         raw = path.read_bytes()
+        _warn_if_others_can_read(path)
     except FileNotFoundError:
         raise CredentialsError(
             f"No Lightning credentials found: {looked}; the file does not exist. "
@@ -177,6 +181,27 @@ def resolve_credentials(
             f"The credentials file {path} holds neither an api_key nor an auth_token ({looked})."
         )
     return creds
+
+
+_warned_paths: set[str] = set()
+
+
+def _warn_if_others_can_read(path: Path) -> None:
+    """A WARNING (once per file and process) when the credentials file is readable by its
+    group or by others, as ssh does for keys (``netrc`` refuses such a file)."""
+    if os.name != "posix" or str(path) in _warned_paths:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o044:
+        _warned_paths.add(str(path))
+        logger.warning(
+            "the credentials file %s can be read by %s (mode %s): anyone who can read it can "
+            "use your API key; run: chmod 600 %s",
+            path, "others" if mode & 0o004 else "its group", oct(mode & 0o777), path,
+        )  # fmt: skip
 
 
 def basic_header(user_id: str, api_key: str) -> str:

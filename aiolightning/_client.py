@@ -9,11 +9,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import aiohttp
+from yarl import URL
 
 from ._auth import AuthMode, Credentials, make_auth, resolve_credentials
+from ._errors import InvalidArgumentError
 from ._limiter import Limiter, LimiterConfig
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_READ_BUFSIZE, USER_AGENT, Timeout, Transport
+from ._transport._network import NetworkConfig
+from ._transport._tls import Verify
 
 if TYPE_CHECKING:
     from .api import Api
@@ -33,10 +37,31 @@ ENV_READ_TIMEOUT = "LIGHTNING_CLOUD_READ_TIMEOUT"
 
 
 def resolve_base_url(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """The argument, else ``LIGHTNING_CLOUD_URL``, else https://lightning.ai; no trailing /."""
+    """The argument, else ``LIGHTNING_CLOUD_URL``, else https://lightning.ai; no trailing /.
+
+    A malformed URL is an InvalidArgumentError naming where it came from."""
     env = os.environ if env is None else env
-    url = base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    return url.strip().rstrip("/")
+    source = "base_url" if base_url else ENV_BASE_URL if env.get(ENV_BASE_URL) else "default"
+    url = (base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
+    problem = None
+    try:
+        parsed = URL(url)
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            problem = "it needs http:// or https:// and a host"
+        elif parsed.user is not None or parsed.password is not None:
+            problem = "it must not carry user info (pass credentials as api_key= etc.)"
+        elif parsed.query_string or parsed.fragment:
+            problem = "it must not have a query string or fragment"
+    if problem is not None:
+        shown = url if "@" not in url else "<hidden: the URL holds user info>"
+        raise InvalidArgumentError(
+            f"invalid service URL {shown!r} (from {source}): {problem}; expected e.g. "
+            "https://lightning.ai or http://127.0.0.1:8123 (IPv6 in brackets: http://[::1]:8123)"
+        )
+    return url
 
 
 def _env_float(name: str) -> float | None:
@@ -80,6 +105,18 @@ class AsyncLightning:
         teamspace: default teamspace (name or id); else ``LIGHTNING_TEAMSPACE``.
         read_bufsize: aiohttp read buffer of the client's own session (4 MiB).
         headers: extra headers sent with every API request.
+        proxy: a proxy URL for every request, API and storage
+            (``http://user:password@proxy.example:3128``); by default the environment's
+            ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (and lower-case forms) apply.
+        verify: TLS verification: True (the default: ``LIGHTNING_CA_BUNDLE``, then
+            ``REQUESTS_CA_BUNDLE``, then ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else the
+            system's trust store), a CA bundle path, an ``ssl.SSLContext``, or False (no
+            verification; logs a WARNING).
+        trust_env: False ignores the environment's proxy and CA-bundle variables.
+
+        ``proxy``, ``verify`` and ``trust_env`` shape the sessions the client builds; with
+        ``session=`` the caller's session keeps its own settings (storage requests then
+        follow its ``trust_env``), so they cannot be combined with it.
     """
 
     def __init__(
@@ -103,8 +140,21 @@ class AsyncLightning:
         read_bufsize: int = DEFAULT_READ_BUFSIZE,
         headers: Mapping[str, str] | None = None,
         user_agent: str = USER_AGENT,
+        proxy: str | None = None,
+        verify: Verify = True,
+        trust_env: bool = True,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
+        if session is not None:
+            if proxy is not None or verify is not True:
+                raise InvalidArgumentError(
+                    "proxy= and verify= configure the sessions the client builds; with "
+                    "session= configure that session (its connector's ssl=, trust_env, "
+                    "proxy) instead"
+                )
+            network = NetworkConfig()
+        else:
+            network = NetworkConfig.build(proxy=proxy, verify=verify, trust_env=trust_env)
         self.default_teamspace: str | None = teamspace or os.environ.get(ENV_TEAMSPACE) or None
         if auth == "none":
             self.credentials: Credentials | None = None
@@ -139,6 +189,7 @@ class AsyncLightning:
             read_bufsize=read_bufsize,
             user_agent=user_agent,
             headers=headers,
+            network=network,
         )
         self.transport.auth = make_auth(auth, self.credentials, self.transport.login)
         self._api: Api | None = None
@@ -201,7 +252,7 @@ class AsyncLightning:
         who = self.credentials.user_id if self.credentials else None
         return (
             f"<AsyncLightning {self.base_url} user_id={who!r} auth={self.transport.auth!r}"
-            f" teamspace={self.default_teamspace!r}>"
+            f" teamspace={self.default_teamspace!r} {self.transport.network.describe()}>"
         )
 
     # lazy sub-objects ----------------------------------------------------------------------

@@ -21,8 +21,10 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectRefusedError",
     "ResponseDecodeError",
     "ServerError",
+    "TLSVerificationError",
     "error_for_status",
 ]
 
@@ -51,6 +53,25 @@ class APIConnectionError(LightningError):
 
 class APITimeoutError(APIConnectionError):
     """The request did not complete within its timeout."""
+
+
+class TLSVerificationError(APIConnectionError):
+    """The server's TLS certificate could not be verified (untrusted chain, expired, wrong
+    host name). Never retried: the message says what failed and which settings fix it."""
+
+
+class RedirectRefusedError(LightningError):
+    """The service redirected an API call where the client will not follow: from https to
+    http, or with credentials or a request body to another origin. ``from_url`` and
+    ``to_url`` are shown without user info or query string."""
+
+    def __init__(
+        self, message: str, *, from_url: str = "", to_url: str = "", method: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.from_url = from_url
+        self.to_url = to_url
+        self.method = method
 
 
 class APIStatusError(LightningError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ async def serve(
     routes: Mapping[tuple[str, str], Handler] | None = None,
     *,
     catch_all: Handler | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[tuple[str, Recorder]]:
-    """Serve ``{(method, path): handler}`` on 127.0.0.1; yields (base_url, recorder)."""
+    """Serve ``{(method, path): handler}`` on 127.0.0.1 (https with ``ssl_context``);
+    yields (base_url, recorder)."""
     rec = Recorder()
 
     @web.middleware
@@ -53,7 +56,7 @@ async def serve(
     if catch_all is not None:
         app.router.add_route("*", "/{tail:.*}", catch_all)
     server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
+    await server.start_server(ssl=ssl_context)
     try:
         yield str(server.make_url("")).rstrip("/"), rec
     finally:

@@ -21,12 +21,15 @@ from .._errors import (
     APITimeoutError,
     LightningError,
     RateLimitError,
+    RedirectRefusedError,
 )
 from .._retry import RetryPolicy, parse_retry_after
 from ._encoding import encode_json, encode_query
+from ._redirects import request_following
 from ._session import SessionOwner
 from ._status_error import build_status_error, describe
 from ._timeout import Timeout, as_client_timeout
+from ._tls import tls_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -151,12 +154,10 @@ class Sender(SessionOwner):
             status = 0
             resp: aiohttp.ClientResponse | None = None
             try:
-                if attempt_timeout is self._session_timeout:
-                    resp = await session.request(method, url, data=data, headers=hdrs)
-                else:
-                    resp = await session.request(
-                        method, url, data=data, headers=hdrs, timeout=attempt_timeout
-                    )
+                resp = await request_following(
+                    session, method, url, data, hdrs, self._proxy_for,
+                    **({} if attempt_timeout is self._session_timeout else {"timeout": attempt_timeout}),
+                )  # fmt: skip
                 status = resp.status
                 if 200 <= status < 300:
                     if streaming:
@@ -193,6 +194,13 @@ class Sender(SessionOwner):
                 raise APIConnectionError(
                     f"{method} {label}: invalid URL ({describe(exc)})", method=method, path=path
                 ) from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                # a configuration problem, not a flaky network: never retried
+                sl.release(ticket, outcome="neutral")
+                raise tls_error(
+                    exc, f"{method} {label}", method=method, path=path,
+                    source=self.network.ssl_source if self._own_network else "the session's settings",
+                ) from exc  # fmt: skip
             except aiohttp.ClientConnectorError as exc:
                 sent = False
                 error = APIConnectionError(
@@ -211,6 +219,9 @@ class Sender(SessionOwner):
                     path=path,
                 )
                 error.__cause__ = exc
+            except RedirectRefusedError:
+                sl.release(ticket, outcome="neutral")
+                raise
             except BaseException:
                 if resp is not None:
                     resp.close()

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from typing import Final, Self
 
 import aiohttp
+from yarl import URL
 
 from .._auth import Auth, StaticAuth
 from .._errors import LightningError
 from .._limiter import Limiter
 from .._retry import RetryPolicy
 from .._version import __version__
+from ._network import NetworkConfig, environment_proxies
 from ._timeout import Timeout
 
 __all__ = ["DEFAULT_READ_BUFSIZE", "USER_AGENT", "SessionOwner"]
@@ -41,8 +43,12 @@ class SessionOwner:
         read_bufsize: int = DEFAULT_READ_BUFSIZE,
         user_agent: str = USER_AGENT,
         headers: Mapping[str, str] | None = None,
+        network: NetworkConfig | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: proxies and TLS of the sessions this transport builds (not of a caller's session)
+        self.network = network if network is not None else NetworkConfig()
+        self._own_network = session is None
         self.auth: Auth = auth if auth is not None else StaticAuth(None, "none")
         self.timeout = timeout or Timeout()
         self.retry = retry or RetryPolicy()
@@ -88,13 +94,12 @@ class SessionOwner:
                 raise LightningError("the client is closed")
             if self._parent is not None:
                 return self._parent.session
-            connector = aiohttp.TCPConnector(
-                limit=self._connector_limit,
-                limit_per_host=self._connector_limit_per_host,
-                ttl_dns_cache=300,
+            connector = self.network.connector(
+                limit=self._connector_limit, limit_per_host=self._connector_limit_per_host
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
+            self._session = self.network.session(
+                connector,
+                owner=True,
                 timeout=self._client_timeout,
                 trace_configs=self._trace_configs or None,
                 read_bufsize=self._read_bufsize,
@@ -150,6 +155,22 @@ class SessionOwner:
             t._hdr_plain = dict(t._base_headers)
             t._hdr_json = {**t._base_headers, "Content-Type": "application/json"}
         return t
+
+    def _proxy_for(self, url: URL) -> URL | None:
+        """The proxy for a request to ``url``; None leaves the choice to the session (a
+        caller's session keeps its own proxy settings)."""
+        return self.network.proxy_for(url) if self._own_network else None
+
+    def storage_network(self, proxy: str | None = None) -> NetworkConfig:
+        """The network settings of presigned storage requests: this transport's (or, on a
+        caller's session, that session's choice of the environment's proxies), with
+        ``proxy`` instead when given (``TransferConfig.proxy``)."""
+        if self._own_network:
+            net = self.network
+        else:
+            trust_env = self.session.trust_env
+            net = NetworkConfig(env_proxies=environment_proxies() if trust_env else {})
+        return net.with_proxy(proxy)
 
     # headers -------------------------------------------------------------------------------
 

@@ -60,6 +60,16 @@ class Context:
                 "credentials_path": getattr(self.args, "credentials", None),
                 "teamspace": getattr(self.args, "teamspace", None),
             }
+            if getattr(self.args, "proxy", None):
+                kwargs["proxy"] = self.args.proxy
+            ca_bundle = getattr(self.args, "ca_bundle", None)
+            if getattr(self.args, "insecure", False):
+                if ca_bundle:
+                    raise UsageError("--ca-bundle and --insecure contradict each other")
+                kwargs["verify"] = False
+                self.err("aiolightning: warning: --insecure: TLS certificates are not verified")
+            elif ca_bundle:
+                kwargs["verify"] = ca_bundle
             retries = getattr(self.args, "retries", None)
             if retries is not None:
                 from .._retry import RetryPolicy

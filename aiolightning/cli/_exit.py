@@ -21,6 +21,7 @@ from .._errors import (
     LightningError,
     NotFoundError,
     PermissionDeniedError,
+    TLSVerificationError,
 )
 
 __all__ = [
@@ -38,7 +39,8 @@ __all__ = [
 class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1  # the operation ran and failed (a job failed, a studio did not start, HTTP 4xx/5xx)
-    USAGE = 2  # bad arguments or bad input (unknown machine, malformed lit:// URL, HTTP 400)
+    USAGE = 2  # bad arguments, input or settings (unknown machine, bad lit:// URL, HTTP 400,
+    # a TLS certificate that cannot be verified with the configured CA bundle)
     CREDENTIALS = 3  # no credentials found, or the service rejected them (HTTP 401/403)
     UNREACHABLE = 4  # the service could not be reached (refused, DNS, timeout)
     INTERRUPTED = 130  # Ctrl-C
@@ -48,7 +50,8 @@ EXIT_CODES_HELP = """\
 exit codes:
   0  success
   1  the operation failed (a job failed, a studio did not start, an API error)
-  2  usage error or bad input (unknown machine, malformed lit:// URL, HTTP 400)
+  2  usage error, bad input or settings (unknown machine, malformed lit:// URL, HTTP 400,
+     a TLS certificate that the configured CA bundle cannot verify)
   3  credentials missing or rejected (HTTP 401/403)
   4  connection failure: the service is unreachable or timed out
 """
@@ -86,6 +89,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return exc.code
     if isinstance(exc, CredentialsError | AuthenticationError | PermissionDeniedError):
         return ExitCode.CREDENTIALS
+    if isinstance(exc, TLSVerificationError):  # a setting to fix, not an unreachable service
+        return ExitCode.USAGE
     if isinstance(exc, APIConnectionError):  # includes APITimeoutError
         return ExitCode.UNREACHABLE
     if isinstance(exc, BadRequestError | InvalidArgumentError):
@@ -109,7 +114,9 @@ def _secrets() -> list[str]:
 def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = ()) -> str:
     """A single readable line describing ``exc`` (no newlines, no credentials)."""
     exc = unwrap(exc)
-    if isinstance(exc, APITimeoutError):
+    if isinstance(exc, TLSVerificationError):
+        text = f"TLS certificate verification failed: {exc}"
+    elif isinstance(exc, APITimeoutError):
         text = f"timed out talking to the service: {exc}"
     elif isinstance(exc, APIConnectionError):
         text = f"cannot reach the service: {exc}"

@@ -28,6 +28,9 @@ credentials and service URL (found the way the Python client finds them):
                credentials file: --credentials, LIGHTNING_CREDENTIAL_PATH, or
                ~/.lightning/credentials.json
   teamspace    --teamspace, else LIGHTNING_TEAMSPACE, else the user's only/first teamspace
+  proxy        --proxy, else HTTPS_PROXY / HTTP_PROXY (NO_PROXY exempts hosts)
+  TLS          --ca-bundle, else LIGHTNING_CA_BUNDLE, REQUESTS_CA_BUNDLE, SSL_CERT_FILE /
+               SSL_CERT_DIR, else the system's trust store; --insecure turns checks off
 
 """
 
@@ -70,6 +73,27 @@ def add_common_options(parser: argparse.ArgumentParser, *, root: bool) -> None:
         default=default(None),
         help="credentials file (default: $LIGHTNING_CREDENTIAL_PATH or "
         "~/.lightning/credentials.json)",
+    )
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=default(None),
+        help="proxy for every request, API and storage (http://user:password@host:3128; "
+        "default: $HTTPS_PROXY / $HTTP_PROXY, minus $NO_PROXY)",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        dest="ca_bundle",
+        metavar="FILE",
+        default=default(None),
+        help="CA certificates (PEM) to verify the service with (default: "
+        "$LIGHTNING_CA_BUNDLE, $REQUESTS_CA_BUNDLE, $SSL_CERT_FILE, else the system's)",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="do not verify TLS certificates (never on a network you do not trust)",
     )
     group.add_argument(
         "--retries",

@@ -45,6 +45,7 @@ class BlobsApi:
         self.presigned = PresignedSession(
             transport.session.connector,
             transport.limiter,
+            network=transport.storage_network(self.config.proxy),
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.part_timeout,
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from .._transport._network import check_proxy_url
 
 __all__ = ["MAX_PARTS", "MAX_PART_SIZE", "TransferConfig", "plan_parts"]
 
@@ -71,6 +73,9 @@ class TransferConfig:
         sign_wait: seconds a URL request waits for others to share its call.
         part_timeout: seconds without progress before a part PUT / range GET is abandoned.
         connect_timeout: seconds to open a connection for a presigned request.
+        proxy: a proxy URL (``http://user:password@host:3128``) for the presigned storage
+            requests only, where it differs from the client's; None uses the client's
+            (its ``proxy=``, or the environment's ``HTTPS_PROXY``/``NO_PROXY``).
     """
 
     multipart_threshold: int = 64 * MiB
@@ -94,8 +99,11 @@ class TransferConfig:
     sign_wait: float = 0.002
     part_timeout: float = 120.0
     connect_timeout: float = 30.0
+    proxy: str | None = field(default=None, repr=False)  # may hold a password
 
     def __post_init__(self) -> None:
+        if self.proxy is not None:
+            check_proxy_url(self.proxy, "TransferConfig.proxy")
         if self.part_size <= 0 or self.part_size > MAX_PART_SIZE:
             raise ValueError(f"part_size must be in 1..{MAX_PART_SIZE}")
         if self.multipart_threshold < 0:

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from .._errors import APIConnectionError, APIStatusError, NotFoundError
+from .._errors import APIConnectionError, APIStatusError, NotFoundError, TLSVerificationError
 from .._streams import received_chunks
 from ._blobs_api import BlobsApi
 from ._errors import NETWORK_ERRORS, PartFailed, RemoteFileNotFoundError, TransferError
@@ -155,6 +155,8 @@ class Downloads(BlobsApi):
                 if pos >= end:
                     return
                 last = f"the body ended early at byte {pos} of {end}"
+            except TLSVerificationError:
+                raise  # a configuration problem: no other attempt will do better
             except (*NETWORK_ERRORS, APIConnectionError) as e:
                 # a refused or broken connection, or a body cut short: go on from there
                 last = f"{type(e).__name__}: {e}"

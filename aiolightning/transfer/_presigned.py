@@ -8,10 +8,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+from yarl import URL
+
+from .._transport._network import NetworkConfig
+from .._transport._redirects import redact_url
+from .._transport._tls import tls_error
 
 if TYPE_CHECKING:
     from .._limiter import Limiter
@@ -73,12 +78,15 @@ class PresignedSession:
         connector: aiohttp.BaseConnector | None,
         limiter: Limiter,
         *,
+        network: NetworkConfig | None = None,
         read_bufsize: int = 4 * 1024 * 1024,
         connect_timeout: float = 30.0,
         read_timeout: float = 120.0,
     ) -> None:
         self._connector = connector
         self.limiter = limiter
+        #: proxies (and, for a connector of its own, TLS) of the presigned requests
+        self.network = network if network is not None else NetworkConfig()
         self._read_bufsize = read_bufsize
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
@@ -89,9 +97,10 @@ class PresignedSession:
     @asynccontextmanager
     async def use(self) -> AsyncIterator[PresignedSession]:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=self._connector,
-                connector_owner=self._connector is None,
+            connector = self._connector
+            self._session = self.network.session(
+                connector if connector is not None else self.network.connector(),
+                owner=connector is None,
                 timeout=self._timeout,
                 read_bufsize=self._read_bufsize,
                 auto_decompress=False,
@@ -105,10 +114,24 @@ class PresignedSession:
                 session, self._session = self._session, None
                 await session.close()
 
-    @property
-    def http(self) -> aiohttp.ClientSession:
+    @asynccontextmanager
+    async def request(
+        self, method: str, url: URL, **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """``async with presigned.request("GET", url, headers=...) as resp``, through the
+        proxy chosen for ``url``, redirects not followed; a certificate that fails
+        verification raises :class:`~aiolightning.TLSVerificationError` (never retried)."""
         assert self._session is not None, "use() the PresignedSession first"
-        return self._session
+        try:
+            resp = await self._session.request(
+                method, url, proxy=self.network.proxy_for(url), allow_redirects=False, **kwargs
+            )
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise tls_error(
+                exc, f"{method} {redact_url(url)}", method=method, source=self.network.ssl_source
+            ) from exc
+        async with resp:
+            yield resp
 
     async def put(
         self,
@@ -125,8 +148,9 @@ class PresignedSession:
         if not isinstance(data, bytes):
             assert length is not None, "a streamed body needs its length"
             hdrs["Content-Length"] = str(length)
+        target = URL(url)
         async with self.limiter.slot("data") as slot:
-            async with self.http.put(url, data=data, headers=hdrs) as resp:
+            async with self.request("PUT", target, data=data, headers=hdrs) as resp:
                 if resp.status in (429, 503):
                     slot.throttle(None)
                 elif resp.status >= 400:

@@ -1,8 +1,9 @@
 """Blob GETs that the service answers with a redirect to a presigned URL (wire-flows §6.5).
 
 ``GET <base>/blobs/<path>`` may answer 200 with the bytes or redirect to a presigned
-object-store URL. aiohttp follows the redirect and, the URL being on another origin, drops
-the Lightning ``Authorization`` header on the way (``requests`` does the same for the SDK).
+object-store URL. The transport follows the redirect (a GET may go to another origin) and
+drops the Lightning ``Authorization`` header on the way (``requests`` does the same for the
+SDK).
 A ranged download asks for many ranges of one file, so the presigned URL it was sent to is
 remembered and the next ranges go straight there, on the presigned session (no Lightning
 headers), until the URL is about to expire (its query says when) or the object store
@@ -65,7 +66,7 @@ class DownloadLocations:
     def saw_head(self, blob_url: str, resp: aiohttp.ClientResponse) -> None:
         """A HEAD of the blob answered without a redirect: its GETs most likely will too, so
         the ranges of the download that follows need not wait for the first one's answer."""
-        if not resp.history:
+        if resp.url == self._api_url(blob_url):
             entry = self._entry(blob_url)
             if entry.location is None:
                 entry.direct = True
@@ -119,11 +120,12 @@ class DownloadLocations:
         resp = await stack.enter_async_context(
             self.transport.stream("GET", blob_url, scope="data", route=route, headers=headers)
         )
-        if resp.history and resp.url.origin() != self._origin():
-            # Redirected to another origin (aiohttp dropped Authorization on the way):
-            # a presigned URL that the next ranges of this file can use directly.
+        if resp.url.origin() != self._origin():
+            # Redirected to another origin (without Authorization, see
+            # aiolightning._transport._redirects): a presigned URL that the next ranges of
+            # this file can use directly.
             entry.location, entry.direct = resp.url, False
-        elif not resp.history:
+        elif resp.url == self._api_url(blob_url):  # not redirected
             entry.location, entry.direct = None, True
         return resp
 
@@ -131,6 +133,10 @@ class DownloadLocations:
         if self._api_origin is None:
             self._api_origin = URL(self.transport.base_url).origin()
         return self._api_origin
+
+    def _api_url(self, blob_url: str) -> URL:
+        """The URL the transport sends a request for ``blob_url`` to."""
+        return URL(f"{self.transport.base_url}{blob_url}", encoded=True)
 
     async def _try_presigned(
         self,
@@ -145,7 +151,7 @@ class DownloadLocations:
             await inner.enter_async_context(self.presigned.use())
             slot = await inner.enter_async_context(self.presigned.limiter.slot("data"))
             resp = await inner.enter_async_context(
-                self.presigned.http.get(loc, headers=safe_headers(headers))
+                self.presigned.request("GET", loc, headers=safe_headers(headers))
             )
             status = resp.status
             if status in (401, 403):  # expired early, or revoked: ask the API again

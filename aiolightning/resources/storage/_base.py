@@ -49,6 +49,9 @@ class StorageBase:
         )
         self._config = new
         if self._engine is not None:
+            if new.proxy != self._engine.config.proxy:
+                network = self._client.transport.storage_network(new.proxy)
+                self._engine.presigned.network = network
             self._engine.config = new
             if self._engine.budget.capacity != new.byte_budget and self._engine.budget.in_use == 0:
                 self._engine.budget.capacity = new.byte_budget

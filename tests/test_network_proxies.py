@@ -1,0 +1,175 @@
+"""Proxies, against a real forward proxy on loopback (tests/_loopback_proxy.py) and the
+emulator: the environment's HTTPS_PROXY/HTTP_PROXY/NO_PROXY by default, ``proxy=`` with
+credentials, ``TransferConfig.proxy``, a caller's session; API calls, presigned part PUTs
+and ranged GETs all go through; the proxy password never shows."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from _loopback_proxy import ProxyLog, forward_proxy
+from _storage import PART, small_config
+
+from aiolightning import AsyncLightning, InvalidArgumentError, LightningError
+from aiolightning.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+SECRET = "pr0xy-pa55word"
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[str, ProxyLog]]:
+    async with forward_proxy() as p:
+        yield p
+
+
+async def round_trip(client: AsyncLightning, tmp_path: Path) -> int:
+    """whoami, a multipart upload and a ranged download; returns the number of parts."""
+    client.storage.configure(small_config(tmp_path))
+    await client.api.auth.get_user()
+    data = os.urandom(3 * PART + 7)
+    (tmp_path / "src.bin").write_bytes(data)
+    await client.storage.upload(tmp_path / "src.bin", "net/big.bin")
+    await client.storage.download("net/big.bin", tmp_path / "out.bin")
+    assert (tmp_path / "out.bin").read_bytes() == data
+    return 4
+
+
+def storage_requests(log: ProxyLog, method: str) -> list[str]:
+    """Presigned requests: part PUTs (``/_storage/parts/``), blob GETs (``/_storage/blobs/``)."""
+    return [t for t in log.methods(method) if "/_storage/" in t]
+
+
+async def test_environment_proxies_carry_api_and_storage_traffic(
+    emulator: Emulator,
+    proxy: tuple[str, ProxyLog],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy_url, log = proxy
+    monkeypatch.setenv("http_proxy", proxy_url)  # the lower-case form counts too
+    emulator.config.faults.redirect_downloads = True  # ranges go to presigned URLs
+    async with emulator.client() as c:
+        parts = await round_trip(c, tmp_path)
+    assert any(t.endswith("/v1/auth/user") for t in log.methods("GET"))
+    assert len(storage_requests(log, "PUT")) == parts  # every presigned part PUT
+    ranged = storage_requests(log, "GET")
+    assert len(ranged) == parts  # every ranged GET of the presigned URL
+    assert all(t.startswith(emulator.storage_url) for t in ranged)  # the second listener
+    assert all("range" in h for (m, t), h in zip(log.requests, log.headers, strict=True)
+               if m == "GET" and t in ranged)  # fmt: skip
+    # nothing went around the proxy: the emulator saw as many requests as the proxy
+    assert len(log.requests) == sum(
+        v for k, v in emulator.counters.snapshot().items() if k.startswith("requests:")
+    )
+
+
+async def test_no_proxy_exempts_hosts(
+    emulator: Emulator,
+    proxy: tuple[str, ProxyLog],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy[0])
+    monkeypatch.setenv("NO_PROXY", "example.invalid, 127.0.0.1")
+    async with emulator.client() as c:
+        await round_trip(c, tmp_path)
+    assert proxy[1].requests == []
+    async with emulator.client(trust_env=False) as c:  # the environment ignored
+        monkeypatch.delenv("NO_PROXY")
+        await c.api.auth.get_user()
+    assert proxy[1].requests == []
+
+
+async def test_explicit_proxy_with_credentials(
+    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
+    async with forward_proxy(user="me", password=SECRET) as (url, log):
+        with_creds = url.replace("http://", f"http://me:{SECRET}@")
+        async with emulator.client(proxy=with_creds) as c:
+            parts = await round_trip(c, tmp_path)
+            assert SECRET not in repr(c) and "me:***@" in repr(c)
+        assert log.refused == 0 and len(storage_requests(log, "PUT")) == parts
+        wrong = url.replace("http://", "http://me:not-it-at-all@")
+        async with emulator.client(proxy=wrong, retry=None) as c:
+            with pytest.raises(LightningError, match="407") as info:  # http target: an answer
+                await c.api.auth.get_user()
+        assert "not-it-at-all" not in str(info.value)
+    assert SECRET not in caplog.text and "not-it-at-all" not in caplog.text
+
+
+async def test_transfer_config_proxy_only_for_storage(
+    emulator: Emulator, proxy: tuple[str, ProxyLog], tmp_path: Path
+) -> None:
+    proxy_url, log = proxy
+    async with emulator.client() as c:
+        c.storage.configure(small_config(tmp_path, proxy=proxy_url))
+        data = os.urandom(2 * PART)
+        (tmp_path / "a.bin").write_bytes(data)
+        await c.storage.upload(tmp_path / "a.bin", "net/a.bin")
+    assert log.methods("PUT") and all("/_storage/" in t for _, t in log.requests)
+
+
+async def test_a_callers_session_keeps_its_settings_and_storage_follows_it(
+    emulator: Emulator,
+    proxy: tuple[str, ProxyLog],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy_url, log = proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    async with aiohttp.ClientSession(trust_env=True) as session:
+        async with emulator.client(session=session) as c:
+            parts = await round_trip(c, tmp_path)
+    assert len(storage_requests(log, "PUT")) == parts  # storage went through too
+    log.requests.clear()
+    async with aiohttp.ClientSession() as session:  # trust_env=False: no proxy at all
+        async with emulator.client(session=session) as c:
+            await round_trip(c, tmp_path)
+    assert log.requests == []
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(InvalidArgumentError, match="session"):
+            emulator.client(session=session, proxy=proxy_url)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["socks5://127.0.0.1:1080", "127.0.0.1:3128", "http://", f"me:{SECRET}@127.0.0.1:3128"],
+)
+async def test_a_malformed_proxy_is_refused_before_any_request(bad: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="proxy") as info:
+        AsyncLightning("http://127.0.0.1:9", api_key="k", proxy=bad)
+    assert SECRET not in str(info.value)
+
+
+async def test_a_malformed_proxy_variable_names_the_variable_not_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", f"socks5://u:{SECRET}@127.0.0.1:1080")
+    with pytest.raises(InvalidArgumentError, match="HTTPS_PROXY") as info:
+        AsyncLightning("https://127.0.0.1:9", api_key="k")
+    assert SECRET not in str(info.value)
+
+
+async def test_an_all_proxy_aiohttp_cannot_use_is_ignored_with_a_warning(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", f"socks5://u:{SECRET}@127.0.0.1:1080")
+    async with emulator.client() as c:  # curl users often have this: the client still works
+        await c.api.auth.get_user()
+    assert "ignoring ALL_PROXY" in caplog.text and SECRET not in caplog.text
