@@ -32,16 +32,27 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._auth import Credentials
     from ._client import AsyncLightning
+    from ._hooks import Hooks, RetryEvent, ThrottleEvent
     from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
-    from ._pagination import AsyncPager
+    from ._pagination import AsyncPager, PaginationError
+    from ._raw import RawResponse
     from ._retry import RetryPolicy
+    from ._sync._client import Lightning
+    from ._sync._portal import BulkInterrupted
+    from ._sync._wrap import Pager
     from ._transport import Timeout, Transport
     from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
     from .resources._polling import WaitTimeoutError
     from .resources.jobs import Job, JobChange, JobRequest, JobStatus
     from .resources.machines import Machine
     from .resources.storage import FileInfo
-    from .resources.studios import CommandResult, CommandTimeoutError, Studio, StudioStatus
+    from .resources.studios import (
+        CommandResult,
+        CommandTimeoutError,
+        Studio,
+        StudioState,
+        StudioStatus,
+    )
     from .resources.teamspaces import Teamspace
     from .transfer import (
         BulkTransferError,
@@ -56,30 +67,39 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AsyncLightning": "._client",
     "AsyncPager": "._pagination",
+    "BulkInterrupted": "._sync._portal",
     "BulkTransferError": ".transfer",
     "CommandResult": ".resources.studios",
     "CommandTimeoutError": ".resources.studios",
     "Credentials": "._auth",
     "FileInfo": ".resources.storage",
+    "Hooks": "._hooks",
     "Job": ".resources.jobs",
     "JobChange": ".resources.jobs",
     "JobRequest": ".resources.jobs",
     "JobStatus": ".resources.jobs",
+    "Lightning": "._sync._client",
     "Limiter": "._limiter",
     "LimiterConfig": "._limiter",
     "Machine": ".resources.machines",
     "Outcome": ".fanout",
     "OutcomeStream": ".fanout",
+    "Pager": "._sync._wrap",
+    "PaginationError": "._pagination",
     "Progress": ".fanout",
+    "RawResponse": "._raw",
+    "RetryEvent": "._hooks",
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
     "ScopeStats": "._limiter",
     "StorageError": ".transfer",
     "StoragePathError": ".transfer",
     "Studio": ".resources.studios",
+    "StudioState": ".resources.studios",
     "StudioStatus": ".resources.studios",
     "Teamspace": ".resources.teamspaces",
     "Timeout": "._transport",
+    "ThrottleEvent": "._hooks",
     "TransferConfig": ".transfer",
     "TransferError": ".transfer",
     "TransferProgress": ".transfer",
@@ -111,6 +131,7 @@ __all__ = [
     "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
+    "BulkInterrupted",
     "BulkTransferError",
     "CommandResult",
     "CommandTimeoutError",
@@ -118,11 +139,13 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "FileInfo",
+    "Hooks",
     "InvalidArgumentError",
     "Job",
     "JobChange",
     "JobRequest",
     "JobStatus",
+    "Lightning",
     "LightningError",
     "Limiter",
     "LimiterConfig",
@@ -130,11 +153,15 @@ __all__ = [
     "NotFoundError",
     "Outcome",
     "OutcomeStream",
+    "Pager",
+    "PaginationError",
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "RawResponse",
     "RedirectRefusedError",
     "ResponseDecodeError",
+    "RetryEvent",
     "RetryPolicy",
     "ScopeConfig",
     "ScopeStats",
@@ -142,9 +169,11 @@ __all__ = [
     "StorageError",
     "StoragePathError",
     "Studio",
+    "StudioState",
     "StudioStatus",
     "TLSVerificationError",
     "Teamspace",
+    "ThrottleEvent",
     "Timeout",
     "TransferConfig",
     "TransferError",

@@ -13,6 +13,7 @@ from yarl import URL
 
 from ._auth import AuthMode, Credentials, make_auth, resolve_credentials
 from ._errors import InvalidArgumentError
+from ._hooks import Hooks
 from ._limiter import Limiter, LimiterConfig
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_READ_BUFSIZE, USER_AGENT, Timeout, Transport
@@ -113,6 +114,7 @@ class AsyncLightning:
             system's trust store), a CA bundle path, an ``ssl.SSLContext``, or False (no
             verification; logs a WARNING).
         trust_env: False ignores the environment's proxy and CA-bundle variables.
+        hooks: :class:`Hooks` called on every retry and every 429/503 (attempt, wait, reason).
 
         ``proxy``, ``verify`` and ``trust_env`` shape the sessions the client builds; with
         ``session=`` the caller's session keeps its own settings (storage requests then
@@ -143,6 +145,7 @@ class AsyncLightning:
         proxy: str | None = None,
         verify: Verify = True,
         trust_env: bool = True,
+        hooks: Hooks | None = None,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         if session is not None:
@@ -192,6 +195,8 @@ class AsyncLightning:
             network=network,
         )
         self.transport.auth = make_auth(auth, self.credentials, self.transport.login)
+        if hooks is not None:
+            self.transport.hooks = hooks
         self._api: Api | None = None
         self._teamspaces: Teamspaces | None = None
         self._machines: Machines | None = None

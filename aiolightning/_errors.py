@@ -6,7 +6,10 @@ server's message, the method and the templated or concrete path, never from head
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from ._raw import request_id
 
 __all__ = [
     "APIConnectionError",
@@ -95,9 +98,16 @@ class APIStatusError(LightningError):
         self.method = method
         self.path = path
         self.body = body
+        #: the response headers (case-insensitive; set by the transport)
+        self.headers: Mapping[str, str] = {}
         where = f"{method} {path}: " if method else ""
         grpc = f", grpc code {code}" if code is not None else ""
         super().__init__(f"{where}HTTP {status}{grpc}: {message}")
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id the server sent back (``X-Request-Id`` and kin), if any."""
+        return request_id(self.headers)
 
 
 class BadRequestError(APIStatusError):

@@ -6,22 +6,27 @@
     first = await pager                          # just the first page
     everything = await pager.collect()           # all items in a list
 
-Pages are fetched one at a time, on demand. The walk stops when the next token is empty or
-absent, and also when the server hands back a token it already gave (a server repeating the
-same token would otherwise loop forever).
+Pages are fetched one at a time, on demand, each at most once. The walk stops when the next
+token is empty or absent (an empty page with a next token is followed). A next token that was
+already used (the page's own, or an earlier one) is a loop: the pages before it have been
+yielded, then :class:`PaginationError` is raised -- stopping quietly would hand back a list
+that looks complete and is not, and following the token would never end.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["AsyncPager"]
+from ._errors import LightningError
+
+__all__ = ["AsyncPager", "PaginationError"]
 
 T = TypeVar("T")
 
-logger = logging.getLogger("aiolightning")
+
+class PaginationError(LightningError):
+    """The server's page tokens loop: a next token was one already followed."""
 
 
 class AsyncPager(Generic[T]):
@@ -33,7 +38,8 @@ class AsyncPager(Generic[T]):
     Args:
         fetch: ``await fetch(token)`` returns one page; ``token`` is None for the first page.
         items: the list of items on a page (None is treated as empty).
-        next_token: the token of the next page ("" or None on the last page).
+        next_token: the token of the next page ("" or None on the last page); one already
+            followed raises :class:`PaginationError` (after the pages before it).
         max_pages: optional bound on the number of pages fetched.
     """
 
@@ -65,10 +71,10 @@ class AsyncPager(Generic[T]):
             if not nxt:
                 return
             if nxt in seen or nxt == token:
-                logger.warning(
-                    "pagination stopped: the server returned page token %r again", nxt[:32]
+                raise PaginationError(
+                    f"the server's page tokens loop: after {count} page(s) it returned page "
+                    f"token {nxt[:32]!r} again (the listing would never end)"
                 )
-                return
             if self._max_pages is not None and count >= self._max_pages:
                 return
             seen.add(nxt)

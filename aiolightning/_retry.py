@@ -22,6 +22,7 @@ import backoff
 
 __all__ = [
     "DEFAULT_RETRY_STATUSES",
+    "MAX_RETRY_AFTER",
     "RetryPolicy",
     "parse_retry_after",
 ]
@@ -141,8 +142,14 @@ class RetryPolicy:
         return min(max(retry_after, 0.0), self.max_retry_after)
 
 
+#: the longest wait :func:`parse_retry_after` returns (a day): a larger delay or a date far
+#: in the future is taken as this (the policy's ``max_retry_after`` caps it further)
+MAX_RETRY_AFTER: float = 86400.0
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent/bad."""
+    """``Retry-After`` as seconds from now, in ``[0, MAX_RETRY_AFTER]``: delta-seconds or an
+    HTTP date; None if absent or unreadable. Never raises."""
     if not value:
         return None
     value = value.strip()
@@ -153,15 +160,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     else:
         if math.isnan(seconds) or math.isinf(seconds):
             return None
-        return max(seconds, 0.0)
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    current = time.time() if now is None else now
-    return max(when.timestamp() - current, 0.0)
+        delta = when.timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # OverflowError: a year past datetime's range
+    return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
 def compute_waits(policy: RetryPolicy, n: int) -> list[float]:

@@ -35,6 +35,7 @@ from collections.abc import (
     Iterator,
     Sized,
 )
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, cast
@@ -45,6 +46,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from ._errors import LightningError
 
 __all__ = [
+    "CANCELLED_OUTCOMES_SINK",
     "AsyncOrSyncIterable",
     "FanoutAborted",
     "Outcome",
@@ -59,6 +61,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_CONCURRENCY = 32
+
+# set by the sync client around each call: when a map_outcomes is cancelled (Ctrl-C), it hands
+# the outcomes finished so far to this callback (the outermost call's, which reports last)
+CANCELLED_OUTCOMES_SINK: ContextVar[Callable[[list[Outcome[Any, Any]]], None] | None] = ContextVar(
+    "aiolightning_cancelled_outcomes_sink", default=None
+)
 
 
 class FanoutAborted(LightningError):
@@ -242,7 +250,13 @@ async def map_outcomes(
     async def emit(outcome: Outcome[T, R]) -> None:
         results.append(outcome)
 
-    await pump.run(emit)
+    try:
+        await pump.run(emit)
+    except asyncio.CancelledError:
+        sink = CANCELLED_OUTCOMES_SINK.get()
+        if sink is not None:
+            sink(sorted(results, key=lambda o: o.index))
+        raise
     results.sort(key=lambda o: o.index)
     return results
 

@@ -9,6 +9,11 @@ CPU per request (``time.process_time`` of this process: the server's CPU is not 
 and the ratio.
 
     python benchmarks/bench_transport.py [--requests 20000] [--concurrency 100] [--rounds 3]
+                                         [--sync-calls 2000] [--sync-only]
+
+Then the blocking client (benchmarks/_bench_sync.py): its extra cost per call over the
+async client beside a bare no-op ``run_coroutine_threadsafe`` hop, and 8 threads vs 1
+sharing one client against an emulator with 20 ms latency.
 """
 
 from __future__ import annotations
@@ -198,8 +203,17 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sync-calls", type=int, default=2000, help="calls per sync-client round")
+    ap.add_argument("--sync-only", action="store_true", help="only the sync-client rows")
     args = ap.parse_args()
+    if not args.sync_only:
+        transport_rows(args)
+    from _bench_sync import run as sync_rows
 
+    sync_rows(args.sync_calls, args.rounds)
+
+
+def transport_rows(args: argparse.Namespace) -> None:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     try:

@@ -9,7 +9,7 @@ import pytest
 from _servers import json_response, serve
 from aiohttp import web
 
-from aiolightning import AsyncLightning, AsyncPager
+from aiolightning import AsyncLightning, AsyncPager, PaginationError
 
 pytestmark = pytest.mark.anyio
 
@@ -72,11 +72,14 @@ async def test_walks_three_pages_and_stops_on_empty_token() -> None:
             assert [i.id for i in await make_pager(c).collect(limit=3)] == ["a", "b", "c"]
 
 
-async def test_stops_when_server_repeats_a_token() -> None:
+async def test_a_repeated_token_is_an_error_after_the_pages_before_it() -> None:
+    ids: list[str | None] = []
     async with serve({("GET", "/v1/items"): list_items}) as (url, rec):
         async with AsyncLightning(url, **CREDS) as c:
-            ids = [item.id async for item in make_pager(c, start="loop")]
-    assert ids == ["z", "z"]  # first page (token None->"loop"), then "loop" again -> stop
+            with pytest.raises(PaginationError, match="'loop' again"):
+                async for item in make_pager(c, start="loop"):
+                    ids.append(item.id)
+    assert ids == ["z", "z"]  # first page (token None->"loop"), then "loop" again -> error
     assert rec.count() == 2
 
 

@@ -644,10 +644,18 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
         out.append("from .._pagination import AsyncPager\n")
     if needs_quote:
         out.append("from .._transport import quote_path_param\n")
+    sync_names = ["Synced", "blocking"]
+    if needs_pager:
+        sync_names.append("blocking_pager")
+    if needs_stream:
+        sync_names.append("blocking_iter")
+    out.append(f"from .._sync._wrap import {', '.join(sync_names)}\n")
+    out.append("from .._raw import RawGroup, raw\n")
+    out.append("from functools import cached_property\n")
     out.append("\nif TYPE_CHECKING:\n")
     out.append("    from .._retry import RetryPolicy\n")
     out.append("    from .._transport import Transport\n\n")
-    out.append(f'__all__ = ["{cls}"]\n\n\n')
+    out.append(f'__all__ = ["{cls}", "{cls}Raw", "Sync{cls}", "Sync{cls}Raw"]\n\n\n')
     out.append(f"class {cls}:\n")
     out.append(
         docstring(
@@ -663,6 +671,54 @@ def render_group(tag: str, group: str, ops: list[Operation], models: Models) -> 
         if op.iter_items:
             out.append("\n")
             out.append(render_iter(op, models))
+    out.append(RAW_PROPERTY.format(cls=f"{cls}Raw"))
+    out.append(render_sync_group(tag, group, ops))
+    return "".join(out)
+
+
+RAW_PROPERTY = """
+    @cached_property
+    def with_raw_response(self) -> {cls}:
+        \"\"\"The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns.\"\"\"
+        return {cls}(self)
+"""
+
+
+def render_sync_group(tag: str, group: str, ops: list[Operation]) -> str:
+    """The blocking twin of a group, for ``aiolightning.Lightning``: one line per operation."""
+    cls = pascal(group) + "Api"
+    out = [f"\n\nclass Sync{cls}(Synced[{cls}]):\n"]
+    out.append(
+        docstring(
+            f"``{cls}`` blocking: ``client.api.{group}`` of :class:`aiolightning.Lightning`.",
+            "    ",
+        )
+    )
+    out.append("\n")
+    for op in ops:
+        kind = "blocking_iter" if op.stream else "blocking"
+        out.append(f"    {op.name} = {kind}({cls}.{op.name})\n")
+        if op.iter_items:
+            out.append(f"    {op.name}_iter = blocking_pager({cls}.{op.name}_iter)\n")
+    plain = [op for op in ops if not op.stream]
+    out.append(
+        RAW_PROPERTY.replace("{cls}(self)", "{cls}(self._portal, self.aio.with_raw_response)")
+        .replace(":class:`~aiolightning.RawResponse`", "RawResponse")
+        .format(cls=f"Sync{cls}Raw")
+    )
+    out.append(f"\n\nclass {cls}Raw(RawGroup[{cls}]):\n")
+    out.append(
+        docstring(f"``client.api.{group}.with_raw_response``: a RawResponse per call.", "    ")
+    )
+    out.append("\n")
+    out.extend(f"    {op.name} = raw({cls}.{op.name})\n" for op in plain)
+    out.append(f"\n\nclass Sync{cls}Raw(Synced[{cls}Raw]):\n")
+    out.append(
+        docstring(f"``{cls}Raw`` blocking: ``client.api.{group}.with_raw_response``.", "    ")
+    )
+    out.append("\n")
+    out.extend(f"    {op.name} = blocking({cls}Raw.{op.name})\n" for op in plain)
     return "".join(out)
 
 
@@ -820,10 +876,11 @@ def render_api_init(groups: list[tuple[str, str, int]]) -> str:
     out.append("from functools import cached_property\n")
     out.append("from typing import TYPE_CHECKING\n\n")
     out.append("if TYPE_CHECKING:\n")
+    out.append("    from .._sync._portal import LoopThread\n")
     out.append("    from .._transport import Transport\n")
     for group, _tag, _n in groups:
-        out.append(f"    from .{group} import {pascal(group)}Api\n")
-    out.append('\n__all__ = ["GROUPS", "Api"]\n\n')
+        out.append(f"    from .{group} import {pascal(group)}Api, Sync{pascal(group)}Api\n")
+    out.append('\n__all__ = ["GROUPS", "Api", "SyncApi"]\n\n')
     out.append("GROUPS: tuple[str, ...] = (\n")
     out.extend(f'    "{g}",\n' for g, _t, _n in groups)
     out.append(")\n\n\n")
@@ -840,6 +897,20 @@ def render_api_init(groups: list[tuple[str, str, int]]) -> str:
         out.append(f'        """``{tag}`` ({n} operations)."""\n')
         out.append(f"        from .{group} import {cls}\n\n")
         out.append(f"        return {cls}(self._transport)\n")
+    out.append("\n\nclass SyncApi:\n")
+    out.append(
+        '    """The blocking twin of :class:`Api` (``client.api`` of :class:`Lightning`)."""\n\n'
+    )
+    out.append("    def __init__(self, portal: LoopThread, api: Api) -> None:\n")
+    out.append("        self._portal = portal\n")
+    out.append("        self.aio = api\n")
+    for group, tag, n in groups:
+        cls = "Sync" + pascal(group) + "Api"
+        out.append("\n    @cached_property\n")
+        out.append(f"    def {group}(self) -> {cls}:\n")
+        out.append(f'        """``{tag}`` ({n} operations), blocking."""\n')
+        out.append(f"        from .{group} import {cls}\n\n")
+        out.append(f"        return {cls}(self._portal, self.aio.{group})\n")
     return "".join(out)
 
 

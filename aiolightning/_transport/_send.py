@@ -23,6 +23,7 @@ from .._errors import (
     RateLimitError,
     RedirectRefusedError,
 )
+from .._hooks import NO_HOOKS, Hooks, RetryEvent, ThrottleEvent
 from .._retry import RetryPolicy, parse_retry_after
 from ._encoding import encode_json, encode_query
 from ._redirects import request_following
@@ -76,6 +77,8 @@ _EMPTY_BODY: Final = b"{}"
 class Sender(SessionOwner):
     """Sends one request, attempt after attempt; :class:`~aiolightning._transport.Transport`
     builds its public methods on :meth:`_send`."""
+
+    hooks: Hooks = NO_HOOKS  # AsyncLightning(hooks=...) sets the client's own
 
     async def _send(
         self,
@@ -258,12 +261,18 @@ class Sender(SessionOwner):
                     status, resp.reason, body or b"", method=method, path=path,
                     retry_after=retry_after,
                 )  # fmt: skip
+                error.headers = resp.headers
                 if is_throttle(status, retry_after):
                     sl.release(
                         ticket,
                         outcome="throttled",
                         retry_after=policy.retry_after_wait(retry_after),
                     )
+                    if self.hooks.on_throttle:
+                        await self.hooks.throttled(ThrottleEvent(
+                            method, label, attempt, status, retry_after,
+                            policy.retry_after_wait(retry_after), sl.name, _short(error),
+                        ))  # fmt: skip
                 elif status >= 500:
                     sl.release(ticket, outcome="error")
                 else:
@@ -299,6 +308,11 @@ class Sender(SessionOwner):
                 method, label, wait, attempt, policy.max_attempts, _short(error),
             )  # fmt: skip
             sl.note_retry()
+            if self.hooks.on_retry:
+                await self.hooks.retried(RetryEvent(
+                    method, label, attempt, policy.max_attempts, wait, _short(error),
+                    status or None, error,
+                ))  # fmt: skip
             if wait > 0:
                 await policy.sleep(wait)
 

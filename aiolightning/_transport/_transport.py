@@ -11,6 +11,7 @@ import aiohttp
 import msgspec
 
 from .._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
+from .._raw import RAW_CAPTURE, RawResponse
 from .._retry import RetryPolicy
 from ._encoding import any_decoder, decoder_for
 from ._send import Sender
@@ -87,11 +88,17 @@ class Transport(Sender):
         :class:`APIConnectionError`/:class:`APITimeoutError` for transport failures.
         """
         method = method.upper()
-        status, body, _resp, _slot = await self._send(
+        status, body, resp, _slot = await self._send(
             method, path, params, json, route, scope, idempotent, timeout, retry, headers,
             authenticate=True, streaming=False,
         )  # fmt: skip
-        return self._decode(body, response_type, method, path, status)
+        value = self._decode(body, response_type, method, path, status)
+        sink = RAW_CAPTURE.get()
+        if sink is not None and resp is not None:  # a with_raw_response call
+            sink.append(
+                RawResponse(status, resp.reason, resp.headers, method, str(resp.url), value)
+            )
+        return value
 
     @asynccontextmanager
     async def stream(

@@ -11,60 +11,64 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .._sync._portal import LoopThread
     from .._transport import Transport
-    from .agent import AgentApi
-    from .analytics import AnalyticsApi
-    from .assistants import AssistantsApi
-    from .auth import AuthApi
-    from .billing import BillingApi
-    from .blog_posts import BlogPostsApi
-    from .cloud_instances import CloudInstancesApi
-    from .cloud_space import CloudSpaceApi
-    from .cloud_space_environment_template import CloudSpaceEnvironmentTemplateApi
-    from .cloudy import CloudyApi
-    from .cluster import ClusterApi
-    from .container_registry import ContainerRegistryApi
-    from .data_connection import DataConnectionApi
-    from .dataset import DatasetApi
-    from .deployment_templates import DeploymentTemplatesApi
-    from .endpoint import EndpointApi
-    from .experiments import ExperimentsApi
-    from .file_system import FileSystemApi
-    from .git_credentials import GitCredentialsApi
-    from .gpu_telemetry import GpuTelemetryApi
-    from .incidents import IncidentsApi
-    from .jobs import JobsApi
-    from .k8s_cluster import K8sClusterApi
-    from .lightningapp_instance import LightningappInstanceApi
-    from .lightningapp_v2 import LightningappV2Api
-    from .lightningwork import LightningworkApi
-    from .lit_dataset import LitDatasetApi
-    from .lit_logger import LitLoggerApi
-    from .lit_page import LitPageApi
-    from .lit_registry import LitRegistryApi
-    from .markets import MarketsApi
-    from .models_store import ModelsStoreApi
-    from .organizations import OrganizationsApi
-    from .pipeline_templates import PipelineTemplatesApi
-    from .pipelines import PipelinesApi
-    from .product_license import ProductLicenseApi
-    from .profiler import ProfilerApi
-    from .projects import ProjectsApi
-    from .quest import QuestApi
-    from .sandboxes import SandboxesApi
-    from .schedules import SchedulesApi
-    from .sdk_command_history import SdkCommandHistoryApi
-    from .secret import SecretApi
-    from .slurm_jobs_user import SlurmJobsUserApi
-    from .snowflake import SnowflakeApi
-    from .ssh_public_key import SshPublicKeyApi
-    from .storage import StorageApi
-    from .studio_jobs import StudioJobsApi
-    from .user import UserApi
-    from .virtual_machine import VirtualMachineApi
-    from .volume import VolumeApi
+    from .agent import AgentApi, SyncAgentApi
+    from .analytics import AnalyticsApi, SyncAnalyticsApi
+    from .assistants import AssistantsApi, SyncAssistantsApi
+    from .auth import AuthApi, SyncAuthApi
+    from .billing import BillingApi, SyncBillingApi
+    from .blog_posts import BlogPostsApi, SyncBlogPostsApi
+    from .cloud_instances import CloudInstancesApi, SyncCloudInstancesApi
+    from .cloud_space import CloudSpaceApi, SyncCloudSpaceApi
+    from .cloud_space_environment_template import (
+        CloudSpaceEnvironmentTemplateApi,
+        SyncCloudSpaceEnvironmentTemplateApi,
+    )
+    from .cloudy import CloudyApi, SyncCloudyApi
+    from .cluster import ClusterApi, SyncClusterApi
+    from .container_registry import ContainerRegistryApi, SyncContainerRegistryApi
+    from .data_connection import DataConnectionApi, SyncDataConnectionApi
+    from .dataset import DatasetApi, SyncDatasetApi
+    from .deployment_templates import DeploymentTemplatesApi, SyncDeploymentTemplatesApi
+    from .endpoint import EndpointApi, SyncEndpointApi
+    from .experiments import ExperimentsApi, SyncExperimentsApi
+    from .file_system import FileSystemApi, SyncFileSystemApi
+    from .git_credentials import GitCredentialsApi, SyncGitCredentialsApi
+    from .gpu_telemetry import GpuTelemetryApi, SyncGpuTelemetryApi
+    from .incidents import IncidentsApi, SyncIncidentsApi
+    from .jobs import JobsApi, SyncJobsApi
+    from .k8s_cluster import K8sClusterApi, SyncK8sClusterApi
+    from .lightningapp_instance import LightningappInstanceApi, SyncLightningappInstanceApi
+    from .lightningapp_v2 import LightningappV2Api, SyncLightningappV2Api
+    from .lightningwork import LightningworkApi, SyncLightningworkApi
+    from .lit_dataset import LitDatasetApi, SyncLitDatasetApi
+    from .lit_logger import LitLoggerApi, SyncLitLoggerApi
+    from .lit_page import LitPageApi, SyncLitPageApi
+    from .lit_registry import LitRegistryApi, SyncLitRegistryApi
+    from .markets import MarketsApi, SyncMarketsApi
+    from .models_store import ModelsStoreApi, SyncModelsStoreApi
+    from .organizations import OrganizationsApi, SyncOrganizationsApi
+    from .pipeline_templates import PipelineTemplatesApi, SyncPipelineTemplatesApi
+    from .pipelines import PipelinesApi, SyncPipelinesApi
+    from .product_license import ProductLicenseApi, SyncProductLicenseApi
+    from .profiler import ProfilerApi, SyncProfilerApi
+    from .projects import ProjectsApi, SyncProjectsApi
+    from .quest import QuestApi, SyncQuestApi
+    from .sandboxes import SandboxesApi, SyncSandboxesApi
+    from .schedules import SchedulesApi, SyncSchedulesApi
+    from .sdk_command_history import SdkCommandHistoryApi, SyncSdkCommandHistoryApi
+    from .secret import SecretApi, SyncSecretApi
+    from .slurm_jobs_user import SlurmJobsUserApi, SyncSlurmJobsUserApi
+    from .snowflake import SnowflakeApi, SyncSnowflakeApi
+    from .ssh_public_key import SshPublicKeyApi, SyncSshPublicKeyApi
+    from .storage import StorageApi, SyncStorageApi
+    from .studio_jobs import StudioJobsApi, SyncStudioJobsApi
+    from .user import SyncUserApi, UserApi
+    from .virtual_machine import SyncVirtualMachineApi, VirtualMachineApi
+    from .volume import SyncVolumeApi, VolumeApi
 
-__all__ = ["GROUPS", "Api"]
+__all__ = ["GROUPS", "Api", "SyncApi"]
 
 GROUPS: tuple[str, ...] = (
     "agent",
@@ -483,3 +487,370 @@ class Api:
         from .volume import VolumeApi
 
         return VolumeApi(self._transport)
+
+
+class SyncApi:
+    """The blocking twin of :class:`Api` (``client.api`` of :class:`Lightning`)."""
+
+    def __init__(self, portal: LoopThread, api: Api) -> None:
+        self._portal = portal
+        self.aio = api
+
+    @cached_property
+    def agent(self) -> SyncAgentApi:
+        """``AgentService`` (13 operations), blocking."""
+        from .agent import SyncAgentApi
+
+        return SyncAgentApi(self._portal, self.aio.agent)
+
+    @cached_property
+    def analytics(self) -> SyncAnalyticsApi:
+        """``AnalyticsService`` (1 operations), blocking."""
+        from .analytics import SyncAnalyticsApi
+
+        return SyncAnalyticsApi(self._portal, self.aio.analytics)
+
+    @cached_property
+    def assistants(self) -> SyncAssistantsApi:
+        """``AssistantsService`` (35 operations), blocking."""
+        from .assistants import SyncAssistantsApi
+
+        return SyncAssistantsApi(self._portal, self.aio.assistants)
+
+    @cached_property
+    def auth(self) -> SyncAuthApi:
+        """``AuthService`` (13 operations), blocking."""
+        from .auth import SyncAuthApi
+
+        return SyncAuthApi(self._portal, self.aio.auth)
+
+    @cached_property
+    def billing(self) -> SyncBillingApi:
+        """``BillingService`` (27 operations), blocking."""
+        from .billing import SyncBillingApi
+
+        return SyncBillingApi(self._portal, self.aio.billing)
+
+    @cached_property
+    def blog_posts(self) -> SyncBlogPostsApi:
+        """``BlogPostsService`` (5 operations), blocking."""
+        from .blog_posts import SyncBlogPostsApi
+
+        return SyncBlogPostsApi(self._portal, self.aio.blog_posts)
+
+    @cached_property
+    def cloud_instances(self) -> SyncCloudInstancesApi:
+        """``CloudInstancesService`` (5 operations), blocking."""
+        from .cloud_instances import SyncCloudInstancesApi
+
+        return SyncCloudInstancesApi(self._portal, self.aio.cloud_instances)
+
+    @cached_property
+    def cloud_space(self) -> SyncCloudSpaceApi:
+        """``CloudSpaceService`` (95 operations), blocking."""
+        from .cloud_space import SyncCloudSpaceApi
+
+        return SyncCloudSpaceApi(self._portal, self.aio.cloud_space)
+
+    @cached_property
+    def cloud_space_environment_template(self) -> SyncCloudSpaceEnvironmentTemplateApi:
+        """``CloudSpaceEnvironmentTemplateService`` (6 operations), blocking."""
+        from .cloud_space_environment_template import SyncCloudSpaceEnvironmentTemplateApi
+
+        return SyncCloudSpaceEnvironmentTemplateApi(
+            self._portal, self.aio.cloud_space_environment_template
+        )
+
+    @cached_property
+    def cloudy(self) -> SyncCloudyApi:
+        """``CloudyService`` (3 operations), blocking."""
+        from .cloudy import SyncCloudyApi
+
+        return SyncCloudyApi(self._portal, self.aio.cloudy)
+
+    @cached_property
+    def cluster(self) -> SyncClusterApi:
+        """``ClusterService`` (74 operations), blocking."""
+        from .cluster import SyncClusterApi
+
+        return SyncClusterApi(self._portal, self.aio.cluster)
+
+    @cached_property
+    def container_registry(self) -> SyncContainerRegistryApi:
+        """``ContainerRegistryService`` (5 operations), blocking."""
+        from .container_registry import SyncContainerRegistryApi
+
+        return SyncContainerRegistryApi(self._portal, self.aio.container_registry)
+
+    @cached_property
+    def data_connection(self) -> SyncDataConnectionApi:
+        """``DataConnectionService`` (12 operations), blocking."""
+        from .data_connection import SyncDataConnectionApi
+
+        return SyncDataConnectionApi(self._portal, self.aio.data_connection)
+
+    @cached_property
+    def dataset(self) -> SyncDatasetApi:
+        """``DatasetService`` (5 operations), blocking."""
+        from .dataset import SyncDatasetApi
+
+        return SyncDatasetApi(self._portal, self.aio.dataset)
+
+    @cached_property
+    def deployment_templates(self) -> SyncDeploymentTemplatesApi:
+        """``DeploymentTemplatesService`` (7 operations), blocking."""
+        from .deployment_templates import SyncDeploymentTemplatesApi
+
+        return SyncDeploymentTemplatesApi(self._portal, self.aio.deployment_templates)
+
+    @cached_property
+    def endpoint(self) -> SyncEndpointApi:
+        """``EndpointService`` (5 operations), blocking."""
+        from .endpoint import SyncEndpointApi
+
+        return SyncEndpointApi(self._portal, self.aio.endpoint)
+
+    @cached_property
+    def experiments(self) -> SyncExperimentsApi:
+        """``ExperimentsService`` (2 operations), blocking."""
+        from .experiments import SyncExperimentsApi
+
+        return SyncExperimentsApi(self._portal, self.aio.experiments)
+
+    @cached_property
+    def file_system(self) -> SyncFileSystemApi:
+        """``FileSystemService`` (9 operations), blocking."""
+        from .file_system import SyncFileSystemApi
+
+        return SyncFileSystemApi(self._portal, self.aio.file_system)
+
+    @cached_property
+    def git_credentials(self) -> SyncGitCredentialsApi:
+        """``GitCredentialsService`` (10 operations), blocking."""
+        from .git_credentials import SyncGitCredentialsApi
+
+        return SyncGitCredentialsApi(self._portal, self.aio.git_credentials)
+
+    @cached_property
+    def gpu_telemetry(self) -> SyncGpuTelemetryApi:
+        """``GpuTelemetryService`` (2 operations), blocking."""
+        from .gpu_telemetry import SyncGpuTelemetryApi
+
+        return SyncGpuTelemetryApi(self._portal, self.aio.gpu_telemetry)
+
+    @cached_property
+    def incidents(self) -> SyncIncidentsApi:
+        """``IncidentsService`` (10 operations), blocking."""
+        from .incidents import SyncIncidentsApi
+
+        return SyncIncidentsApi(self._portal, self.aio.incidents)
+
+    @cached_property
+    def jobs(self) -> SyncJobsApi:
+        """``JobsService`` (69 operations), blocking."""
+        from .jobs import SyncJobsApi
+
+        return SyncJobsApi(self._portal, self.aio.jobs)
+
+    @cached_property
+    def k8s_cluster(self) -> SyncK8sClusterApi:
+        """``K8SClusterService`` (45 operations), blocking."""
+        from .k8s_cluster import SyncK8sClusterApi
+
+        return SyncK8sClusterApi(self._portal, self.aio.k8s_cluster)
+
+    @cached_property
+    def lightningapp_instance(self) -> SyncLightningappInstanceApi:
+        """``LightningappInstanceService`` (15 operations), blocking."""
+        from .lightningapp_instance import SyncLightningappInstanceApi
+
+        return SyncLightningappInstanceApi(self._portal, self.aio.lightningapp_instance)
+
+    @cached_property
+    def lightningapp_v2(self) -> SyncLightningappV2Api:
+        """``LightningappV2Service`` (3 operations), blocking."""
+        from .lightningapp_v2 import SyncLightningappV2Api
+
+        return SyncLightningappV2Api(self._portal, self.aio.lightningapp_v2)
+
+    @cached_property
+    def lightningwork(self) -> SyncLightningworkApi:
+        """``LightningworkService`` (9 operations), blocking."""
+        from .lightningwork import SyncLightningworkApi
+
+        return SyncLightningworkApi(self._portal, self.aio.lightningwork)
+
+    @cached_property
+    def lit_dataset(self) -> SyncLitDatasetApi:
+        """``LitDatasetService`` (17 operations), blocking."""
+        from .lit_dataset import SyncLitDatasetApi
+
+        return SyncLitDatasetApi(self._portal, self.aio.lit_dataset)
+
+    @cached_property
+    def lit_logger(self) -> SyncLitLoggerApi:
+        """``LitLoggerService`` (23 operations), blocking."""
+        from .lit_logger import SyncLitLoggerApi
+
+        return SyncLitLoggerApi(self._portal, self.aio.lit_logger)
+
+    @cached_property
+    def lit_page(self) -> SyncLitPageApi:
+        """``LitPageService`` (5 operations), blocking."""
+        from .lit_page import SyncLitPageApi
+
+        return SyncLitPageApi(self._portal, self.aio.lit_page)
+
+    @cached_property
+    def lit_registry(self) -> SyncLitRegistryApi:
+        """``LitRegistryService`` (8 operations), blocking."""
+        from .lit_registry import SyncLitRegistryApi
+
+        return SyncLitRegistryApi(self._portal, self.aio.lit_registry)
+
+    @cached_property
+    def markets(self) -> SyncMarketsApi:
+        """``MarketsService`` (1 operations), blocking."""
+        from .markets import SyncMarketsApi
+
+        return SyncMarketsApi(self._portal, self.aio.markets)
+
+    @cached_property
+    def models_store(self) -> SyncModelsStoreApi:
+        """``ModelsStore`` (23 operations), blocking."""
+        from .models_store import SyncModelsStoreApi
+
+        return SyncModelsStoreApi(self._portal, self.aio.models_store)
+
+    @cached_property
+    def organizations(self) -> SyncOrganizationsApi:
+        """``OrganizationsService`` (29 operations), blocking."""
+        from .organizations import SyncOrganizationsApi
+
+        return SyncOrganizationsApi(self._portal, self.aio.organizations)
+
+    @cached_property
+    def pipeline_templates(self) -> SyncPipelineTemplatesApi:
+        """``PipelineTemplatesService`` (3 operations), blocking."""
+        from .pipeline_templates import SyncPipelineTemplatesApi
+
+        return SyncPipelineTemplatesApi(self._portal, self.aio.pipeline_templates)
+
+    @cached_property
+    def pipelines(self) -> SyncPipelinesApi:
+        """``PipelinesService`` (7 operations), blocking."""
+        from .pipelines import SyncPipelinesApi
+
+        return SyncPipelinesApi(self._portal, self.aio.pipelines)
+
+    @cached_property
+    def product_license(self) -> SyncProductLicenseApi:
+        """``ProductLicenseService`` (5 operations), blocking."""
+        from .product_license import SyncProductLicenseApi
+
+        return SyncProductLicenseApi(self._portal, self.aio.product_license)
+
+    @cached_property
+    def profiler(self) -> SyncProfilerApi:
+        """``ProfilerService`` (6 operations), blocking."""
+        from .profiler import SyncProfilerApi
+
+        return SyncProfilerApi(self._portal, self.aio.profiler)
+
+    @cached_property
+    def projects(self) -> SyncProjectsApi:
+        """``ProjectsService`` (23 operations), blocking."""
+        from .projects import SyncProjectsApi
+
+        return SyncProjectsApi(self._portal, self.aio.projects)
+
+    @cached_property
+    def quest(self) -> SyncQuestApi:
+        """``QuestService`` (4 operations), blocking."""
+        from .quest import SyncQuestApi
+
+        return SyncQuestApi(self._portal, self.aio.quest)
+
+    @cached_property
+    def sandboxes(self) -> SyncSandboxesApi:
+        """``SandboxesService`` (24 operations), blocking."""
+        from .sandboxes import SyncSandboxesApi
+
+        return SyncSandboxesApi(self._portal, self.aio.sandboxes)
+
+    @cached_property
+    def schedules(self) -> SyncSchedulesApi:
+        """``SchedulesService`` (8 operations), blocking."""
+        from .schedules import SyncSchedulesApi
+
+        return SyncSchedulesApi(self._portal, self.aio.schedules)
+
+    @cached_property
+    def sdk_command_history(self) -> SyncSdkCommandHistoryApi:
+        """``SDKCommandHistoryService`` (1 operations), blocking."""
+        from .sdk_command_history import SyncSdkCommandHistoryApi
+
+        return SyncSdkCommandHistoryApi(self._portal, self.aio.sdk_command_history)
+
+    @cached_property
+    def secret(self) -> SyncSecretApi:
+        """``SecretService`` (10 operations), blocking."""
+        from .secret import SyncSecretApi
+
+        return SyncSecretApi(self._portal, self.aio.secret)
+
+    @cached_property
+    def slurm_jobs_user(self) -> SyncSlurmJobsUserApi:
+        """``SlurmJobsUserService`` (9 operations), blocking."""
+        from .slurm_jobs_user import SyncSlurmJobsUserApi
+
+        return SyncSlurmJobsUserApi(self._portal, self.aio.slurm_jobs_user)
+
+    @cached_property
+    def snowflake(self) -> SyncSnowflakeApi:
+        """``SnowflakeService`` (6 operations), blocking."""
+        from .snowflake import SyncSnowflakeApi
+
+        return SyncSnowflakeApi(self._portal, self.aio.snowflake)
+
+    @cached_property
+    def ssh_public_key(self) -> SyncSshPublicKeyApi:
+        """``SSHPublicKeyService`` (6 operations), blocking."""
+        from .ssh_public_key import SyncSshPublicKeyApi
+
+        return SyncSshPublicKeyApi(self._portal, self.aio.ssh_public_key)
+
+    @cached_property
+    def storage(self) -> SyncStorageApi:
+        """``StorageService`` (25 operations), blocking."""
+        from .storage import SyncStorageApi
+
+        return SyncStorageApi(self._portal, self.aio.storage)
+
+    @cached_property
+    def studio_jobs(self) -> SyncStudioJobsApi:
+        """``StudioJobsService`` (6 operations), blocking."""
+        from .studio_jobs import SyncStudioJobsApi
+
+        return SyncStudioJobsApi(self._portal, self.aio.studio_jobs)
+
+    @cached_property
+    def user(self) -> SyncUserApi:
+        """``UserService`` (17 operations), blocking."""
+        from .user import SyncUserApi
+
+        return SyncUserApi(self._portal, self.aio.user)
+
+    @cached_property
+    def virtual_machine(self) -> SyncVirtualMachineApi:
+        """``VirtualMachineService`` (5 operations), blocking."""
+        from .virtual_machine import SyncVirtualMachineApi
+
+        return SyncVirtualMachineApi(self._portal, self.aio.virtual_machine)
+
+    @cached_property
+    def volume(self) -> SyncVolumeApi:
+        """``VolumeService`` (2 operations), blocking."""
+        from .volume import SyncVolumeApi
+
+        return SyncVolumeApi(self._portal, self.aio.volume)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AgentApi"]
+__all__ = ["AgentApi", "AgentApiRaw", "SyncAgentApi", "SyncAgentApiRaw"]
 
 
 class AgentApi:
@@ -399,3 +402,71 @@ class AgentApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> AgentApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return AgentApiRaw(self)
+
+
+class SyncAgentApi(Synced[AgentApi]):
+    """``AgentApi`` blocking: ``client.api.agent`` of :class:`aiolightning.Lightning`."""
+
+    agent_complete_part = blocking(AgentApi.agent_complete_part)
+    agent_upload_part = blocking(AgentApi.agent_upload_part)
+    create_agent_multipart_upload = blocking(AgentApi.create_agent_multipart_upload)
+    get_agent_job = blocking(AgentApi.get_agent_job)
+    get_agent_job_env = blocking(AgentApi.get_agent_job_env)
+    get_agent_job_logs_metadata = blocking(AgentApi.get_agent_job_logs_metadata)
+    list_agent_job_artifacts = blocking(AgentApi.list_agent_job_artifacts)
+    list_agent_job_artifacts_iter = blocking_pager(AgentApi.list_agent_job_artifacts_iter)
+    list_agent_job_files = blocking(AgentApi.list_agent_job_files)
+    list_agent_job_files_iter = blocking_pager(AgentApi.list_agent_job_files_iter)
+    list_agent_jobs = blocking(AgentApi.list_agent_jobs)
+    update_agent_job = blocking(AgentApi.update_agent_job)
+    update_agent_status = blocking(AgentApi.update_agent_status)
+    upload_agent_job_artifact = blocking(AgentApi.upload_agent_job_artifact)
+    upload_agent_job_output = blocking(AgentApi.upload_agent_job_output)
+
+    @cached_property
+    def with_raw_response(self) -> SyncAgentApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncAgentApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class AgentApiRaw(RawGroup[AgentApi]):
+    """``client.api.agent.with_raw_response``: a RawResponse per call."""
+
+    agent_complete_part = raw(AgentApi.agent_complete_part)
+    agent_upload_part = raw(AgentApi.agent_upload_part)
+    create_agent_multipart_upload = raw(AgentApi.create_agent_multipart_upload)
+    get_agent_job = raw(AgentApi.get_agent_job)
+    get_agent_job_env = raw(AgentApi.get_agent_job_env)
+    get_agent_job_logs_metadata = raw(AgentApi.get_agent_job_logs_metadata)
+    list_agent_job_artifacts = raw(AgentApi.list_agent_job_artifacts)
+    list_agent_job_files = raw(AgentApi.list_agent_job_files)
+    list_agent_jobs = raw(AgentApi.list_agent_jobs)
+    update_agent_job = raw(AgentApi.update_agent_job)
+    update_agent_status = raw(AgentApi.update_agent_status)
+    upload_agent_job_artifact = raw(AgentApi.upload_agent_job_artifact)
+    upload_agent_job_output = raw(AgentApi.upload_agent_job_output)
+
+
+class SyncAgentApiRaw(Synced[AgentApiRaw]):
+    """``AgentApiRaw`` blocking: ``client.api.agent.with_raw_response``."""
+
+    agent_complete_part = blocking(AgentApiRaw.agent_complete_part)
+    agent_upload_part = blocking(AgentApiRaw.agent_upload_part)
+    create_agent_multipart_upload = blocking(AgentApiRaw.create_agent_multipart_upload)
+    get_agent_job = blocking(AgentApiRaw.get_agent_job)
+    get_agent_job_env = blocking(AgentApiRaw.get_agent_job_env)
+    get_agent_job_logs_metadata = blocking(AgentApiRaw.get_agent_job_logs_metadata)
+    list_agent_job_artifacts = blocking(AgentApiRaw.list_agent_job_artifacts)
+    list_agent_job_files = blocking(AgentApiRaw.list_agent_job_files)
+    list_agent_jobs = blocking(AgentApiRaw.list_agent_jobs)
+    update_agent_job = blocking(AgentApiRaw.update_agent_job)
+    update_agent_status = blocking(AgentApiRaw.update_agent_status)
+    upload_agent_job_artifact = blocking(AgentApiRaw.upload_agent_job_artifact)
+    upload_agent_job_output = blocking(AgentApiRaw.upload_agent_job_output)

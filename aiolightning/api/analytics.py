@@ -4,15 +4,18 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AnalyticsApi"]
+__all__ = ["AnalyticsApi", "AnalyticsApiRaw", "SyncAnalyticsApi", "SyncAnalyticsApiRaw"]
 
 
 class AnalyticsApi:
@@ -41,3 +44,33 @@ class AnalyticsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> AnalyticsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return AnalyticsApiRaw(self)
+
+
+class SyncAnalyticsApi(Synced[AnalyticsApi]):
+    """``AnalyticsApi`` blocking: ``client.api.analytics`` of :class:`aiolightning.Lightning`."""
+
+    onboarding_event = blocking(AnalyticsApi.onboarding_event)
+
+    @cached_property
+    def with_raw_response(self) -> SyncAnalyticsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncAnalyticsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class AnalyticsApiRaw(RawGroup[AnalyticsApi]):
+    """``client.api.analytics.with_raw_response``: a RawResponse per call."""
+
+    onboarding_event = raw(AnalyticsApi.onboarding_event)
+
+
+class SyncAnalyticsApiRaw(Synced[AnalyticsApiRaw]):
+    """``AnalyticsApiRaw`` blocking: ``client.api.analytics.with_raw_response``."""
+
+    onboarding_event = blocking(AnalyticsApiRaw.onboarding_event)

@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_iter
 from .._transport import quote_path_param
 from ._ndjson import iter_ndjson
 
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AssistantsApi"]
+__all__ = ["AssistantsApi", "AssistantsApiRaw", "SyncAssistantsApi", "SyncAssistantsApiRaw"]
 
 
 class AssistantsApi:
@@ -882,3 +885,149 @@ class AssistantsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> AssistantsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return AssistantsApiRaw(self)
+
+
+class SyncAssistantsApi(Synced[AssistantsApi]):
+    """``AssistantsApi`` blocking: ``client.api.assistants`` of :class:`aiolightning.Lightning`."""
+
+    contact_assistant_owner = blocking(AssistantsApi.contact_assistant_owner)
+    create_assistant = blocking(AssistantsApi.create_assistant)
+    create_assistant_managed_endpoint = blocking(AssistantsApi.create_assistant_managed_endpoint)
+    create_conversation_message_action = blocking(AssistantsApi.create_conversation_message_action)
+    create_model_metrics = blocking(AssistantsApi.create_model_metrics)
+    delete_assistant = blocking(AssistantsApi.delete_assistant)
+    delete_assistant_managed_endpoint = blocking(AssistantsApi.delete_assistant_managed_endpoint)
+    delete_conversation = blocking(AssistantsApi.delete_conversation)
+    get_assistant = blocking(AssistantsApi.get_assistant)
+    get_assistant_knowledge_status = blocking(AssistantsApi.get_assistant_knowledge_status)
+    get_conversation = blocking(AssistantsApi.get_conversation)
+    get_latest_model_metrics = blocking(AssistantsApi.get_latest_model_metrics)
+    get_managed_model_assistant = blocking(AssistantsApi.get_managed_model_assistant)
+    get_managed_model_assistant2 = blocking(AssistantsApi.get_managed_model_assistant2)
+    get_managed_model_by_name = blocking(AssistantsApi.get_managed_model_by_name)
+    get_model_metrics = blocking(AssistantsApi.get_model_metrics)
+    get_published_managed_endpoint = blocking(AssistantsApi.get_published_managed_endpoint)
+    list_assistant_managed_endpoints = blocking(AssistantsApi.list_assistant_managed_endpoints)
+    list_assistants = blocking(AssistantsApi.list_assistants)
+    list_conversation_message_actions = blocking(AssistantsApi.list_conversation_message_actions)
+    list_conversations = blocking(AssistantsApi.list_conversations)
+    list_published_managed_endpoints = blocking(AssistantsApi.list_published_managed_endpoints)
+    list_user_conversations = blocking(AssistantsApi.list_user_conversations)
+    publish_community_model = blocking(AssistantsApi.publish_community_model)
+    start_conversation = blocking_iter(AssistantsApi.start_conversation)
+    update_assistant = blocking(AssistantsApi.update_assistant)
+    update_assistant_managed_endpoint = blocking(AssistantsApi.update_assistant_managed_endpoint)
+    update_assistant_managed_endpoint_model = blocking(
+        AssistantsApi.update_assistant_managed_endpoint_model
+    )
+    update_conversation = blocking(AssistantsApi.update_conversation)
+    update_conversation_like = blocking(AssistantsApi.update_conversation_like)
+    update_conversation_message_content = blocking(
+        AssistantsApi.update_conversation_message_content
+    )
+    update_conversation_message_like = blocking(AssistantsApi.update_conversation_message_like)
+    validate_assistant_managed_endpoint = blocking(
+        AssistantsApi.validate_assistant_managed_endpoint
+    )
+    validate_assistant_status = blocking(AssistantsApi.validate_assistant_status)
+    validate_managed_model = blocking(AssistantsApi.validate_managed_model)
+
+    @cached_property
+    def with_raw_response(self) -> SyncAssistantsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncAssistantsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class AssistantsApiRaw(RawGroup[AssistantsApi]):
+    """``client.api.assistants.with_raw_response``: a RawResponse per call."""
+
+    contact_assistant_owner = raw(AssistantsApi.contact_assistant_owner)
+    create_assistant = raw(AssistantsApi.create_assistant)
+    create_assistant_managed_endpoint = raw(AssistantsApi.create_assistant_managed_endpoint)
+    create_conversation_message_action = raw(AssistantsApi.create_conversation_message_action)
+    create_model_metrics = raw(AssistantsApi.create_model_metrics)
+    delete_assistant = raw(AssistantsApi.delete_assistant)
+    delete_assistant_managed_endpoint = raw(AssistantsApi.delete_assistant_managed_endpoint)
+    delete_conversation = raw(AssistantsApi.delete_conversation)
+    get_assistant = raw(AssistantsApi.get_assistant)
+    get_assistant_knowledge_status = raw(AssistantsApi.get_assistant_knowledge_status)
+    get_conversation = raw(AssistantsApi.get_conversation)
+    get_latest_model_metrics = raw(AssistantsApi.get_latest_model_metrics)
+    get_managed_model_assistant = raw(AssistantsApi.get_managed_model_assistant)
+    get_managed_model_assistant2 = raw(AssistantsApi.get_managed_model_assistant2)
+    get_managed_model_by_name = raw(AssistantsApi.get_managed_model_by_name)
+    get_model_metrics = raw(AssistantsApi.get_model_metrics)
+    get_published_managed_endpoint = raw(AssistantsApi.get_published_managed_endpoint)
+    list_assistant_managed_endpoints = raw(AssistantsApi.list_assistant_managed_endpoints)
+    list_assistants = raw(AssistantsApi.list_assistants)
+    list_conversation_message_actions = raw(AssistantsApi.list_conversation_message_actions)
+    list_conversations = raw(AssistantsApi.list_conversations)
+    list_published_managed_endpoints = raw(AssistantsApi.list_published_managed_endpoints)
+    list_user_conversations = raw(AssistantsApi.list_user_conversations)
+    publish_community_model = raw(AssistantsApi.publish_community_model)
+    update_assistant = raw(AssistantsApi.update_assistant)
+    update_assistant_managed_endpoint = raw(AssistantsApi.update_assistant_managed_endpoint)
+    update_assistant_managed_endpoint_model = raw(
+        AssistantsApi.update_assistant_managed_endpoint_model
+    )
+    update_conversation = raw(AssistantsApi.update_conversation)
+    update_conversation_like = raw(AssistantsApi.update_conversation_like)
+    update_conversation_message_content = raw(AssistantsApi.update_conversation_message_content)
+    update_conversation_message_like = raw(AssistantsApi.update_conversation_message_like)
+    validate_assistant_managed_endpoint = raw(AssistantsApi.validate_assistant_managed_endpoint)
+    validate_assistant_status = raw(AssistantsApi.validate_assistant_status)
+    validate_managed_model = raw(AssistantsApi.validate_managed_model)
+
+
+class SyncAssistantsApiRaw(Synced[AssistantsApiRaw]):
+    """``AssistantsApiRaw`` blocking: ``client.api.assistants.with_raw_response``."""
+
+    contact_assistant_owner = blocking(AssistantsApiRaw.contact_assistant_owner)
+    create_assistant = blocking(AssistantsApiRaw.create_assistant)
+    create_assistant_managed_endpoint = blocking(AssistantsApiRaw.create_assistant_managed_endpoint)
+    create_conversation_message_action = blocking(
+        AssistantsApiRaw.create_conversation_message_action
+    )
+    create_model_metrics = blocking(AssistantsApiRaw.create_model_metrics)
+    delete_assistant = blocking(AssistantsApiRaw.delete_assistant)
+    delete_assistant_managed_endpoint = blocking(AssistantsApiRaw.delete_assistant_managed_endpoint)
+    delete_conversation = blocking(AssistantsApiRaw.delete_conversation)
+    get_assistant = blocking(AssistantsApiRaw.get_assistant)
+    get_assistant_knowledge_status = blocking(AssistantsApiRaw.get_assistant_knowledge_status)
+    get_conversation = blocking(AssistantsApiRaw.get_conversation)
+    get_latest_model_metrics = blocking(AssistantsApiRaw.get_latest_model_metrics)
+    get_managed_model_assistant = blocking(AssistantsApiRaw.get_managed_model_assistant)
+    get_managed_model_assistant2 = blocking(AssistantsApiRaw.get_managed_model_assistant2)
+    get_managed_model_by_name = blocking(AssistantsApiRaw.get_managed_model_by_name)
+    get_model_metrics = blocking(AssistantsApiRaw.get_model_metrics)
+    get_published_managed_endpoint = blocking(AssistantsApiRaw.get_published_managed_endpoint)
+    list_assistant_managed_endpoints = blocking(AssistantsApiRaw.list_assistant_managed_endpoints)
+    list_assistants = blocking(AssistantsApiRaw.list_assistants)
+    list_conversation_message_actions = blocking(AssistantsApiRaw.list_conversation_message_actions)
+    list_conversations = blocking(AssistantsApiRaw.list_conversations)
+    list_published_managed_endpoints = blocking(AssistantsApiRaw.list_published_managed_endpoints)
+    list_user_conversations = blocking(AssistantsApiRaw.list_user_conversations)
+    publish_community_model = blocking(AssistantsApiRaw.publish_community_model)
+    update_assistant = blocking(AssistantsApiRaw.update_assistant)
+    update_assistant_managed_endpoint = blocking(AssistantsApiRaw.update_assistant_managed_endpoint)
+    update_assistant_managed_endpoint_model = blocking(
+        AssistantsApiRaw.update_assistant_managed_endpoint_model
+    )
+    update_conversation = blocking(AssistantsApiRaw.update_conversation)
+    update_conversation_like = blocking(AssistantsApiRaw.update_conversation_like)
+    update_conversation_message_content = blocking(
+        AssistantsApiRaw.update_conversation_message_content
+    )
+    update_conversation_message_like = blocking(AssistantsApiRaw.update_conversation_message_like)
+    validate_assistant_managed_endpoint = blocking(
+        AssistantsApiRaw.validate_assistant_managed_endpoint
+    )
+    validate_assistant_status = blocking(AssistantsApiRaw.validate_assistant_status)
+    validate_managed_model = blocking(AssistantsApiRaw.validate_managed_model)

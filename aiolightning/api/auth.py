@@ -4,15 +4,18 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["AuthApi"]
+__all__ = ["AuthApi", "AuthApiRaw", "SyncAuthApi", "SyncAuthApiRaw"]
 
 
 class AuthApi:
@@ -292,3 +295,69 @@ class AuthApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> AuthApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return AuthApiRaw(self)
+
+
+class SyncAuthApi(Synced[AuthApi]):
+    """``AuthApi`` blocking: ``client.api.auth`` of :class:`aiolightning.Lightning`."""
+
+    get_user = blocking(AuthApi.get_user)
+    get_user_notification_preferences = blocking(AuthApi.get_user_notification_preferences)
+    guest_login = blocking(AuthApi.guest_login)
+    list_platform_notifications = blocking(AuthApi.list_platform_notifications)
+    login = blocking(AuthApi.login)
+    logout = blocking(AuthApi.logout)
+    magic_link_login = blocking(AuthApi.magic_link_login)
+    refresh = blocking(AuthApi.refresh)
+    reset_api_key = blocking(AuthApi.reset_api_key)
+    token_login = blocking(AuthApi.token_login)
+    update_user = blocking(AuthApi.update_user)
+    update_user_notification_preferences = blocking(AuthApi.update_user_notification_preferences)
+    whoami = blocking(AuthApi.whoami)
+
+    @cached_property
+    def with_raw_response(self) -> SyncAuthApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncAuthApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class AuthApiRaw(RawGroup[AuthApi]):
+    """``client.api.auth.with_raw_response``: a RawResponse per call."""
+
+    get_user = raw(AuthApi.get_user)
+    get_user_notification_preferences = raw(AuthApi.get_user_notification_preferences)
+    guest_login = raw(AuthApi.guest_login)
+    list_platform_notifications = raw(AuthApi.list_platform_notifications)
+    login = raw(AuthApi.login)
+    logout = raw(AuthApi.logout)
+    magic_link_login = raw(AuthApi.magic_link_login)
+    refresh = raw(AuthApi.refresh)
+    reset_api_key = raw(AuthApi.reset_api_key)
+    token_login = raw(AuthApi.token_login)
+    update_user = raw(AuthApi.update_user)
+    update_user_notification_preferences = raw(AuthApi.update_user_notification_preferences)
+    whoami = raw(AuthApi.whoami)
+
+
+class SyncAuthApiRaw(Synced[AuthApiRaw]):
+    """``AuthApiRaw`` blocking: ``client.api.auth.with_raw_response``."""
+
+    get_user = blocking(AuthApiRaw.get_user)
+    get_user_notification_preferences = blocking(AuthApiRaw.get_user_notification_preferences)
+    guest_login = blocking(AuthApiRaw.guest_login)
+    list_platform_notifications = blocking(AuthApiRaw.list_platform_notifications)
+    login = blocking(AuthApiRaw.login)
+    logout = blocking(AuthApiRaw.logout)
+    magic_link_login = blocking(AuthApiRaw.magic_link_login)
+    refresh = blocking(AuthApiRaw.refresh)
+    reset_api_key = blocking(AuthApiRaw.reset_api_key)
+    token_login = blocking(AuthApiRaw.token_login)
+    update_user = blocking(AuthApiRaw.update_user)
+    update_user_notification_preferences = blocking(AuthApiRaw.update_user_notification_preferences)
+    whoami = blocking(AuthApiRaw.whoami)

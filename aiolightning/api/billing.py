@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["BillingApi"]
+__all__ = ["BillingApi", "BillingApiRaw", "SyncBillingApi", "SyncBillingApiRaw"]
 
 
 class BillingApi:
@@ -715,3 +718,121 @@ class BillingApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> BillingApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return BillingApiRaw(self)
+
+
+class SyncBillingApi(Synced[BillingApi]):
+    """``BillingApi`` blocking: ``client.api.billing`` of :class:`aiolightning.Lightning`."""
+
+    create_billing_portal_session = blocking(BillingApi.create_billing_portal_session)
+    create_billing_upgrade_trigger_record = blocking(
+        BillingApi.create_billing_upgrade_trigger_record
+    )
+    create_checkout_session = blocking(BillingApi.create_checkout_session)
+    create_org_checkout_session = blocking(BillingApi.create_org_checkout_session)
+    create_subscription_checkout_session = blocking(BillingApi.create_subscription_checkout_session)
+    get_account_balance = blocking(BillingApi.get_account_balance)
+    get_activity_filter_values = blocking(BillingApi.get_activity_filter_values)
+    get_assistant_session_daily_aggregated = blocking(
+        BillingApi.get_assistant_session_daily_aggregated
+    )
+    get_billing_subscription = blocking(BillingApi.get_billing_subscription)
+    get_inference_rate_limit = blocking(BillingApi.get_inference_rate_limit)
+    get_monthly_summary = blocking(BillingApi.get_monthly_summary)
+    get_org_balance = blocking(BillingApi.get_org_balance)
+    get_project_balance = blocking(BillingApi.get_project_balance)
+    get_project_compute_usage = blocking(BillingApi.get_project_compute_usage)
+    get_sandbox_usage_activity = blocking(BillingApi.get_sandbox_usage_activity)
+    get_usage_details = blocking(BillingApi.get_usage_details)
+    get_usage_report_v1 = blocking(BillingApi.get_usage_report_v1)
+    get_usage_report_v2 = blocking(BillingApi.get_usage_report_v2)
+    get_user_balance = blocking(BillingApi.get_user_balance)
+    purchase_annual_upsell = blocking(BillingApi.purchase_annual_upsell)
+    quote_annual_upsell = blocking(BillingApi.quote_annual_upsell)
+    quote_subscription = blocking(BillingApi.quote_subscription)
+    report_inference_usage = blocking(BillingApi.report_inference_usage)
+    transfer_org_balance = blocking(BillingApi.transfer_org_balance)
+    transfer_project_balance = blocking(BillingApi.transfer_project_balance)
+    transfer_user_balance = blocking(BillingApi.transfer_user_balance)
+    update_billing_subscription = blocking(BillingApi.update_billing_subscription)
+
+    @cached_property
+    def with_raw_response(self) -> SyncBillingApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncBillingApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class BillingApiRaw(RawGroup[BillingApi]):
+    """``client.api.billing.with_raw_response``: a RawResponse per call."""
+
+    create_billing_portal_session = raw(BillingApi.create_billing_portal_session)
+    create_billing_upgrade_trigger_record = raw(BillingApi.create_billing_upgrade_trigger_record)
+    create_checkout_session = raw(BillingApi.create_checkout_session)
+    create_org_checkout_session = raw(BillingApi.create_org_checkout_session)
+    create_subscription_checkout_session = raw(BillingApi.create_subscription_checkout_session)
+    get_account_balance = raw(BillingApi.get_account_balance)
+    get_activity_filter_values = raw(BillingApi.get_activity_filter_values)
+    get_assistant_session_daily_aggregated = raw(BillingApi.get_assistant_session_daily_aggregated)
+    get_billing_subscription = raw(BillingApi.get_billing_subscription)
+    get_inference_rate_limit = raw(BillingApi.get_inference_rate_limit)
+    get_monthly_summary = raw(BillingApi.get_monthly_summary)
+    get_org_balance = raw(BillingApi.get_org_balance)
+    get_project_balance = raw(BillingApi.get_project_balance)
+    get_project_compute_usage = raw(BillingApi.get_project_compute_usage)
+    get_sandbox_usage_activity = raw(BillingApi.get_sandbox_usage_activity)
+    get_usage_details = raw(BillingApi.get_usage_details)
+    get_usage_report_v1 = raw(BillingApi.get_usage_report_v1)
+    get_usage_report_v2 = raw(BillingApi.get_usage_report_v2)
+    get_user_balance = raw(BillingApi.get_user_balance)
+    purchase_annual_upsell = raw(BillingApi.purchase_annual_upsell)
+    quote_annual_upsell = raw(BillingApi.quote_annual_upsell)
+    quote_subscription = raw(BillingApi.quote_subscription)
+    report_inference_usage = raw(BillingApi.report_inference_usage)
+    transfer_org_balance = raw(BillingApi.transfer_org_balance)
+    transfer_project_balance = raw(BillingApi.transfer_project_balance)
+    transfer_user_balance = raw(BillingApi.transfer_user_balance)
+    update_billing_subscription = raw(BillingApi.update_billing_subscription)
+
+
+class SyncBillingApiRaw(Synced[BillingApiRaw]):
+    """``BillingApiRaw`` blocking: ``client.api.billing.with_raw_response``."""
+
+    create_billing_portal_session = blocking(BillingApiRaw.create_billing_portal_session)
+    create_billing_upgrade_trigger_record = blocking(
+        BillingApiRaw.create_billing_upgrade_trigger_record
+    )
+    create_checkout_session = blocking(BillingApiRaw.create_checkout_session)
+    create_org_checkout_session = blocking(BillingApiRaw.create_org_checkout_session)
+    create_subscription_checkout_session = blocking(
+        BillingApiRaw.create_subscription_checkout_session
+    )
+    get_account_balance = blocking(BillingApiRaw.get_account_balance)
+    get_activity_filter_values = blocking(BillingApiRaw.get_activity_filter_values)
+    get_assistant_session_daily_aggregated = blocking(
+        BillingApiRaw.get_assistant_session_daily_aggregated
+    )
+    get_billing_subscription = blocking(BillingApiRaw.get_billing_subscription)
+    get_inference_rate_limit = blocking(BillingApiRaw.get_inference_rate_limit)
+    get_monthly_summary = blocking(BillingApiRaw.get_monthly_summary)
+    get_org_balance = blocking(BillingApiRaw.get_org_balance)
+    get_project_balance = blocking(BillingApiRaw.get_project_balance)
+    get_project_compute_usage = blocking(BillingApiRaw.get_project_compute_usage)
+    get_sandbox_usage_activity = blocking(BillingApiRaw.get_sandbox_usage_activity)
+    get_usage_details = blocking(BillingApiRaw.get_usage_details)
+    get_usage_report_v1 = blocking(BillingApiRaw.get_usage_report_v1)
+    get_usage_report_v2 = blocking(BillingApiRaw.get_usage_report_v2)
+    get_user_balance = blocking(BillingApiRaw.get_user_balance)
+    purchase_annual_upsell = blocking(BillingApiRaw.purchase_annual_upsell)
+    quote_annual_upsell = blocking(BillingApiRaw.quote_annual_upsell)
+    quote_subscription = blocking(BillingApiRaw.quote_subscription)
+    report_inference_usage = blocking(BillingApiRaw.report_inference_usage)
+    transfer_org_balance = blocking(BillingApiRaw.transfer_org_balance)
+    transfer_project_balance = blocking(BillingApiRaw.transfer_project_balance)
+    transfer_user_balance = blocking(BillingApiRaw.transfer_user_balance)
+    update_billing_subscription = blocking(BillingApiRaw.update_billing_subscription)

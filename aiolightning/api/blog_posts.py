@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["BlogPostsApi"]
+__all__ = ["BlogPostsApi", "BlogPostsApiRaw", "SyncBlogPostsApi", "SyncBlogPostsApiRaw"]
 
 
 class BlogPostsApi:
@@ -176,3 +179,46 @@ class BlogPostsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> BlogPostsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return BlogPostsApiRaw(self)
+
+
+class SyncBlogPostsApi(Synced[BlogPostsApi]):
+    """``BlogPostsApi`` blocking: ``client.api.blog_posts`` of :class:`aiolightning.Lightning`."""
+
+    create_blog_post = blocking(BlogPostsApi.create_blog_post)
+    delete_blog_post = blocking(BlogPostsApi.delete_blog_post)
+    get_blog_post = blocking(BlogPostsApi.get_blog_post)
+    list_blog_posts = blocking(BlogPostsApi.list_blog_posts)
+    list_blog_posts_iter = blocking_pager(BlogPostsApi.list_blog_posts_iter)
+    update_blog_post = blocking(BlogPostsApi.update_blog_post)
+
+    @cached_property
+    def with_raw_response(self) -> SyncBlogPostsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncBlogPostsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class BlogPostsApiRaw(RawGroup[BlogPostsApi]):
+    """``client.api.blog_posts.with_raw_response``: a RawResponse per call."""
+
+    create_blog_post = raw(BlogPostsApi.create_blog_post)
+    delete_blog_post = raw(BlogPostsApi.delete_blog_post)
+    get_blog_post = raw(BlogPostsApi.get_blog_post)
+    list_blog_posts = raw(BlogPostsApi.list_blog_posts)
+    update_blog_post = raw(BlogPostsApi.update_blog_post)
+
+
+class SyncBlogPostsApiRaw(Synced[BlogPostsApiRaw]):
+    """``BlogPostsApiRaw`` blocking: ``client.api.blog_posts.with_raw_response``."""
+
+    create_blog_post = blocking(BlogPostsApiRaw.create_blog_post)
+    delete_blog_post = blocking(BlogPostsApiRaw.delete_blog_post)
+    get_blog_post = blocking(BlogPostsApiRaw.get_blog_post)
+    list_blog_posts = blocking(BlogPostsApiRaw.list_blog_posts)
+    update_blog_post = blocking(BlogPostsApiRaw.update_blog_post)

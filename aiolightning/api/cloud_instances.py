@@ -4,17 +4,25 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudInstancesApi"]
+__all__ = [
+    "CloudInstancesApi",
+    "CloudInstancesApiRaw",
+    "SyncCloudInstancesApi",
+    "SyncCloudInstancesApiRaw",
+]
 
 
 class CloudInstancesApi:
@@ -180,3 +188,46 @@ class CloudInstancesApi:
             return page.next_page_token
 
         return AsyncPager(fetch, items, next_token)
+
+    @cached_property
+    def with_raw_response(self) -> CloudInstancesApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return CloudInstancesApiRaw(self)
+
+
+class SyncCloudInstancesApi(Synced[CloudInstancesApi]):
+    """``CloudInstancesApi`` blocking: ``client.api.cloud_instances`` of :class:`aiolightning.Lightning`."""
+
+    create_instance = blocking(CloudInstancesApi.create_instance)
+    delete_instance = blocking(CloudInstancesApi.delete_instance)
+    get_instance = blocking(CloudInstancesApi.get_instance)
+    list_instance_images = blocking(CloudInstancesApi.list_instance_images)
+    list_instances = blocking(CloudInstancesApi.list_instances)
+    list_instances_iter = blocking_pager(CloudInstancesApi.list_instances_iter)
+
+    @cached_property
+    def with_raw_response(self) -> SyncCloudInstancesApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncCloudInstancesApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class CloudInstancesApiRaw(RawGroup[CloudInstancesApi]):
+    """``client.api.cloud_instances.with_raw_response``: a RawResponse per call."""
+
+    create_instance = raw(CloudInstancesApi.create_instance)
+    delete_instance = raw(CloudInstancesApi.delete_instance)
+    get_instance = raw(CloudInstancesApi.get_instance)
+    list_instance_images = raw(CloudInstancesApi.list_instance_images)
+    list_instances = raw(CloudInstancesApi.list_instances)
+
+
+class SyncCloudInstancesApiRaw(Synced[CloudInstancesApiRaw]):
+    """``CloudInstancesApiRaw`` blocking: ``client.api.cloud_instances.with_raw_response``."""
+
+    create_instance = blocking(CloudInstancesApiRaw.create_instance)
+    delete_instance = blocking(CloudInstancesApiRaw.delete_instance)
+    get_instance = blocking(CloudInstancesApiRaw.get_instance)
+    list_instance_images = blocking(CloudInstancesApiRaw.list_instance_images)
+    list_instances = blocking(CloudInstancesApiRaw.list_instances)

@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_iter, blocking_pager
 from .._transport import quote_path_param
 from ._ndjson import iter_ndjson
 
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudSpaceApi"]
+__all__ = ["CloudSpaceApi", "CloudSpaceApiRaw", "SyncCloudSpaceApi", "SyncCloudSpaceApiRaw"]
 
 
 class CloudSpaceApi:
@@ -2474,3 +2477,435 @@ class CloudSpaceApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> CloudSpaceApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return CloudSpaceApiRaw(self)
+
+
+class SyncCloudSpaceApi(Synced[CloudSpaceApi]):
+    """``CloudSpaceApi`` blocking: ``client.api.cloud_space`` of :class:`aiolightning.Lightning`."""
+
+    cancel_cloud_space_instance_switch = blocking(CloudSpaceApi.cancel_cloud_space_instance_switch)
+    cancel_running_cloud_space_instance_transfer = blocking(
+        CloudSpaceApi.cancel_running_cloud_space_instance_transfer
+    )
+    check_external_service_status = blocking(CloudSpaceApi.check_external_service_status)
+    complete_running_cloud_space_instance_transfer = blocking(
+        CloudSpaceApi.complete_running_cloud_space_instance_transfer
+    )
+    create_cloud_space = blocking(CloudSpaceApi.create_cloud_space)
+    create_cloud_space_app = blocking(CloudSpaceApi.create_cloud_space_app)
+    create_cloud_space_app_instance = blocking(CloudSpaceApi.create_cloud_space_app_instance)
+    create_cloud_space_instance_metric = blocking(CloudSpaceApi.create_cloud_space_instance_metric)
+    create_cloud_space_session = blocking(CloudSpaceApi.create_cloud_space_session)
+    create_cloud_space_version = blocking(CloudSpaceApi.create_cloud_space_version)
+    create_cloud_space_version_publication = blocking(
+        CloudSpaceApi.create_cloud_space_version_publication
+    )
+    create_lightning_run = blocking(CloudSpaceApi.create_lightning_run)
+    create_lightning_run_instance = blocking(CloudSpaceApi.create_lightning_run_instance)
+    delete_cloud_space = blocking(CloudSpaceApi.delete_cloud_space)
+    delete_cloud_space_app = blocking(CloudSpaceApi.delete_cloud_space_app)
+    delete_cloud_space_index = blocking(CloudSpaceApi.delete_cloud_space_index)
+    delete_cloud_space_session = blocking(CloudSpaceApi.delete_cloud_space_session)
+    delete_cloud_space_version = blocking(CloudSpaceApi.delete_cloud_space_version)
+    delete_cloud_space_version_publication = blocking(
+        CloudSpaceApi.delete_cloud_space_version_publication
+    )
+    delete_lightning_run = blocking(CloudSpaceApi.delete_lightning_run)
+    engage_cloud_space = blocking(CloudSpaceApi.engage_cloud_space)
+    execute_command_in_cloud_space = blocking(CloudSpaceApi.execute_command_in_cloud_space)
+    execute_in_cloud_space_session = blocking(CloudSpaceApi.execute_in_cloud_space_session)
+    execute_plugin = blocking(CloudSpaceApi.execute_plugin)
+    fork_cloud_space = blocking(CloudSpaceApi.fork_cloud_space)
+    fork_cloud_space_app_instance = blocking(CloudSpaceApi.fork_cloud_space_app_instance)
+    get_cloud_space = blocking(CloudSpaceApi.get_cloud_space)
+    get_cloud_space_app = blocking(CloudSpaceApi.get_cloud_space_app)
+    get_cloud_space_artifacts_page = blocking(CloudSpaceApi.get_cloud_space_artifacts_page)
+    get_cloud_space_by_collab_session = blocking(CloudSpaceApi.get_cloud_space_by_collab_session)
+    get_cloud_space_by_name = blocking(CloudSpaceApi.get_cloud_space_by_name)
+    get_cloud_space_cold_start_metrics_stats = blocking(
+        CloudSpaceApi.get_cloud_space_cold_start_metrics_stats
+    )
+    get_cloud_space_folder_index = blocking(CloudSpaceApi.get_cloud_space_folder_index)
+    get_cloud_space_instance_config = blocking(CloudSpaceApi.get_cloud_space_instance_config)
+    get_cloud_space_instance_open_ports = blocking(
+        CloudSpaceApi.get_cloud_space_instance_open_ports
+    )
+    get_cloud_space_instance_status = blocking(CloudSpaceApi.get_cloud_space_instance_status)
+    get_cloud_space_instance_system_metrics_aggregate = blocking(
+        CloudSpaceApi.get_cloud_space_instance_system_metrics_aggregate
+    )
+    get_cloud_space_required_balance_status = blocking(
+        CloudSpaceApi.get_cloud_space_required_balance_status
+    )
+    get_cloud_space_size = blocking(CloudSpaceApi.get_cloud_space_size)
+    get_cloud_space_transfer_estimate = blocking(CloudSpaceApi.get_cloud_space_transfer_estimate)
+    get_cloud_space_version = blocking(CloudSpaceApi.get_cloud_space_version)
+    get_cloud_space_version_artifacts_page = blocking(
+        CloudSpaceApi.get_cloud_space_version_artifacts_page
+    )
+    get_cloud_space_version_folder_index = blocking(
+        CloudSpaceApi.get_cloud_space_version_folder_index
+    )
+    get_cloud_space_version_publication = blocking(
+        CloudSpaceApi.get_cloud_space_version_publication
+    )
+    get_lightning_run = blocking(CloudSpaceApi.get_lightning_run)
+    get_lightning_run_source_code_download_url = blocking(
+        CloudSpaceApi.get_lightning_run_source_code_download_url
+    )
+    get_long_running_command_in_cloud_space = blocking(
+        CloudSpaceApi.get_long_running_command_in_cloud_space
+    )
+    get_long_running_command_in_cloud_space_stream = blocking_iter(
+        CloudSpaceApi.get_long_running_command_in_cloud_space_stream
+    )
+    get_public_cloud_space_by_id = blocking(CloudSpaceApi.get_public_cloud_space_by_id)
+    install_plugin = blocking(CloudSpaceApi.install_plugin)
+    invalidate_cloud_space_instance_code_settings = blocking(
+        CloudSpaceApi.invalidate_cloud_space_instance_code_settings
+    )
+    keep_alive_cloud_space_instance = blocking(CloudSpaceApi.keep_alive_cloud_space_instance)
+    list_available_plugins = blocking(CloudSpaceApi.list_available_plugins)
+    list_cloud_space_apps = blocking(CloudSpaceApi.list_cloud_space_apps)
+    list_cloud_space_cold_start_metrics = blocking(
+        CloudSpaceApi.list_cloud_space_cold_start_metrics
+    )
+    list_cloud_space_instances = blocking(CloudSpaceApi.list_cloud_space_instances)
+    list_cloud_space_instances_iter = blocking_pager(CloudSpaceApi.list_cloud_space_instances_iter)
+    list_cloud_space_publications = blocking(CloudSpaceApi.list_cloud_space_publications)
+    list_cloud_space_python_versions = blocking(CloudSpaceApi.list_cloud_space_python_versions)
+    list_cloud_space_sessions = blocking(CloudSpaceApi.list_cloud_space_sessions)
+    list_cloud_space_tags = blocking(CloudSpaceApi.list_cloud_space_tags)
+    list_cloud_space_version_publications = blocking(
+        CloudSpaceApi.list_cloud_space_version_publications
+    )
+    list_cloud_space_versions = blocking(CloudSpaceApi.list_cloud_space_versions)
+    list_cloud_spaces = blocking(CloudSpaceApi.list_cloud_spaces)
+    list_cloud_spaces_iter = blocking_pager(CloudSpaceApi.list_cloud_spaces_iter)
+    list_cloud_spaces_bulk = blocking(CloudSpaceApi.list_cloud_spaces_bulk)
+    list_cloud_spaces_bulk_iter = blocking_pager(CloudSpaceApi.list_cloud_spaces_bulk_iter)
+    list_installed_plugins = blocking(CloudSpaceApi.list_installed_plugins)
+    list_lightning_runs = blocking(CloudSpaceApi.list_lightning_runs)
+    list_published_cloud_spaces = blocking(CloudSpaceApi.list_published_cloud_spaces)
+    list_published_cloud_spaces_iter = blocking_pager(
+        CloudSpaceApi.list_published_cloud_spaces_iter
+    )
+    publish_cloud_space = blocking(CloudSpaceApi.publish_cloud_space)
+    refresh_cloud_space_index = blocking(CloudSpaceApi.refresh_cloud_space_index)
+    refresh_path = blocking(CloudSpaceApi.refresh_path)
+    report_cloud_space_instance_idle_state = blocking(
+        CloudSpaceApi.report_cloud_space_instance_idle_state
+    )
+    report_cloud_space_instance_stop_at = blocking(
+        CloudSpaceApi.report_cloud_space_instance_stop_at
+    )
+    report_cloud_space_instance_system_metrics = blocking(
+        CloudSpaceApi.report_cloud_space_instance_system_metrics
+    )
+    request_cloud_space_access = blocking(CloudSpaceApi.request_cloud_space_access)
+    restart_cloud_space_instance = blocking(CloudSpaceApi.restart_cloud_space_instance)
+    should_start_syncing = blocking(CloudSpaceApi.should_start_syncing)
+    start_cloud_space_instance = blocking(CloudSpaceApi.start_cloud_space_instance)
+    stop_cloud_space_instance = blocking(CloudSpaceApi.stop_cloud_space_instance)
+    suggest_cloud_space_name = blocking(CloudSpaceApi.suggest_cloud_space_name)
+    switch_cloud_space_instance = blocking(CloudSpaceApi.switch_cloud_space_instance)
+    transfer_cloud_space = blocking(CloudSpaceApi.transfer_cloud_space)
+    uninstall_plugin = blocking(CloudSpaceApi.uninstall_plugin)
+    unpublish_cloud_space = blocking(CloudSpaceApi.unpublish_cloud_space)
+    update_cloud_space = blocking(CloudSpaceApi.update_cloud_space)
+    update_cloud_space_app = blocking(CloudSpaceApi.update_cloud_space_app)
+    update_cloud_space_collab = blocking(CloudSpaceApi.update_cloud_space_collab)
+    update_cloud_space_ide = blocking(CloudSpaceApi.update_cloud_space_ide)
+    update_cloud_space_index = blocking(CloudSpaceApi.update_cloud_space_index)
+    update_cloud_space_instance_config = blocking(CloudSpaceApi.update_cloud_space_instance_config)
+    update_cloud_space_publication = blocking(CloudSpaceApi.update_cloud_space_publication)
+    update_cloud_space_sleep_config = blocking(CloudSpaceApi.update_cloud_space_sleep_config)
+    update_cloud_space_tutorial_shown = blocking(CloudSpaceApi.update_cloud_space_tutorial_shown)
+    update_cloud_space_version = blocking(CloudSpaceApi.update_cloud_space_version)
+    update_cloud_space_version_publication = blocking(
+        CloudSpaceApi.update_cloud_space_version_publication
+    )
+    update_cloud_space_visibility = blocking(CloudSpaceApi.update_cloud_space_visibility)
+
+    @cached_property
+    def with_raw_response(self) -> SyncCloudSpaceApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncCloudSpaceApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class CloudSpaceApiRaw(RawGroup[CloudSpaceApi]):
+    """``client.api.cloud_space.with_raw_response``: a RawResponse per call."""
+
+    cancel_cloud_space_instance_switch = raw(CloudSpaceApi.cancel_cloud_space_instance_switch)
+    cancel_running_cloud_space_instance_transfer = raw(
+        CloudSpaceApi.cancel_running_cloud_space_instance_transfer
+    )
+    check_external_service_status = raw(CloudSpaceApi.check_external_service_status)
+    complete_running_cloud_space_instance_transfer = raw(
+        CloudSpaceApi.complete_running_cloud_space_instance_transfer
+    )
+    create_cloud_space = raw(CloudSpaceApi.create_cloud_space)
+    create_cloud_space_app = raw(CloudSpaceApi.create_cloud_space_app)
+    create_cloud_space_app_instance = raw(CloudSpaceApi.create_cloud_space_app_instance)
+    create_cloud_space_instance_metric = raw(CloudSpaceApi.create_cloud_space_instance_metric)
+    create_cloud_space_session = raw(CloudSpaceApi.create_cloud_space_session)
+    create_cloud_space_version = raw(CloudSpaceApi.create_cloud_space_version)
+    create_cloud_space_version_publication = raw(
+        CloudSpaceApi.create_cloud_space_version_publication
+    )
+    create_lightning_run = raw(CloudSpaceApi.create_lightning_run)
+    create_lightning_run_instance = raw(CloudSpaceApi.create_lightning_run_instance)
+    delete_cloud_space = raw(CloudSpaceApi.delete_cloud_space)
+    delete_cloud_space_app = raw(CloudSpaceApi.delete_cloud_space_app)
+    delete_cloud_space_index = raw(CloudSpaceApi.delete_cloud_space_index)
+    delete_cloud_space_session = raw(CloudSpaceApi.delete_cloud_space_session)
+    delete_cloud_space_version = raw(CloudSpaceApi.delete_cloud_space_version)
+    delete_cloud_space_version_publication = raw(
+        CloudSpaceApi.delete_cloud_space_version_publication
+    )
+    delete_lightning_run = raw(CloudSpaceApi.delete_lightning_run)
+    engage_cloud_space = raw(CloudSpaceApi.engage_cloud_space)
+    execute_command_in_cloud_space = raw(CloudSpaceApi.execute_command_in_cloud_space)
+    execute_in_cloud_space_session = raw(CloudSpaceApi.execute_in_cloud_space_session)
+    execute_plugin = raw(CloudSpaceApi.execute_plugin)
+    fork_cloud_space = raw(CloudSpaceApi.fork_cloud_space)
+    fork_cloud_space_app_instance = raw(CloudSpaceApi.fork_cloud_space_app_instance)
+    get_cloud_space = raw(CloudSpaceApi.get_cloud_space)
+    get_cloud_space_app = raw(CloudSpaceApi.get_cloud_space_app)
+    get_cloud_space_artifacts_page = raw(CloudSpaceApi.get_cloud_space_artifacts_page)
+    get_cloud_space_by_collab_session = raw(CloudSpaceApi.get_cloud_space_by_collab_session)
+    get_cloud_space_by_name = raw(CloudSpaceApi.get_cloud_space_by_name)
+    get_cloud_space_cold_start_metrics_stats = raw(
+        CloudSpaceApi.get_cloud_space_cold_start_metrics_stats
+    )
+    get_cloud_space_folder_index = raw(CloudSpaceApi.get_cloud_space_folder_index)
+    get_cloud_space_instance_config = raw(CloudSpaceApi.get_cloud_space_instance_config)
+    get_cloud_space_instance_open_ports = raw(CloudSpaceApi.get_cloud_space_instance_open_ports)
+    get_cloud_space_instance_status = raw(CloudSpaceApi.get_cloud_space_instance_status)
+    get_cloud_space_instance_system_metrics_aggregate = raw(
+        CloudSpaceApi.get_cloud_space_instance_system_metrics_aggregate
+    )
+    get_cloud_space_required_balance_status = raw(
+        CloudSpaceApi.get_cloud_space_required_balance_status
+    )
+    get_cloud_space_size = raw(CloudSpaceApi.get_cloud_space_size)
+    get_cloud_space_transfer_estimate = raw(CloudSpaceApi.get_cloud_space_transfer_estimate)
+    get_cloud_space_version = raw(CloudSpaceApi.get_cloud_space_version)
+    get_cloud_space_version_artifacts_page = raw(
+        CloudSpaceApi.get_cloud_space_version_artifacts_page
+    )
+    get_cloud_space_version_folder_index = raw(CloudSpaceApi.get_cloud_space_version_folder_index)
+    get_cloud_space_version_publication = raw(CloudSpaceApi.get_cloud_space_version_publication)
+    get_lightning_run = raw(CloudSpaceApi.get_lightning_run)
+    get_lightning_run_source_code_download_url = raw(
+        CloudSpaceApi.get_lightning_run_source_code_download_url
+    )
+    get_long_running_command_in_cloud_space = raw(
+        CloudSpaceApi.get_long_running_command_in_cloud_space
+    )
+    get_public_cloud_space_by_id = raw(CloudSpaceApi.get_public_cloud_space_by_id)
+    install_plugin = raw(CloudSpaceApi.install_plugin)
+    invalidate_cloud_space_instance_code_settings = raw(
+        CloudSpaceApi.invalidate_cloud_space_instance_code_settings
+    )
+    keep_alive_cloud_space_instance = raw(CloudSpaceApi.keep_alive_cloud_space_instance)
+    list_available_plugins = raw(CloudSpaceApi.list_available_plugins)
+    list_cloud_space_apps = raw(CloudSpaceApi.list_cloud_space_apps)
+    list_cloud_space_cold_start_metrics = raw(CloudSpaceApi.list_cloud_space_cold_start_metrics)
+    list_cloud_space_instances = raw(CloudSpaceApi.list_cloud_space_instances)
+    list_cloud_space_publications = raw(CloudSpaceApi.list_cloud_space_publications)
+    list_cloud_space_python_versions = raw(CloudSpaceApi.list_cloud_space_python_versions)
+    list_cloud_space_sessions = raw(CloudSpaceApi.list_cloud_space_sessions)
+    list_cloud_space_tags = raw(CloudSpaceApi.list_cloud_space_tags)
+    list_cloud_space_version_publications = raw(CloudSpaceApi.list_cloud_space_version_publications)
+    list_cloud_space_versions = raw(CloudSpaceApi.list_cloud_space_versions)
+    list_cloud_spaces = raw(CloudSpaceApi.list_cloud_spaces)
+    list_cloud_spaces_bulk = raw(CloudSpaceApi.list_cloud_spaces_bulk)
+    list_installed_plugins = raw(CloudSpaceApi.list_installed_plugins)
+    list_lightning_runs = raw(CloudSpaceApi.list_lightning_runs)
+    list_published_cloud_spaces = raw(CloudSpaceApi.list_published_cloud_spaces)
+    publish_cloud_space = raw(CloudSpaceApi.publish_cloud_space)
+    refresh_cloud_space_index = raw(CloudSpaceApi.refresh_cloud_space_index)
+    refresh_path = raw(CloudSpaceApi.refresh_path)
+    report_cloud_space_instance_idle_state = raw(
+        CloudSpaceApi.report_cloud_space_instance_idle_state
+    )
+    report_cloud_space_instance_stop_at = raw(CloudSpaceApi.report_cloud_space_instance_stop_at)
+    report_cloud_space_instance_system_metrics = raw(
+        CloudSpaceApi.report_cloud_space_instance_system_metrics
+    )
+    request_cloud_space_access = raw(CloudSpaceApi.request_cloud_space_access)
+    restart_cloud_space_instance = raw(CloudSpaceApi.restart_cloud_space_instance)
+    should_start_syncing = raw(CloudSpaceApi.should_start_syncing)
+    start_cloud_space_instance = raw(CloudSpaceApi.start_cloud_space_instance)
+    stop_cloud_space_instance = raw(CloudSpaceApi.stop_cloud_space_instance)
+    suggest_cloud_space_name = raw(CloudSpaceApi.suggest_cloud_space_name)
+    switch_cloud_space_instance = raw(CloudSpaceApi.switch_cloud_space_instance)
+    transfer_cloud_space = raw(CloudSpaceApi.transfer_cloud_space)
+    uninstall_plugin = raw(CloudSpaceApi.uninstall_plugin)
+    unpublish_cloud_space = raw(CloudSpaceApi.unpublish_cloud_space)
+    update_cloud_space = raw(CloudSpaceApi.update_cloud_space)
+    update_cloud_space_app = raw(CloudSpaceApi.update_cloud_space_app)
+    update_cloud_space_collab = raw(CloudSpaceApi.update_cloud_space_collab)
+    update_cloud_space_ide = raw(CloudSpaceApi.update_cloud_space_ide)
+    update_cloud_space_index = raw(CloudSpaceApi.update_cloud_space_index)
+    update_cloud_space_instance_config = raw(CloudSpaceApi.update_cloud_space_instance_config)
+    update_cloud_space_publication = raw(CloudSpaceApi.update_cloud_space_publication)
+    update_cloud_space_sleep_config = raw(CloudSpaceApi.update_cloud_space_sleep_config)
+    update_cloud_space_tutorial_shown = raw(CloudSpaceApi.update_cloud_space_tutorial_shown)
+    update_cloud_space_version = raw(CloudSpaceApi.update_cloud_space_version)
+    update_cloud_space_version_publication = raw(
+        CloudSpaceApi.update_cloud_space_version_publication
+    )
+    update_cloud_space_visibility = raw(CloudSpaceApi.update_cloud_space_visibility)
+
+
+class SyncCloudSpaceApiRaw(Synced[CloudSpaceApiRaw]):
+    """``CloudSpaceApiRaw`` blocking: ``client.api.cloud_space.with_raw_response``."""
+
+    cancel_cloud_space_instance_switch = blocking(
+        CloudSpaceApiRaw.cancel_cloud_space_instance_switch
+    )
+    cancel_running_cloud_space_instance_transfer = blocking(
+        CloudSpaceApiRaw.cancel_running_cloud_space_instance_transfer
+    )
+    check_external_service_status = blocking(CloudSpaceApiRaw.check_external_service_status)
+    complete_running_cloud_space_instance_transfer = blocking(
+        CloudSpaceApiRaw.complete_running_cloud_space_instance_transfer
+    )
+    create_cloud_space = blocking(CloudSpaceApiRaw.create_cloud_space)
+    create_cloud_space_app = blocking(CloudSpaceApiRaw.create_cloud_space_app)
+    create_cloud_space_app_instance = blocking(CloudSpaceApiRaw.create_cloud_space_app_instance)
+    create_cloud_space_instance_metric = blocking(
+        CloudSpaceApiRaw.create_cloud_space_instance_metric
+    )
+    create_cloud_space_session = blocking(CloudSpaceApiRaw.create_cloud_space_session)
+    create_cloud_space_version = blocking(CloudSpaceApiRaw.create_cloud_space_version)
+    create_cloud_space_version_publication = blocking(
+        CloudSpaceApiRaw.create_cloud_space_version_publication
+    )
+    create_lightning_run = blocking(CloudSpaceApiRaw.create_lightning_run)
+    create_lightning_run_instance = blocking(CloudSpaceApiRaw.create_lightning_run_instance)
+    delete_cloud_space = blocking(CloudSpaceApiRaw.delete_cloud_space)
+    delete_cloud_space_app = blocking(CloudSpaceApiRaw.delete_cloud_space_app)
+    delete_cloud_space_index = blocking(CloudSpaceApiRaw.delete_cloud_space_index)
+    delete_cloud_space_session = blocking(CloudSpaceApiRaw.delete_cloud_space_session)
+    delete_cloud_space_version = blocking(CloudSpaceApiRaw.delete_cloud_space_version)
+    delete_cloud_space_version_publication = blocking(
+        CloudSpaceApiRaw.delete_cloud_space_version_publication
+    )
+    delete_lightning_run = blocking(CloudSpaceApiRaw.delete_lightning_run)
+    engage_cloud_space = blocking(CloudSpaceApiRaw.engage_cloud_space)
+    execute_command_in_cloud_space = blocking(CloudSpaceApiRaw.execute_command_in_cloud_space)
+    execute_in_cloud_space_session = blocking(CloudSpaceApiRaw.execute_in_cloud_space_session)
+    execute_plugin = blocking(CloudSpaceApiRaw.execute_plugin)
+    fork_cloud_space = blocking(CloudSpaceApiRaw.fork_cloud_space)
+    fork_cloud_space_app_instance = blocking(CloudSpaceApiRaw.fork_cloud_space_app_instance)
+    get_cloud_space = blocking(CloudSpaceApiRaw.get_cloud_space)
+    get_cloud_space_app = blocking(CloudSpaceApiRaw.get_cloud_space_app)
+    get_cloud_space_artifacts_page = blocking(CloudSpaceApiRaw.get_cloud_space_artifacts_page)
+    get_cloud_space_by_collab_session = blocking(CloudSpaceApiRaw.get_cloud_space_by_collab_session)
+    get_cloud_space_by_name = blocking(CloudSpaceApiRaw.get_cloud_space_by_name)
+    get_cloud_space_cold_start_metrics_stats = blocking(
+        CloudSpaceApiRaw.get_cloud_space_cold_start_metrics_stats
+    )
+    get_cloud_space_folder_index = blocking(CloudSpaceApiRaw.get_cloud_space_folder_index)
+    get_cloud_space_instance_config = blocking(CloudSpaceApiRaw.get_cloud_space_instance_config)
+    get_cloud_space_instance_open_ports = blocking(
+        CloudSpaceApiRaw.get_cloud_space_instance_open_ports
+    )
+    get_cloud_space_instance_status = blocking(CloudSpaceApiRaw.get_cloud_space_instance_status)
+    get_cloud_space_instance_system_metrics_aggregate = blocking(
+        CloudSpaceApiRaw.get_cloud_space_instance_system_metrics_aggregate
+    )
+    get_cloud_space_required_balance_status = blocking(
+        CloudSpaceApiRaw.get_cloud_space_required_balance_status
+    )
+    get_cloud_space_size = blocking(CloudSpaceApiRaw.get_cloud_space_size)
+    get_cloud_space_transfer_estimate = blocking(CloudSpaceApiRaw.get_cloud_space_transfer_estimate)
+    get_cloud_space_version = blocking(CloudSpaceApiRaw.get_cloud_space_version)
+    get_cloud_space_version_artifacts_page = blocking(
+        CloudSpaceApiRaw.get_cloud_space_version_artifacts_page
+    )
+    get_cloud_space_version_folder_index = blocking(
+        CloudSpaceApiRaw.get_cloud_space_version_folder_index
+    )
+    get_cloud_space_version_publication = blocking(
+        CloudSpaceApiRaw.get_cloud_space_version_publication
+    )
+    get_lightning_run = blocking(CloudSpaceApiRaw.get_lightning_run)
+    get_lightning_run_source_code_download_url = blocking(
+        CloudSpaceApiRaw.get_lightning_run_source_code_download_url
+    )
+    get_long_running_command_in_cloud_space = blocking(
+        CloudSpaceApiRaw.get_long_running_command_in_cloud_space
+    )
+    get_public_cloud_space_by_id = blocking(CloudSpaceApiRaw.get_public_cloud_space_by_id)
+    install_plugin = blocking(CloudSpaceApiRaw.install_plugin)
+    invalidate_cloud_space_instance_code_settings = blocking(
+        CloudSpaceApiRaw.invalidate_cloud_space_instance_code_settings
+    )
+    keep_alive_cloud_space_instance = blocking(CloudSpaceApiRaw.keep_alive_cloud_space_instance)
+    list_available_plugins = blocking(CloudSpaceApiRaw.list_available_plugins)
+    list_cloud_space_apps = blocking(CloudSpaceApiRaw.list_cloud_space_apps)
+    list_cloud_space_cold_start_metrics = blocking(
+        CloudSpaceApiRaw.list_cloud_space_cold_start_metrics
+    )
+    list_cloud_space_instances = blocking(CloudSpaceApiRaw.list_cloud_space_instances)
+    list_cloud_space_publications = blocking(CloudSpaceApiRaw.list_cloud_space_publications)
+    list_cloud_space_python_versions = blocking(CloudSpaceApiRaw.list_cloud_space_python_versions)
+    list_cloud_space_sessions = blocking(CloudSpaceApiRaw.list_cloud_space_sessions)
+    list_cloud_space_tags = blocking(CloudSpaceApiRaw.list_cloud_space_tags)
+    list_cloud_space_version_publications = blocking(
+        CloudSpaceApiRaw.list_cloud_space_version_publications
+    )
+    list_cloud_space_versions = blocking(CloudSpaceApiRaw.list_cloud_space_versions)
+    list_cloud_spaces = blocking(CloudSpaceApiRaw.list_cloud_spaces)
+    list_cloud_spaces_bulk = blocking(CloudSpaceApiRaw.list_cloud_spaces_bulk)
+    list_installed_plugins = blocking(CloudSpaceApiRaw.list_installed_plugins)
+    list_lightning_runs = blocking(CloudSpaceApiRaw.list_lightning_runs)
+    list_published_cloud_spaces = blocking(CloudSpaceApiRaw.list_published_cloud_spaces)
+    publish_cloud_space = blocking(CloudSpaceApiRaw.publish_cloud_space)
+    refresh_cloud_space_index = blocking(CloudSpaceApiRaw.refresh_cloud_space_index)
+    refresh_path = blocking(CloudSpaceApiRaw.refresh_path)
+    report_cloud_space_instance_idle_state = blocking(
+        CloudSpaceApiRaw.report_cloud_space_instance_idle_state
+    )
+    report_cloud_space_instance_stop_at = blocking(
+        CloudSpaceApiRaw.report_cloud_space_instance_stop_at
+    )
+    report_cloud_space_instance_system_metrics = blocking(
+        CloudSpaceApiRaw.report_cloud_space_instance_system_metrics
+    )
+    request_cloud_space_access = blocking(CloudSpaceApiRaw.request_cloud_space_access)
+    restart_cloud_space_instance = blocking(CloudSpaceApiRaw.restart_cloud_space_instance)
+    should_start_syncing = blocking(CloudSpaceApiRaw.should_start_syncing)
+    start_cloud_space_instance = blocking(CloudSpaceApiRaw.start_cloud_space_instance)
+    stop_cloud_space_instance = blocking(CloudSpaceApiRaw.stop_cloud_space_instance)
+    suggest_cloud_space_name = blocking(CloudSpaceApiRaw.suggest_cloud_space_name)
+    switch_cloud_space_instance = blocking(CloudSpaceApiRaw.switch_cloud_space_instance)
+    transfer_cloud_space = blocking(CloudSpaceApiRaw.transfer_cloud_space)
+    uninstall_plugin = blocking(CloudSpaceApiRaw.uninstall_plugin)
+    unpublish_cloud_space = blocking(CloudSpaceApiRaw.unpublish_cloud_space)
+    update_cloud_space = blocking(CloudSpaceApiRaw.update_cloud_space)
+    update_cloud_space_app = blocking(CloudSpaceApiRaw.update_cloud_space_app)
+    update_cloud_space_collab = blocking(CloudSpaceApiRaw.update_cloud_space_collab)
+    update_cloud_space_ide = blocking(CloudSpaceApiRaw.update_cloud_space_ide)
+    update_cloud_space_index = blocking(CloudSpaceApiRaw.update_cloud_space_index)
+    update_cloud_space_instance_config = blocking(
+        CloudSpaceApiRaw.update_cloud_space_instance_config
+    )
+    update_cloud_space_publication = blocking(CloudSpaceApiRaw.update_cloud_space_publication)
+    update_cloud_space_sleep_config = blocking(CloudSpaceApiRaw.update_cloud_space_sleep_config)
+    update_cloud_space_tutorial_shown = blocking(CloudSpaceApiRaw.update_cloud_space_tutorial_shown)
+    update_cloud_space_version = blocking(CloudSpaceApiRaw.update_cloud_space_version)
+    update_cloud_space_version_publication = blocking(
+        CloudSpaceApiRaw.update_cloud_space_version_publication
+    )
+    update_cloud_space_visibility = blocking(CloudSpaceApiRaw.update_cloud_space_visibility)

@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudSpaceEnvironmentTemplateApi"]
+__all__ = [
+    "CloudSpaceEnvironmentTemplateApi",
+    "CloudSpaceEnvironmentTemplateApiRaw",
+    "SyncCloudSpaceEnvironmentTemplateApi",
+    "SyncCloudSpaceEnvironmentTemplateApiRaw",
+]
 
 
 class CloudSpaceEnvironmentTemplateApi:
@@ -158,3 +166,84 @@ class CloudSpaceEnvironmentTemplateApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> CloudSpaceEnvironmentTemplateApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return CloudSpaceEnvironmentTemplateApiRaw(self)
+
+
+class SyncCloudSpaceEnvironmentTemplateApi(Synced[CloudSpaceEnvironmentTemplateApi]):
+    """``CloudSpaceEnvironmentTemplateApi`` blocking: ``client.api.cloud_space_environment_template`` of :class:`aiolightning.Lightning`."""
+
+    create_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.create_cloud_space_environment_template
+    )
+    delete_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.delete_cloud_space_environment_template
+    )
+    get_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.get_cloud_space_environment_template
+    )
+    list_cloud_space_environment_templates = blocking(
+        CloudSpaceEnvironmentTemplateApi.list_cloud_space_environment_templates
+    )
+    list_managed_cloud_space_environment_templates = blocking(
+        CloudSpaceEnvironmentTemplateApi.list_managed_cloud_space_environment_templates
+    )
+    update_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApi.update_cloud_space_environment_template
+    )
+
+    @cached_property
+    def with_raw_response(self) -> SyncCloudSpaceEnvironmentTemplateApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncCloudSpaceEnvironmentTemplateApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class CloudSpaceEnvironmentTemplateApiRaw(RawGroup[CloudSpaceEnvironmentTemplateApi]):
+    """``client.api.cloud_space_environment_template.with_raw_response``: a RawResponse per call."""
+
+    create_cloud_space_environment_template = raw(
+        CloudSpaceEnvironmentTemplateApi.create_cloud_space_environment_template
+    )
+    delete_cloud_space_environment_template = raw(
+        CloudSpaceEnvironmentTemplateApi.delete_cloud_space_environment_template
+    )
+    get_cloud_space_environment_template = raw(
+        CloudSpaceEnvironmentTemplateApi.get_cloud_space_environment_template
+    )
+    list_cloud_space_environment_templates = raw(
+        CloudSpaceEnvironmentTemplateApi.list_cloud_space_environment_templates
+    )
+    list_managed_cloud_space_environment_templates = raw(
+        CloudSpaceEnvironmentTemplateApi.list_managed_cloud_space_environment_templates
+    )
+    update_cloud_space_environment_template = raw(
+        CloudSpaceEnvironmentTemplateApi.update_cloud_space_environment_template
+    )
+
+
+class SyncCloudSpaceEnvironmentTemplateApiRaw(Synced[CloudSpaceEnvironmentTemplateApiRaw]):
+    """``CloudSpaceEnvironmentTemplateApiRaw`` blocking: ``client.api.cloud_space_environment_template.with_raw_response``."""
+
+    create_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApiRaw.create_cloud_space_environment_template
+    )
+    delete_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApiRaw.delete_cloud_space_environment_template
+    )
+    get_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApiRaw.get_cloud_space_environment_template
+    )
+    list_cloud_space_environment_templates = blocking(
+        CloudSpaceEnvironmentTemplateApiRaw.list_cloud_space_environment_templates
+    )
+    list_managed_cloud_space_environment_templates = blocking(
+        CloudSpaceEnvironmentTemplateApiRaw.list_managed_cloud_space_environment_templates
+    )
+    update_cloud_space_environment_template = blocking(
+        CloudSpaceEnvironmentTemplateApiRaw.update_cloud_space_environment_template
+    )

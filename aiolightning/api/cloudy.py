@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["CloudyApi"]
+__all__ = ["CloudyApi", "CloudyApiRaw", "SyncCloudyApi", "SyncCloudyApiRaw"]
 
 
 class CloudyApi:
@@ -89,3 +92,39 @@ class CloudyApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> CloudyApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return CloudyApiRaw(self)
+
+
+class SyncCloudyApi(Synced[CloudyApi]):
+    """``CloudyApi`` blocking: ``client.api.cloudy`` of :class:`aiolightning.Lightning`."""
+
+    get_user_cloudy_settings = blocking(CloudyApi.get_user_cloudy_settings)
+    list_cloudy_experts = blocking(CloudyApi.list_cloudy_experts)
+    update_user_cloudy_settings = blocking(CloudyApi.update_user_cloudy_settings)
+
+    @cached_property
+    def with_raw_response(self) -> SyncCloudyApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncCloudyApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class CloudyApiRaw(RawGroup[CloudyApi]):
+    """``client.api.cloudy.with_raw_response``: a RawResponse per call."""
+
+    get_user_cloudy_settings = raw(CloudyApi.get_user_cloudy_settings)
+    list_cloudy_experts = raw(CloudyApi.list_cloudy_experts)
+    update_user_cloudy_settings = raw(CloudyApi.update_user_cloudy_settings)
+
+
+class SyncCloudyApiRaw(Synced[CloudyApiRaw]):
+    """``CloudyApiRaw`` blocking: ``client.api.cloudy.with_raw_response``."""
+
+    get_user_cloudy_settings = blocking(CloudyApiRaw.get_user_cloudy_settings)
+    list_cloudy_experts = blocking(CloudyApiRaw.list_cloudy_experts)
+    update_user_cloudy_settings = blocking(CloudyApiRaw.update_user_cloudy_settings)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ClusterApi"]
+__all__ = ["ClusterApi", "ClusterApiRaw", "SyncClusterApi", "SyncClusterApiRaw"]
 
 
 class ClusterApi:
@@ -1876,3 +1879,283 @@ class ClusterApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ClusterApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ClusterApiRaw(self)
+
+
+class SyncClusterApi(Synced[ClusterApi]):
+    """``ClusterApi`` blocking: ``client.api.cluster`` of :class:`aiolightning.Lightning`."""
+
+    batch_server_check_in = blocking(ClusterApi.batch_server_check_in)
+    check_cluster_name_availability = blocking(ClusterApi.check_cluster_name_availability)
+    create_cluster = blocking(ClusterApi.create_cluster)
+    create_cluster_capacity_reservation = blocking(ClusterApi.create_cluster_capacity_reservation)
+    create_cluster_encryption_key = blocking(ClusterApi.create_cluster_encryption_key)
+    create_cluster_proxy = blocking(ClusterApi.create_cluster_proxy)
+    create_cluster_usage_restriction = blocking(ClusterApi.create_cluster_usage_restriction)
+    create_machine = blocking(ClusterApi.create_machine)
+    create_machine_alerts = blocking(ClusterApi.create_machine_alerts)
+    create_org_cluster_capacity_reservation = blocking(
+        ClusterApi.create_org_cluster_capacity_reservation
+    )
+    create_project_cluster = blocking(ClusterApi.create_project_cluster)
+    create_server_alert = blocking(ClusterApi.create_server_alert)
+    delete_cluster = blocking(ClusterApi.delete_cluster)
+    delete_cluster_capacity_reservation = blocking(ClusterApi.delete_cluster_capacity_reservation)
+    delete_cluster_encryption_key = blocking(ClusterApi.delete_cluster_encryption_key)
+    delete_cluster_proxy = blocking(ClusterApi.delete_cluster_proxy)
+    delete_cluster_usage_restriction = blocking(ClusterApi.delete_cluster_usage_restriction)
+    delete_machine = blocking(ClusterApi.delete_machine)
+    delete_machine_alert = blocking(ClusterApi.delete_machine_alert)
+    delete_machine_alerts = blocking(ClusterApi.delete_machine_alerts)
+    delete_org_cluster_capacity_reservation = blocking(
+        ClusterApi.delete_org_cluster_capacity_reservation
+    )
+    delete_project_cluster = blocking(ClusterApi.delete_project_cluster)
+    deprovision_machine = blocking(ClusterApi.deprovision_machine)
+    describe_org_cluster_capacity_reservation = blocking(
+        ClusterApi.describe_org_cluster_capacity_reservation
+    )
+    drain_machine = blocking(ClusterApi.drain_machine)
+    find_capacity_block_offering = blocking(ClusterApi.find_capacity_block_offering)
+    find_org_capacity_block_offering = blocking(ClusterApi.find_org_capacity_block_offering)
+    get_cluster = blocking(ClusterApi.get_cluster)
+    get_cluster_accelerator_demand = blocking(ClusterApi.get_cluster_accelerator_demand)
+    get_cluster_availability = blocking(ClusterApi.get_cluster_availability)
+    get_cluster_capacity_reservation = blocking(ClusterApi.get_cluster_capacity_reservation)
+    get_cluster_credentials = blocking(ClusterApi.get_cluster_credentials)
+    get_cluster_health = blocking(ClusterApi.get_cluster_health)
+    get_machine = blocking(ClusterApi.get_machine)
+    get_machine_details = blocking(ClusterApi.get_machine_details)
+    get_machine_system_metrics = blocking(ClusterApi.get_machine_system_metrics)
+    get_multi_machine_capacity = blocking(ClusterApi.get_multi_machine_capacity)
+    get_project_cluster = blocking(ClusterApi.get_project_cluster)
+    interrupt_server = blocking(ClusterApi.interrupt_server)
+    list_cluster_accelerators = blocking(ClusterApi.list_cluster_accelerators)
+    list_cluster_availabilities = blocking(ClusterApi.list_cluster_availabilities)
+    list_cluster_capacity_reservations = blocking(ClusterApi.list_cluster_capacity_reservations)
+    list_cluster_proxies = blocking(ClusterApi.list_cluster_proxies)
+    list_cluster_usage_restrictions = blocking(ClusterApi.list_cluster_usage_restrictions)
+    list_clusters = blocking(ClusterApi.list_clusters)
+    list_default_cluster_accelerators = blocking(ClusterApi.list_default_cluster_accelerators)
+    list_machine_alerts = blocking(ClusterApi.list_machine_alerts)
+    list_machines = blocking(ClusterApi.list_machines)
+    list_machines_iter = blocking_pager(ClusterApi.list_machines_iter)
+    list_organization_cluster_encryption_keys = blocking(
+        ClusterApi.list_organization_cluster_encryption_keys
+    )
+    list_project_cluster_accelerators = blocking(ClusterApi.list_project_cluster_accelerators)
+    list_project_clusters = blocking(ClusterApi.list_project_clusters)
+    mint_sandbox_logs_token = blocking(ClusterApi.mint_sandbox_logs_token)
+    provision_machine = blocking(ClusterApi.provision_machine)
+    purchase_capacity_block = blocking(ClusterApi.purchase_capacity_block)
+    purchase_org_capacity_block = blocking(ClusterApi.purchase_org_capacity_block)
+    renew_dockerstore_credentials = blocking(ClusterApi.renew_dockerstore_credentials)
+    renew_sandbox_snapshot_credentials = blocking(ClusterApi.renew_sandbox_snapshot_credentials)
+    report_machine_system_metrics = blocking(ClusterApi.report_machine_system_metrics)
+    report_sandbox_resource_metrics = blocking(ClusterApi.report_sandbox_resource_metrics)
+    report_sandbox_termination = blocking(ClusterApi.report_sandbox_termination)
+    request_cluster_access = blocking(ClusterApi.request_cluster_access)
+    server_check_in = blocking(ClusterApi.server_check_in)
+    sleep_server = blocking(ClusterApi.sleep_server)
+    update_cluster = blocking(ClusterApi.update_cluster)
+    update_cluster_accelerators = blocking(ClusterApi.update_cluster_accelerators)
+    update_cluster_availability = blocking(ClusterApi.update_cluster_availability)
+    update_cluster_usage_restriction = blocking(ClusterApi.update_cluster_usage_restriction)
+    update_machine = blocking(ClusterApi.update_machine)
+    update_machine_agent = blocking(ClusterApi.update_machine_agent)
+    update_machine_server = blocking(ClusterApi.update_machine_server)
+    update_project_cluster = blocking(ClusterApi.update_project_cluster)
+    update_project_cluster_accelerators = blocking(ClusterApi.update_project_cluster_accelerators)
+    update_sandbox_command_exit_code = blocking(ClusterApi.update_sandbox_command_exit_code)
+    update_server = blocking(ClusterApi.update_server)
+
+    @cached_property
+    def with_raw_response(self) -> SyncClusterApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncClusterApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ClusterApiRaw(RawGroup[ClusterApi]):
+    """``client.api.cluster.with_raw_response``: a RawResponse per call."""
+
+    batch_server_check_in = raw(ClusterApi.batch_server_check_in)
+    check_cluster_name_availability = raw(ClusterApi.check_cluster_name_availability)
+    create_cluster = raw(ClusterApi.create_cluster)
+    create_cluster_capacity_reservation = raw(ClusterApi.create_cluster_capacity_reservation)
+    create_cluster_encryption_key = raw(ClusterApi.create_cluster_encryption_key)
+    create_cluster_proxy = raw(ClusterApi.create_cluster_proxy)
+    create_cluster_usage_restriction = raw(ClusterApi.create_cluster_usage_restriction)
+    create_machine = raw(ClusterApi.create_machine)
+    create_machine_alerts = raw(ClusterApi.create_machine_alerts)
+    create_org_cluster_capacity_reservation = raw(
+        ClusterApi.create_org_cluster_capacity_reservation
+    )
+    create_project_cluster = raw(ClusterApi.create_project_cluster)
+    create_server_alert = raw(ClusterApi.create_server_alert)
+    delete_cluster = raw(ClusterApi.delete_cluster)
+    delete_cluster_capacity_reservation = raw(ClusterApi.delete_cluster_capacity_reservation)
+    delete_cluster_encryption_key = raw(ClusterApi.delete_cluster_encryption_key)
+    delete_cluster_proxy = raw(ClusterApi.delete_cluster_proxy)
+    delete_cluster_usage_restriction = raw(ClusterApi.delete_cluster_usage_restriction)
+    delete_machine = raw(ClusterApi.delete_machine)
+    delete_machine_alert = raw(ClusterApi.delete_machine_alert)
+    delete_machine_alerts = raw(ClusterApi.delete_machine_alerts)
+    delete_org_cluster_capacity_reservation = raw(
+        ClusterApi.delete_org_cluster_capacity_reservation
+    )
+    delete_project_cluster = raw(ClusterApi.delete_project_cluster)
+    deprovision_machine = raw(ClusterApi.deprovision_machine)
+    describe_org_cluster_capacity_reservation = raw(
+        ClusterApi.describe_org_cluster_capacity_reservation
+    )
+    drain_machine = raw(ClusterApi.drain_machine)
+    find_capacity_block_offering = raw(ClusterApi.find_capacity_block_offering)
+    find_org_capacity_block_offering = raw(ClusterApi.find_org_capacity_block_offering)
+    get_cluster = raw(ClusterApi.get_cluster)
+    get_cluster_accelerator_demand = raw(ClusterApi.get_cluster_accelerator_demand)
+    get_cluster_availability = raw(ClusterApi.get_cluster_availability)
+    get_cluster_capacity_reservation = raw(ClusterApi.get_cluster_capacity_reservation)
+    get_cluster_credentials = raw(ClusterApi.get_cluster_credentials)
+    get_cluster_health = raw(ClusterApi.get_cluster_health)
+    get_machine = raw(ClusterApi.get_machine)
+    get_machine_details = raw(ClusterApi.get_machine_details)
+    get_machine_system_metrics = raw(ClusterApi.get_machine_system_metrics)
+    get_multi_machine_capacity = raw(ClusterApi.get_multi_machine_capacity)
+    get_project_cluster = raw(ClusterApi.get_project_cluster)
+    interrupt_server = raw(ClusterApi.interrupt_server)
+    list_cluster_accelerators = raw(ClusterApi.list_cluster_accelerators)
+    list_cluster_availabilities = raw(ClusterApi.list_cluster_availabilities)
+    list_cluster_capacity_reservations = raw(ClusterApi.list_cluster_capacity_reservations)
+    list_cluster_proxies = raw(ClusterApi.list_cluster_proxies)
+    list_cluster_usage_restrictions = raw(ClusterApi.list_cluster_usage_restrictions)
+    list_clusters = raw(ClusterApi.list_clusters)
+    list_default_cluster_accelerators = raw(ClusterApi.list_default_cluster_accelerators)
+    list_machine_alerts = raw(ClusterApi.list_machine_alerts)
+    list_machines = raw(ClusterApi.list_machines)
+    list_organization_cluster_encryption_keys = raw(
+        ClusterApi.list_organization_cluster_encryption_keys
+    )
+    list_project_cluster_accelerators = raw(ClusterApi.list_project_cluster_accelerators)
+    list_project_clusters = raw(ClusterApi.list_project_clusters)
+    mint_sandbox_logs_token = raw(ClusterApi.mint_sandbox_logs_token)
+    provision_machine = raw(ClusterApi.provision_machine)
+    purchase_capacity_block = raw(ClusterApi.purchase_capacity_block)
+    purchase_org_capacity_block = raw(ClusterApi.purchase_org_capacity_block)
+    renew_dockerstore_credentials = raw(ClusterApi.renew_dockerstore_credentials)
+    renew_sandbox_snapshot_credentials = raw(ClusterApi.renew_sandbox_snapshot_credentials)
+    report_machine_system_metrics = raw(ClusterApi.report_machine_system_metrics)
+    report_sandbox_resource_metrics = raw(ClusterApi.report_sandbox_resource_metrics)
+    report_sandbox_termination = raw(ClusterApi.report_sandbox_termination)
+    request_cluster_access = raw(ClusterApi.request_cluster_access)
+    server_check_in = raw(ClusterApi.server_check_in)
+    sleep_server = raw(ClusterApi.sleep_server)
+    update_cluster = raw(ClusterApi.update_cluster)
+    update_cluster_accelerators = raw(ClusterApi.update_cluster_accelerators)
+    update_cluster_availability = raw(ClusterApi.update_cluster_availability)
+    update_cluster_usage_restriction = raw(ClusterApi.update_cluster_usage_restriction)
+    update_machine = raw(ClusterApi.update_machine)
+    update_machine_agent = raw(ClusterApi.update_machine_agent)
+    update_machine_server = raw(ClusterApi.update_machine_server)
+    update_project_cluster = raw(ClusterApi.update_project_cluster)
+    update_project_cluster_accelerators = raw(ClusterApi.update_project_cluster_accelerators)
+    update_sandbox_command_exit_code = raw(ClusterApi.update_sandbox_command_exit_code)
+    update_server = raw(ClusterApi.update_server)
+
+
+class SyncClusterApiRaw(Synced[ClusterApiRaw]):
+    """``ClusterApiRaw`` blocking: ``client.api.cluster.with_raw_response``."""
+
+    batch_server_check_in = blocking(ClusterApiRaw.batch_server_check_in)
+    check_cluster_name_availability = blocking(ClusterApiRaw.check_cluster_name_availability)
+    create_cluster = blocking(ClusterApiRaw.create_cluster)
+    create_cluster_capacity_reservation = blocking(
+        ClusterApiRaw.create_cluster_capacity_reservation
+    )
+    create_cluster_encryption_key = blocking(ClusterApiRaw.create_cluster_encryption_key)
+    create_cluster_proxy = blocking(ClusterApiRaw.create_cluster_proxy)
+    create_cluster_usage_restriction = blocking(ClusterApiRaw.create_cluster_usage_restriction)
+    create_machine = blocking(ClusterApiRaw.create_machine)
+    create_machine_alerts = blocking(ClusterApiRaw.create_machine_alerts)
+    create_org_cluster_capacity_reservation = blocking(
+        ClusterApiRaw.create_org_cluster_capacity_reservation
+    )
+    create_project_cluster = blocking(ClusterApiRaw.create_project_cluster)
+    create_server_alert = blocking(ClusterApiRaw.create_server_alert)
+    delete_cluster = blocking(ClusterApiRaw.delete_cluster)
+    delete_cluster_capacity_reservation = blocking(
+        ClusterApiRaw.delete_cluster_capacity_reservation
+    )
+    delete_cluster_encryption_key = blocking(ClusterApiRaw.delete_cluster_encryption_key)
+    delete_cluster_proxy = blocking(ClusterApiRaw.delete_cluster_proxy)
+    delete_cluster_usage_restriction = blocking(ClusterApiRaw.delete_cluster_usage_restriction)
+    delete_machine = blocking(ClusterApiRaw.delete_machine)
+    delete_machine_alert = blocking(ClusterApiRaw.delete_machine_alert)
+    delete_machine_alerts = blocking(ClusterApiRaw.delete_machine_alerts)
+    delete_org_cluster_capacity_reservation = blocking(
+        ClusterApiRaw.delete_org_cluster_capacity_reservation
+    )
+    delete_project_cluster = blocking(ClusterApiRaw.delete_project_cluster)
+    deprovision_machine = blocking(ClusterApiRaw.deprovision_machine)
+    describe_org_cluster_capacity_reservation = blocking(
+        ClusterApiRaw.describe_org_cluster_capacity_reservation
+    )
+    drain_machine = blocking(ClusterApiRaw.drain_machine)
+    find_capacity_block_offering = blocking(ClusterApiRaw.find_capacity_block_offering)
+    find_org_capacity_block_offering = blocking(ClusterApiRaw.find_org_capacity_block_offering)
+    get_cluster = blocking(ClusterApiRaw.get_cluster)
+    get_cluster_accelerator_demand = blocking(ClusterApiRaw.get_cluster_accelerator_demand)
+    get_cluster_availability = blocking(ClusterApiRaw.get_cluster_availability)
+    get_cluster_capacity_reservation = blocking(ClusterApiRaw.get_cluster_capacity_reservation)
+    get_cluster_credentials = blocking(ClusterApiRaw.get_cluster_credentials)
+    get_cluster_health = blocking(ClusterApiRaw.get_cluster_health)
+    get_machine = blocking(ClusterApiRaw.get_machine)
+    get_machine_details = blocking(ClusterApiRaw.get_machine_details)
+    get_machine_system_metrics = blocking(ClusterApiRaw.get_machine_system_metrics)
+    get_multi_machine_capacity = blocking(ClusterApiRaw.get_multi_machine_capacity)
+    get_project_cluster = blocking(ClusterApiRaw.get_project_cluster)
+    interrupt_server = blocking(ClusterApiRaw.interrupt_server)
+    list_cluster_accelerators = blocking(ClusterApiRaw.list_cluster_accelerators)
+    list_cluster_availabilities = blocking(ClusterApiRaw.list_cluster_availabilities)
+    list_cluster_capacity_reservations = blocking(ClusterApiRaw.list_cluster_capacity_reservations)
+    list_cluster_proxies = blocking(ClusterApiRaw.list_cluster_proxies)
+    list_cluster_usage_restrictions = blocking(ClusterApiRaw.list_cluster_usage_restrictions)
+    list_clusters = blocking(ClusterApiRaw.list_clusters)
+    list_default_cluster_accelerators = blocking(ClusterApiRaw.list_default_cluster_accelerators)
+    list_machine_alerts = blocking(ClusterApiRaw.list_machine_alerts)
+    list_machines = blocking(ClusterApiRaw.list_machines)
+    list_organization_cluster_encryption_keys = blocking(
+        ClusterApiRaw.list_organization_cluster_encryption_keys
+    )
+    list_project_cluster_accelerators = blocking(ClusterApiRaw.list_project_cluster_accelerators)
+    list_project_clusters = blocking(ClusterApiRaw.list_project_clusters)
+    mint_sandbox_logs_token = blocking(ClusterApiRaw.mint_sandbox_logs_token)
+    provision_machine = blocking(ClusterApiRaw.provision_machine)
+    purchase_capacity_block = blocking(ClusterApiRaw.purchase_capacity_block)
+    purchase_org_capacity_block = blocking(ClusterApiRaw.purchase_org_capacity_block)
+    renew_dockerstore_credentials = blocking(ClusterApiRaw.renew_dockerstore_credentials)
+    renew_sandbox_snapshot_credentials = blocking(ClusterApiRaw.renew_sandbox_snapshot_credentials)
+    report_machine_system_metrics = blocking(ClusterApiRaw.report_machine_system_metrics)
+    report_sandbox_resource_metrics = blocking(ClusterApiRaw.report_sandbox_resource_metrics)
+    report_sandbox_termination = blocking(ClusterApiRaw.report_sandbox_termination)
+    request_cluster_access = blocking(ClusterApiRaw.request_cluster_access)
+    server_check_in = blocking(ClusterApiRaw.server_check_in)
+    sleep_server = blocking(ClusterApiRaw.sleep_server)
+    update_cluster = blocking(ClusterApiRaw.update_cluster)
+    update_cluster_accelerators = blocking(ClusterApiRaw.update_cluster_accelerators)
+    update_cluster_availability = blocking(ClusterApiRaw.update_cluster_availability)
+    update_cluster_usage_restriction = blocking(ClusterApiRaw.update_cluster_usage_restriction)
+    update_machine = blocking(ClusterApiRaw.update_machine)
+    update_machine_agent = blocking(ClusterApiRaw.update_machine_agent)
+    update_machine_server = blocking(ClusterApiRaw.update_machine_server)
+    update_project_cluster = blocking(ClusterApiRaw.update_project_cluster)
+    update_project_cluster_accelerators = blocking(
+        ClusterApiRaw.update_project_cluster_accelerators
+    )
+    update_sandbox_command_exit_code = blocking(ClusterApiRaw.update_sandbox_command_exit_code)
+    update_server = blocking(ClusterApiRaw.update_server)

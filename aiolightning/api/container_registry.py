@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ContainerRegistryApi"]
+__all__ = [
+    "ContainerRegistryApi",
+    "ContainerRegistryApiRaw",
+    "SyncContainerRegistryApi",
+    "SyncContainerRegistryApiRaw",
+]
 
 
 class ContainerRegistryApi:
@@ -156,3 +164,51 @@ class ContainerRegistryApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ContainerRegistryApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ContainerRegistryApiRaw(self)
+
+
+class SyncContainerRegistryApi(Synced[ContainerRegistryApi]):
+    """``ContainerRegistryApi`` blocking: ``client.api.container_registry`` of :class:`aiolightning.Lightning`."""
+
+    create_container_registry = blocking(ContainerRegistryApi.create_container_registry)
+    delete_container_registry = blocking(ContainerRegistryApi.delete_container_registry)
+    list_container_registries = blocking(ContainerRegistryApi.list_container_registries)
+    refresh_container_registry_credentials = blocking(
+        ContainerRegistryApi.refresh_container_registry_credentials
+    )
+    update_container_registry = blocking(ContainerRegistryApi.update_container_registry)
+
+    @cached_property
+    def with_raw_response(self) -> SyncContainerRegistryApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncContainerRegistryApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ContainerRegistryApiRaw(RawGroup[ContainerRegistryApi]):
+    """``client.api.container_registry.with_raw_response``: a RawResponse per call."""
+
+    create_container_registry = raw(ContainerRegistryApi.create_container_registry)
+    delete_container_registry = raw(ContainerRegistryApi.delete_container_registry)
+    list_container_registries = raw(ContainerRegistryApi.list_container_registries)
+    refresh_container_registry_credentials = raw(
+        ContainerRegistryApi.refresh_container_registry_credentials
+    )
+    update_container_registry = raw(ContainerRegistryApi.update_container_registry)
+
+
+class SyncContainerRegistryApiRaw(Synced[ContainerRegistryApiRaw]):
+    """``ContainerRegistryApiRaw`` blocking: ``client.api.container_registry.with_raw_response``."""
+
+    create_container_registry = blocking(ContainerRegistryApiRaw.create_container_registry)
+    delete_container_registry = blocking(ContainerRegistryApiRaw.delete_container_registry)
+    list_container_registries = blocking(ContainerRegistryApiRaw.list_container_registries)
+    refresh_container_registry_credentials = blocking(
+        ContainerRegistryApiRaw.refresh_container_registry_credentials
+    )
+    update_container_registry = blocking(ContainerRegistryApiRaw.update_container_registry)

@@ -4,17 +4,25 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["DataConnectionApi"]
+__all__ = [
+    "DataConnectionApi",
+    "DataConnectionApiRaw",
+    "SyncDataConnectionApi",
+    "SyncDataConnectionApiRaw",
+]
 
 
 class DataConnectionApi:
@@ -364,3 +372,75 @@ class DataConnectionApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> DataConnectionApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return DataConnectionApiRaw(self)
+
+
+class SyncDataConnectionApi(Synced[DataConnectionApi]):
+    """``DataConnectionApi`` blocking: ``client.api.data_connection`` of :class:`aiolightning.Lightning`."""
+
+    create_data_connection = blocking(DataConnectionApi.create_data_connection)
+    delete_data_connection = blocking(DataConnectionApi.delete_data_connection)
+    get_data_connection = blocking(DataConnectionApi.get_data_connection)
+    get_data_connection_artifacts_page = blocking(
+        DataConnectionApi.get_data_connection_artifacts_page
+    )
+    get_data_connection_folder_index = blocking(DataConnectionApi.get_data_connection_folder_index)
+    get_temp_bucket_credentials = blocking(DataConnectionApi.get_temp_bucket_credentials)
+    list_data_connection_artifacts = blocking(DataConnectionApi.list_data_connection_artifacts)
+    list_data_connection_artifacts_iter = blocking_pager(
+        DataConnectionApi.list_data_connection_artifacts_iter
+    )
+    list_data_connections = blocking(DataConnectionApi.list_data_connections)
+    refresh_data_connection_index = blocking(DataConnectionApi.refresh_data_connection_index)
+    setup_data_connection = blocking(DataConnectionApi.setup_data_connection)
+    update_data_connection = blocking(DataConnectionApi.update_data_connection)
+    validate_data_connection = blocking(DataConnectionApi.validate_data_connection)
+
+    @cached_property
+    def with_raw_response(self) -> SyncDataConnectionApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncDataConnectionApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class DataConnectionApiRaw(RawGroup[DataConnectionApi]):
+    """``client.api.data_connection.with_raw_response``: a RawResponse per call."""
+
+    create_data_connection = raw(DataConnectionApi.create_data_connection)
+    delete_data_connection = raw(DataConnectionApi.delete_data_connection)
+    get_data_connection = raw(DataConnectionApi.get_data_connection)
+    get_data_connection_artifacts_page = raw(DataConnectionApi.get_data_connection_artifacts_page)
+    get_data_connection_folder_index = raw(DataConnectionApi.get_data_connection_folder_index)
+    get_temp_bucket_credentials = raw(DataConnectionApi.get_temp_bucket_credentials)
+    list_data_connection_artifacts = raw(DataConnectionApi.list_data_connection_artifacts)
+    list_data_connections = raw(DataConnectionApi.list_data_connections)
+    refresh_data_connection_index = raw(DataConnectionApi.refresh_data_connection_index)
+    setup_data_connection = raw(DataConnectionApi.setup_data_connection)
+    update_data_connection = raw(DataConnectionApi.update_data_connection)
+    validate_data_connection = raw(DataConnectionApi.validate_data_connection)
+
+
+class SyncDataConnectionApiRaw(Synced[DataConnectionApiRaw]):
+    """``DataConnectionApiRaw`` blocking: ``client.api.data_connection.with_raw_response``."""
+
+    create_data_connection = blocking(DataConnectionApiRaw.create_data_connection)
+    delete_data_connection = blocking(DataConnectionApiRaw.delete_data_connection)
+    get_data_connection = blocking(DataConnectionApiRaw.get_data_connection)
+    get_data_connection_artifacts_page = blocking(
+        DataConnectionApiRaw.get_data_connection_artifacts_page
+    )
+    get_data_connection_folder_index = blocking(
+        DataConnectionApiRaw.get_data_connection_folder_index
+    )
+    get_temp_bucket_credentials = blocking(DataConnectionApiRaw.get_temp_bucket_credentials)
+    list_data_connection_artifacts = blocking(DataConnectionApiRaw.list_data_connection_artifacts)
+    list_data_connections = blocking(DataConnectionApiRaw.list_data_connections)
+    refresh_data_connection_index = blocking(DataConnectionApiRaw.refresh_data_connection_index)
+    setup_data_connection = blocking(DataConnectionApiRaw.setup_data_connection)
+    update_data_connection = blocking(DataConnectionApiRaw.update_data_connection)
+    validate_data_connection = blocking(DataConnectionApiRaw.validate_data_connection)

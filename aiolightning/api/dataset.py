@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["DatasetApi"]
+__all__ = ["DatasetApi", "DatasetApiRaw", "SyncDatasetApi", "SyncDatasetApiRaw"]
 
 
 class DatasetApi:
@@ -144,3 +147,45 @@ class DatasetApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> DatasetApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return DatasetApiRaw(self)
+
+
+class SyncDatasetApi(Synced[DatasetApi]):
+    """``DatasetApi`` blocking: ``client.api.dataset`` of :class:`aiolightning.Lightning`."""
+
+    create_dataset = blocking(DatasetApi.create_dataset)
+    delete_dataset = blocking(DatasetApi.delete_dataset)
+    get_dataset = blocking(DatasetApi.get_dataset)
+    list_datasets = blocking(DatasetApi.list_datasets)
+    update_dataset = blocking(DatasetApi.update_dataset)
+
+    @cached_property
+    def with_raw_response(self) -> SyncDatasetApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncDatasetApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class DatasetApiRaw(RawGroup[DatasetApi]):
+    """``client.api.dataset.with_raw_response``: a RawResponse per call."""
+
+    create_dataset = raw(DatasetApi.create_dataset)
+    delete_dataset = raw(DatasetApi.delete_dataset)
+    get_dataset = raw(DatasetApi.get_dataset)
+    list_datasets = raw(DatasetApi.list_datasets)
+    update_dataset = raw(DatasetApi.update_dataset)
+
+
+class SyncDatasetApiRaw(Synced[DatasetApiRaw]):
+    """``DatasetApiRaw`` blocking: ``client.api.dataset.with_raw_response``."""
+
+    create_dataset = blocking(DatasetApiRaw.create_dataset)
+    delete_dataset = blocking(DatasetApiRaw.delete_dataset)
+    get_dataset = blocking(DatasetApiRaw.get_dataset)
+    list_datasets = blocking(DatasetApiRaw.list_datasets)
+    update_dataset = blocking(DatasetApiRaw.update_dataset)

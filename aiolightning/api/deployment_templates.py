@@ -4,17 +4,25 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["DeploymentTemplatesApi"]
+__all__ = [
+    "DeploymentTemplatesApi",
+    "DeploymentTemplatesApiRaw",
+    "SyncDeploymentTemplatesApi",
+    "SyncDeploymentTemplatesApiRaw",
+]
 
 
 class DeploymentTemplatesApi:
@@ -281,3 +289,63 @@ class DeploymentTemplatesApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> DeploymentTemplatesApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return DeploymentTemplatesApiRaw(self)
+
+
+class SyncDeploymentTemplatesApi(Synced[DeploymentTemplatesApi]):
+    """``DeploymentTemplatesApi`` blocking: ``client.api.deployment_templates`` of :class:`aiolightning.Lightning`."""
+
+    create_deployment_template = blocking(DeploymentTemplatesApi.create_deployment_template)
+    engage_deployment_template = blocking(DeploymentTemplatesApi.engage_deployment_template)
+    get_deployment_template = blocking(DeploymentTemplatesApi.get_deployment_template)
+    list_deployment_tags = blocking(DeploymentTemplatesApi.list_deployment_tags)
+    list_deployment_templates = blocking(DeploymentTemplatesApi.list_deployment_templates)
+    list_deployment_templates_iter = blocking_pager(
+        DeploymentTemplatesApi.list_deployment_templates_iter
+    )
+    list_published_deployment_templates = blocking(
+        DeploymentTemplatesApi.list_published_deployment_templates
+    )
+    list_published_deployment_templates_iter = blocking_pager(
+        DeploymentTemplatesApi.list_published_deployment_templates_iter
+    )
+    update_deployment_template = blocking(DeploymentTemplatesApi.update_deployment_template)
+
+    @cached_property
+    def with_raw_response(self) -> SyncDeploymentTemplatesApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncDeploymentTemplatesApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class DeploymentTemplatesApiRaw(RawGroup[DeploymentTemplatesApi]):
+    """``client.api.deployment_templates.with_raw_response``: a RawResponse per call."""
+
+    create_deployment_template = raw(DeploymentTemplatesApi.create_deployment_template)
+    engage_deployment_template = raw(DeploymentTemplatesApi.engage_deployment_template)
+    get_deployment_template = raw(DeploymentTemplatesApi.get_deployment_template)
+    list_deployment_tags = raw(DeploymentTemplatesApi.list_deployment_tags)
+    list_deployment_templates = raw(DeploymentTemplatesApi.list_deployment_templates)
+    list_published_deployment_templates = raw(
+        DeploymentTemplatesApi.list_published_deployment_templates
+    )
+    update_deployment_template = raw(DeploymentTemplatesApi.update_deployment_template)
+
+
+class SyncDeploymentTemplatesApiRaw(Synced[DeploymentTemplatesApiRaw]):
+    """``DeploymentTemplatesApiRaw`` blocking: ``client.api.deployment_templates.with_raw_response``."""
+
+    create_deployment_template = blocking(DeploymentTemplatesApiRaw.create_deployment_template)
+    engage_deployment_template = blocking(DeploymentTemplatesApiRaw.engage_deployment_template)
+    get_deployment_template = blocking(DeploymentTemplatesApiRaw.get_deployment_template)
+    list_deployment_tags = blocking(DeploymentTemplatesApiRaw.list_deployment_tags)
+    list_deployment_templates = blocking(DeploymentTemplatesApiRaw.list_deployment_templates)
+    list_published_deployment_templates = blocking(
+        DeploymentTemplatesApiRaw.list_published_deployment_templates
+    )
+    update_deployment_template = blocking(DeploymentTemplatesApiRaw.update_deployment_template)

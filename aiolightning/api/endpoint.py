@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["EndpointApi"]
+__all__ = ["EndpointApi", "EndpointApiRaw", "SyncEndpointApi", "SyncEndpointApiRaw"]
 
 
 class EndpointApi:
@@ -148,3 +151,45 @@ class EndpointApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> EndpointApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return EndpointApiRaw(self)
+
+
+class SyncEndpointApi(Synced[EndpointApi]):
+    """``EndpointApi`` blocking: ``client.api.endpoint`` of :class:`aiolightning.Lightning`."""
+
+    create_endpoint = blocking(EndpointApi.create_endpoint)
+    delete_endpoint = blocking(EndpointApi.delete_endpoint)
+    get_endpoint = blocking(EndpointApi.get_endpoint)
+    list_endpoints = blocking(EndpointApi.list_endpoints)
+    update_endpoint = blocking(EndpointApi.update_endpoint)
+
+    @cached_property
+    def with_raw_response(self) -> SyncEndpointApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncEndpointApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class EndpointApiRaw(RawGroup[EndpointApi]):
+    """``client.api.endpoint.with_raw_response``: a RawResponse per call."""
+
+    create_endpoint = raw(EndpointApi.create_endpoint)
+    delete_endpoint = raw(EndpointApi.delete_endpoint)
+    get_endpoint = raw(EndpointApi.get_endpoint)
+    list_endpoints = raw(EndpointApi.list_endpoints)
+    update_endpoint = raw(EndpointApi.update_endpoint)
+
+
+class SyncEndpointApiRaw(Synced[EndpointApiRaw]):
+    """``EndpointApiRaw`` blocking: ``client.api.endpoint.with_raw_response``."""
+
+    create_endpoint = blocking(EndpointApiRaw.create_endpoint)
+    delete_endpoint = blocking(EndpointApiRaw.delete_endpoint)
+    get_endpoint = blocking(EndpointApiRaw.get_endpoint)
+    list_endpoints = blocking(EndpointApiRaw.list_endpoints)
+    update_endpoint = blocking(EndpointApiRaw.update_endpoint)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ExperimentsApi"]
+__all__ = ["ExperimentsApi", "ExperimentsApiRaw", "SyncExperimentsApi", "SyncExperimentsApiRaw"]
 
 
 class ExperimentsApi:
@@ -63,3 +66,36 @@ class ExperimentsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ExperimentsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ExperimentsApiRaw(self)
+
+
+class SyncExperimentsApi(Synced[ExperimentsApi]):
+    """``ExperimentsApi`` blocking: ``client.api.experiments`` of :class:`aiolightning.Lightning`."""
+
+    assign_variant = blocking(ExperimentsApi.assign_variant)
+    list_experiments = blocking(ExperimentsApi.list_experiments)
+
+    @cached_property
+    def with_raw_response(self) -> SyncExperimentsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncExperimentsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ExperimentsApiRaw(RawGroup[ExperimentsApi]):
+    """``client.api.experiments.with_raw_response``: a RawResponse per call."""
+
+    assign_variant = raw(ExperimentsApi.assign_variant)
+    list_experiments = raw(ExperimentsApi.list_experiments)
+
+
+class SyncExperimentsApiRaw(Synced[ExperimentsApiRaw]):
+    """``ExperimentsApiRaw`` blocking: ``client.api.experiments.with_raw_response``."""
+
+    assign_variant = blocking(ExperimentsApiRaw.assign_variant)
+    list_experiments = blocking(ExperimentsApiRaw.list_experiments)

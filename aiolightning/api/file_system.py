@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["FileSystemApi"]
+__all__ = ["FileSystemApi", "FileSystemApiRaw", "SyncFileSystemApi", "SyncFileSystemApiRaw"]
 
 
 class FileSystemApi:
@@ -239,3 +242,57 @@ class FileSystemApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> FileSystemApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return FileSystemApiRaw(self)
+
+
+class SyncFileSystemApi(Synced[FileSystemApi]):
+    """``FileSystemApi`` blocking: ``client.api.file_system`` of :class:`aiolightning.Lightning`."""
+
+    list_filesystem_apps = blocking(FileSystemApi.list_filesystem_apps)
+    list_filesystem_cloud_spaces = blocking(FileSystemApi.list_filesystem_cloud_spaces)
+    list_filesystem_datasets = blocking(FileSystemApi.list_filesystem_datasets)
+    list_filesystem_jobs = blocking(FileSystemApi.list_filesystem_jobs)
+    list_filesystem_mm_ts = blocking(FileSystemApi.list_filesystem_mm_ts)
+    list_filesystem_slurm_jobs = blocking(FileSystemApi.list_filesystem_slurm_jobs)
+    list_filesystem_snowflake = blocking(FileSystemApi.list_filesystem_snowflake)
+    modify_filesystem_volume = blocking(FileSystemApi.modify_filesystem_volume)
+    trigger_filesystem_upgrade = blocking(FileSystemApi.trigger_filesystem_upgrade)
+
+    @cached_property
+    def with_raw_response(self) -> SyncFileSystemApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncFileSystemApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class FileSystemApiRaw(RawGroup[FileSystemApi]):
+    """``client.api.file_system.with_raw_response``: a RawResponse per call."""
+
+    list_filesystem_apps = raw(FileSystemApi.list_filesystem_apps)
+    list_filesystem_cloud_spaces = raw(FileSystemApi.list_filesystem_cloud_spaces)
+    list_filesystem_datasets = raw(FileSystemApi.list_filesystem_datasets)
+    list_filesystem_jobs = raw(FileSystemApi.list_filesystem_jobs)
+    list_filesystem_mm_ts = raw(FileSystemApi.list_filesystem_mm_ts)
+    list_filesystem_slurm_jobs = raw(FileSystemApi.list_filesystem_slurm_jobs)
+    list_filesystem_snowflake = raw(FileSystemApi.list_filesystem_snowflake)
+    modify_filesystem_volume = raw(FileSystemApi.modify_filesystem_volume)
+    trigger_filesystem_upgrade = raw(FileSystemApi.trigger_filesystem_upgrade)
+
+
+class SyncFileSystemApiRaw(Synced[FileSystemApiRaw]):
+    """``FileSystemApiRaw`` blocking: ``client.api.file_system.with_raw_response``."""
+
+    list_filesystem_apps = blocking(FileSystemApiRaw.list_filesystem_apps)
+    list_filesystem_cloud_spaces = blocking(FileSystemApiRaw.list_filesystem_cloud_spaces)
+    list_filesystem_datasets = blocking(FileSystemApiRaw.list_filesystem_datasets)
+    list_filesystem_jobs = blocking(FileSystemApiRaw.list_filesystem_jobs)
+    list_filesystem_mm_ts = blocking(FileSystemApiRaw.list_filesystem_mm_ts)
+    list_filesystem_slurm_jobs = blocking(FileSystemApiRaw.list_filesystem_slurm_jobs)
+    list_filesystem_snowflake = blocking(FileSystemApiRaw.list_filesystem_snowflake)
+    modify_filesystem_volume = blocking(FileSystemApiRaw.modify_filesystem_volume)
+    trigger_filesystem_upgrade = blocking(FileSystemApiRaw.trigger_filesystem_upgrade)

@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["GitCredentialsApi"]
+__all__ = [
+    "GitCredentialsApi",
+    "GitCredentialsApiRaw",
+    "SyncGitCredentialsApi",
+    "SyncGitCredentialsApiRaw",
+]
 
 
 class GitCredentialsApi:
@@ -234,3 +242,60 @@ class GitCredentialsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> GitCredentialsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return GitCredentialsApiRaw(self)
+
+
+class SyncGitCredentialsApi(Synced[GitCredentialsApi]):
+    """``GitCredentialsApi`` blocking: ``client.api.git_credentials`` of :class:`aiolightning.Lightning`."""
+
+    create_git_credentials = blocking(GitCredentialsApi.create_git_credentials)
+    create_git_provider = blocking(GitCredentialsApi.create_git_provider)
+    delete_all_user_git_credentials = blocking(GitCredentialsApi.delete_all_user_git_credentials)
+    delete_git_credentials = blocking(GitCredentialsApi.delete_git_credentials)
+    delete_git_provider = blocking(GitCredentialsApi.delete_git_provider)
+    get_git_credentials = blocking(GitCredentialsApi.get_git_credentials)
+    list_git_credentials = blocking(GitCredentialsApi.list_git_credentials)
+    list_git_providers = blocking(GitCredentialsApi.list_git_providers)
+    list_git_providers_for_user = blocking(GitCredentialsApi.list_git_providers_for_user)
+    update_git_provider = blocking(GitCredentialsApi.update_git_provider)
+
+    @cached_property
+    def with_raw_response(self) -> SyncGitCredentialsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncGitCredentialsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class GitCredentialsApiRaw(RawGroup[GitCredentialsApi]):
+    """``client.api.git_credentials.with_raw_response``: a RawResponse per call."""
+
+    create_git_credentials = raw(GitCredentialsApi.create_git_credentials)
+    create_git_provider = raw(GitCredentialsApi.create_git_provider)
+    delete_all_user_git_credentials = raw(GitCredentialsApi.delete_all_user_git_credentials)
+    delete_git_credentials = raw(GitCredentialsApi.delete_git_credentials)
+    delete_git_provider = raw(GitCredentialsApi.delete_git_provider)
+    get_git_credentials = raw(GitCredentialsApi.get_git_credentials)
+    list_git_credentials = raw(GitCredentialsApi.list_git_credentials)
+    list_git_providers = raw(GitCredentialsApi.list_git_providers)
+    list_git_providers_for_user = raw(GitCredentialsApi.list_git_providers_for_user)
+    update_git_provider = raw(GitCredentialsApi.update_git_provider)
+
+
+class SyncGitCredentialsApiRaw(Synced[GitCredentialsApiRaw]):
+    """``GitCredentialsApiRaw`` blocking: ``client.api.git_credentials.with_raw_response``."""
+
+    create_git_credentials = blocking(GitCredentialsApiRaw.create_git_credentials)
+    create_git_provider = blocking(GitCredentialsApiRaw.create_git_provider)
+    delete_all_user_git_credentials = blocking(GitCredentialsApiRaw.delete_all_user_git_credentials)
+    delete_git_credentials = blocking(GitCredentialsApiRaw.delete_git_credentials)
+    delete_git_provider = blocking(GitCredentialsApiRaw.delete_git_provider)
+    get_git_credentials = blocking(GitCredentialsApiRaw.get_git_credentials)
+    list_git_credentials = blocking(GitCredentialsApiRaw.list_git_credentials)
+    list_git_providers = blocking(GitCredentialsApiRaw.list_git_providers)
+    list_git_providers_for_user = blocking(GitCredentialsApiRaw.list_git_providers_for_user)
+    update_git_provider = blocking(GitCredentialsApiRaw.update_git_provider)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["GpuTelemetryApi"]
+__all__ = ["GpuTelemetryApi", "GpuTelemetryApiRaw", "SyncGpuTelemetryApi", "SyncGpuTelemetryApiRaw"]
 
 
 class GpuTelemetryApi:
@@ -138,3 +141,37 @@ class GpuTelemetryApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> GpuTelemetryApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return GpuTelemetryApiRaw(self)
+
+
+class SyncGpuTelemetryApi(Synced[GpuTelemetryApi]):
+    """``GpuTelemetryApi`` blocking: ``client.api.gpu_telemetry`` of :class:`aiolightning.Lightning`."""
+
+    list_gpu_telemetry = blocking(GpuTelemetryApi.list_gpu_telemetry)
+    list_gpu_telemetry_iter = blocking_pager(GpuTelemetryApi.list_gpu_telemetry_iter)
+    list_gpu_telemetry_series = blocking(GpuTelemetryApi.list_gpu_telemetry_series)
+
+    @cached_property
+    def with_raw_response(self) -> SyncGpuTelemetryApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncGpuTelemetryApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class GpuTelemetryApiRaw(RawGroup[GpuTelemetryApi]):
+    """``client.api.gpu_telemetry.with_raw_response``: a RawResponse per call."""
+
+    list_gpu_telemetry = raw(GpuTelemetryApi.list_gpu_telemetry)
+    list_gpu_telemetry_series = raw(GpuTelemetryApi.list_gpu_telemetry_series)
+
+
+class SyncGpuTelemetryApiRaw(Synced[GpuTelemetryApiRaw]):
+    """``GpuTelemetryApiRaw`` blocking: ``client.api.gpu_telemetry.with_raw_response``."""
+
+    list_gpu_telemetry = blocking(GpuTelemetryApiRaw.list_gpu_telemetry)
+    list_gpu_telemetry_series = blocking(GpuTelemetryApiRaw.list_gpu_telemetry_series)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["IncidentsApi"]
+__all__ = ["IncidentsApi", "IncidentsApiRaw", "SyncIncidentsApi", "SyncIncidentsApiRaw"]
 
 
 class IncidentsApi:
@@ -341,3 +344,62 @@ class IncidentsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> IncidentsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return IncidentsApiRaw(self)
+
+
+class SyncIncidentsApi(Synced[IncidentsApi]):
+    """``IncidentsApi`` blocking: ``client.api.incidents`` of :class:`aiolightning.Lightning`."""
+
+    create_incident = blocking(IncidentsApi.create_incident)
+    create_incident_message = blocking(IncidentsApi.create_incident_message)
+    delete_incident = blocking(IncidentsApi.delete_incident)
+    delete_incident_message = blocking(IncidentsApi.delete_incident_message)
+    get_incident = blocking(IncidentsApi.get_incident)
+    list_incident_events = blocking(IncidentsApi.list_incident_events)
+    list_incident_messages = blocking(IncidentsApi.list_incident_messages)
+    list_incident_messages_iter = blocking_pager(IncidentsApi.list_incident_messages_iter)
+    list_incidents = blocking(IncidentsApi.list_incidents)
+    list_incidents_iter = blocking_pager(IncidentsApi.list_incidents_iter)
+    update_incident = blocking(IncidentsApi.update_incident)
+    update_incident_message = blocking(IncidentsApi.update_incident_message)
+
+    @cached_property
+    def with_raw_response(self) -> SyncIncidentsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncIncidentsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class IncidentsApiRaw(RawGroup[IncidentsApi]):
+    """``client.api.incidents.with_raw_response``: a RawResponse per call."""
+
+    create_incident = raw(IncidentsApi.create_incident)
+    create_incident_message = raw(IncidentsApi.create_incident_message)
+    delete_incident = raw(IncidentsApi.delete_incident)
+    delete_incident_message = raw(IncidentsApi.delete_incident_message)
+    get_incident = raw(IncidentsApi.get_incident)
+    list_incident_events = raw(IncidentsApi.list_incident_events)
+    list_incident_messages = raw(IncidentsApi.list_incident_messages)
+    list_incidents = raw(IncidentsApi.list_incidents)
+    update_incident = raw(IncidentsApi.update_incident)
+    update_incident_message = raw(IncidentsApi.update_incident_message)
+
+
+class SyncIncidentsApiRaw(Synced[IncidentsApiRaw]):
+    """``IncidentsApiRaw`` blocking: ``client.api.incidents.with_raw_response``."""
+
+    create_incident = blocking(IncidentsApiRaw.create_incident)
+    create_incident_message = blocking(IncidentsApiRaw.create_incident_message)
+    delete_incident = blocking(IncidentsApiRaw.delete_incident)
+    delete_incident_message = blocking(IncidentsApiRaw.delete_incident_message)
+    get_incident = blocking(IncidentsApiRaw.get_incident)
+    list_incident_events = blocking(IncidentsApiRaw.list_incident_events)
+    list_incident_messages = blocking(IncidentsApiRaw.list_incident_messages)
+    list_incidents = blocking(IncidentsApiRaw.list_incidents)
+    update_incident = blocking(IncidentsApiRaw.update_incident)
+    update_incident_message = blocking(IncidentsApiRaw.update_incident_message)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["JobsApi"]
+__all__ = ["JobsApi", "JobsApiRaw", "SyncJobsApi", "SyncJobsApiRaw"]
 
 
 class JobsApi:
@@ -1986,3 +1989,261 @@ class JobsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> JobsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return JobsApiRaw(self)
+
+
+class SyncJobsApi(Synced[JobsApi]):
+    """``JobsApi`` blocking: ``client.api.jobs`` of :class:`aiolightning.Lightning`."""
+
+    add_job_timing = blocking(JobsApi.add_job_timing)
+    create_deployment = blocking(JobsApi.create_deployment)
+    create_deployment_alerting_policy = blocking(JobsApi.create_deployment_alerting_policy)
+    create_job = blocking(JobsApi.create_job)
+    create_job_index = blocking(JobsApi.create_job_index)
+    create_multi_machine_job = blocking(JobsApi.create_multi_machine_job)
+    create_workload_tag = blocking(JobsApi.create_workload_tag)
+    delete_deployment = blocking(JobsApi.delete_deployment)
+    delete_deployment_alerting_policy = blocking(JobsApi.delete_deployment_alerting_policy)
+    delete_deployment_release = blocking(JobsApi.delete_deployment_release)
+    delete_job = blocking(JobsApi.delete_job)
+    delete_job_index = blocking(JobsApi.delete_job_index)
+    delete_multi_machine_job = blocking(JobsApi.delete_multi_machine_job)
+    delete_workload_tag = blocking(JobsApi.delete_workload_tag)
+    download_job_logs = blocking(JobsApi.download_job_logs)
+    duplicate_deployment = blocking(JobsApi.duplicate_deployment)
+    find_job = blocking(JobsApi.find_job)
+    get_deployment = blocking(JobsApi.get_deployment)
+    get_deployment_by_name = blocking(JobsApi.get_deployment_by_name)
+    get_deployment_by_slugs = blocking(JobsApi.get_deployment_by_slugs)
+    get_deployment_routing_telemetry = blocking(JobsApi.get_deployment_routing_telemetry)
+    get_deployment_routing_telemetry_aggregated = blocking(
+        JobsApi.get_deployment_routing_telemetry_aggregated
+    )
+    get_deployment_routing_telemetry_content = blocking(
+        JobsApi.get_deployment_routing_telemetry_content
+    )
+    get_deployment_routing_telemetry_content_csv = blocking(
+        JobsApi.get_deployment_routing_telemetry_content_csv
+    )
+    get_deployment_status = blocking(JobsApi.get_deployment_status)
+    get_deployment_weight_config = blocking(JobsApi.get_deployment_weight_config)
+    get_job = blocking(JobsApi.get_job)
+    get_job_by_name = blocking(JobsApi.get_job_by_name)
+    get_job_by_name2 = blocking(JobsApi.get_job_by_name2)
+    get_job_logs = blocking(JobsApi.get_job_logs)
+    get_job_stats = blocking(JobsApi.get_job_stats)
+    get_job_system_metrics = blocking(JobsApi.get_job_system_metrics)
+    get_logs = blocking(JobsApi.get_logs)
+    get_logs_iter = blocking_pager(JobsApi.get_logs_iter)
+    get_multi_machine_job = blocking(JobsApi.get_multi_machine_job)
+    get_multi_machine_job_by_name = blocking(JobsApi.get_multi_machine_job_by_name)
+    get_org_deployment_visibility = blocking(JobsApi.get_org_deployment_visibility)
+    list_all_jobs = blocking(JobsApi.list_all_jobs)
+    list_all_jobs_iter = blocking_pager(JobsApi.list_all_jobs_iter)
+    list_deployment_alerting_events = blocking(JobsApi.list_deployment_alerting_events)
+    list_deployment_alerting_policies = blocking(JobsApi.list_deployment_alerting_policies)
+    list_deployment_events = blocking(JobsApi.list_deployment_events)
+    list_deployment_releases = blocking(JobsApi.list_deployment_releases)
+    list_deployment_routing_telemetry = blocking(JobsApi.list_deployment_routing_telemetry)
+    list_deployments = blocking(JobsApi.list_deployments)
+    list_deployments_iter = blocking_pager(JobsApi.list_deployments_iter)
+    list_job_resources = blocking(JobsApi.list_job_resources)
+    list_jobs = blocking(JobsApi.list_jobs)
+    list_jobs_iter = blocking_pager(JobsApi.list_jobs_iter)
+    list_multi_machine_job_events = blocking(JobsApi.list_multi_machine_job_events)
+    list_multi_machine_jobs = blocking(JobsApi.list_multi_machine_jobs)
+    list_org_deployments = blocking(JobsApi.list_org_deployments)
+    list_workload_tags = blocking(JobsApi.list_workload_tags)
+    reload_deployment_weights = blocking(JobsApi.reload_deployment_weights)
+    report_deployment_routing_telemetry = blocking(JobsApi.report_deployment_routing_telemetry)
+    report_job_system_metrics = blocking(JobsApi.report_job_system_metrics)
+    report_logs_activity = blocking(JobsApi.report_logs_activity)
+    report_restart_timings = blocking(JobsApi.report_restart_timings)
+    restore_deployment_release = blocking(JobsApi.restore_deployment_release)
+    search_job_logs = blocking(JobsApi.search_job_logs)
+    set_workload_tags = blocking(JobsApi.set_workload_tags)
+    update_deployment = blocking(JobsApi.update_deployment)
+    update_deployment_alerting_event = blocking(JobsApi.update_deployment_alerting_event)
+    update_deployment_alerting_events_bulk = blocking(
+        JobsApi.update_deployment_alerting_events_bulk
+    )
+    update_deployment_alerting_policy = blocking(JobsApi.update_deployment_alerting_policy)
+    update_deployment_visibility = blocking(JobsApi.update_deployment_visibility)
+    update_job = blocking(JobsApi.update_job)
+    update_job_index = blocking(JobsApi.update_job_index)
+    update_job_visibility = blocking(JobsApi.update_job_visibility)
+    update_multi_machine_job = blocking(JobsApi.update_multi_machine_job)
+    update_org_deployment_visibility = blocking(JobsApi.update_org_deployment_visibility)
+    update_workload_tag = blocking(JobsApi.update_workload_tag)
+    validate_deployment_image = blocking(JobsApi.validate_deployment_image)
+
+    @cached_property
+    def with_raw_response(self) -> SyncJobsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncJobsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class JobsApiRaw(RawGroup[JobsApi]):
+    """``client.api.jobs.with_raw_response``: a RawResponse per call."""
+
+    add_job_timing = raw(JobsApi.add_job_timing)
+    create_deployment = raw(JobsApi.create_deployment)
+    create_deployment_alerting_policy = raw(JobsApi.create_deployment_alerting_policy)
+    create_job = raw(JobsApi.create_job)
+    create_job_index = raw(JobsApi.create_job_index)
+    create_multi_machine_job = raw(JobsApi.create_multi_machine_job)
+    create_workload_tag = raw(JobsApi.create_workload_tag)
+    delete_deployment = raw(JobsApi.delete_deployment)
+    delete_deployment_alerting_policy = raw(JobsApi.delete_deployment_alerting_policy)
+    delete_deployment_release = raw(JobsApi.delete_deployment_release)
+    delete_job = raw(JobsApi.delete_job)
+    delete_job_index = raw(JobsApi.delete_job_index)
+    delete_multi_machine_job = raw(JobsApi.delete_multi_machine_job)
+    delete_workload_tag = raw(JobsApi.delete_workload_tag)
+    download_job_logs = raw(JobsApi.download_job_logs)
+    duplicate_deployment = raw(JobsApi.duplicate_deployment)
+    find_job = raw(JobsApi.find_job)
+    get_deployment = raw(JobsApi.get_deployment)
+    get_deployment_by_name = raw(JobsApi.get_deployment_by_name)
+    get_deployment_by_slugs = raw(JobsApi.get_deployment_by_slugs)
+    get_deployment_routing_telemetry = raw(JobsApi.get_deployment_routing_telemetry)
+    get_deployment_routing_telemetry_aggregated = raw(
+        JobsApi.get_deployment_routing_telemetry_aggregated
+    )
+    get_deployment_routing_telemetry_content = raw(JobsApi.get_deployment_routing_telemetry_content)
+    get_deployment_routing_telemetry_content_csv = raw(
+        JobsApi.get_deployment_routing_telemetry_content_csv
+    )
+    get_deployment_status = raw(JobsApi.get_deployment_status)
+    get_deployment_weight_config = raw(JobsApi.get_deployment_weight_config)
+    get_job = raw(JobsApi.get_job)
+    get_job_by_name = raw(JobsApi.get_job_by_name)
+    get_job_by_name2 = raw(JobsApi.get_job_by_name2)
+    get_job_logs = raw(JobsApi.get_job_logs)
+    get_job_stats = raw(JobsApi.get_job_stats)
+    get_job_system_metrics = raw(JobsApi.get_job_system_metrics)
+    get_logs = raw(JobsApi.get_logs)
+    get_multi_machine_job = raw(JobsApi.get_multi_machine_job)
+    get_multi_machine_job_by_name = raw(JobsApi.get_multi_machine_job_by_name)
+    get_org_deployment_visibility = raw(JobsApi.get_org_deployment_visibility)
+    list_all_jobs = raw(JobsApi.list_all_jobs)
+    list_deployment_alerting_events = raw(JobsApi.list_deployment_alerting_events)
+    list_deployment_alerting_policies = raw(JobsApi.list_deployment_alerting_policies)
+    list_deployment_events = raw(JobsApi.list_deployment_events)
+    list_deployment_releases = raw(JobsApi.list_deployment_releases)
+    list_deployment_routing_telemetry = raw(JobsApi.list_deployment_routing_telemetry)
+    list_deployments = raw(JobsApi.list_deployments)
+    list_job_resources = raw(JobsApi.list_job_resources)
+    list_jobs = raw(JobsApi.list_jobs)
+    list_multi_machine_job_events = raw(JobsApi.list_multi_machine_job_events)
+    list_multi_machine_jobs = raw(JobsApi.list_multi_machine_jobs)
+    list_org_deployments = raw(JobsApi.list_org_deployments)
+    list_workload_tags = raw(JobsApi.list_workload_tags)
+    reload_deployment_weights = raw(JobsApi.reload_deployment_weights)
+    report_deployment_routing_telemetry = raw(JobsApi.report_deployment_routing_telemetry)
+    report_job_system_metrics = raw(JobsApi.report_job_system_metrics)
+    report_logs_activity = raw(JobsApi.report_logs_activity)
+    report_restart_timings = raw(JobsApi.report_restart_timings)
+    restore_deployment_release = raw(JobsApi.restore_deployment_release)
+    search_job_logs = raw(JobsApi.search_job_logs)
+    set_workload_tags = raw(JobsApi.set_workload_tags)
+    update_deployment = raw(JobsApi.update_deployment)
+    update_deployment_alerting_event = raw(JobsApi.update_deployment_alerting_event)
+    update_deployment_alerting_events_bulk = raw(JobsApi.update_deployment_alerting_events_bulk)
+    update_deployment_alerting_policy = raw(JobsApi.update_deployment_alerting_policy)
+    update_deployment_visibility = raw(JobsApi.update_deployment_visibility)
+    update_job = raw(JobsApi.update_job)
+    update_job_index = raw(JobsApi.update_job_index)
+    update_job_visibility = raw(JobsApi.update_job_visibility)
+    update_multi_machine_job = raw(JobsApi.update_multi_machine_job)
+    update_org_deployment_visibility = raw(JobsApi.update_org_deployment_visibility)
+    update_workload_tag = raw(JobsApi.update_workload_tag)
+    validate_deployment_image = raw(JobsApi.validate_deployment_image)
+
+
+class SyncJobsApiRaw(Synced[JobsApiRaw]):
+    """``JobsApiRaw`` blocking: ``client.api.jobs.with_raw_response``."""
+
+    add_job_timing = blocking(JobsApiRaw.add_job_timing)
+    create_deployment = blocking(JobsApiRaw.create_deployment)
+    create_deployment_alerting_policy = blocking(JobsApiRaw.create_deployment_alerting_policy)
+    create_job = blocking(JobsApiRaw.create_job)
+    create_job_index = blocking(JobsApiRaw.create_job_index)
+    create_multi_machine_job = blocking(JobsApiRaw.create_multi_machine_job)
+    create_workload_tag = blocking(JobsApiRaw.create_workload_tag)
+    delete_deployment = blocking(JobsApiRaw.delete_deployment)
+    delete_deployment_alerting_policy = blocking(JobsApiRaw.delete_deployment_alerting_policy)
+    delete_deployment_release = blocking(JobsApiRaw.delete_deployment_release)
+    delete_job = blocking(JobsApiRaw.delete_job)
+    delete_job_index = blocking(JobsApiRaw.delete_job_index)
+    delete_multi_machine_job = blocking(JobsApiRaw.delete_multi_machine_job)
+    delete_workload_tag = blocking(JobsApiRaw.delete_workload_tag)
+    download_job_logs = blocking(JobsApiRaw.download_job_logs)
+    duplicate_deployment = blocking(JobsApiRaw.duplicate_deployment)
+    find_job = blocking(JobsApiRaw.find_job)
+    get_deployment = blocking(JobsApiRaw.get_deployment)
+    get_deployment_by_name = blocking(JobsApiRaw.get_deployment_by_name)
+    get_deployment_by_slugs = blocking(JobsApiRaw.get_deployment_by_slugs)
+    get_deployment_routing_telemetry = blocking(JobsApiRaw.get_deployment_routing_telemetry)
+    get_deployment_routing_telemetry_aggregated = blocking(
+        JobsApiRaw.get_deployment_routing_telemetry_aggregated
+    )
+    get_deployment_routing_telemetry_content = blocking(
+        JobsApiRaw.get_deployment_routing_telemetry_content
+    )
+    get_deployment_routing_telemetry_content_csv = blocking(
+        JobsApiRaw.get_deployment_routing_telemetry_content_csv
+    )
+    get_deployment_status = blocking(JobsApiRaw.get_deployment_status)
+    get_deployment_weight_config = blocking(JobsApiRaw.get_deployment_weight_config)
+    get_job = blocking(JobsApiRaw.get_job)
+    get_job_by_name = blocking(JobsApiRaw.get_job_by_name)
+    get_job_by_name2 = blocking(JobsApiRaw.get_job_by_name2)
+    get_job_logs = blocking(JobsApiRaw.get_job_logs)
+    get_job_stats = blocking(JobsApiRaw.get_job_stats)
+    get_job_system_metrics = blocking(JobsApiRaw.get_job_system_metrics)
+    get_logs = blocking(JobsApiRaw.get_logs)
+    get_multi_machine_job = blocking(JobsApiRaw.get_multi_machine_job)
+    get_multi_machine_job_by_name = blocking(JobsApiRaw.get_multi_machine_job_by_name)
+    get_org_deployment_visibility = blocking(JobsApiRaw.get_org_deployment_visibility)
+    list_all_jobs = blocking(JobsApiRaw.list_all_jobs)
+    list_deployment_alerting_events = blocking(JobsApiRaw.list_deployment_alerting_events)
+    list_deployment_alerting_policies = blocking(JobsApiRaw.list_deployment_alerting_policies)
+    list_deployment_events = blocking(JobsApiRaw.list_deployment_events)
+    list_deployment_releases = blocking(JobsApiRaw.list_deployment_releases)
+    list_deployment_routing_telemetry = blocking(JobsApiRaw.list_deployment_routing_telemetry)
+    list_deployments = blocking(JobsApiRaw.list_deployments)
+    list_job_resources = blocking(JobsApiRaw.list_job_resources)
+    list_jobs = blocking(JobsApiRaw.list_jobs)
+    list_multi_machine_job_events = blocking(JobsApiRaw.list_multi_machine_job_events)
+    list_multi_machine_jobs = blocking(JobsApiRaw.list_multi_machine_jobs)
+    list_org_deployments = blocking(JobsApiRaw.list_org_deployments)
+    list_workload_tags = blocking(JobsApiRaw.list_workload_tags)
+    reload_deployment_weights = blocking(JobsApiRaw.reload_deployment_weights)
+    report_deployment_routing_telemetry = blocking(JobsApiRaw.report_deployment_routing_telemetry)
+    report_job_system_metrics = blocking(JobsApiRaw.report_job_system_metrics)
+    report_logs_activity = blocking(JobsApiRaw.report_logs_activity)
+    report_restart_timings = blocking(JobsApiRaw.report_restart_timings)
+    restore_deployment_release = blocking(JobsApiRaw.restore_deployment_release)
+    search_job_logs = blocking(JobsApiRaw.search_job_logs)
+    set_workload_tags = blocking(JobsApiRaw.set_workload_tags)
+    update_deployment = blocking(JobsApiRaw.update_deployment)
+    update_deployment_alerting_event = blocking(JobsApiRaw.update_deployment_alerting_event)
+    update_deployment_alerting_events_bulk = blocking(
+        JobsApiRaw.update_deployment_alerting_events_bulk
+    )
+    update_deployment_alerting_policy = blocking(JobsApiRaw.update_deployment_alerting_policy)
+    update_deployment_visibility = blocking(JobsApiRaw.update_deployment_visibility)
+    update_job = blocking(JobsApiRaw.update_job)
+    update_job_index = blocking(JobsApiRaw.update_job_index)
+    update_job_visibility = blocking(JobsApiRaw.update_job_visibility)
+    update_multi_machine_job = blocking(JobsApiRaw.update_multi_machine_job)
+    update_org_deployment_visibility = blocking(JobsApiRaw.update_org_deployment_visibility)
+    update_workload_tag = blocking(JobsApiRaw.update_workload_tag)
+    validate_deployment_image = blocking(JobsApiRaw.validate_deployment_image)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["K8sClusterApi"]
+__all__ = ["K8sClusterApi", "K8sClusterApiRaw", "SyncK8sClusterApi", "SyncK8sClusterApiRaw"]
 
 
 class K8sClusterApi:
@@ -1297,3 +1300,180 @@ class K8sClusterApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> K8sClusterApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return K8sClusterApiRaw(self)
+
+
+class SyncK8sClusterApi(Synced[K8sClusterApi]):
+    """``K8sClusterApi`` blocking: ``client.api.k8s_cluster`` of :class:`aiolightning.Lightning`."""
+
+    create_kubernetes_job = blocking(K8sClusterApi.create_kubernetes_job)
+    create_kubernetes_pod_event = blocking(K8sClusterApi.create_kubernetes_pod_event)
+    create_kubernetes_template = blocking(K8sClusterApi.create_kubernetes_template)
+    delete_kubernetes_job = blocking(K8sClusterApi.delete_kubernetes_job)
+    delete_kubernetes_schedule = blocking(K8sClusterApi.delete_kubernetes_schedule)
+    delete_kubernetes_template = blocking(K8sClusterApi.delete_kubernetes_template)
+    get_k8_s_cluster_report_data = blocking(K8sClusterApi.get_k8_s_cluster_report_data)
+    get_k8s_cluster_sla_metrics = blocking(K8sClusterApi.get_k8s_cluster_sla_metrics)
+    get_kubernetes_job = blocking(K8sClusterApi.get_kubernetes_job)
+    get_kubernetes_pod = blocking(K8sClusterApi.get_kubernetes_pod)
+    get_kubernetes_pod_logs = blocking(K8sClusterApi.get_kubernetes_pod_logs)
+    get_kubernetes_py_torch_job = blocking(K8sClusterApi.get_kubernetes_py_torch_job)
+    get_kubernetes_template = blocking(K8sClusterApi.get_kubernetes_template)
+    list_aggregated_node_metrics = blocking(K8sClusterApi.list_aggregated_node_metrics)
+    list_aggregated_pod_metrics = blocking(K8sClusterApi.list_aggregated_pod_metrics)
+    list_cluster_metric_timestamps = blocking(K8sClusterApi.list_cluster_metric_timestamps)
+    list_cluster_metric_timestamps2 = blocking(K8sClusterApi.list_cluster_metric_timestamps2)
+    list_cluster_metrics = blocking(K8sClusterApi.list_cluster_metrics)
+    list_cluster_namespace_metrics = blocking(K8sClusterApi.list_cluster_namespace_metrics)
+    list_cluster_namespace_user_metrics = blocking(
+        K8sClusterApi.list_cluster_namespace_user_metrics
+    )
+    list_container_metrics = blocking(K8sClusterApi.list_container_metrics)
+    list_filesystem_metrics = blocking(K8sClusterApi.list_filesystem_metrics)
+    list_group_pod_metrics = blocking(K8sClusterApi.list_group_pod_metrics)
+    list_k8_s_cluster_reports = blocking(K8sClusterApi.list_k8_s_cluster_reports)
+    list_kai_scheduler_queues_metrics = blocking(K8sClusterApi.list_kai_scheduler_queues_metrics)
+    list_kubernetes_job_node_results = blocking(K8sClusterApi.list_kubernetes_job_node_results)
+    list_kubernetes_jobs = blocking(K8sClusterApi.list_kubernetes_jobs)
+    list_kubernetes_namespaces = blocking(K8sClusterApi.list_kubernetes_namespaces)
+    list_kubernetes_nodes = blocking(K8sClusterApi.list_kubernetes_nodes)
+    list_kubernetes_pod_events = blocking(K8sClusterApi.list_kubernetes_pod_events)
+    list_kubernetes_pod_events_iter = blocking_pager(K8sClusterApi.list_kubernetes_pod_events_iter)
+    list_kubernetes_pods = blocking(K8sClusterApi.list_kubernetes_pods)
+    list_kubernetes_pods_iter = blocking_pager(K8sClusterApi.list_kubernetes_pods_iter)
+    list_kubernetes_py_torch_jobs = blocking(K8sClusterApi.list_kubernetes_py_torch_jobs)
+    list_kubernetes_py_torch_jobs_iter = blocking_pager(
+        K8sClusterApi.list_kubernetes_py_torch_jobs_iter
+    )
+    list_kubernetes_schedules = blocking(K8sClusterApi.list_kubernetes_schedules)
+    list_kubernetes_templates = blocking(K8sClusterApi.list_kubernetes_templates)
+    list_node_file_system_metrics = blocking(K8sClusterApi.list_node_file_system_metrics)
+    list_node_metrics = blocking(K8sClusterApi.list_node_metrics)
+    list_pod_metrics = blocking(K8sClusterApi.list_pod_metrics)
+    render_kubernetes_template = blocking(K8sClusterApi.render_kubernetes_template)
+    report_job_events = blocking(K8sClusterApi.report_job_events)
+    report_k8_s_cluster_metrics = blocking(K8sClusterApi.report_k8_s_cluster_metrics)
+    report_kubernetes_events = blocking(K8sClusterApi.report_kubernetes_events)
+    update_kubernetes_cluster_driver_version = blocking(
+        K8sClusterApi.update_kubernetes_cluster_driver_version
+    )
+    update_kubernetes_job = blocking(K8sClusterApi.update_kubernetes_job)
+    update_kubernetes_schedule = blocking(K8sClusterApi.update_kubernetes_schedule)
+    update_kubernetes_template = blocking(K8sClusterApi.update_kubernetes_template)
+
+    @cached_property
+    def with_raw_response(self) -> SyncK8sClusterApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncK8sClusterApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class K8sClusterApiRaw(RawGroup[K8sClusterApi]):
+    """``client.api.k8s_cluster.with_raw_response``: a RawResponse per call."""
+
+    create_kubernetes_job = raw(K8sClusterApi.create_kubernetes_job)
+    create_kubernetes_pod_event = raw(K8sClusterApi.create_kubernetes_pod_event)
+    create_kubernetes_template = raw(K8sClusterApi.create_kubernetes_template)
+    delete_kubernetes_job = raw(K8sClusterApi.delete_kubernetes_job)
+    delete_kubernetes_schedule = raw(K8sClusterApi.delete_kubernetes_schedule)
+    delete_kubernetes_template = raw(K8sClusterApi.delete_kubernetes_template)
+    get_k8_s_cluster_report_data = raw(K8sClusterApi.get_k8_s_cluster_report_data)
+    get_k8s_cluster_sla_metrics = raw(K8sClusterApi.get_k8s_cluster_sla_metrics)
+    get_kubernetes_job = raw(K8sClusterApi.get_kubernetes_job)
+    get_kubernetes_pod = raw(K8sClusterApi.get_kubernetes_pod)
+    get_kubernetes_pod_logs = raw(K8sClusterApi.get_kubernetes_pod_logs)
+    get_kubernetes_py_torch_job = raw(K8sClusterApi.get_kubernetes_py_torch_job)
+    get_kubernetes_template = raw(K8sClusterApi.get_kubernetes_template)
+    list_aggregated_node_metrics = raw(K8sClusterApi.list_aggregated_node_metrics)
+    list_aggregated_pod_metrics = raw(K8sClusterApi.list_aggregated_pod_metrics)
+    list_cluster_metric_timestamps = raw(K8sClusterApi.list_cluster_metric_timestamps)
+    list_cluster_metric_timestamps2 = raw(K8sClusterApi.list_cluster_metric_timestamps2)
+    list_cluster_metrics = raw(K8sClusterApi.list_cluster_metrics)
+    list_cluster_namespace_metrics = raw(K8sClusterApi.list_cluster_namespace_metrics)
+    list_cluster_namespace_user_metrics = raw(K8sClusterApi.list_cluster_namespace_user_metrics)
+    list_container_metrics = raw(K8sClusterApi.list_container_metrics)
+    list_filesystem_metrics = raw(K8sClusterApi.list_filesystem_metrics)
+    list_group_pod_metrics = raw(K8sClusterApi.list_group_pod_metrics)
+    list_k8_s_cluster_reports = raw(K8sClusterApi.list_k8_s_cluster_reports)
+    list_kai_scheduler_queues_metrics = raw(K8sClusterApi.list_kai_scheduler_queues_metrics)
+    list_kubernetes_job_node_results = raw(K8sClusterApi.list_kubernetes_job_node_results)
+    list_kubernetes_jobs = raw(K8sClusterApi.list_kubernetes_jobs)
+    list_kubernetes_namespaces = raw(K8sClusterApi.list_kubernetes_namespaces)
+    list_kubernetes_nodes = raw(K8sClusterApi.list_kubernetes_nodes)
+    list_kubernetes_pod_events = raw(K8sClusterApi.list_kubernetes_pod_events)
+    list_kubernetes_pods = raw(K8sClusterApi.list_kubernetes_pods)
+    list_kubernetes_py_torch_jobs = raw(K8sClusterApi.list_kubernetes_py_torch_jobs)
+    list_kubernetes_schedules = raw(K8sClusterApi.list_kubernetes_schedules)
+    list_kubernetes_templates = raw(K8sClusterApi.list_kubernetes_templates)
+    list_node_file_system_metrics = raw(K8sClusterApi.list_node_file_system_metrics)
+    list_node_metrics = raw(K8sClusterApi.list_node_metrics)
+    list_pod_metrics = raw(K8sClusterApi.list_pod_metrics)
+    render_kubernetes_template = raw(K8sClusterApi.render_kubernetes_template)
+    report_job_events = raw(K8sClusterApi.report_job_events)
+    report_k8_s_cluster_metrics = raw(K8sClusterApi.report_k8_s_cluster_metrics)
+    report_kubernetes_events = raw(K8sClusterApi.report_kubernetes_events)
+    update_kubernetes_cluster_driver_version = raw(
+        K8sClusterApi.update_kubernetes_cluster_driver_version
+    )
+    update_kubernetes_job = raw(K8sClusterApi.update_kubernetes_job)
+    update_kubernetes_schedule = raw(K8sClusterApi.update_kubernetes_schedule)
+    update_kubernetes_template = raw(K8sClusterApi.update_kubernetes_template)
+
+
+class SyncK8sClusterApiRaw(Synced[K8sClusterApiRaw]):
+    """``K8sClusterApiRaw`` blocking: ``client.api.k8s_cluster.with_raw_response``."""
+
+    create_kubernetes_job = blocking(K8sClusterApiRaw.create_kubernetes_job)
+    create_kubernetes_pod_event = blocking(K8sClusterApiRaw.create_kubernetes_pod_event)
+    create_kubernetes_template = blocking(K8sClusterApiRaw.create_kubernetes_template)
+    delete_kubernetes_job = blocking(K8sClusterApiRaw.delete_kubernetes_job)
+    delete_kubernetes_schedule = blocking(K8sClusterApiRaw.delete_kubernetes_schedule)
+    delete_kubernetes_template = blocking(K8sClusterApiRaw.delete_kubernetes_template)
+    get_k8_s_cluster_report_data = blocking(K8sClusterApiRaw.get_k8_s_cluster_report_data)
+    get_k8s_cluster_sla_metrics = blocking(K8sClusterApiRaw.get_k8s_cluster_sla_metrics)
+    get_kubernetes_job = blocking(K8sClusterApiRaw.get_kubernetes_job)
+    get_kubernetes_pod = blocking(K8sClusterApiRaw.get_kubernetes_pod)
+    get_kubernetes_pod_logs = blocking(K8sClusterApiRaw.get_kubernetes_pod_logs)
+    get_kubernetes_py_torch_job = blocking(K8sClusterApiRaw.get_kubernetes_py_torch_job)
+    get_kubernetes_template = blocking(K8sClusterApiRaw.get_kubernetes_template)
+    list_aggregated_node_metrics = blocking(K8sClusterApiRaw.list_aggregated_node_metrics)
+    list_aggregated_pod_metrics = blocking(K8sClusterApiRaw.list_aggregated_pod_metrics)
+    list_cluster_metric_timestamps = blocking(K8sClusterApiRaw.list_cluster_metric_timestamps)
+    list_cluster_metric_timestamps2 = blocking(K8sClusterApiRaw.list_cluster_metric_timestamps2)
+    list_cluster_metrics = blocking(K8sClusterApiRaw.list_cluster_metrics)
+    list_cluster_namespace_metrics = blocking(K8sClusterApiRaw.list_cluster_namespace_metrics)
+    list_cluster_namespace_user_metrics = blocking(
+        K8sClusterApiRaw.list_cluster_namespace_user_metrics
+    )
+    list_container_metrics = blocking(K8sClusterApiRaw.list_container_metrics)
+    list_filesystem_metrics = blocking(K8sClusterApiRaw.list_filesystem_metrics)
+    list_group_pod_metrics = blocking(K8sClusterApiRaw.list_group_pod_metrics)
+    list_k8_s_cluster_reports = blocking(K8sClusterApiRaw.list_k8_s_cluster_reports)
+    list_kai_scheduler_queues_metrics = blocking(K8sClusterApiRaw.list_kai_scheduler_queues_metrics)
+    list_kubernetes_job_node_results = blocking(K8sClusterApiRaw.list_kubernetes_job_node_results)
+    list_kubernetes_jobs = blocking(K8sClusterApiRaw.list_kubernetes_jobs)
+    list_kubernetes_namespaces = blocking(K8sClusterApiRaw.list_kubernetes_namespaces)
+    list_kubernetes_nodes = blocking(K8sClusterApiRaw.list_kubernetes_nodes)
+    list_kubernetes_pod_events = blocking(K8sClusterApiRaw.list_kubernetes_pod_events)
+    list_kubernetes_pods = blocking(K8sClusterApiRaw.list_kubernetes_pods)
+    list_kubernetes_py_torch_jobs = blocking(K8sClusterApiRaw.list_kubernetes_py_torch_jobs)
+    list_kubernetes_schedules = blocking(K8sClusterApiRaw.list_kubernetes_schedules)
+    list_kubernetes_templates = blocking(K8sClusterApiRaw.list_kubernetes_templates)
+    list_node_file_system_metrics = blocking(K8sClusterApiRaw.list_node_file_system_metrics)
+    list_node_metrics = blocking(K8sClusterApiRaw.list_node_metrics)
+    list_pod_metrics = blocking(K8sClusterApiRaw.list_pod_metrics)
+    render_kubernetes_template = blocking(K8sClusterApiRaw.render_kubernetes_template)
+    report_job_events = blocking(K8sClusterApiRaw.report_job_events)
+    report_k8_s_cluster_metrics = blocking(K8sClusterApiRaw.report_k8_s_cluster_metrics)
+    report_kubernetes_events = blocking(K8sClusterApiRaw.report_kubernetes_events)
+    update_kubernetes_cluster_driver_version = blocking(
+        K8sClusterApiRaw.update_kubernetes_cluster_driver_version
+    )
+    update_kubernetes_job = blocking(K8sClusterApiRaw.update_kubernetes_job)
+    update_kubernetes_schedule = blocking(K8sClusterApiRaw.update_kubernetes_schedule)
+    update_kubernetes_template = blocking(K8sClusterApiRaw.update_kubernetes_template)

@@ -4,17 +4,25 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LightningappInstanceApi"]
+__all__ = [
+    "LightningappInstanceApi",
+    "LightningappInstanceApiRaw",
+    "SyncLightningappInstanceApi",
+    "SyncLightningappInstanceApiRaw",
+]
 
 
 class LightningappInstanceApi:
@@ -483,3 +491,135 @@ class LightningappInstanceApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LightningappInstanceApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LightningappInstanceApiRaw(self)
+
+
+class SyncLightningappInstanceApi(Synced[LightningappInstanceApi]):
+    """``LightningappInstanceApi`` blocking: ``client.api.lightningapp_instance`` of :class:`aiolightning.Lightning`."""
+
+    delete_lightningapp_instance = blocking(LightningappInstanceApi.delete_lightningapp_instance)
+    delete_lightningapp_instance_artifact = blocking(
+        LightningappInstanceApi.delete_lightningapp_instance_artifact
+    )
+    download_lightningapp_instance_logs = blocking(
+        LightningappInstanceApi.download_lightningapp_instance_logs
+    )
+    find_lightningapp_instance = blocking(LightningappInstanceApi.find_lightningapp_instance)
+    get_lightningapp_instance = blocking(LightningappInstanceApi.get_lightningapp_instance)
+    get_lightningapp_instance_logs = blocking(
+        LightningappInstanceApi.get_lightningapp_instance_logs
+    )
+    get_lightningapp_instance_open_ports = blocking(
+        LightningappInstanceApi.get_lightningapp_instance_open_ports
+    )
+    get_lightningapp_instance_system_metrics = blocking(
+        LightningappInstanceApi.get_lightningapp_instance_system_metrics
+    )
+    list_lightningapp_instance_artifacts = blocking(
+        LightningappInstanceApi.list_lightningapp_instance_artifacts
+    )
+    list_lightningapp_instance_artifacts_iter = blocking_pager(
+        LightningappInstanceApi.list_lightningapp_instance_artifacts_iter
+    )
+    list_lightningapp_instance_events = blocking(
+        LightningappInstanceApi.list_lightningapp_instance_events
+    )
+    list_lightningapp_instances = blocking(LightningappInstanceApi.list_lightningapp_instances)
+    list_lightningapp_instances_iter = blocking_pager(
+        LightningappInstanceApi.list_lightningapp_instances_iter
+    )
+    restart_lightningapp_instance = blocking(LightningappInstanceApi.restart_lightningapp_instance)
+    update_lightningapp_instance = blocking(LightningappInstanceApi.update_lightningapp_instance)
+    update_lightningapp_instance_release = blocking(
+        LightningappInstanceApi.update_lightningapp_instance_release
+    )
+    upload_lightningapp_instance_artifact = blocking(
+        LightningappInstanceApi.upload_lightningapp_instance_artifact
+    )
+
+    @cached_property
+    def with_raw_response(self) -> SyncLightningappInstanceApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLightningappInstanceApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LightningappInstanceApiRaw(RawGroup[LightningappInstanceApi]):
+    """``client.api.lightningapp_instance.with_raw_response``: a RawResponse per call."""
+
+    delete_lightningapp_instance = raw(LightningappInstanceApi.delete_lightningapp_instance)
+    delete_lightningapp_instance_artifact = raw(
+        LightningappInstanceApi.delete_lightningapp_instance_artifact
+    )
+    download_lightningapp_instance_logs = raw(
+        LightningappInstanceApi.download_lightningapp_instance_logs
+    )
+    find_lightningapp_instance = raw(LightningappInstanceApi.find_lightningapp_instance)
+    get_lightningapp_instance = raw(LightningappInstanceApi.get_lightningapp_instance)
+    get_lightningapp_instance_logs = raw(LightningappInstanceApi.get_lightningapp_instance_logs)
+    get_lightningapp_instance_open_ports = raw(
+        LightningappInstanceApi.get_lightningapp_instance_open_ports
+    )
+    get_lightningapp_instance_system_metrics = raw(
+        LightningappInstanceApi.get_lightningapp_instance_system_metrics
+    )
+    list_lightningapp_instance_artifacts = raw(
+        LightningappInstanceApi.list_lightningapp_instance_artifacts
+    )
+    list_lightningapp_instance_events = raw(
+        LightningappInstanceApi.list_lightningapp_instance_events
+    )
+    list_lightningapp_instances = raw(LightningappInstanceApi.list_lightningapp_instances)
+    restart_lightningapp_instance = raw(LightningappInstanceApi.restart_lightningapp_instance)
+    update_lightningapp_instance = raw(LightningappInstanceApi.update_lightningapp_instance)
+    update_lightningapp_instance_release = raw(
+        LightningappInstanceApi.update_lightningapp_instance_release
+    )
+    upload_lightningapp_instance_artifact = raw(
+        LightningappInstanceApi.upload_lightningapp_instance_artifact
+    )
+
+
+class SyncLightningappInstanceApiRaw(Synced[LightningappInstanceApiRaw]):
+    """``LightningappInstanceApiRaw`` blocking: ``client.api.lightningapp_instance.with_raw_response``."""
+
+    delete_lightningapp_instance = blocking(LightningappInstanceApiRaw.delete_lightningapp_instance)
+    delete_lightningapp_instance_artifact = blocking(
+        LightningappInstanceApiRaw.delete_lightningapp_instance_artifact
+    )
+    download_lightningapp_instance_logs = blocking(
+        LightningappInstanceApiRaw.download_lightningapp_instance_logs
+    )
+    find_lightningapp_instance = blocking(LightningappInstanceApiRaw.find_lightningapp_instance)
+    get_lightningapp_instance = blocking(LightningappInstanceApiRaw.get_lightningapp_instance)
+    get_lightningapp_instance_logs = blocking(
+        LightningappInstanceApiRaw.get_lightningapp_instance_logs
+    )
+    get_lightningapp_instance_open_ports = blocking(
+        LightningappInstanceApiRaw.get_lightningapp_instance_open_ports
+    )
+    get_lightningapp_instance_system_metrics = blocking(
+        LightningappInstanceApiRaw.get_lightningapp_instance_system_metrics
+    )
+    list_lightningapp_instance_artifacts = blocking(
+        LightningappInstanceApiRaw.list_lightningapp_instance_artifacts
+    )
+    list_lightningapp_instance_events = blocking(
+        LightningappInstanceApiRaw.list_lightningapp_instance_events
+    )
+    list_lightningapp_instances = blocking(LightningappInstanceApiRaw.list_lightningapp_instances)
+    restart_lightningapp_instance = blocking(
+        LightningappInstanceApiRaw.restart_lightningapp_instance
+    )
+    update_lightningapp_instance = blocking(LightningappInstanceApiRaw.update_lightningapp_instance)
+    update_lightningapp_instance_release = blocking(
+        LightningappInstanceApiRaw.update_lightningapp_instance_release
+    )
+    upload_lightningapp_instance_artifact = blocking(
+        LightningappInstanceApiRaw.upload_lightningapp_instance_artifact
+    )

@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LightningappV2Api"]
+__all__ = [
+    "LightningappV2Api",
+    "LightningappV2ApiRaw",
+    "SyncLightningappV2Api",
+    "SyncLightningappV2ApiRaw",
+]
 
 
 class LightningappV2Api:
@@ -81,3 +89,41 @@ class LightningappV2Api:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LightningappV2ApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LightningappV2ApiRaw(self)
+
+
+class SyncLightningappV2Api(Synced[LightningappV2Api]):
+    """``LightningappV2Api`` blocking: ``client.api.lightningapp_v2`` of :class:`aiolightning.Lightning`."""
+
+    create_lightningapp_from_gallery = blocking(LightningappV2Api.create_lightningapp_from_gallery)
+    list_gallery_components = blocking(LightningappV2Api.list_gallery_components)
+    list_gallery_lightningapps = blocking(LightningappV2Api.list_gallery_lightningapps)
+
+    @cached_property
+    def with_raw_response(self) -> SyncLightningappV2ApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLightningappV2ApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LightningappV2ApiRaw(RawGroup[LightningappV2Api]):
+    """``client.api.lightningapp_v2.with_raw_response``: a RawResponse per call."""
+
+    create_lightningapp_from_gallery = raw(LightningappV2Api.create_lightningapp_from_gallery)
+    list_gallery_components = raw(LightningappV2Api.list_gallery_components)
+    list_gallery_lightningapps = raw(LightningappV2Api.list_gallery_lightningapps)
+
+
+class SyncLightningappV2ApiRaw(Synced[LightningappV2ApiRaw]):
+    """``LightningappV2ApiRaw`` blocking: ``client.api.lightningapp_v2.with_raw_response``."""
+
+    create_lightningapp_from_gallery = blocking(
+        LightningappV2ApiRaw.create_lightningapp_from_gallery
+    )
+    list_gallery_components = blocking(LightningappV2ApiRaw.list_gallery_components)
+    list_gallery_lightningapps = blocking(LightningappV2ApiRaw.list_gallery_lightningapps)

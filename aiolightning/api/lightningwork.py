@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LightningworkApi"]
+__all__ = [
+    "LightningworkApi",
+    "LightningworkApiRaw",
+    "SyncLightningworkApi",
+    "SyncLightningworkApiRaw",
+]
 
 
 class LightningworkApi:
@@ -236,3 +244,57 @@ class LightningworkApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LightningworkApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LightningworkApiRaw(self)
+
+
+class SyncLightningworkApi(Synced[LightningworkApi]):
+    """``LightningworkApi`` blocking: ``client.api.lightningwork`` of :class:`aiolightning.Lightning`."""
+
+    batch_update_lightningworks = blocking(LightningworkApi.batch_update_lightningworks)
+    create_lightningwork = blocking(LightningworkApi.create_lightningwork)
+    delete_lightningwork = blocking(LightningworkApi.delete_lightningwork)
+    get_lightningwork = blocking(LightningworkApi.get_lightningwork)
+    get_lightningwork2 = blocking(LightningworkApi.get_lightningwork2)
+    get_lightningwork_logs = blocking(LightningworkApi.get_lightningwork_logs)
+    list_lightningwork = blocking(LightningworkApi.list_lightningwork)
+    list_lightningwork_events = blocking(LightningworkApi.list_lightningwork_events)
+    update_lightningwork = blocking(LightningworkApi.update_lightningwork)
+
+    @cached_property
+    def with_raw_response(self) -> SyncLightningworkApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLightningworkApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LightningworkApiRaw(RawGroup[LightningworkApi]):
+    """``client.api.lightningwork.with_raw_response``: a RawResponse per call."""
+
+    batch_update_lightningworks = raw(LightningworkApi.batch_update_lightningworks)
+    create_lightningwork = raw(LightningworkApi.create_lightningwork)
+    delete_lightningwork = raw(LightningworkApi.delete_lightningwork)
+    get_lightningwork = raw(LightningworkApi.get_lightningwork)
+    get_lightningwork2 = raw(LightningworkApi.get_lightningwork2)
+    get_lightningwork_logs = raw(LightningworkApi.get_lightningwork_logs)
+    list_lightningwork = raw(LightningworkApi.list_lightningwork)
+    list_lightningwork_events = raw(LightningworkApi.list_lightningwork_events)
+    update_lightningwork = raw(LightningworkApi.update_lightningwork)
+
+
+class SyncLightningworkApiRaw(Synced[LightningworkApiRaw]):
+    """``LightningworkApiRaw`` blocking: ``client.api.lightningwork.with_raw_response``."""
+
+    batch_update_lightningworks = blocking(LightningworkApiRaw.batch_update_lightningworks)
+    create_lightningwork = blocking(LightningworkApiRaw.create_lightningwork)
+    delete_lightningwork = blocking(LightningworkApiRaw.delete_lightningwork)
+    get_lightningwork = blocking(LightningworkApiRaw.get_lightningwork)
+    get_lightningwork2 = blocking(LightningworkApiRaw.get_lightningwork2)
+    get_lightningwork_logs = blocking(LightningworkApiRaw.get_lightningwork_logs)
+    list_lightningwork = blocking(LightningworkApiRaw.list_lightningwork)
+    list_lightningwork_events = blocking(LightningworkApiRaw.list_lightningwork_events)
+    update_lightningwork = blocking(LightningworkApiRaw.update_lightningwork)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitDatasetApi"]
+__all__ = ["LitDatasetApi", "LitDatasetApiRaw", "SyncLitDatasetApi", "SyncLitDatasetApiRaw"]
 
 
 class LitDatasetApi:
@@ -455,3 +458,91 @@ class LitDatasetApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LitDatasetApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LitDatasetApiRaw(self)
+
+
+class SyncLitDatasetApi(Synced[LitDatasetApi]):
+    """``LitDatasetApi`` blocking: ``client.api.lit_dataset`` of :class:`aiolightning.Lightning`."""
+
+    complete_lit_dataset_multi_part_upload = blocking(
+        LitDatasetApi.complete_lit_dataset_multi_part_upload
+    )
+    complete_lit_dataset_upload = blocking(LitDatasetApi.complete_lit_dataset_upload)
+    create_lit_dataset = blocking(LitDatasetApi.create_lit_dataset)
+    create_lit_dataset_multi_part_upload = blocking(
+        LitDatasetApi.create_lit_dataset_multi_part_upload
+    )
+    create_lit_dataset_version = blocking(LitDatasetApi.create_lit_dataset_version)
+    delete_lit_dataset = blocking(LitDatasetApi.delete_lit_dataset)
+    delete_lit_dataset_version = blocking(LitDatasetApi.delete_lit_dataset_version)
+    get_lit_dataset_by_name = blocking(LitDatasetApi.get_lit_dataset_by_name)
+    get_lit_dataset_file_upload_urls = blocking(LitDatasetApi.get_lit_dataset_file_upload_urls)
+    get_lit_dataset_files_url = blocking(LitDatasetApi.get_lit_dataset_files_url)
+    get_lit_dataset_version = blocking(LitDatasetApi.get_lit_dataset_version)
+    list_lit_dataset_versions = blocking(LitDatasetApi.list_lit_dataset_versions)
+    list_lit_datasets = blocking(LitDatasetApi.list_lit_datasets)
+    set_lit_dataset_default_version = blocking(LitDatasetApi.set_lit_dataset_default_version)
+    update_lit_dataset = blocking(LitDatasetApi.update_lit_dataset)
+    update_lit_dataset_version = blocking(LitDatasetApi.update_lit_dataset_version)
+    update_lit_dataset_visibility = blocking(LitDatasetApi.update_lit_dataset_visibility)
+
+    @cached_property
+    def with_raw_response(self) -> SyncLitDatasetApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLitDatasetApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LitDatasetApiRaw(RawGroup[LitDatasetApi]):
+    """``client.api.lit_dataset.with_raw_response``: a RawResponse per call."""
+
+    complete_lit_dataset_multi_part_upload = raw(
+        LitDatasetApi.complete_lit_dataset_multi_part_upload
+    )
+    complete_lit_dataset_upload = raw(LitDatasetApi.complete_lit_dataset_upload)
+    create_lit_dataset = raw(LitDatasetApi.create_lit_dataset)
+    create_lit_dataset_multi_part_upload = raw(LitDatasetApi.create_lit_dataset_multi_part_upload)
+    create_lit_dataset_version = raw(LitDatasetApi.create_lit_dataset_version)
+    delete_lit_dataset = raw(LitDatasetApi.delete_lit_dataset)
+    delete_lit_dataset_version = raw(LitDatasetApi.delete_lit_dataset_version)
+    get_lit_dataset_by_name = raw(LitDatasetApi.get_lit_dataset_by_name)
+    get_lit_dataset_file_upload_urls = raw(LitDatasetApi.get_lit_dataset_file_upload_urls)
+    get_lit_dataset_files_url = raw(LitDatasetApi.get_lit_dataset_files_url)
+    get_lit_dataset_version = raw(LitDatasetApi.get_lit_dataset_version)
+    list_lit_dataset_versions = raw(LitDatasetApi.list_lit_dataset_versions)
+    list_lit_datasets = raw(LitDatasetApi.list_lit_datasets)
+    set_lit_dataset_default_version = raw(LitDatasetApi.set_lit_dataset_default_version)
+    update_lit_dataset = raw(LitDatasetApi.update_lit_dataset)
+    update_lit_dataset_version = raw(LitDatasetApi.update_lit_dataset_version)
+    update_lit_dataset_visibility = raw(LitDatasetApi.update_lit_dataset_visibility)
+
+
+class SyncLitDatasetApiRaw(Synced[LitDatasetApiRaw]):
+    """``LitDatasetApiRaw`` blocking: ``client.api.lit_dataset.with_raw_response``."""
+
+    complete_lit_dataset_multi_part_upload = blocking(
+        LitDatasetApiRaw.complete_lit_dataset_multi_part_upload
+    )
+    complete_lit_dataset_upload = blocking(LitDatasetApiRaw.complete_lit_dataset_upload)
+    create_lit_dataset = blocking(LitDatasetApiRaw.create_lit_dataset)
+    create_lit_dataset_multi_part_upload = blocking(
+        LitDatasetApiRaw.create_lit_dataset_multi_part_upload
+    )
+    create_lit_dataset_version = blocking(LitDatasetApiRaw.create_lit_dataset_version)
+    delete_lit_dataset = blocking(LitDatasetApiRaw.delete_lit_dataset)
+    delete_lit_dataset_version = blocking(LitDatasetApiRaw.delete_lit_dataset_version)
+    get_lit_dataset_by_name = blocking(LitDatasetApiRaw.get_lit_dataset_by_name)
+    get_lit_dataset_file_upload_urls = blocking(LitDatasetApiRaw.get_lit_dataset_file_upload_urls)
+    get_lit_dataset_files_url = blocking(LitDatasetApiRaw.get_lit_dataset_files_url)
+    get_lit_dataset_version = blocking(LitDatasetApiRaw.get_lit_dataset_version)
+    list_lit_dataset_versions = blocking(LitDatasetApiRaw.list_lit_dataset_versions)
+    list_lit_datasets = blocking(LitDatasetApiRaw.list_lit_datasets)
+    set_lit_dataset_default_version = blocking(LitDatasetApiRaw.set_lit_dataset_default_version)
+    update_lit_dataset = blocking(LitDatasetApiRaw.update_lit_dataset)
+    update_lit_dataset_version = blocking(LitDatasetApiRaw.update_lit_dataset_version)
+    update_lit_dataset_visibility = blocking(LitDatasetApiRaw.update_lit_dataset_visibility)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitLoggerApi"]
+__all__ = ["LitLoggerApi", "LitLoggerApiRaw", "SyncLitLoggerApi", "SyncLitLoggerApiRaw"]
 
 
 class LitLoggerApi:
@@ -604,3 +607,99 @@ class LitLoggerApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LitLoggerApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LitLoggerApiRaw(self)
+
+
+class SyncLitLoggerApi(Synced[LitLoggerApi]):
+    """``LitLoggerApi`` blocking: ``client.api.lit_logger`` of :class:`aiolightning.Lightning`."""
+
+    append_logger_metrics = blocking(LitLoggerApi.append_logger_metrics)
+    count_metrics_streams = blocking(LitLoggerApi.count_metrics_streams)
+    create_lit_logger_media = blocking(LitLoggerApi.create_lit_logger_media)
+    create_logger_artifact = blocking(LitLoggerApi.create_logger_artifact)
+    create_metrics_stream = blocking(LitLoggerApi.create_metrics_stream)
+    create_shared_metrics_stream = blocking(LitLoggerApi.create_shared_metrics_stream)
+    delete_lit_logger_media = blocking(LitLoggerApi.delete_lit_logger_media)
+    delete_logger_artifact = blocking(LitLoggerApi.delete_logger_artifact)
+    delete_metrics_stream = blocking(LitLoggerApi.delete_metrics_stream)
+    delete_shared_metrics_stream = blocking(LitLoggerApi.delete_shared_metrics_stream)
+    get_lit_logger_media = blocking(LitLoggerApi.get_lit_logger_media)
+    get_logger_metrics = blocking(LitLoggerApi.get_logger_metrics)
+    get_logger_metrics_summary = blocking(LitLoggerApi.get_logger_metrics_summary)
+    get_metrics_stream = blocking(LitLoggerApi.get_metrics_stream)
+    get_shared_metrics_stream = blocking(LitLoggerApi.get_shared_metrics_stream)
+    list_all_metrics_streams = blocking(LitLoggerApi.list_all_metrics_streams)
+    list_lit_logger_media = blocking(LitLoggerApi.list_lit_logger_media)
+    list_logger_artifacts = blocking(LitLoggerApi.list_logger_artifacts)
+    list_metrics_streams = blocking(LitLoggerApi.list_metrics_streams)
+    update_lit_logger_media = blocking(LitLoggerApi.update_lit_logger_media)
+    update_metrics_stream = blocking(LitLoggerApi.update_metrics_stream)
+    update_metrics_stream_visibility = blocking(LitLoggerApi.update_metrics_stream_visibility)
+    update_shared_metrics_stream = blocking(LitLoggerApi.update_shared_metrics_stream)
+
+    @cached_property
+    def with_raw_response(self) -> SyncLitLoggerApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLitLoggerApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LitLoggerApiRaw(RawGroup[LitLoggerApi]):
+    """``client.api.lit_logger.with_raw_response``: a RawResponse per call."""
+
+    append_logger_metrics = raw(LitLoggerApi.append_logger_metrics)
+    count_metrics_streams = raw(LitLoggerApi.count_metrics_streams)
+    create_lit_logger_media = raw(LitLoggerApi.create_lit_logger_media)
+    create_logger_artifact = raw(LitLoggerApi.create_logger_artifact)
+    create_metrics_stream = raw(LitLoggerApi.create_metrics_stream)
+    create_shared_metrics_stream = raw(LitLoggerApi.create_shared_metrics_stream)
+    delete_lit_logger_media = raw(LitLoggerApi.delete_lit_logger_media)
+    delete_logger_artifact = raw(LitLoggerApi.delete_logger_artifact)
+    delete_metrics_stream = raw(LitLoggerApi.delete_metrics_stream)
+    delete_shared_metrics_stream = raw(LitLoggerApi.delete_shared_metrics_stream)
+    get_lit_logger_media = raw(LitLoggerApi.get_lit_logger_media)
+    get_logger_metrics = raw(LitLoggerApi.get_logger_metrics)
+    get_logger_metrics_summary = raw(LitLoggerApi.get_logger_metrics_summary)
+    get_metrics_stream = raw(LitLoggerApi.get_metrics_stream)
+    get_shared_metrics_stream = raw(LitLoggerApi.get_shared_metrics_stream)
+    list_all_metrics_streams = raw(LitLoggerApi.list_all_metrics_streams)
+    list_lit_logger_media = raw(LitLoggerApi.list_lit_logger_media)
+    list_logger_artifacts = raw(LitLoggerApi.list_logger_artifacts)
+    list_metrics_streams = raw(LitLoggerApi.list_metrics_streams)
+    update_lit_logger_media = raw(LitLoggerApi.update_lit_logger_media)
+    update_metrics_stream = raw(LitLoggerApi.update_metrics_stream)
+    update_metrics_stream_visibility = raw(LitLoggerApi.update_metrics_stream_visibility)
+    update_shared_metrics_stream = raw(LitLoggerApi.update_shared_metrics_stream)
+
+
+class SyncLitLoggerApiRaw(Synced[LitLoggerApiRaw]):
+    """``LitLoggerApiRaw`` blocking: ``client.api.lit_logger.with_raw_response``."""
+
+    append_logger_metrics = blocking(LitLoggerApiRaw.append_logger_metrics)
+    count_metrics_streams = blocking(LitLoggerApiRaw.count_metrics_streams)
+    create_lit_logger_media = blocking(LitLoggerApiRaw.create_lit_logger_media)
+    create_logger_artifact = blocking(LitLoggerApiRaw.create_logger_artifact)
+    create_metrics_stream = blocking(LitLoggerApiRaw.create_metrics_stream)
+    create_shared_metrics_stream = blocking(LitLoggerApiRaw.create_shared_metrics_stream)
+    delete_lit_logger_media = blocking(LitLoggerApiRaw.delete_lit_logger_media)
+    delete_logger_artifact = blocking(LitLoggerApiRaw.delete_logger_artifact)
+    delete_metrics_stream = blocking(LitLoggerApiRaw.delete_metrics_stream)
+    delete_shared_metrics_stream = blocking(LitLoggerApiRaw.delete_shared_metrics_stream)
+    get_lit_logger_media = blocking(LitLoggerApiRaw.get_lit_logger_media)
+    get_logger_metrics = blocking(LitLoggerApiRaw.get_logger_metrics)
+    get_logger_metrics_summary = blocking(LitLoggerApiRaw.get_logger_metrics_summary)
+    get_metrics_stream = blocking(LitLoggerApiRaw.get_metrics_stream)
+    get_shared_metrics_stream = blocking(LitLoggerApiRaw.get_shared_metrics_stream)
+    list_all_metrics_streams = blocking(LitLoggerApiRaw.list_all_metrics_streams)
+    list_lit_logger_media = blocking(LitLoggerApiRaw.list_lit_logger_media)
+    list_logger_artifacts = blocking(LitLoggerApiRaw.list_logger_artifacts)
+    list_metrics_streams = blocking(LitLoggerApiRaw.list_metrics_streams)
+    update_lit_logger_media = blocking(LitLoggerApiRaw.update_lit_logger_media)
+    update_metrics_stream = blocking(LitLoggerApiRaw.update_metrics_stream)
+    update_metrics_stream_visibility = blocking(LitLoggerApiRaw.update_metrics_stream_visibility)
+    update_shared_metrics_stream = blocking(LitLoggerApiRaw.update_shared_metrics_stream)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitPageApi"]
+__all__ = ["LitPageApi", "LitPageApiRaw", "SyncLitPageApi", "SyncLitPageApiRaw"]
 
 
 class LitPageApi:
@@ -136,3 +139,45 @@ class LitPageApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LitPageApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LitPageApiRaw(self)
+
+
+class SyncLitPageApi(Synced[LitPageApi]):
+    """``LitPageApi`` blocking: ``client.api.lit_page`` of :class:`aiolightning.Lightning`."""
+
+    create_lit_page = blocking(LitPageApi.create_lit_page)
+    delete_lit_page = blocking(LitPageApi.delete_lit_page)
+    get_lit_page = blocking(LitPageApi.get_lit_page)
+    list_lit_pages = blocking(LitPageApi.list_lit_pages)
+    update_lit_page = blocking(LitPageApi.update_lit_page)
+
+    @cached_property
+    def with_raw_response(self) -> SyncLitPageApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLitPageApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LitPageApiRaw(RawGroup[LitPageApi]):
+    """``client.api.lit_page.with_raw_response``: a RawResponse per call."""
+
+    create_lit_page = raw(LitPageApi.create_lit_page)
+    delete_lit_page = raw(LitPageApi.delete_lit_page)
+    get_lit_page = raw(LitPageApi.get_lit_page)
+    list_lit_pages = raw(LitPageApi.list_lit_pages)
+    update_lit_page = raw(LitPageApi.update_lit_page)
+
+
+class SyncLitPageApiRaw(Synced[LitPageApiRaw]):
+    """``LitPageApiRaw`` blocking: ``client.api.lit_page.with_raw_response``."""
+
+    create_lit_page = blocking(LitPageApiRaw.create_lit_page)
+    delete_lit_page = blocking(LitPageApiRaw.delete_lit_page)
+    get_lit_page = blocking(LitPageApiRaw.get_lit_page)
+    list_lit_pages = blocking(LitPageApiRaw.list_lit_pages)
+    update_lit_page = blocking(LitPageApiRaw.update_lit_page)

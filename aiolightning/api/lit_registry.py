@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["LitRegistryApi"]
+__all__ = ["LitRegistryApi", "LitRegistryApiRaw", "SyncLitRegistryApi", "SyncLitRegistryApiRaw"]
 
 
 class LitRegistryApi:
@@ -215,3 +218,72 @@ class LitRegistryApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> LitRegistryApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return LitRegistryApiRaw(self)
+
+
+class SyncLitRegistryApi(Synced[LitRegistryApi]):
+    """``LitRegistryApi`` blocking: ``client.api.lit_registry`` of :class:`aiolightning.Lightning`."""
+
+    create_lit_project_registry = blocking(LitRegistryApi.create_lit_project_registry)
+    delete_lit_registry_repository_image_artifact_version_by_digest = blocking(
+        LitRegistryApi.delete_lit_registry_repository_image_artifact_version_by_digest
+    )
+    delete_lit_repository = blocking(LitRegistryApi.delete_lit_repository)
+    get_lit_project_registry = blocking(LitRegistryApi.get_lit_project_registry)
+    get_lit_registry_repository_image_artifact_version_by_digest = blocking(
+        LitRegistryApi.get_lit_registry_repository_image_artifact_version_by_digest
+    )
+    get_lit_repository = blocking(LitRegistryApi.get_lit_repository)
+    list_lit_registry_repository_image_artifact_versions = blocking(
+        LitRegistryApi.list_lit_registry_repository_image_artifact_versions
+    )
+    update_lit_repository_metadata = blocking(LitRegistryApi.update_lit_repository_metadata)
+
+    @cached_property
+    def with_raw_response(self) -> SyncLitRegistryApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncLitRegistryApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class LitRegistryApiRaw(RawGroup[LitRegistryApi]):
+    """``client.api.lit_registry.with_raw_response``: a RawResponse per call."""
+
+    create_lit_project_registry = raw(LitRegistryApi.create_lit_project_registry)
+    delete_lit_registry_repository_image_artifact_version_by_digest = raw(
+        LitRegistryApi.delete_lit_registry_repository_image_artifact_version_by_digest
+    )
+    delete_lit_repository = raw(LitRegistryApi.delete_lit_repository)
+    get_lit_project_registry = raw(LitRegistryApi.get_lit_project_registry)
+    get_lit_registry_repository_image_artifact_version_by_digest = raw(
+        LitRegistryApi.get_lit_registry_repository_image_artifact_version_by_digest
+    )
+    get_lit_repository = raw(LitRegistryApi.get_lit_repository)
+    list_lit_registry_repository_image_artifact_versions = raw(
+        LitRegistryApi.list_lit_registry_repository_image_artifact_versions
+    )
+    update_lit_repository_metadata = raw(LitRegistryApi.update_lit_repository_metadata)
+
+
+class SyncLitRegistryApiRaw(Synced[LitRegistryApiRaw]):
+    """``LitRegistryApiRaw`` blocking: ``client.api.lit_registry.with_raw_response``."""
+
+    create_lit_project_registry = blocking(LitRegistryApiRaw.create_lit_project_registry)
+    delete_lit_registry_repository_image_artifact_version_by_digest = blocking(
+        LitRegistryApiRaw.delete_lit_registry_repository_image_artifact_version_by_digest
+    )
+    delete_lit_repository = blocking(LitRegistryApiRaw.delete_lit_repository)
+    get_lit_project_registry = blocking(LitRegistryApiRaw.get_lit_project_registry)
+    get_lit_registry_repository_image_artifact_version_by_digest = blocking(
+        LitRegistryApiRaw.get_lit_registry_repository_image_artifact_version_by_digest
+    )
+    get_lit_repository = blocking(LitRegistryApiRaw.get_lit_repository)
+    list_lit_registry_repository_image_artifact_versions = blocking(
+        LitRegistryApiRaw.list_lit_registry_repository_image_artifact_versions
+    )
+    update_lit_repository_metadata = blocking(LitRegistryApiRaw.update_lit_repository_metadata)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["MarketsApi"]
+__all__ = ["MarketsApi", "MarketsApiRaw", "SyncMarketsApi", "SyncMarketsApiRaw"]
 
 
 class MarketsApi:
@@ -47,3 +50,33 @@ class MarketsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> MarketsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return MarketsApiRaw(self)
+
+
+class SyncMarketsApi(Synced[MarketsApi]):
+    """``MarketsApi`` blocking: ``client.api.markets`` of :class:`aiolightning.Lightning`."""
+
+    get_market_pricing = blocking(MarketsApi.get_market_pricing)
+
+    @cached_property
+    def with_raw_response(self) -> SyncMarketsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncMarketsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class MarketsApiRaw(RawGroup[MarketsApi]):
+    """``client.api.markets.with_raw_response``: a RawResponse per call."""
+
+    get_market_pricing = raw(MarketsApi.get_market_pricing)
+
+
+class SyncMarketsApiRaw(Synced[MarketsApiRaw]):
+    """``MarketsApiRaw`` blocking: ``client.api.markets.with_raw_response``."""
+
+    get_market_pricing = blocking(MarketsApiRaw.get_market_pricing)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ModelsStoreApi"]
+__all__ = ["ModelsStoreApi", "ModelsStoreApiRaw", "SyncModelsStoreApi", "SyncModelsStoreApiRaw"]
 
 
 class ModelsStoreApi:
@@ -689,3 +692,101 @@ class ModelsStoreApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ModelsStoreApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ModelsStoreApiRaw(self)
+
+
+class SyncModelsStoreApi(Synced[ModelsStoreApi]):
+    """``ModelsStoreApi`` blocking: ``client.api.models_store`` of :class:`aiolightning.Lightning`."""
+
+    complete_model_upload = blocking(ModelsStoreApi.complete_model_upload)
+    complete_multi_part_upload = blocking(ModelsStoreApi.complete_multi_part_upload)
+    create_model = blocking(ModelsStoreApi.create_model)
+    create_model_version = blocking(ModelsStoreApi.create_model_version)
+    create_multi_part_upload = blocking(ModelsStoreApi.create_multi_part_upload)
+    delete_model = blocking(ModelsStoreApi.delete_model)
+    delete_model_version = blocking(ModelsStoreApi.delete_model_version)
+    get_model = blocking(ModelsStoreApi.get_model)
+    get_model_by_name = blocking(ModelsStoreApi.get_model_by_name)
+    get_model_domain = blocking(ModelsStoreApi.get_model_domain)
+    get_model_file_upload_urls = blocking(ModelsStoreApi.get_model_file_upload_urls)
+    get_model_file_url = blocking(ModelsStoreApi.get_model_file_url)
+    get_model_files = blocking(ModelsStoreApi.get_model_files)
+    get_model_files_url = blocking(ModelsStoreApi.get_model_files_url)
+    get_model_routing_table = blocking(ModelsStoreApi.get_model_routing_table)
+    get_model_version = blocking(ModelsStoreApi.get_model_version)
+    list_all_models = blocking(ModelsStoreApi.list_all_models)
+    list_all_models_iter = blocking_pager(ModelsStoreApi.list_all_models_iter)
+    list_model_versions = blocking(ModelsStoreApi.list_model_versions)
+    list_models = blocking(ModelsStoreApi.list_models)
+    list_models_iter = blocking_pager(ModelsStoreApi.list_models_iter)
+    set_model_default_version = blocking(ModelsStoreApi.set_model_default_version)
+    update_model = blocking(ModelsStoreApi.update_model)
+    update_model_version = blocking(ModelsStoreApi.update_model_version)
+    update_model_visibility = blocking(ModelsStoreApi.update_model_visibility)
+
+    @cached_property
+    def with_raw_response(self) -> SyncModelsStoreApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncModelsStoreApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ModelsStoreApiRaw(RawGroup[ModelsStoreApi]):
+    """``client.api.models_store.with_raw_response``: a RawResponse per call."""
+
+    complete_model_upload = raw(ModelsStoreApi.complete_model_upload)
+    complete_multi_part_upload = raw(ModelsStoreApi.complete_multi_part_upload)
+    create_model = raw(ModelsStoreApi.create_model)
+    create_model_version = raw(ModelsStoreApi.create_model_version)
+    create_multi_part_upload = raw(ModelsStoreApi.create_multi_part_upload)
+    delete_model = raw(ModelsStoreApi.delete_model)
+    delete_model_version = raw(ModelsStoreApi.delete_model_version)
+    get_model = raw(ModelsStoreApi.get_model)
+    get_model_by_name = raw(ModelsStoreApi.get_model_by_name)
+    get_model_domain = raw(ModelsStoreApi.get_model_domain)
+    get_model_file_upload_urls = raw(ModelsStoreApi.get_model_file_upload_urls)
+    get_model_file_url = raw(ModelsStoreApi.get_model_file_url)
+    get_model_files = raw(ModelsStoreApi.get_model_files)
+    get_model_files_url = raw(ModelsStoreApi.get_model_files_url)
+    get_model_routing_table = raw(ModelsStoreApi.get_model_routing_table)
+    get_model_version = raw(ModelsStoreApi.get_model_version)
+    list_all_models = raw(ModelsStoreApi.list_all_models)
+    list_model_versions = raw(ModelsStoreApi.list_model_versions)
+    list_models = raw(ModelsStoreApi.list_models)
+    set_model_default_version = raw(ModelsStoreApi.set_model_default_version)
+    update_model = raw(ModelsStoreApi.update_model)
+    update_model_version = raw(ModelsStoreApi.update_model_version)
+    update_model_visibility = raw(ModelsStoreApi.update_model_visibility)
+
+
+class SyncModelsStoreApiRaw(Synced[ModelsStoreApiRaw]):
+    """``ModelsStoreApiRaw`` blocking: ``client.api.models_store.with_raw_response``."""
+
+    complete_model_upload = blocking(ModelsStoreApiRaw.complete_model_upload)
+    complete_multi_part_upload = blocking(ModelsStoreApiRaw.complete_multi_part_upload)
+    create_model = blocking(ModelsStoreApiRaw.create_model)
+    create_model_version = blocking(ModelsStoreApiRaw.create_model_version)
+    create_multi_part_upload = blocking(ModelsStoreApiRaw.create_multi_part_upload)
+    delete_model = blocking(ModelsStoreApiRaw.delete_model)
+    delete_model_version = blocking(ModelsStoreApiRaw.delete_model_version)
+    get_model = blocking(ModelsStoreApiRaw.get_model)
+    get_model_by_name = blocking(ModelsStoreApiRaw.get_model_by_name)
+    get_model_domain = blocking(ModelsStoreApiRaw.get_model_domain)
+    get_model_file_upload_urls = blocking(ModelsStoreApiRaw.get_model_file_upload_urls)
+    get_model_file_url = blocking(ModelsStoreApiRaw.get_model_file_url)
+    get_model_files = blocking(ModelsStoreApiRaw.get_model_files)
+    get_model_files_url = blocking(ModelsStoreApiRaw.get_model_files_url)
+    get_model_routing_table = blocking(ModelsStoreApiRaw.get_model_routing_table)
+    get_model_version = blocking(ModelsStoreApiRaw.get_model_version)
+    list_all_models = blocking(ModelsStoreApiRaw.list_all_models)
+    list_model_versions = blocking(ModelsStoreApiRaw.list_model_versions)
+    list_models = blocking(ModelsStoreApiRaw.list_models)
+    set_model_default_version = blocking(ModelsStoreApiRaw.set_model_default_version)
+    update_model = blocking(ModelsStoreApiRaw.update_model)
+    update_model_version = blocking(ModelsStoreApiRaw.update_model_version)
+    update_model_visibility = blocking(ModelsStoreApiRaw.update_model_visibility)

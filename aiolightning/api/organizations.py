@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["OrganizationsApi"]
+__all__ = [
+    "OrganizationsApi",
+    "OrganizationsApiRaw",
+    "SyncOrganizationsApi",
+    "SyncOrganizationsApiRaw",
+]
 
 
 class OrganizationsApi:
@@ -679,3 +687,147 @@ class OrganizationsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> OrganizationsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return OrganizationsApiRaw(self)
+
+
+class SyncOrganizationsApi(Synced[OrganizationsApi]):
+    """``OrganizationsApi`` blocking: ``client.api.organizations`` of :class:`aiolightning.Lightning`."""
+
+    approve_auto_join_domain = blocking(OrganizationsApi.approve_auto_join_domain)
+    auto_join_org = blocking(OrganizationsApi.auto_join_org)
+    bulk_upload_org_members = blocking(OrganizationsApi.bulk_upload_org_members)
+    create_org_membership = blocking(OrganizationsApi.create_org_membership)
+    create_org_membership_role_binding = blocking(
+        OrganizationsApi.create_org_membership_role_binding
+    )
+    create_org_role = blocking(OrganizationsApi.create_org_role)
+    create_organization = blocking(OrganizationsApi.create_organization)
+    delete_org_membership_role_binding = blocking(
+        OrganizationsApi.delete_org_membership_role_binding
+    )
+    delete_org_project_membership = blocking(OrganizationsApi.delete_org_project_membership)
+    delete_org_role = blocking(OrganizationsApi.delete_org_role)
+    delete_organization = blocking(OrganizationsApi.delete_organization)
+    get_org_model_api_daily_limits = blocking(OrganizationsApi.get_org_model_api_daily_limits)
+    get_org_role = blocking(OrganizationsApi.get_org_role)
+    get_organization = blocking(OrganizationsApi.get_organization)
+    list_joinable_organizations = blocking(OrganizationsApi.list_joinable_organizations)
+    list_org_member_transfer_targets = blocking(OrganizationsApi.list_org_member_transfer_targets)
+    list_org_members = blocking(OrganizationsApi.list_org_members)
+    list_org_membership_role_bindings = blocking(OrganizationsApi.list_org_membership_role_bindings)
+    list_org_memberships = blocking(OrganizationsApi.list_org_memberships)
+    list_org_roles = blocking(OrganizationsApi.list_org_roles)
+    list_organizations = blocking(OrganizationsApi.list_organizations)
+    search_organizations = blocking(OrganizationsApi.search_organizations)
+    set_org_member_model_api_daily_limit = blocking(
+        OrganizationsApi.set_org_member_model_api_daily_limit
+    )
+    set_org_model_api_daily_limit_default = blocking(
+        OrganizationsApi.set_org_model_api_daily_limit_default
+    )
+    transfer_org_member_resources = blocking(OrganizationsApi.transfer_org_member_resources)
+    update_org_role = blocking(OrganizationsApi.update_org_role)
+    update_organization = blocking(OrganizationsApi.update_organization)
+    update_organization_credits_auto_replenish = blocking(
+        OrganizationsApi.update_organization_credits_auto_replenish
+    )
+    validate_auto_join_domain = blocking(OrganizationsApi.validate_auto_join_domain)
+
+    @cached_property
+    def with_raw_response(self) -> SyncOrganizationsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncOrganizationsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class OrganizationsApiRaw(RawGroup[OrganizationsApi]):
+    """``client.api.organizations.with_raw_response``: a RawResponse per call."""
+
+    approve_auto_join_domain = raw(OrganizationsApi.approve_auto_join_domain)
+    auto_join_org = raw(OrganizationsApi.auto_join_org)
+    bulk_upload_org_members = raw(OrganizationsApi.bulk_upload_org_members)
+    create_org_membership = raw(OrganizationsApi.create_org_membership)
+    create_org_membership_role_binding = raw(OrganizationsApi.create_org_membership_role_binding)
+    create_org_role = raw(OrganizationsApi.create_org_role)
+    create_organization = raw(OrganizationsApi.create_organization)
+    delete_org_membership_role_binding = raw(OrganizationsApi.delete_org_membership_role_binding)
+    delete_org_project_membership = raw(OrganizationsApi.delete_org_project_membership)
+    delete_org_role = raw(OrganizationsApi.delete_org_role)
+    delete_organization = raw(OrganizationsApi.delete_organization)
+    get_org_model_api_daily_limits = raw(OrganizationsApi.get_org_model_api_daily_limits)
+    get_org_role = raw(OrganizationsApi.get_org_role)
+    get_organization = raw(OrganizationsApi.get_organization)
+    list_joinable_organizations = raw(OrganizationsApi.list_joinable_organizations)
+    list_org_member_transfer_targets = raw(OrganizationsApi.list_org_member_transfer_targets)
+    list_org_members = raw(OrganizationsApi.list_org_members)
+    list_org_membership_role_bindings = raw(OrganizationsApi.list_org_membership_role_bindings)
+    list_org_memberships = raw(OrganizationsApi.list_org_memberships)
+    list_org_roles = raw(OrganizationsApi.list_org_roles)
+    list_organizations = raw(OrganizationsApi.list_organizations)
+    search_organizations = raw(OrganizationsApi.search_organizations)
+    set_org_member_model_api_daily_limit = raw(
+        OrganizationsApi.set_org_member_model_api_daily_limit
+    )
+    set_org_model_api_daily_limit_default = raw(
+        OrganizationsApi.set_org_model_api_daily_limit_default
+    )
+    transfer_org_member_resources = raw(OrganizationsApi.transfer_org_member_resources)
+    update_org_role = raw(OrganizationsApi.update_org_role)
+    update_organization = raw(OrganizationsApi.update_organization)
+    update_organization_credits_auto_replenish = raw(
+        OrganizationsApi.update_organization_credits_auto_replenish
+    )
+    validate_auto_join_domain = raw(OrganizationsApi.validate_auto_join_domain)
+
+
+class SyncOrganizationsApiRaw(Synced[OrganizationsApiRaw]):
+    """``OrganizationsApiRaw`` blocking: ``client.api.organizations.with_raw_response``."""
+
+    approve_auto_join_domain = blocking(OrganizationsApiRaw.approve_auto_join_domain)
+    auto_join_org = blocking(OrganizationsApiRaw.auto_join_org)
+    bulk_upload_org_members = blocking(OrganizationsApiRaw.bulk_upload_org_members)
+    create_org_membership = blocking(OrganizationsApiRaw.create_org_membership)
+    create_org_membership_role_binding = blocking(
+        OrganizationsApiRaw.create_org_membership_role_binding
+    )
+    create_org_role = blocking(OrganizationsApiRaw.create_org_role)
+    create_organization = blocking(OrganizationsApiRaw.create_organization)
+    delete_org_membership_role_binding = blocking(
+        OrganizationsApiRaw.delete_org_membership_role_binding
+    )
+    delete_org_project_membership = blocking(OrganizationsApiRaw.delete_org_project_membership)
+    delete_org_role = blocking(OrganizationsApiRaw.delete_org_role)
+    delete_organization = blocking(OrganizationsApiRaw.delete_organization)
+    get_org_model_api_daily_limits = blocking(OrganizationsApiRaw.get_org_model_api_daily_limits)
+    get_org_role = blocking(OrganizationsApiRaw.get_org_role)
+    get_organization = blocking(OrganizationsApiRaw.get_organization)
+    list_joinable_organizations = blocking(OrganizationsApiRaw.list_joinable_organizations)
+    list_org_member_transfer_targets = blocking(
+        OrganizationsApiRaw.list_org_member_transfer_targets
+    )
+    list_org_members = blocking(OrganizationsApiRaw.list_org_members)
+    list_org_membership_role_bindings = blocking(
+        OrganizationsApiRaw.list_org_membership_role_bindings
+    )
+    list_org_memberships = blocking(OrganizationsApiRaw.list_org_memberships)
+    list_org_roles = blocking(OrganizationsApiRaw.list_org_roles)
+    list_organizations = blocking(OrganizationsApiRaw.list_organizations)
+    search_organizations = blocking(OrganizationsApiRaw.search_organizations)
+    set_org_member_model_api_daily_limit = blocking(
+        OrganizationsApiRaw.set_org_member_model_api_daily_limit
+    )
+    set_org_model_api_daily_limit_default = blocking(
+        OrganizationsApiRaw.set_org_model_api_daily_limit_default
+    )
+    transfer_org_member_resources = blocking(OrganizationsApiRaw.transfer_org_member_resources)
+    update_org_role = blocking(OrganizationsApiRaw.update_org_role)
+    update_organization = blocking(OrganizationsApiRaw.update_organization)
+    update_organization_credits_auto_replenish = blocking(
+        OrganizationsApiRaw.update_organization_credits_auto_replenish
+    )
+    validate_auto_join_domain = blocking(OrganizationsApiRaw.validate_auto_join_domain)

@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["PipelineTemplatesApi"]
+__all__ = [
+    "PipelineTemplatesApi",
+    "PipelineTemplatesApiRaw",
+    "SyncPipelineTemplatesApi",
+    "SyncPipelineTemplatesApiRaw",
+]
 
 
 class PipelineTemplatesApi:
@@ -86,3 +94,39 @@ class PipelineTemplatesApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> PipelineTemplatesApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return PipelineTemplatesApiRaw(self)
+
+
+class SyncPipelineTemplatesApi(Synced[PipelineTemplatesApi]):
+    """``PipelineTemplatesApi`` blocking: ``client.api.pipeline_templates`` of :class:`aiolightning.Lightning`."""
+
+    create_pipeline_template = blocking(PipelineTemplatesApi.create_pipeline_template)
+    get_pipeline_template = blocking(PipelineTemplatesApi.get_pipeline_template)
+    update_pipeline_template = blocking(PipelineTemplatesApi.update_pipeline_template)
+
+    @cached_property
+    def with_raw_response(self) -> SyncPipelineTemplatesApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncPipelineTemplatesApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class PipelineTemplatesApiRaw(RawGroup[PipelineTemplatesApi]):
+    """``client.api.pipeline_templates.with_raw_response``: a RawResponse per call."""
+
+    create_pipeline_template = raw(PipelineTemplatesApi.create_pipeline_template)
+    get_pipeline_template = raw(PipelineTemplatesApi.get_pipeline_template)
+    update_pipeline_template = raw(PipelineTemplatesApi.update_pipeline_template)
+
+
+class SyncPipelineTemplatesApiRaw(Synced[PipelineTemplatesApiRaw]):
+    """``PipelineTemplatesApiRaw`` blocking: ``client.api.pipeline_templates.with_raw_response``."""
+
+    create_pipeline_template = blocking(PipelineTemplatesApiRaw.create_pipeline_template)
+    get_pipeline_template = blocking(PipelineTemplatesApiRaw.get_pipeline_template)
+    update_pipeline_template = blocking(PipelineTemplatesApiRaw.update_pipeline_template)

@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["PipelinesApi"]
+__all__ = ["PipelinesApi", "PipelinesApiRaw", "SyncPipelinesApi", "SyncPipelinesApiRaw"]
 
 
 class PipelinesApi:
@@ -233,3 +236,52 @@ class PipelinesApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> PipelinesApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return PipelinesApiRaw(self)
+
+
+class SyncPipelinesApi(Synced[PipelinesApi]):
+    """``PipelinesApi`` blocking: ``client.api.pipelines`` of :class:`aiolightning.Lightning`."""
+
+    create_child_pipeline = blocking(PipelinesApi.create_child_pipeline)
+    create_pipeline = blocking(PipelinesApi.create_pipeline)
+    delete_pipeline = blocking(PipelinesApi.delete_pipeline)
+    get_pipeline = blocking(PipelinesApi.get_pipeline)
+    get_pipeline_by_name = blocking(PipelinesApi.get_pipeline_by_name)
+    list_pipelines = blocking(PipelinesApi.list_pipelines)
+    list_pipelines_iter = blocking_pager(PipelinesApi.list_pipelines_iter)
+    update_pipeline = blocking(PipelinesApi.update_pipeline)
+
+    @cached_property
+    def with_raw_response(self) -> SyncPipelinesApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncPipelinesApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class PipelinesApiRaw(RawGroup[PipelinesApi]):
+    """``client.api.pipelines.with_raw_response``: a RawResponse per call."""
+
+    create_child_pipeline = raw(PipelinesApi.create_child_pipeline)
+    create_pipeline = raw(PipelinesApi.create_pipeline)
+    delete_pipeline = raw(PipelinesApi.delete_pipeline)
+    get_pipeline = raw(PipelinesApi.get_pipeline)
+    get_pipeline_by_name = raw(PipelinesApi.get_pipeline_by_name)
+    list_pipelines = raw(PipelinesApi.list_pipelines)
+    update_pipeline = raw(PipelinesApi.update_pipeline)
+
+
+class SyncPipelinesApiRaw(Synced[PipelinesApiRaw]):
+    """``PipelinesApiRaw`` blocking: ``client.api.pipelines.with_raw_response``."""
+
+    create_child_pipeline = blocking(PipelinesApiRaw.create_child_pipeline)
+    create_pipeline = blocking(PipelinesApiRaw.create_pipeline)
+    delete_pipeline = blocking(PipelinesApiRaw.delete_pipeline)
+    get_pipeline = blocking(PipelinesApiRaw.get_pipeline)
+    get_pipeline_by_name = blocking(PipelinesApiRaw.get_pipeline_by_name)
+    list_pipelines = blocking(PipelinesApiRaw.list_pipelines)
+    update_pipeline = blocking(PipelinesApiRaw.update_pipeline)

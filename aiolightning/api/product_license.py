@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ProductLicenseApi"]
+__all__ = [
+    "ProductLicenseApi",
+    "ProductLicenseApiRaw",
+    "SyncProductLicenseApi",
+    "SyncProductLicenseApiRaw",
+]
 
 
 class ProductLicenseApi:
@@ -126,3 +134,45 @@ class ProductLicenseApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ProductLicenseApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ProductLicenseApiRaw(self)
+
+
+class SyncProductLicenseApi(Synced[ProductLicenseApi]):
+    """``ProductLicenseApi`` blocking: ``client.api.product_license`` of :class:`aiolightning.Lightning`."""
+
+    create_license = blocking(ProductLicenseApi.create_license)
+    delete_license = blocking(ProductLicenseApi.delete_license)
+    get_license = blocking(ProductLicenseApi.get_license)
+    list_licenses = blocking(ProductLicenseApi.list_licenses)
+    validate_license = blocking(ProductLicenseApi.validate_license)
+
+    @cached_property
+    def with_raw_response(self) -> SyncProductLicenseApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncProductLicenseApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ProductLicenseApiRaw(RawGroup[ProductLicenseApi]):
+    """``client.api.product_license.with_raw_response``: a RawResponse per call."""
+
+    create_license = raw(ProductLicenseApi.create_license)
+    delete_license = raw(ProductLicenseApi.delete_license)
+    get_license = raw(ProductLicenseApi.get_license)
+    list_licenses = raw(ProductLicenseApi.list_licenses)
+    validate_license = raw(ProductLicenseApi.validate_license)
+
+
+class SyncProductLicenseApiRaw(Synced[ProductLicenseApiRaw]):
+    """``ProductLicenseApiRaw`` blocking: ``client.api.product_license.with_raw_response``."""
+
+    create_license = blocking(ProductLicenseApiRaw.create_license)
+    delete_license = blocking(ProductLicenseApiRaw.delete_license)
+    get_license = blocking(ProductLicenseApiRaw.get_license)
+    list_licenses = blocking(ProductLicenseApiRaw.list_licenses)
+    validate_license = blocking(ProductLicenseApiRaw.validate_license)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ProfilerApi"]
+__all__ = ["ProfilerApi", "ProfilerApiRaw", "SyncProfilerApi", "SyncProfilerApiRaw"]
 
 
 class ProfilerApi:
@@ -165,3 +168,48 @@ class ProfilerApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ProfilerApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ProfilerApiRaw(self)
+
+
+class SyncProfilerApi(Synced[ProfilerApi]):
+    """``ProfilerApi`` blocking: ``client.api.profiler`` of :class:`aiolightning.Lightning`."""
+
+    create_profiler_capture = blocking(ProfilerApi.create_profiler_capture)
+    delete_profiler_capture = blocking(ProfilerApi.delete_profiler_capture)
+    get_enable_profiler = blocking(ProfilerApi.get_enable_profiler)
+    list_profiler_captures = blocking(ProfilerApi.list_profiler_captures)
+    update_profiler_capture = blocking(ProfilerApi.update_profiler_capture)
+    update_profiler_enabled = blocking(ProfilerApi.update_profiler_enabled)
+
+    @cached_property
+    def with_raw_response(self) -> SyncProfilerApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncProfilerApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ProfilerApiRaw(RawGroup[ProfilerApi]):
+    """``client.api.profiler.with_raw_response``: a RawResponse per call."""
+
+    create_profiler_capture = raw(ProfilerApi.create_profiler_capture)
+    delete_profiler_capture = raw(ProfilerApi.delete_profiler_capture)
+    get_enable_profiler = raw(ProfilerApi.get_enable_profiler)
+    list_profiler_captures = raw(ProfilerApi.list_profiler_captures)
+    update_profiler_capture = raw(ProfilerApi.update_profiler_capture)
+    update_profiler_enabled = raw(ProfilerApi.update_profiler_enabled)
+
+
+class SyncProfilerApiRaw(Synced[ProfilerApiRaw]):
+    """``ProfilerApiRaw`` blocking: ``client.api.profiler.with_raw_response``."""
+
+    create_profiler_capture = blocking(ProfilerApiRaw.create_profiler_capture)
+    delete_profiler_capture = blocking(ProfilerApiRaw.delete_profiler_capture)
+    get_enable_profiler = blocking(ProfilerApiRaw.get_enable_profiler)
+    list_profiler_captures = blocking(ProfilerApiRaw.list_profiler_captures)
+    update_profiler_capture = blocking(ProfilerApiRaw.update_profiler_capture)
+    update_profiler_enabled = blocking(ProfilerApiRaw.update_profiler_enabled)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["ProjectsApi"]
+__all__ = ["ProjectsApi", "ProjectsApiRaw", "SyncProjectsApi", "SyncProjectsApiRaw"]
 
 
 class ProjectsApi:
@@ -534,3 +537,111 @@ class ProjectsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> ProjectsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return ProjectsApiRaw(self)
+
+
+class SyncProjectsApi(Synced[ProjectsApi]):
+    """``ProjectsApi`` blocking: ``client.api.projects`` of :class:`aiolightning.Lightning`."""
+
+    create_api_key = blocking(ProjectsApi.create_api_key)
+    create_project = blocking(ProjectsApi.create_project)
+    create_project_cluster_binding = blocking(ProjectsApi.create_project_cluster_binding)
+    create_project_membership = blocking(ProjectsApi.create_project_membership)
+    create_project_membership_role_binding = blocking(
+        ProjectsApi.create_project_membership_role_binding
+    )
+    create_project_role = blocking(ProjectsApi.create_project_role)
+    delete_api_key = blocking(ProjectsApi.delete_api_key)
+    delete_project = blocking(ProjectsApi.delete_project)
+    delete_project_cluster_binding = blocking(ProjectsApi.delete_project_cluster_binding)
+    delete_project_membership = blocking(ProjectsApi.delete_project_membership)
+    delete_project_membership_role_binding = blocking(
+        ProjectsApi.delete_project_membership_role_binding
+    )
+    delete_project_role = blocking(ProjectsApi.delete_project_role)
+    get_project = blocking(ProjectsApi.get_project)
+    get_project_role = blocking(ProjectsApi.get_project_role)
+    invite_project_membership = blocking(ProjectsApi.invite_project_membership)
+    list_api_keys = blocking(ProjectsApi.list_api_keys)
+    list_memberships = blocking(ProjectsApi.list_memberships)
+    list_project_cluster_bindings = blocking(ProjectsApi.list_project_cluster_bindings)
+    list_project_membership_role_bindings = blocking(
+        ProjectsApi.list_project_membership_role_bindings
+    )
+    list_project_memberships = blocking(ProjectsApi.list_project_memberships)
+    list_project_roles = blocking(ProjectsApi.list_project_roles)
+    update_project = blocking(ProjectsApi.update_project)
+    update_project_tab_order = blocking(ProjectsApi.update_project_tab_order)
+
+    @cached_property
+    def with_raw_response(self) -> SyncProjectsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncProjectsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class ProjectsApiRaw(RawGroup[ProjectsApi]):
+    """``client.api.projects.with_raw_response``: a RawResponse per call."""
+
+    create_api_key = raw(ProjectsApi.create_api_key)
+    create_project = raw(ProjectsApi.create_project)
+    create_project_cluster_binding = raw(ProjectsApi.create_project_cluster_binding)
+    create_project_membership = raw(ProjectsApi.create_project_membership)
+    create_project_membership_role_binding = raw(ProjectsApi.create_project_membership_role_binding)
+    create_project_role = raw(ProjectsApi.create_project_role)
+    delete_api_key = raw(ProjectsApi.delete_api_key)
+    delete_project = raw(ProjectsApi.delete_project)
+    delete_project_cluster_binding = raw(ProjectsApi.delete_project_cluster_binding)
+    delete_project_membership = raw(ProjectsApi.delete_project_membership)
+    delete_project_membership_role_binding = raw(ProjectsApi.delete_project_membership_role_binding)
+    delete_project_role = raw(ProjectsApi.delete_project_role)
+    get_project = raw(ProjectsApi.get_project)
+    get_project_role = raw(ProjectsApi.get_project_role)
+    invite_project_membership = raw(ProjectsApi.invite_project_membership)
+    list_api_keys = raw(ProjectsApi.list_api_keys)
+    list_memberships = raw(ProjectsApi.list_memberships)
+    list_project_cluster_bindings = raw(ProjectsApi.list_project_cluster_bindings)
+    list_project_membership_role_bindings = raw(ProjectsApi.list_project_membership_role_bindings)
+    list_project_memberships = raw(ProjectsApi.list_project_memberships)
+    list_project_roles = raw(ProjectsApi.list_project_roles)
+    update_project = raw(ProjectsApi.update_project)
+    update_project_tab_order = raw(ProjectsApi.update_project_tab_order)
+
+
+class SyncProjectsApiRaw(Synced[ProjectsApiRaw]):
+    """``ProjectsApiRaw`` blocking: ``client.api.projects.with_raw_response``."""
+
+    create_api_key = blocking(ProjectsApiRaw.create_api_key)
+    create_project = blocking(ProjectsApiRaw.create_project)
+    create_project_cluster_binding = blocking(ProjectsApiRaw.create_project_cluster_binding)
+    create_project_membership = blocking(ProjectsApiRaw.create_project_membership)
+    create_project_membership_role_binding = blocking(
+        ProjectsApiRaw.create_project_membership_role_binding
+    )
+    create_project_role = blocking(ProjectsApiRaw.create_project_role)
+    delete_api_key = blocking(ProjectsApiRaw.delete_api_key)
+    delete_project = blocking(ProjectsApiRaw.delete_project)
+    delete_project_cluster_binding = blocking(ProjectsApiRaw.delete_project_cluster_binding)
+    delete_project_membership = blocking(ProjectsApiRaw.delete_project_membership)
+    delete_project_membership_role_binding = blocking(
+        ProjectsApiRaw.delete_project_membership_role_binding
+    )
+    delete_project_role = blocking(ProjectsApiRaw.delete_project_role)
+    get_project = blocking(ProjectsApiRaw.get_project)
+    get_project_role = blocking(ProjectsApiRaw.get_project_role)
+    invite_project_membership = blocking(ProjectsApiRaw.invite_project_membership)
+    list_api_keys = blocking(ProjectsApiRaw.list_api_keys)
+    list_memberships = blocking(ProjectsApiRaw.list_memberships)
+    list_project_cluster_bindings = blocking(ProjectsApiRaw.list_project_cluster_bindings)
+    list_project_membership_role_bindings = blocking(
+        ProjectsApiRaw.list_project_membership_role_bindings
+    )
+    list_project_memberships = blocking(ProjectsApiRaw.list_project_memberships)
+    list_project_roles = blocking(ProjectsApiRaw.list_project_roles)
+    update_project = blocking(ProjectsApiRaw.update_project)
+    update_project_tab_order = blocking(ProjectsApiRaw.update_project_tab_order)

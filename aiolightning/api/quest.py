@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["QuestApi"]
+__all__ = ["QuestApi", "QuestApiRaw", "SyncQuestApi", "SyncQuestApiRaw"]
 
 
 class QuestApi:
@@ -112,3 +115,42 @@ class QuestApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> QuestApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return QuestApiRaw(self)
+
+
+class SyncQuestApi(Synced[QuestApi]):
+    """``QuestApi`` blocking: ``client.api.quest`` of :class:`aiolightning.Lightning`."""
+
+    complete_quest = blocking(QuestApi.complete_quest)
+    get_quest = blocking(QuestApi.get_quest)
+    list_quests = blocking(QuestApi.list_quests)
+    start_quest = blocking(QuestApi.start_quest)
+
+    @cached_property
+    def with_raw_response(self) -> SyncQuestApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncQuestApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class QuestApiRaw(RawGroup[QuestApi]):
+    """``client.api.quest.with_raw_response``: a RawResponse per call."""
+
+    complete_quest = raw(QuestApi.complete_quest)
+    get_quest = raw(QuestApi.get_quest)
+    list_quests = raw(QuestApi.list_quests)
+    start_quest = raw(QuestApi.start_quest)
+
+
+class SyncQuestApiRaw(Synced[QuestApiRaw]):
+    """``QuestApiRaw`` blocking: ``client.api.quest.with_raw_response``."""
+
+    complete_quest = blocking(QuestApiRaw.complete_quest)
+    get_quest = blocking(QuestApiRaw.get_quest)
+    list_quests = blocking(QuestApiRaw.list_quests)
+    start_quest = blocking(QuestApiRaw.start_quest)

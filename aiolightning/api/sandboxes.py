@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SandboxesApi"]
+__all__ = ["SandboxesApi", "SandboxesApiRaw", "SyncSandboxesApi", "SyncSandboxesApiRaw"]
 
 
 class SandboxesApi:
@@ -737,3 +740,114 @@ class SandboxesApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SandboxesApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SandboxesApiRaw(self)
+
+
+class SyncSandboxesApi(Synced[SandboxesApi]):
+    """``SandboxesApi`` blocking: ``client.api.sandboxes`` of :class:`aiolightning.Lightning`."""
+
+    create_sandbox = blocking(SandboxesApi.create_sandbox)
+    create_sandbox_directory = blocking(SandboxesApi.create_sandbox_directory)
+    create_sandbox_snapshot = blocking(SandboxesApi.create_sandbox_snapshot)
+    delete_sandbox = blocking(SandboxesApi.delete_sandbox)
+    delete_sandbox_snapshot = blocking(SandboxesApi.delete_sandbox_snapshot)
+    extend_sandbox_timeout = blocking(SandboxesApi.extend_sandbox_timeout)
+    finalize_sandbox_snapshot = blocking(SandboxesApi.finalize_sandbox_snapshot)
+    get_sandbox = blocking(SandboxesApi.get_sandbox)
+    get_sandbox_command = blocking(SandboxesApi.get_sandbox_command)
+    get_sandbox_command_logs = blocking(SandboxesApi.get_sandbox_command_logs)
+    get_sandbox_file = blocking(SandboxesApi.get_sandbox_file)
+    get_sandbox_resource_metrics = blocking(SandboxesApi.get_sandbox_resource_metrics)
+    get_sandbox_snapshot = blocking(SandboxesApi.get_sandbox_snapshot)
+    get_sandbox_snapshot_blob_download_urls = blocking(
+        SandboxesApi.get_sandbox_snapshot_blob_download_urls
+    )
+    get_sandbox_snapshot_blob_upload_urls = blocking(
+        SandboxesApi.get_sandbox_snapshot_blob_upload_urls
+    )
+    keep_sandbox_alive = blocking(SandboxesApi.keep_sandbox_alive)
+    kill_sandbox_command = blocking(SandboxesApi.kill_sandbox_command)
+    list_sandbox_commands = blocking(SandboxesApi.list_sandbox_commands)
+    list_sandbox_snapshots = blocking(SandboxesApi.list_sandbox_snapshots)
+    list_sandbox_snapshots_iter = blocking_pager(SandboxesApi.list_sandbox_snapshots_iter)
+    list_sandboxes = blocking(SandboxesApi.list_sandboxes)
+    list_sandboxes_iter = blocking_pager(SandboxesApi.list_sandboxes_iter)
+    run_sandbox_command = blocking(SandboxesApi.run_sandbox_command)
+    stop_sandbox = blocking(SandboxesApi.stop_sandbox)
+    update_sandbox = blocking(SandboxesApi.update_sandbox)
+    write_sandbox_file = blocking(SandboxesApi.write_sandbox_file)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSandboxesApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSandboxesApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SandboxesApiRaw(RawGroup[SandboxesApi]):
+    """``client.api.sandboxes.with_raw_response``: a RawResponse per call."""
+
+    create_sandbox = raw(SandboxesApi.create_sandbox)
+    create_sandbox_directory = raw(SandboxesApi.create_sandbox_directory)
+    create_sandbox_snapshot = raw(SandboxesApi.create_sandbox_snapshot)
+    delete_sandbox = raw(SandboxesApi.delete_sandbox)
+    delete_sandbox_snapshot = raw(SandboxesApi.delete_sandbox_snapshot)
+    extend_sandbox_timeout = raw(SandboxesApi.extend_sandbox_timeout)
+    finalize_sandbox_snapshot = raw(SandboxesApi.finalize_sandbox_snapshot)
+    get_sandbox = raw(SandboxesApi.get_sandbox)
+    get_sandbox_command = raw(SandboxesApi.get_sandbox_command)
+    get_sandbox_command_logs = raw(SandboxesApi.get_sandbox_command_logs)
+    get_sandbox_file = raw(SandboxesApi.get_sandbox_file)
+    get_sandbox_resource_metrics = raw(SandboxesApi.get_sandbox_resource_metrics)
+    get_sandbox_snapshot = raw(SandboxesApi.get_sandbox_snapshot)
+    get_sandbox_snapshot_blob_download_urls = raw(
+        SandboxesApi.get_sandbox_snapshot_blob_download_urls
+    )
+    get_sandbox_snapshot_blob_upload_urls = raw(SandboxesApi.get_sandbox_snapshot_blob_upload_urls)
+    keep_sandbox_alive = raw(SandboxesApi.keep_sandbox_alive)
+    kill_sandbox_command = raw(SandboxesApi.kill_sandbox_command)
+    list_sandbox_commands = raw(SandboxesApi.list_sandbox_commands)
+    list_sandbox_snapshots = raw(SandboxesApi.list_sandbox_snapshots)
+    list_sandboxes = raw(SandboxesApi.list_sandboxes)
+    run_sandbox_command = raw(SandboxesApi.run_sandbox_command)
+    stop_sandbox = raw(SandboxesApi.stop_sandbox)
+    update_sandbox = raw(SandboxesApi.update_sandbox)
+    write_sandbox_file = raw(SandboxesApi.write_sandbox_file)
+
+
+class SyncSandboxesApiRaw(Synced[SandboxesApiRaw]):
+    """``SandboxesApiRaw`` blocking: ``client.api.sandboxes.with_raw_response``."""
+
+    create_sandbox = blocking(SandboxesApiRaw.create_sandbox)
+    create_sandbox_directory = blocking(SandboxesApiRaw.create_sandbox_directory)
+    create_sandbox_snapshot = blocking(SandboxesApiRaw.create_sandbox_snapshot)
+    delete_sandbox = blocking(SandboxesApiRaw.delete_sandbox)
+    delete_sandbox_snapshot = blocking(SandboxesApiRaw.delete_sandbox_snapshot)
+    extend_sandbox_timeout = blocking(SandboxesApiRaw.extend_sandbox_timeout)
+    finalize_sandbox_snapshot = blocking(SandboxesApiRaw.finalize_sandbox_snapshot)
+    get_sandbox = blocking(SandboxesApiRaw.get_sandbox)
+    get_sandbox_command = blocking(SandboxesApiRaw.get_sandbox_command)
+    get_sandbox_command_logs = blocking(SandboxesApiRaw.get_sandbox_command_logs)
+    get_sandbox_file = blocking(SandboxesApiRaw.get_sandbox_file)
+    get_sandbox_resource_metrics = blocking(SandboxesApiRaw.get_sandbox_resource_metrics)
+    get_sandbox_snapshot = blocking(SandboxesApiRaw.get_sandbox_snapshot)
+    get_sandbox_snapshot_blob_download_urls = blocking(
+        SandboxesApiRaw.get_sandbox_snapshot_blob_download_urls
+    )
+    get_sandbox_snapshot_blob_upload_urls = blocking(
+        SandboxesApiRaw.get_sandbox_snapshot_blob_upload_urls
+    )
+    keep_sandbox_alive = blocking(SandboxesApiRaw.keep_sandbox_alive)
+    kill_sandbox_command = blocking(SandboxesApiRaw.kill_sandbox_command)
+    list_sandbox_commands = blocking(SandboxesApiRaw.list_sandbox_commands)
+    list_sandbox_snapshots = blocking(SandboxesApiRaw.list_sandbox_snapshots)
+    list_sandboxes = blocking(SandboxesApiRaw.list_sandboxes)
+    run_sandbox_command = blocking(SandboxesApiRaw.run_sandbox_command)
+    stop_sandbox = blocking(SandboxesApiRaw.stop_sandbox)
+    update_sandbox = blocking(SandboxesApiRaw.update_sandbox)
+    write_sandbox_file = blocking(SandboxesApiRaw.write_sandbox_file)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SchedulesApi"]
+__all__ = ["SchedulesApi", "SchedulesApiRaw", "SyncSchedulesApi", "SyncSchedulesApiRaw"]
 
 
 class SchedulesApi:
@@ -211,3 +214,54 @@ class SchedulesApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SchedulesApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SchedulesApiRaw(self)
+
+
+class SyncSchedulesApi(Synced[SchedulesApi]):
+    """``SchedulesApi`` blocking: ``client.api.schedules`` of :class:`aiolightning.Lightning`."""
+
+    create_schedule = blocking(SchedulesApi.create_schedule)
+    create_schedule_run = blocking(SchedulesApi.create_schedule_run)
+    delete_schedule = blocking(SchedulesApi.delete_schedule)
+    get_schedule = blocking(SchedulesApi.get_schedule)
+    get_schedule_run = blocking(SchedulesApi.get_schedule_run)
+    list_schedule_runs = blocking(SchedulesApi.list_schedule_runs)
+    list_schedules = blocking(SchedulesApi.list_schedules)
+    update_schedule = blocking(SchedulesApi.update_schedule)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSchedulesApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSchedulesApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SchedulesApiRaw(RawGroup[SchedulesApi]):
+    """``client.api.schedules.with_raw_response``: a RawResponse per call."""
+
+    create_schedule = raw(SchedulesApi.create_schedule)
+    create_schedule_run = raw(SchedulesApi.create_schedule_run)
+    delete_schedule = raw(SchedulesApi.delete_schedule)
+    get_schedule = raw(SchedulesApi.get_schedule)
+    get_schedule_run = raw(SchedulesApi.get_schedule_run)
+    list_schedule_runs = raw(SchedulesApi.list_schedule_runs)
+    list_schedules = raw(SchedulesApi.list_schedules)
+    update_schedule = raw(SchedulesApi.update_schedule)
+
+
+class SyncSchedulesApiRaw(Synced[SchedulesApiRaw]):
+    """``SchedulesApiRaw`` blocking: ``client.api.schedules.with_raw_response``."""
+
+    create_schedule = blocking(SchedulesApiRaw.create_schedule)
+    create_schedule_run = blocking(SchedulesApiRaw.create_schedule_run)
+    delete_schedule = blocking(SchedulesApiRaw.delete_schedule)
+    get_schedule = blocking(SchedulesApiRaw.get_schedule)
+    get_schedule_run = blocking(SchedulesApiRaw.get_schedule_run)
+    list_schedule_runs = blocking(SchedulesApiRaw.list_schedule_runs)
+    list_schedules = blocking(SchedulesApiRaw.list_schedules)
+    update_schedule = blocking(SchedulesApiRaw.update_schedule)

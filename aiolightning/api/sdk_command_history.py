@@ -4,15 +4,23 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SdkCommandHistoryApi"]
+__all__ = [
+    "SdkCommandHistoryApi",
+    "SdkCommandHistoryApiRaw",
+    "SyncSdkCommandHistoryApi",
+    "SyncSdkCommandHistoryApiRaw",
+]
 
 
 class SdkCommandHistoryApi:
@@ -43,3 +51,33 @@ class SdkCommandHistoryApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SdkCommandHistoryApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SdkCommandHistoryApiRaw(self)
+
+
+class SyncSdkCommandHistoryApi(Synced[SdkCommandHistoryApi]):
+    """``SdkCommandHistoryApi`` blocking: ``client.api.sdk_command_history`` of :class:`aiolightning.Lightning`."""
+
+    create_sdk_command_history = blocking(SdkCommandHistoryApi.create_sdk_command_history)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSdkCommandHistoryApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSdkCommandHistoryApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SdkCommandHistoryApiRaw(RawGroup[SdkCommandHistoryApi]):
+    """``client.api.sdk_command_history.with_raw_response``: a RawResponse per call."""
+
+    create_sdk_command_history = raw(SdkCommandHistoryApi.create_sdk_command_history)
+
+
+class SyncSdkCommandHistoryApiRaw(Synced[SdkCommandHistoryApiRaw]):
+    """``SdkCommandHistoryApiRaw`` blocking: ``client.api.sdk_command_history.with_raw_response``."""
+
+    create_sdk_command_history = blocking(SdkCommandHistoryApiRaw.create_sdk_command_history)

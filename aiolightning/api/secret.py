@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SecretApi"]
+__all__ = ["SecretApi", "SecretApiRaw", "SyncSecretApi", "SyncSecretApiRaw"]
 
 
 class SecretApi:
@@ -232,3 +235,60 @@ class SecretApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SecretApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SecretApiRaw(self)
+
+
+class SyncSecretApi(Synced[SecretApi]):
+    """``SecretApi`` blocking: ``client.api.secret`` of :class:`aiolightning.Lightning`."""
+
+    create_secret = blocking(SecretApi.create_secret)
+    create_user_secret = blocking(SecretApi.create_user_secret)
+    delete_secret = blocking(SecretApi.delete_secret)
+    delete_user_secret = blocking(SecretApi.delete_user_secret)
+    get_secret = blocking(SecretApi.get_secret)
+    get_user_secret = blocking(SecretApi.get_user_secret)
+    list_secrets = blocking(SecretApi.list_secrets)
+    list_user_secrets = blocking(SecretApi.list_user_secrets)
+    update_secret = blocking(SecretApi.update_secret)
+    update_user_secret = blocking(SecretApi.update_user_secret)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSecretApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSecretApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SecretApiRaw(RawGroup[SecretApi]):
+    """``client.api.secret.with_raw_response``: a RawResponse per call."""
+
+    create_secret = raw(SecretApi.create_secret)
+    create_user_secret = raw(SecretApi.create_user_secret)
+    delete_secret = raw(SecretApi.delete_secret)
+    delete_user_secret = raw(SecretApi.delete_user_secret)
+    get_secret = raw(SecretApi.get_secret)
+    get_user_secret = raw(SecretApi.get_user_secret)
+    list_secrets = raw(SecretApi.list_secrets)
+    list_user_secrets = raw(SecretApi.list_user_secrets)
+    update_secret = raw(SecretApi.update_secret)
+    update_user_secret = raw(SecretApi.update_user_secret)
+
+
+class SyncSecretApiRaw(Synced[SecretApiRaw]):
+    """``SecretApiRaw`` blocking: ``client.api.secret.with_raw_response``."""
+
+    create_secret = blocking(SecretApiRaw.create_secret)
+    create_user_secret = blocking(SecretApiRaw.create_user_secret)
+    delete_secret = blocking(SecretApiRaw.delete_secret)
+    delete_user_secret = blocking(SecretApiRaw.delete_user_secret)
+    get_secret = blocking(SecretApiRaw.get_secret)
+    get_user_secret = blocking(SecretApiRaw.get_user_secret)
+    list_secrets = blocking(SecretApiRaw.list_secrets)
+    list_user_secrets = blocking(SecretApiRaw.list_user_secrets)
+    update_secret = blocking(SecretApiRaw.update_secret)
+    update_user_secret = blocking(SecretApiRaw.update_user_secret)

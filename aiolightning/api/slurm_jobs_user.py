@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SlurmJobsUserApi"]
+__all__ = [
+    "SlurmJobsUserApi",
+    "SlurmJobsUserApiRaw",
+    "SyncSlurmJobsUserApi",
+    "SyncSlurmJobsUserApiRaw",
+]
 
 
 class SlurmJobsUserApi:
@@ -238,3 +246,57 @@ class SlurmJobsUserApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SlurmJobsUserApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SlurmJobsUserApiRaw(self)
+
+
+class SyncSlurmJobsUserApi(Synced[SlurmJobsUserApi]):
+    """``SlurmJobsUserApi`` blocking: ``client.api.slurm_jobs_user`` of :class:`aiolightning.Lightning`."""
+
+    create_slurm_cluster_user = blocking(SlurmJobsUserApi.create_slurm_cluster_user)
+    create_user_slurm_job = blocking(SlurmJobsUserApi.create_user_slurm_job)
+    delete_user_slurm_job = blocking(SlurmJobsUserApi.delete_user_slurm_job)
+    get_user_slurm_job = blocking(SlurmJobsUserApi.get_user_slurm_job)
+    get_user_slurm_job_logs = blocking(SlurmJobsUserApi.get_user_slurm_job_logs)
+    list_slurm_cluster_users = blocking(SlurmJobsUserApi.list_slurm_cluster_users)
+    list_user_slurm_jobs = blocking(SlurmJobsUserApi.list_user_slurm_jobs)
+    update_user_slurm_job = blocking(SlurmJobsUserApi.update_user_slurm_job)
+    user_slurm_job_action = blocking(SlurmJobsUserApi.user_slurm_job_action)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSlurmJobsUserApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSlurmJobsUserApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SlurmJobsUserApiRaw(RawGroup[SlurmJobsUserApi]):
+    """``client.api.slurm_jobs_user.with_raw_response``: a RawResponse per call."""
+
+    create_slurm_cluster_user = raw(SlurmJobsUserApi.create_slurm_cluster_user)
+    create_user_slurm_job = raw(SlurmJobsUserApi.create_user_slurm_job)
+    delete_user_slurm_job = raw(SlurmJobsUserApi.delete_user_slurm_job)
+    get_user_slurm_job = raw(SlurmJobsUserApi.get_user_slurm_job)
+    get_user_slurm_job_logs = raw(SlurmJobsUserApi.get_user_slurm_job_logs)
+    list_slurm_cluster_users = raw(SlurmJobsUserApi.list_slurm_cluster_users)
+    list_user_slurm_jobs = raw(SlurmJobsUserApi.list_user_slurm_jobs)
+    update_user_slurm_job = raw(SlurmJobsUserApi.update_user_slurm_job)
+    user_slurm_job_action = raw(SlurmJobsUserApi.user_slurm_job_action)
+
+
+class SyncSlurmJobsUserApiRaw(Synced[SlurmJobsUserApiRaw]):
+    """``SlurmJobsUserApiRaw`` blocking: ``client.api.slurm_jobs_user.with_raw_response``."""
+
+    create_slurm_cluster_user = blocking(SlurmJobsUserApiRaw.create_slurm_cluster_user)
+    create_user_slurm_job = blocking(SlurmJobsUserApiRaw.create_user_slurm_job)
+    delete_user_slurm_job = blocking(SlurmJobsUserApiRaw.delete_user_slurm_job)
+    get_user_slurm_job = blocking(SlurmJobsUserApiRaw.get_user_slurm_job)
+    get_user_slurm_job_logs = blocking(SlurmJobsUserApiRaw.get_user_slurm_job_logs)
+    list_slurm_cluster_users = blocking(SlurmJobsUserApiRaw.list_slurm_cluster_users)
+    list_user_slurm_jobs = blocking(SlurmJobsUserApiRaw.list_user_slurm_jobs)
+    update_user_slurm_job = blocking(SlurmJobsUserApiRaw.update_user_slurm_job)
+    user_slurm_job_action = blocking(SlurmJobsUserApiRaw.user_slurm_job_action)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SnowflakeApi"]
+__all__ = ["SnowflakeApi", "SnowflakeApiRaw", "SyncSnowflakeApi", "SyncSnowflakeApiRaw"]
 
 
 class SnowflakeApi:
@@ -175,3 +178,48 @@ class SnowflakeApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SnowflakeApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SnowflakeApiRaw(self)
+
+
+class SyncSnowflakeApi(Synced[SnowflakeApi]):
+    """``SnowflakeApi`` blocking: ``client.api.snowflake`` of :class:`aiolightning.Lightning`."""
+
+    check_snowflake_connection = blocking(SnowflakeApi.check_snowflake_connection)
+    create_snowflake_connection = blocking(SnowflakeApi.create_snowflake_connection)
+    execute_snowflake_query = blocking(SnowflakeApi.execute_snowflake_query)
+    export_snowflake_query = blocking(SnowflakeApi.export_snowflake_query)
+    get_snowflake_query = blocking(SnowflakeApi.get_snowflake_query)
+    update_snowflake_query = blocking(SnowflakeApi.update_snowflake_query)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSnowflakeApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSnowflakeApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SnowflakeApiRaw(RawGroup[SnowflakeApi]):
+    """``client.api.snowflake.with_raw_response``: a RawResponse per call."""
+
+    check_snowflake_connection = raw(SnowflakeApi.check_snowflake_connection)
+    create_snowflake_connection = raw(SnowflakeApi.create_snowflake_connection)
+    execute_snowflake_query = raw(SnowflakeApi.execute_snowflake_query)
+    export_snowflake_query = raw(SnowflakeApi.export_snowflake_query)
+    get_snowflake_query = raw(SnowflakeApi.get_snowflake_query)
+    update_snowflake_query = raw(SnowflakeApi.update_snowflake_query)
+
+
+class SyncSnowflakeApiRaw(Synced[SnowflakeApiRaw]):
+    """``SnowflakeApiRaw`` blocking: ``client.api.snowflake.with_raw_response``."""
+
+    check_snowflake_connection = blocking(SnowflakeApiRaw.check_snowflake_connection)
+    create_snowflake_connection = blocking(SnowflakeApiRaw.create_snowflake_connection)
+    execute_snowflake_query = blocking(SnowflakeApiRaw.execute_snowflake_query)
+    export_snowflake_query = blocking(SnowflakeApiRaw.export_snowflake_query)
+    get_snowflake_query = blocking(SnowflakeApiRaw.get_snowflake_query)
+    update_snowflake_query = blocking(SnowflakeApiRaw.update_snowflake_query)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["SshPublicKeyApi"]
+__all__ = ["SshPublicKeyApi", "SshPublicKeyApiRaw", "SyncSshPublicKeyApi", "SyncSshPublicKeyApiRaw"]
 
 
 class SshPublicKeyApi:
@@ -145,3 +148,48 @@ class SshPublicKeyApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> SshPublicKeyApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SshPublicKeyApiRaw(self)
+
+
+class SyncSshPublicKeyApi(Synced[SshPublicKeyApi]):
+    """``SshPublicKeyApi`` blocking: ``client.api.ssh_public_key`` of :class:`aiolightning.Lightning`."""
+
+    create_ssh_public_key = blocking(SshPublicKeyApi.create_ssh_public_key)
+    delete_ssh_public_key = blocking(SshPublicKeyApi.delete_ssh_public_key)
+    generate_ssh_key_pair = blocking(SshPublicKeyApi.generate_ssh_key_pair)
+    get_ssh_public_key = blocking(SshPublicKeyApi.get_ssh_public_key)
+    list_ssh_public_keys = blocking(SshPublicKeyApi.list_ssh_public_keys)
+    setup_confirmed_ssh_public_key = blocking(SshPublicKeyApi.setup_confirmed_ssh_public_key)
+
+    @cached_property
+    def with_raw_response(self) -> SyncSshPublicKeyApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncSshPublicKeyApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class SshPublicKeyApiRaw(RawGroup[SshPublicKeyApi]):
+    """``client.api.ssh_public_key.with_raw_response``: a RawResponse per call."""
+
+    create_ssh_public_key = raw(SshPublicKeyApi.create_ssh_public_key)
+    delete_ssh_public_key = raw(SshPublicKeyApi.delete_ssh_public_key)
+    generate_ssh_key_pair = raw(SshPublicKeyApi.generate_ssh_key_pair)
+    get_ssh_public_key = raw(SshPublicKeyApi.get_ssh_public_key)
+    list_ssh_public_keys = raw(SshPublicKeyApi.list_ssh_public_keys)
+    setup_confirmed_ssh_public_key = raw(SshPublicKeyApi.setup_confirmed_ssh_public_key)
+
+
+class SyncSshPublicKeyApiRaw(Synced[SshPublicKeyApiRaw]):
+    """``SshPublicKeyApiRaw`` blocking: ``client.api.ssh_public_key.with_raw_response``."""
+
+    create_ssh_public_key = blocking(SshPublicKeyApiRaw.create_ssh_public_key)
+    delete_ssh_public_key = blocking(SshPublicKeyApiRaw.delete_ssh_public_key)
+    generate_ssh_key_pair = blocking(SshPublicKeyApiRaw.generate_ssh_key_pair)
+    get_ssh_public_key = blocking(SshPublicKeyApiRaw.get_ssh_public_key)
+    list_ssh_public_keys = blocking(SshPublicKeyApiRaw.list_ssh_public_keys)
+    setup_confirmed_ssh_public_key = blocking(SshPublicKeyApiRaw.setup_confirmed_ssh_public_key)

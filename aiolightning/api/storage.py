@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["StorageApi"]
+__all__ = ["StorageApi", "StorageApiRaw", "SyncStorageApi", "SyncStorageApiRaw"]
 
 
 class StorageApi:
@@ -668,3 +671,106 @@ class StorageApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> StorageApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return StorageApiRaw(self)
+
+
+class SyncStorageApi(Synced[StorageApi]):
+    """``StorageApi`` blocking: ``client.api.storage`` of :class:`aiolightning.Lightning`."""
+
+    abort_storage_transfer = blocking(StorageApi.abort_storage_transfer)
+    complete_upload_project_artifact = blocking(StorageApi.complete_upload_project_artifact)
+    complete_upload_temporary_artifact = blocking(StorageApi.complete_upload_temporary_artifact)
+    create_storage_transfer = blocking(StorageApi.create_storage_transfer)
+    delete_project_artifact = blocking(StorageApi.delete_project_artifact)
+    delete_shared_artifact = blocking(StorageApi.delete_shared_artifact)
+    get_org_storage_metadata = blocking(StorageApi.get_org_storage_metadata)
+    get_project_artifact = blocking(StorageApi.get_project_artifact)
+    get_project_storage_metadata = blocking(StorageApi.get_project_storage_metadata)
+    get_project_uploads_artifacts_page = blocking(StorageApi.get_project_uploads_artifacts_page)
+    get_project_uploads_folder_index = blocking(StorageApi.get_project_uploads_folder_index)
+    get_storage_transfer = blocking(StorageApi.get_storage_transfer)
+    list_project_artifacts = blocking(StorageApi.list_project_artifacts)
+    list_project_artifacts_iter = blocking_pager(StorageApi.list_project_artifacts_iter)
+    list_project_locked_resources = blocking(StorageApi.list_project_locked_resources)
+    list_shared_artifacts = blocking(StorageApi.list_shared_artifacts)
+    list_storage_transfers = blocking(StorageApi.list_storage_transfers)
+    pause_storage_transfer = blocking(StorageApi.pause_storage_transfer)
+    post_cloud_space_artifact_events = blocking(StorageApi.post_cloud_space_artifact_events)
+    publish_shared_artifact = blocking(StorageApi.publish_shared_artifact)
+    resume_storage_transfer = blocking(StorageApi.resume_storage_transfer)
+    upload_project_artifact = blocking(StorageApi.upload_project_artifact)
+    upload_project_artifact_parts = blocking(StorageApi.upload_project_artifact_parts)
+    upload_temporary_artifact = blocking(StorageApi.upload_temporary_artifact)
+    upload_temporary_artifact_parts = blocking(StorageApi.upload_temporary_artifact_parts)
+    validate_storage_transfer = blocking(StorageApi.validate_storage_transfer)
+
+    @cached_property
+    def with_raw_response(self) -> SyncStorageApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncStorageApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class StorageApiRaw(RawGroup[StorageApi]):
+    """``client.api.storage.with_raw_response``: a RawResponse per call."""
+
+    abort_storage_transfer = raw(StorageApi.abort_storage_transfer)
+    complete_upload_project_artifact = raw(StorageApi.complete_upload_project_artifact)
+    complete_upload_temporary_artifact = raw(StorageApi.complete_upload_temporary_artifact)
+    create_storage_transfer = raw(StorageApi.create_storage_transfer)
+    delete_project_artifact = raw(StorageApi.delete_project_artifact)
+    delete_shared_artifact = raw(StorageApi.delete_shared_artifact)
+    get_org_storage_metadata = raw(StorageApi.get_org_storage_metadata)
+    get_project_artifact = raw(StorageApi.get_project_artifact)
+    get_project_storage_metadata = raw(StorageApi.get_project_storage_metadata)
+    get_project_uploads_artifacts_page = raw(StorageApi.get_project_uploads_artifacts_page)
+    get_project_uploads_folder_index = raw(StorageApi.get_project_uploads_folder_index)
+    get_storage_transfer = raw(StorageApi.get_storage_transfer)
+    list_project_artifacts = raw(StorageApi.list_project_artifacts)
+    list_project_locked_resources = raw(StorageApi.list_project_locked_resources)
+    list_shared_artifacts = raw(StorageApi.list_shared_artifacts)
+    list_storage_transfers = raw(StorageApi.list_storage_transfers)
+    pause_storage_transfer = raw(StorageApi.pause_storage_transfer)
+    post_cloud_space_artifact_events = raw(StorageApi.post_cloud_space_artifact_events)
+    publish_shared_artifact = raw(StorageApi.publish_shared_artifact)
+    resume_storage_transfer = raw(StorageApi.resume_storage_transfer)
+    upload_project_artifact = raw(StorageApi.upload_project_artifact)
+    upload_project_artifact_parts = raw(StorageApi.upload_project_artifact_parts)
+    upload_temporary_artifact = raw(StorageApi.upload_temporary_artifact)
+    upload_temporary_artifact_parts = raw(StorageApi.upload_temporary_artifact_parts)
+    validate_storage_transfer = raw(StorageApi.validate_storage_transfer)
+
+
+class SyncStorageApiRaw(Synced[StorageApiRaw]):
+    """``StorageApiRaw`` blocking: ``client.api.storage.with_raw_response``."""
+
+    abort_storage_transfer = blocking(StorageApiRaw.abort_storage_transfer)
+    complete_upload_project_artifact = blocking(StorageApiRaw.complete_upload_project_artifact)
+    complete_upload_temporary_artifact = blocking(StorageApiRaw.complete_upload_temporary_artifact)
+    create_storage_transfer = blocking(StorageApiRaw.create_storage_transfer)
+    delete_project_artifact = blocking(StorageApiRaw.delete_project_artifact)
+    delete_shared_artifact = blocking(StorageApiRaw.delete_shared_artifact)
+    get_org_storage_metadata = blocking(StorageApiRaw.get_org_storage_metadata)
+    get_project_artifact = blocking(StorageApiRaw.get_project_artifact)
+    get_project_storage_metadata = blocking(StorageApiRaw.get_project_storage_metadata)
+    get_project_uploads_artifacts_page = blocking(StorageApiRaw.get_project_uploads_artifacts_page)
+    get_project_uploads_folder_index = blocking(StorageApiRaw.get_project_uploads_folder_index)
+    get_storage_transfer = blocking(StorageApiRaw.get_storage_transfer)
+    list_project_artifacts = blocking(StorageApiRaw.list_project_artifacts)
+    list_project_locked_resources = blocking(StorageApiRaw.list_project_locked_resources)
+    list_shared_artifacts = blocking(StorageApiRaw.list_shared_artifacts)
+    list_storage_transfers = blocking(StorageApiRaw.list_storage_transfers)
+    pause_storage_transfer = blocking(StorageApiRaw.pause_storage_transfer)
+    post_cloud_space_artifact_events = blocking(StorageApiRaw.post_cloud_space_artifact_events)
+    publish_shared_artifact = blocking(StorageApiRaw.publish_shared_artifact)
+    resume_storage_transfer = blocking(StorageApiRaw.resume_storage_transfer)
+    upload_project_artifact = blocking(StorageApiRaw.upload_project_artifact)
+    upload_project_artifact_parts = blocking(StorageApiRaw.upload_project_artifact_parts)
+    upload_temporary_artifact = blocking(StorageApiRaw.upload_temporary_artifact)
+    upload_temporary_artifact_parts = blocking(StorageApiRaw.upload_temporary_artifact_parts)
+    validate_storage_transfer = blocking(StorageApiRaw.validate_storage_transfer)

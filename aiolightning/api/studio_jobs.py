@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["StudioJobsApi"]
+__all__ = ["StudioJobsApi", "StudioJobsApiRaw", "SyncStudioJobsApi", "SyncStudioJobsApiRaw"]
 
 
 class StudioJobsApi:
@@ -164,3 +167,48 @@ class StudioJobsApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> StudioJobsApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return StudioJobsApiRaw(self)
+
+
+class SyncStudioJobsApi(Synced[StudioJobsApi]):
+    """``StudioJobsApi`` blocking: ``client.api.studio_jobs`` of :class:`aiolightning.Lightning`."""
+
+    create_studio_job = blocking(StudioJobsApi.create_studio_job)
+    delete_studio_job = blocking(StudioJobsApi.delete_studio_job)
+    get_studio_job = blocking(StudioJobsApi.get_studio_job)
+    list_studio_jobs = blocking(StudioJobsApi.list_studio_jobs)
+    stop_studio_job = blocking(StudioJobsApi.stop_studio_job)
+    update_studio_job = blocking(StudioJobsApi.update_studio_job)
+
+    @cached_property
+    def with_raw_response(self) -> SyncStudioJobsApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncStudioJobsApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class StudioJobsApiRaw(RawGroup[StudioJobsApi]):
+    """``client.api.studio_jobs.with_raw_response``: a RawResponse per call."""
+
+    create_studio_job = raw(StudioJobsApi.create_studio_job)
+    delete_studio_job = raw(StudioJobsApi.delete_studio_job)
+    get_studio_job = raw(StudioJobsApi.get_studio_job)
+    list_studio_jobs = raw(StudioJobsApi.list_studio_jobs)
+    stop_studio_job = raw(StudioJobsApi.stop_studio_job)
+    update_studio_job = raw(StudioJobsApi.update_studio_job)
+
+
+class SyncStudioJobsApiRaw(Synced[StudioJobsApiRaw]):
+    """``StudioJobsApiRaw`` blocking: ``client.api.studio_jobs.with_raw_response``."""
+
+    create_studio_job = blocking(StudioJobsApiRaw.create_studio_job)
+    delete_studio_job = blocking(StudioJobsApiRaw.delete_studio_job)
+    get_studio_job = blocking(StudioJobsApiRaw.get_studio_job)
+    list_studio_jobs = blocking(StudioJobsApiRaw.list_studio_jobs)
+    stop_studio_job = blocking(StudioJobsApiRaw.stop_studio_job)
+    update_studio_job = blocking(StudioJobsApiRaw.update_studio_job)

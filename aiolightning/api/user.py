@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
 from .._pagination import AsyncPager
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking, blocking_pager
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["UserApi"]
+__all__ = ["SyncUserApi", "SyncUserApiRaw", "UserApi", "UserApiRaw"]
 
 
 class UserApi:
@@ -426,3 +429,82 @@ class UserApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> UserApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return UserApiRaw(self)
+
+
+class SyncUserApi(Synced[UserApi]):
+    """``UserApi`` blocking: ``client.api.user`` of :class:`aiolightning.Lightning`."""
+
+    ack_user_storage_violation = blocking(UserApi.ack_user_storage_violation)
+    complete_onboarding = blocking(UserApi.complete_onboarding)
+    create_affiliate_link = blocking(UserApi.create_affiliate_link)
+    delete_affiliate_link = blocking(UserApi.delete_affiliate_link)
+    get_affiliate_link = blocking(UserApi.get_affiliate_link)
+    get_settings = blocking(UserApi.get_settings)
+    get_user_profile = blocking(UserApi.get_user_profile)
+    get_user_storage_breakdown = blocking(UserApi.get_user_storage_breakdown)
+    list_affiliate_links = blocking(UserApi.list_affiliate_links)
+    list_notification_dialogs = blocking(UserApi.list_notification_dialogs)
+    request_verification_code = blocking(UserApi.request_verification_code)
+    search_users = blocking(UserApi.search_users)
+    search_users_iter = blocking_pager(UserApi.search_users_iter)
+    update_affiliate_link = blocking(UserApi.update_affiliate_link)
+    update_user_credits_auto_replenish = blocking(UserApi.update_user_credits_auto_replenish)
+    update_user_viewed_new_features = blocking(UserApi.update_user_viewed_new_features)
+    upload_settings = blocking(UserApi.upload_settings)
+    verify_verification = blocking(UserApi.verify_verification)
+
+    @cached_property
+    def with_raw_response(self) -> SyncUserApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncUserApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class UserApiRaw(RawGroup[UserApi]):
+    """``client.api.user.with_raw_response``: a RawResponse per call."""
+
+    ack_user_storage_violation = raw(UserApi.ack_user_storage_violation)
+    complete_onboarding = raw(UserApi.complete_onboarding)
+    create_affiliate_link = raw(UserApi.create_affiliate_link)
+    delete_affiliate_link = raw(UserApi.delete_affiliate_link)
+    get_affiliate_link = raw(UserApi.get_affiliate_link)
+    get_settings = raw(UserApi.get_settings)
+    get_user_profile = raw(UserApi.get_user_profile)
+    get_user_storage_breakdown = raw(UserApi.get_user_storage_breakdown)
+    list_affiliate_links = raw(UserApi.list_affiliate_links)
+    list_notification_dialogs = raw(UserApi.list_notification_dialogs)
+    request_verification_code = raw(UserApi.request_verification_code)
+    search_users = raw(UserApi.search_users)
+    update_affiliate_link = raw(UserApi.update_affiliate_link)
+    update_user_credits_auto_replenish = raw(UserApi.update_user_credits_auto_replenish)
+    update_user_viewed_new_features = raw(UserApi.update_user_viewed_new_features)
+    upload_settings = raw(UserApi.upload_settings)
+    verify_verification = raw(UserApi.verify_verification)
+
+
+class SyncUserApiRaw(Synced[UserApiRaw]):
+    """``UserApiRaw`` blocking: ``client.api.user.with_raw_response``."""
+
+    ack_user_storage_violation = blocking(UserApiRaw.ack_user_storage_violation)
+    complete_onboarding = blocking(UserApiRaw.complete_onboarding)
+    create_affiliate_link = blocking(UserApiRaw.create_affiliate_link)
+    delete_affiliate_link = blocking(UserApiRaw.delete_affiliate_link)
+    get_affiliate_link = blocking(UserApiRaw.get_affiliate_link)
+    get_settings = blocking(UserApiRaw.get_settings)
+    get_user_profile = blocking(UserApiRaw.get_user_profile)
+    get_user_storage_breakdown = blocking(UserApiRaw.get_user_storage_breakdown)
+    list_affiliate_links = blocking(UserApiRaw.list_affiliate_links)
+    list_notification_dialogs = blocking(UserApiRaw.list_notification_dialogs)
+    request_verification_code = blocking(UserApiRaw.request_verification_code)
+    search_users = blocking(UserApiRaw.search_users)
+    update_affiliate_link = blocking(UserApiRaw.update_affiliate_link)
+    update_user_credits_auto_replenish = blocking(UserApiRaw.update_user_credits_auto_replenish)
+    update_user_viewed_new_features = blocking(UserApiRaw.update_user_viewed_new_features)
+    upload_settings = blocking(UserApiRaw.upload_settings)
+    verify_verification = blocking(UserApiRaw.verify_verification)

@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["VirtualMachineApi"]
+__all__ = [
+    "SyncVirtualMachineApi",
+    "SyncVirtualMachineApiRaw",
+    "VirtualMachineApi",
+    "VirtualMachineApiRaw",
+]
 
 
 class VirtualMachineApi:
@@ -138,3 +146,45 @@ class VirtualMachineApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> VirtualMachineApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return VirtualMachineApiRaw(self)
+
+
+class SyncVirtualMachineApi(Synced[VirtualMachineApi]):
+    """``VirtualMachineApi`` blocking: ``client.api.virtual_machine`` of :class:`aiolightning.Lightning`."""
+
+    create_virtual_machine = blocking(VirtualMachineApi.create_virtual_machine)
+    delete_virtual_machine = blocking(VirtualMachineApi.delete_virtual_machine)
+    get_virtual_machine = blocking(VirtualMachineApi.get_virtual_machine)
+    list_virtual_machines = blocking(VirtualMachineApi.list_virtual_machines)
+    update_virtual_machine = blocking(VirtualMachineApi.update_virtual_machine)
+
+    @cached_property
+    def with_raw_response(self) -> SyncVirtualMachineApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncVirtualMachineApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class VirtualMachineApiRaw(RawGroup[VirtualMachineApi]):
+    """``client.api.virtual_machine.with_raw_response``: a RawResponse per call."""
+
+    create_virtual_machine = raw(VirtualMachineApi.create_virtual_machine)
+    delete_virtual_machine = raw(VirtualMachineApi.delete_virtual_machine)
+    get_virtual_machine = raw(VirtualMachineApi.get_virtual_machine)
+    list_virtual_machines = raw(VirtualMachineApi.list_virtual_machines)
+    update_virtual_machine = raw(VirtualMachineApi.update_virtual_machine)
+
+
+class SyncVirtualMachineApiRaw(Synced[VirtualMachineApiRaw]):
+    """``VirtualMachineApiRaw`` blocking: ``client.api.virtual_machine.with_raw_response``."""
+
+    create_virtual_machine = blocking(VirtualMachineApiRaw.create_virtual_machine)
+    delete_virtual_machine = blocking(VirtualMachineApiRaw.delete_virtual_machine)
+    get_virtual_machine = blocking(VirtualMachineApiRaw.get_virtual_machine)
+    list_virtual_machines = blocking(VirtualMachineApiRaw.list_virtual_machines)
+    update_virtual_machine = blocking(VirtualMachineApiRaw.update_virtual_machine)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._raw import RawGroup, raw
+from .._sync._wrap import Synced, blocking
 from .._transport import quote_path_param
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
     from .._transport import Transport
 
-__all__ = ["VolumeApi"]
+__all__ = ["SyncVolumeApi", "SyncVolumeApiRaw", "VolumeApi", "VolumeApiRaw"]
 
 
 class VolumeApi:
@@ -69,3 +72,36 @@ class VolumeApi:
             timeout=timeout,
             retry=retry,
         )
+
+    @cached_property
+    def with_raw_response(self) -> VolumeApiRaw:
+        """The same operations, each returning a :class:`~aiolightning.RawResponse` (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return VolumeApiRaw(self)
+
+
+class SyncVolumeApi(Synced[VolumeApi]):
+    """``VolumeApi`` blocking: ``client.api.volume`` of :class:`aiolightning.Lightning`."""
+
+    get_volume = blocking(VolumeApi.get_volume)
+    update_volume = blocking(VolumeApi.update_volume)
+
+    @cached_property
+    def with_raw_response(self) -> SyncVolumeApiRaw:
+        """The same operations, each returning a RawResponse (status,
+        headers, request id) whose ``value`` is what the operation returns."""
+        return SyncVolumeApiRaw(self._portal, self.aio.with_raw_response)
+
+
+class VolumeApiRaw(RawGroup[VolumeApi]):
+    """``client.api.volume.with_raw_response``: a RawResponse per call."""
+
+    get_volume = raw(VolumeApi.get_volume)
+    update_volume = raw(VolumeApi.update_volume)
+
+
+class SyncVolumeApiRaw(Synced[VolumeApiRaw]):
+    """``VolumeApiRaw`` blocking: ``client.api.volume.with_raw_response``."""
+
+    get_volume = blocking(VolumeApiRaw.get_volume)
+    update_volume = blocking(VolumeApiRaw.update_volume)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from . import _demo, _emulator, _jobs, _storage, _studios
+from . import _completion, _demo, _emulator, _jobs, _storage, _studios
 from ._parser import CliParser, root_parser
 
 __all__ = ["COMMANDS", "build_parser"]
 
 # in the order `aiolightning --help` lists them; each module has `register(commands)`
-COMMANDS = (_demo, _emulator, _studios, _jobs, _storage)
+COMMANDS = (_demo, _emulator, _studios, _jobs, _storage, _completion)
 
 
 def build_parser() -> CliParser:
@@ -18,4 +18,5 @@ def build_parser() -> CliParser:
     commands.required = True
     for module in COMMANDS:
         module.register(commands)
+    parser.set_defaults(command_tree=parser)  # for `completion`, which prints the tree
     return parser

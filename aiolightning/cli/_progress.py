@@ -8,6 +8,8 @@ keep moving while nothing completes).
 
     async with Progress("upload", total=size, unit="bytes", enabled=on) as bar:
         bar.advance(n)                      # or bar.update(done=..) for absolute values
+
+``with Progress(...) as bar:`` works from synchronous code too (without the ticker).
 """
 
 from __future__ import annotations
@@ -114,6 +116,21 @@ class Progress:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        self.close(keep=exc_type is None)
+
+    def __enter__(self) -> Progress:
+        """From sync code (``aiolightning.Lightning``): no ticker; it redraws on updates."""
+        self._started = time.monotonic()
+        if self.enabled:
+            self._draw()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close(keep=exc_type is None)
 
     def close(self, *, keep: bool = True) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .._sync._portal import register_local_server, unregister_local_server
 from ._app import build_app
 from ._config import Counters, EmulatorConfig
 from ._state import State
@@ -26,6 +27,7 @@ from ._storage import ArtifactStore
 
 if TYPE_CHECKING:
     from .._client import AsyncLightning
+    from .._sync._client import Lightning
 
 __all__ = ["Emulator", "EmulatorInfo", "EmulatorThread", "cli_args", "spawn_emulator"]
 
@@ -58,6 +60,15 @@ class _Info:
 
         options.setdefault("teamspace", self.teamspace_name)
         return AsyncLightning(self.url, user_id=self.user_id, api_key=self.api_key, **options)
+
+    def sync_client(self, **options: Any) -> Lightning:
+        """The blocking :class:`~aiolightning.Lightning` wired like :meth:`client` (``with
+        emu.sync_client() as c:``). Serve it from a thread (``EmulatorThread``, a subprocess):
+        an emulator on the caller's own event loop cannot answer a blocking call."""
+        from .._sync._client import Lightning
+
+        options.setdefault("teamspace", self.teamspace_name)
+        return Lightning(self.url, user_id=self.user_id, api_key=self.api_key, **options)
 
     def sdk_env(self) -> dict[str, str]:
         """Environment variables that point `lightning_sdk` at this emulator."""
@@ -153,8 +164,12 @@ class Emulator(_Info):
         self.url = f"http://{host}:{self.port}"
         self.storage_url = f"http://{host}:{storage_port}"
         self.state.base_url = self.url
+        for url in (self.url, self.storage_url):  # a blocking client on this loop would hang
+            register_local_server(url, asyncio.get_running_loop())
 
     async def close(self) -> None:
+        for url in (self.url, self.storage_url):
+            unregister_local_server(url)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -20,20 +20,35 @@ class LitUrl:
 
 
 def is_lit_url(text: str) -> bool:
-    return text[:4].lower() == "lit:"
+    return isinstance(text, str) and text[:4].lower() == "lit:"
 
 
-def clean_remote_path(path: str, *, allow_root: bool = True, what: str = "remote path") -> str:
+def _check_text(text: str, what: str) -> None:
+    """NUL, backslash and text that is not valid Unicode (lone surrogates) are refused."""
+    if "\x00" in text or "\\" in text:
+        raise StoragePathError(f"{what} {text!r}: NUL and backslash are not allowed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoragePathError(f"{what} {text!r} is not valid Unicode") from None
+
+
+def clean_remote_path(
+    path: str, *, allow_root: bool = True, what: str = "remote path", mount: bool = True
+) -> str:
     """A drive/studio path without leading or trailing ``/``; ``..``, ``.``, empty
-    segments, backslashes and NUL are refused (a path must not escape its root)."""
+    segments, backslashes and NUL are refused (a path must not escape its root).
+
+    ``mount``: strip a leading ``teamspace/`` (the ``/teamspace`` mount inside studios, as
+    the SDK does) -- right for a path a user typed, wrong for a path the server listed (a
+    folder really called ``teamspace``)."""
     if not isinstance(path, str):
         raise StoragePathError(f"{what} must be a string, got {type(path).__name__}")
-    if "\x00" in path or "\\" in path:
-        raise StoragePathError(f"{what} {path!r}: NUL and backslash are not allowed")
+    _check_text(path, what)
     stripped = path.strip("/")
-    if stripped.startswith("teamspace/"):  # the /teamspace mount inside studios
+    if mount and stripped.startswith("teamspace/"):
         stripped = stripped[len("teamspace/") :]
-    elif stripped == "teamspace":
+    elif mount and stripped == "teamspace":
         stripped = ""
     if not stripped:
         if allow_root:
@@ -66,6 +81,10 @@ def parse_lit_url(url: str) -> LitUrl:
             f"malformed lit:// URL {url!r}: expected lit://<owner>/<teamspace>/<path> "
             "(or lit:///<path> for the default teamspace)"
         )
+    for what, name in (("owner", parts[0]), ("teamspace", parts[1])):
+        _check_text(name, f"lit:// URL {url!r}: {what}")
+        if name.strip() in ("", ".", ".."):
+            raise StoragePathError(f"malformed lit:// URL {url!r}: {what} {name!r} is not a name")
     path = clean_remote_path(parts[2] if len(parts) > 2 else "", what=f"path of {url!r}")
     return LitUrl(parts[0], parts[1], path)
 

@@ -40,7 +40,7 @@ class StorageBase:
     def config(self) -> TransferConfig:
         return self._config
 
-    def configure(self, config: TransferConfig | None = None, **changes: Any) -> None:
+    def configure(self, /, config: TransferConfig | None = None, **changes: Any) -> None:
         """Replace the transfer knobs (``client.storage.configure(part_size=64 * 2**20)``)."""
         new = (
             (config or self._config).with_options(**changes)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def _safe_local_child(root: Path, rel: str) -> Path:
     """``root/rel`` for a path from a listing, refusing anything that would escape root."""
-    clean = clean_remote_path(rel, allow_root=False, what="listed path")
+    clean = clean_remote_path(rel, allow_root=False, what="listed path", mount=False)
     return root.joinpath(*PurePosixPath(clean).parts)
 
 
