@@ -5,6 +5,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from _proxy import ForwardProxy
 from _storage import small_config
 
 from aiolightning import AsyncLightning
@@ -56,3 +57,40 @@ async def storage_client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[As
     async with emulator.client() as c:
         c.storage.configure(small_config(tmp_path))
         yield c
+
+
+@pytest.fixture
+async def tls_emulator() -> AsyncIterator[Emulator]:
+    """Like `emulator`, over https: `tls_emulator.ca_file` is the PEM file of its private CA
+    (trust it: `ssl.create_default_context(cafile=tls_emulator.ca_file)`)."""
+    config = EmulatorConfig(timings=fast_timings(), admin=True)
+    async with Emulator(seed=0, config=config, tls=True) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[ForwardProxy]:
+    """A CONNECT-capable forward proxy on 127.0.0.1 (tests/_proxy.py): `.url`, and `.log`,
+    one `ProxyEntry(method, host, port, path, status, user)` per request or tunnel."""
+    async with ForwardProxy() as proxy:
+        yield proxy
+
+
+PROXY_CREDENTIALS = ("proxy-user", "proxy-secret-6f1c")
+
+
+@pytest.fixture
+async def auth_proxy() -> AsyncIterator[ForwardProxy]:
+    """`forward_proxy` requiring Basic proxy credentials (`PROXY_CREDENTIALS`); without them
+    it answers 407. `.url_with_credentials()` is its URL with the user and password in it."""
+    async with ForwardProxy(credentials=PROXY_CREDENTIALS) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def inspecting_proxy(tls_emulator: Emulator) -> AsyncIterator[ForwardProxy]:
+    """`forward_proxy` inspecting TLS, as corporate proxies do, in front of `tls_emulator`:
+    it ends each tunnel's TLS with a certificate of its own CA and logs every request inside
+    (`inspected=True`). Clients trust `inspecting_proxy.bundle_with(tls_emulator.ca_file)`."""
+    async with ForwardProxy(inspect=True, upstream_ca=tls_emulator.ca_file) as proxy:
+        yield proxy

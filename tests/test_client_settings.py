@@ -62,6 +62,7 @@ def test_cli_exits_2_on_a_malformed_url(tmp_path: Path) -> None:
 def test_a_credentials_file_others_can_read_draws_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
     for name in ("LIGHTNING_API_KEY", "LIGHTNING_AUTH_TOKEN", "LIGHTNING_USER_ID"):
         monkeypatch.delenv(name, raising=False)
     creds = tmp_path / "credentials.json"

@@ -169,6 +169,7 @@ async def test_a_malformed_proxy_variable_names_the_variable_not_the_password(
 async def test_an_all_proxy_aiohttp_cannot_use_is_ignored_with_a_warning(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
     monkeypatch.setenv("ALL_PROXY", f"socks5://u:{SECRET}@127.0.0.1:1080")
     async with emulator.client() as c:  # curl users often have this: the client still works
         await c.api.auth.get_user()

@@ -58,6 +58,7 @@ def client(base: str, **kw: object) -> AsyncLightning:
 async def test_verify_accepts_a_path_a_context_or_false(
     tls_server: tuple[str, Recorder], ca: PrivateCA, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
     base, rec = tls_server
     for verify in (str(ca.ca_file), ca.ca_file, ca.client_context()):
         async with client(base, verify=verify) as c:
@@ -128,6 +129,7 @@ def _subject_hash(der: bytes) -> str:
 async def test_an_untrusted_certificate_fails_at_once_with_the_fix(
     tls_server: tuple[str, Recorder], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
     base, rec = tls_server
     async with client(base) as c:  # the system's trust store does not know the private CA
         with pytest.raises(TLSVerificationError) as info:

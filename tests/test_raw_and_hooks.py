@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from _servers import serve
@@ -109,6 +110,8 @@ def test_hooks_on_the_sync_client_count_5xx_retries() -> None:
 
 
 def test_a_failing_hook_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
+
     def broken(event: RetryEvent) -> None:
         raise ValueError("hook bug")
 

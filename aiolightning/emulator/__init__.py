@@ -7,7 +7,7 @@ async with Emulator(seed=0, config=EmulatorConfig(...)) as emu:
     emu.counters.snapshot()                    # what happened
 with EmulatorThread() as emu: ...      # background thread, for synchronous code
 with spawn_emulator() as emu: ...      # subprocess (its own core), for benchmarks
-python -m aiolightning.emulator --port 8123 [--seed --latency --rate-limit ... --admin --json]
+python -m aiolightning.emulator --port 8123 [--seed --latency ... --admin --json --tls]
 ```
 
 The world it starts with (deterministic under the seed): user `emu-user` (`emu.user_id`,
@@ -34,6 +34,8 @@ Behaviour worth knowing:
   307 to a presigned URL on a second listener (`emu.storage_url`: another origin). Counters
   `storage:*` (`authorization_header_seen`, `uploads_expired`, `downloads_redirected`,
   `presigned_gets`, `urls_expired`, `signature_rejected`, ...).
+* `tls=True` / `--tls` (the `tls` extra) serves both listeners over https with a CA made at
+  start: `emu.ca_file` is its PEM file (`sdk_env()` sets `REQUESTS_CA_BUNDLE` to it).
 * `/_emulator/counters` (GET, DELETE) and `/_emulator/config` (GET, PATCH) exist only with
   `EmulatorConfig(admin=True)` / `--admin`. Counter keys are listed on `Counters`.
 """

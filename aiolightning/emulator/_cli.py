@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from ._config import EmulatorConfig, Faults, Timings
 from ._server import Emulator
+from ._tls import TLSUnavailableError
 
 __all__ = ["main", "parser"]
 
@@ -29,6 +30,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--admin", action="store_true", help="serve /_emulator/counters and /_emulator/config"
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a private CA made at start; prints the CA file to trust "
+        "(needs the 'tls' extra)",
     )
     g = p.add_argument_group("faults")
     g.add_argument("--latency", type=float, default=d.latency, help="seconds added to each request")
@@ -118,7 +125,7 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
 
 
 async def _serve(a: argparse.Namespace) -> None:
-    emu = Emulator(a.seed, config_from_args(a), host=a.host, port=a.port)
+    emu = Emulator(a.seed, config_from_args(a), host=a.host, port=a.port, tls=a.tls)
     await emu.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -137,6 +144,8 @@ async def _serve(a: argparse.Namespace) -> None:
             print(f"  LIGHTNING_API_KEY={emu.api_key}", flush=True)
             print(f"  LIGHTNING_TEAMSPACE={emu.org_name}/{emu.teamspace_name}", flush=True)
             print(f"  user {emu.username}, teamspace id {emu.teamspace_id}", flush=True)
+            if emu.ca_file is not None:
+                print(f"  REQUESTS_CA_BUNDLE={emu.ca_file}  (this run's CA)", flush=True)
             if a.admin:
                 print(
                     f"  admin: {emu.url}/_emulator/counters, {emu.url}/_emulator/config", flush=True
@@ -155,4 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except TLSUnavailableError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0

@@ -15,85 +15,31 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .._sync._portal import register_local_server, unregister_local_server
 from ._app import build_app
 from ._config import Counters, EmulatorConfig
+from ._info import INFO_KEYS, EmulatorInfo
 from ._state import State
 from ._storage import ArtifactStore
+from ._tls import TLS_HOSTS, make_tls_files, require_tls_extra
 
-if TYPE_CHECKING:
-    from .._client import AsyncLightning
-    from .._sync._client import Lightning
-
-__all__ = ["Emulator", "EmulatorInfo", "EmulatorThread", "cli_args", "spawn_emulator"]
+__all__ = ["Emulator", "EmulatorThread", "cli_args", "spawn_emulator"]
 
 
-class _Info:
-    """The identity attributes shared by the three ways of running the emulator."""
-
-    url: str
-    user_id: str
-    api_key: str
-    username: str
-    teamspace_id: str
-    teamspace_name: str
-    org_name: str
-    org_id: str
-    cluster_id: str
-    storage_url: str  # origin of presigned download URLs (a second port: another origin)
-
-    def info(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in _INFO_KEYS}
-
-    def client(self, **options: Any) -> AsyncLightning:
-        """An :class:`~aiolightning.AsyncLightning` wired to this emulator: its URL, the
-        emulated user's credentials and, unless ``teamspace=`` is given, its teamspace.
-
-        Every other keyword goes to ``AsyncLightning`` unchanged (``retry=``, ``limits=``,
-        ``timeout=``, ...). The caller owns the client: ``async with emu.client() as c:``.
-        """
-        from .._client import AsyncLightning
-
-        options.setdefault("teamspace", self.teamspace_name)
-        return AsyncLightning(self.url, user_id=self.user_id, api_key=self.api_key, **options)
-
-    def sync_client(self, **options: Any) -> Lightning:
-        """The blocking :class:`~aiolightning.Lightning` wired like :meth:`client` (``with
-        emu.sync_client() as c:``). Serve it from a thread (``EmulatorThread``, a subprocess):
-        an emulator on the caller's own event loop cannot answer a blocking call."""
-        from .._sync._client import Lightning
-
-        options.setdefault("teamspace", self.teamspace_name)
-        return Lightning(self.url, user_id=self.user_id, api_key=self.api_key, **options)
-
-    def sdk_env(self) -> dict[str, str]:
-        """Environment variables that point `lightning_sdk` at this emulator."""
-        return {
-            "LIGHTNING_CLOUD_URL": self.url,
-            "LIGHTNING_USER_ID": self.user_id,
-            "LIGHTNING_API_KEY": self.api_key,
-            "LIGHTNING_TEAMSPACE": f"{self.org_name}/{self.teamspace_name}",
-            "LIGHTNING_DISABLE_VERSION_CHECK": "1",
-        }
-
-
-EmulatorInfo = _Info
-
-
-_INFO_KEYS = tuple(_Info.__annotations__)  # the identity attributes, in order
-
-
-class Emulator(_Info):
+class Emulator(EmulatorInfo):
     """The emulator on the running event loop.
 
     ```
     async with Emulator(seed=0, config=EmulatorConfig(...)) as emu:
         emu.url, emu.user_id, emu.api_key, emu.teamspace_id, ...
     ```
+
+    ``tls=True`` serves both listeners over https with a certificate for 127.0.0.1, ::1 and
+    localhost (and ``host``) signed by a CA made at start: ``emu.ca_file`` (``tls`` extra).
     """
 
     def __init__(
@@ -104,12 +50,17 @@ class Emulator(_Info):
         host: str = "127.0.0.1",
         port: int = 0,
         counters: Counters | None = None,
+        tls: bool = False,
     ) -> None:
+        if tls:
+            require_tls_extra()  # before anything starts: the error names the extra
         self.seed = seed
         self.config = config if config is not None else EmulatorConfig()
         self.counters = counters if counters is not None else Counters()
         self.host = host
         self.port = port
+        self.tls = tls
+        self.ca_file: str | None = None
         self.state = State(seed, self.config, self.counters)
         st = self.state
         self.url = ""
@@ -135,6 +86,14 @@ class Emulator(_Info):
 
     async def start(self) -> None:
         self._tmp = tempfile.mkdtemp(prefix="aiolightning-emulator-")
+        ssl_context = None
+        if self.tls:
+            names = TLS_HOSTS
+            if self.host not in (*names, "0.0.0.0", "::", ""):
+                names += (self.host,)
+            tls_files = make_tls_files(Path(self._tmp) / "tls", names)
+            ssl_context = tls_files.server_context()
+            self.ca_file = str(tls_files.ca_file)
         store = ArtifactStore(
             Path(self._tmp),
             self.state.token_secret + b"storage",
@@ -149,20 +108,25 @@ class Emulator(_Info):
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context
+        )
         await site.start()
         addr = runner.addresses[0]
         self.port = int(addr[1])
         # A second listener for redirected downloads: another port is another origin, so a
         # client following the redirect must drop the Lightning Authorization header.
-        storage_site = web.TCPSite(runner, self.host, 0, reuse_address=True)
+        storage_site = web.TCPSite(
+            runner, self.host, 0, reuse_address=True, ssl_context=ssl_context
+        )
         await storage_site.start()
         storage_port = int(runner.addresses[-1][1])
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        self.url = f"http://{host}:{self.port}"
-        self.storage_url = f"http://{host}:{storage_port}"
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://{host}:{self.port}"
+        self.storage_url = f"{scheme}://{host}:{storage_port}"
         self.state.base_url = self.url
         for url in (self.url, self.storage_url):  # a blocking client on this loop would hang
             register_local_server(url, asyncio.get_running_loop())
@@ -179,6 +143,7 @@ class Emulator(_Info):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+            self.ca_file = None
 
     async def __aenter__(self) -> Emulator:
         await self.start()
@@ -193,10 +158,10 @@ class Emulator(_Info):
         await self.close()
 
 
-_PROXIED = frozenset({*_INFO_KEYS, "port", "host", "seed"})
+_PROXIED = frozenset({*INFO_KEYS, "port", "host", "seed", "tls"})
 
 
-class EmulatorThread(_Info):
+class EmulatorThread(EmulatorInfo):
     """The emulator on a background thread with its own event loop (for synchronous code).
 
     ```
@@ -212,8 +177,9 @@ class EmulatorThread(_Info):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
     ) -> None:
-        self.emulator = Emulator(seed, config, host=host, port=port)
+        self.emulator = Emulator(seed, config, host=host, port=port, tls=tls)
         self.config = self.emulator.config
         self.counters = self.emulator.counters
         self.state = self.emulator.state
@@ -283,7 +249,7 @@ class EmulatorThread(_Info):
         self.stop()
 
 
-class _Spawned(_Info):
+class _Spawned(EmulatorInfo):
     def __init__(self, info: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
         for k, v in info.items():
             setattr(self, k, v)
@@ -296,6 +262,7 @@ def cli_args(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    tls: bool = False,
 ) -> list[str]:
     """The `python -m aiolightning.emulator` flags that reproduce these settings."""
     c = config if config is not None else EmulatorConfig()
@@ -332,6 +299,8 @@ def cli_args(
         args.append("--admin")
     if f.redirect_downloads:
         args.append("--redirect-downloads")
+    if tls:
+        args.append("--tls")
     return args
 
 
@@ -344,10 +313,11 @@ def spawn_emulator(
     port: int = 0,
     python: str | None = None,
     startup_timeout: float = 30.0,
-) -> Iterator[_Info]:
+    tls: bool = False,
+) -> Iterator[EmulatorInfo]:
     """Run `python -m aiolightning.emulator` in a subprocess (its own core) for the block."""
     cmd = [python or sys.executable, "-m", "aiolightning.emulator", "--json"]
-    cmd += cli_args(seed, config, host=host, port=port)
+    cmd += cli_args(seed, config, host=host, port=port, tls=tls)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
