@@ -116,10 +116,6 @@ class Sender(SessionOwner):
             client_timeout = as_client_timeout(timeout, self.timeout.connect)
         auth = self.auth
         session = self.session
-        if session._retry_connection and (self._owns_session or self._parent is not None):
-            # aiohttp re-sends an idempotent request, silently, when a reused connection
-            # drops (perhaps after the server acted): the retry policy decides that here
-            session._retry_connection = False
         deadline = policy.deadline
         log_debug = logger.isEnabledFor(logging.DEBUG)
         label = route or path
