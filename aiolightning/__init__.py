@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from ._transport import Timeout, Transport
     from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
     from .resources._polling import WaitTimeoutError
+    from .resources.deployments import (
+        AutoScale,
+        Deployment,
+        DeploymentRequest,
+        DeploymentStatus,
+    )
     from .resources.jobs import Job, JobChange, JobRequest, JobStatus
     from .resources.machines import Machine
     from .resources.storage import FileInfo
@@ -67,11 +73,15 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AsyncLightning": "._client",
     "AsyncPager": "._pagination",
+    "AutoScale": ".resources.deployments",
     "BulkInterrupted": "._sync._portal",
     "BulkTransferError": ".transfer",
     "CommandResult": ".resources.studios",
     "CommandTimeoutError": ".resources.studios",
     "Credentials": "._auth",
+    "Deployment": ".resources.deployments",
+    "DeploymentRequest": ".resources.deployments",
+    "DeploymentStatus": ".resources.deployments",
     "FileInfo": ".resources.storage",
     "Hooks": "._hooks",
     "Job": ".resources.jobs",
@@ -130,6 +140,7 @@ __all__ = [
     "AsyncLightning",
     "AsyncPager",
     "AuthenticationError",
+    "AutoScale",
     "BadRequestError",
     "BulkInterrupted",
     "BulkTransferError",
@@ -138,6 +149,9 @@ __all__ = [
     "ConflictError",
     "Credentials",
     "CredentialsError",
+    "Deployment",
+    "DeploymentRequest",
+    "DeploymentStatus",
     "FileInfo",
     "Hooks",
     "InvalidArgumentError",

@@ -197,6 +197,25 @@ async def _delete_file(client: AsyncLightning, emu: Emulator, proxy: FaultProxy,
     assert not await client.storage.exists("lit:///once/file.py")
 
 
+async def _multi_job(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    proxy.break_next("POST", r"/multi-machine-jobs$", kind)
+    job = await client.jobs.submit("multi", "true", image="python:3.12", machines=2)
+    assert [j.name async for j in client.jobs.list()].count("multi") <= 1
+    proxy.break_next("DELETE", r"/multi-machine-jobs/[^/]+$", kind)
+    await client.jobs.delete(job)  # the re-sent DELETE's 404 is the first one's success
+    assert proxy.injected[kind] == 2
+
+
+async def _deployment(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    proxy.break_next("POST", r"/deployments$", kind)
+    d = await client.deployments.create("serve", image="python:3.12")
+    assert [x.name async for x in client.deployments.list()] == ["serve"]
+    proxy.break_next("DELETE", r"/deployments/[^/]+$", kind)
+    await client.deployments.delete(d)
+    assert [x.name async for x in client.deployments.list()] == []
+    assert proxy.injected[kind] == 2
+
+
 CALLS = {
     "studio stop": _stop,
     "studio delete": _delete_studio,
@@ -205,6 +224,8 @@ CALLS = {
     "job stop": _stop_job,
     "job delete": _delete_job,
     "storage delete": _delete_file,
+    "multi-machine job submit + delete": _multi_job,
+    "deployment create + delete": _deployment,
 }
 
 

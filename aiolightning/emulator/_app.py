@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
 
-from . import _auth, _catalog, _directory, _jobs, _studios
+from . import _auth, _catalog, _deployments, _directory, _jobs, _studios
 from ._admin import admin_routes
 from ._auth import authenticate
 from ._call import Call, Handler, Route
@@ -32,6 +32,7 @@ EMULATED_ROUTES: list[Route] = [
     *_catalog.routes.routes,
     *_studios.routes.routes,
     *_jobs.routes.routes,
+    *_deployments.routes.routes,
 ]
 
 ROUTE_TEMPLATE = web.RequestKey("route_template", str)
@@ -78,7 +79,7 @@ class _App:
         self.counters = state.counters
         self.faults = FaultInjector(state.counters, state.seed)
         self.router: Router[Route] = Router()
-        for r in EMULATED_ROUTES:
+        for r in (*EMULATED_ROUTES, *_deployments.endpoint_routes.routes):
             self.router.add(r.method, r.template, r)
         for method, path, op_id in spec_operations():
             if not self.router.has(method, path):

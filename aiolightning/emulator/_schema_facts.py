@@ -41,6 +41,8 @@ DATETIME: dict[str, frozenset[str]] = {
     "V1ClusterStatus": frozenset(("lastHealthcheckTimestamp",)),
     "V1DataConnection": frozenset(("createdAt", "updatedAt")),
     "V1DataPath": frozenset(("updatedAt",)),
+    "V1Deployment": frozenset(("createdAt", "updatedAt")),
+    "V1DeploymentStatus": frozenset(("requiresMaintenanceStartedAt",)),
     "V1Endpoint": frozenset(("createdAt", "updatedAt")),
     "V1ExternalCluster": frozenset(("createdAt",)),
     "V1GetUserResponse": frozenset(("storageOveruseDeletionAt",)),
@@ -96,6 +98,8 @@ DATETIME: dict[str, frozenset[str]] = {
 ENUMS: dict[str, dict[str, str]] = {
     "Externalv1CloudSpaceInstanceStatus": {"phase": "CLOUD_SPACE_INSTANCE_STATE_UNSPECIFIED"},
     "V1AWSDirectV1Status": {"state": "REGION_STATE_UNSPECIFIED"},
+    "V1AutoscalingTargetMetric": {"overflowPolicy": "AUTOSCALING_OVERFLOW_POLICY_UNSPECIFIED"},
+    "V1BYOMSpec": {"weightSource": "WEIGHT_SOURCE_UNSPECIFIED"},
     "V1CloudSpace": {
         "imageStatus": "IMAGE_STATE_UNSPECIFIED",
         "state": "CLOUD_SPACE_STATE_UNSPECIFIED",
@@ -127,6 +131,11 @@ ENUMS: dict[str, dict[str, str]] = {
     },
     "V1DataConnectionMount": {"status": "COPY_UNSPECIFIED"},
     "V1DependencyFileInfo": {"packageManager": "PACKAGE_MANAGER_UNSPECIFIED"},
+    "V1Deployment": {
+        "currentState": "DEPLOYMENT_STATE_UNSPECIFIED",
+        "desiredState": "DEPLOYMENT_STATE_UNSPECIFIED",
+    },
+    "V1DeploymentTemplateParameter": {"type": "DEPLOYMENT_TEMPLATE_SELECT"},
     "V1DriveSpec": {"driveType": "DRIVE_TYPE_UNSPECIFIED", "sourceType": "SOURCE_TYPE_UNSPECIFIED"},
     "V1DriveStatus": {
         "phase": "DRIVE_STATE_UNSPECIFIED",

@@ -1,5 +1,4 @@
-"""The jobs service routes: submit, get, find by name, list, stop/rename, delete, and the
-(always empty) multi-machine jobs."""
+"""The jobs service routes: submit, get, find by name, list, stop/rename, delete."""
 
 from __future__ import annotations
 
@@ -145,12 +144,16 @@ async def list_jobs(call: Call) -> Any:
     cloudspace_id = call.q("cloudspaceId")
     user_id = call.q("userId")
     state = call.q("state").lower()
-    if call.q("deploymentId") or call.q("multiMachineJobId") or standalone is False:
+    mmt_id = call.q("multiMachineJobId")
+    if call.q("deploymentId"):
         return {"jobs": [], "nextPageToken": "", "previousPageToken": ""}
     tag_ids = set(call.qlist("tagIds"))
 
     def keep(j: Job) -> bool:
         if j.project_id != p.id:
+            return False
+        of = j.extra.get("multiMachineJobId", "")
+        if (mmt_id and of != mmt_id) or (standalone is not None and standalone == bool(of)):
             return False
         if cloudspace_id and j.spec.get("cloudspaceId") != cloudspace_id:
             return False
@@ -213,24 +216,3 @@ async def delete_job(call: Call) -> Any:
     st.jobs.by_name.pop((p.id, j.name), None)
     st.counters.incr("deletes:job")
     return {}
-
-
-# -- multi-machine jobs (none exist) --------------------------------------------------------
-
-
-@routes.route("GET", "/v1/projects/{projectId}/multi-machine-jobs")
-async def list_mmts(call: Call) -> Any:
-    call.state.project_for(call.params["projectId"], call.user)
-    return {"multiMachineJobs": []}
-
-
-@routes.route("GET", "/v1/projects/{projectId}/multi-machine-jobs/{name}/getbyname")
-async def get_mmt_by_name(call: Call) -> Any:
-    call.state.project_for(call.params["projectId"], call.user)
-    raise ApiError(404, f"multi-machine job {call.params['name']!r} not found")
-
-
-@routes.route("GET", "/v1/projects/{projectId}/multi-machine-jobs/{id}")
-async def get_mmt(call: Call) -> Any:
-    call.state.project_for(call.params["projectId"], call.user)
-    raise ApiError(404, f"multi-machine job {call.params['id']!r} not found")
