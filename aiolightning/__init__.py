@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from ._auth import Credentials
     from ._client import AsyncLightning
     from ._hooks import Hooks, RetryEvent, ThrottleEvent
-    from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
+    from ._limiter import (
+        Limiter,
+        LimiterConfig,
+        ScopeConfig,
+        ScopeStats,
+        SharedLimiterError,
+        SharedStats,
+    )
     from ._pagination import AsyncPager, PaginationError
     from ._raw import RawResponse
     from ._retry import RetryPolicy
@@ -102,6 +109,8 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
     "ScopeStats": "._limiter",
+    "SharedLimiterError": "._limiter",
+    "SharedStats": "._limiter",
     "StorageError": ".transfer",
     "StoragePathError": ".transfer",
     "Studio": ".resources.studios",
@@ -180,6 +189,8 @@ __all__ = [
     "ScopeConfig",
     "ScopeStats",
     "ServerError",
+    "SharedLimiterError",
+    "SharedStats",
     "StorageError",
     "StoragePathError",
     "Studio",
