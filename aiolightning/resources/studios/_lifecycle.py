@@ -72,7 +72,7 @@ class StudioLifecycle(StudioWaits):
         """
         name = check_name(name, "studio name")
         ts = await self._teamspace(teamspace)
-        existing = await self._find_by_name(ts.id, name)
+        existing = await self._existing(ts.id, name)
         if existing is not None:
             if exist_ok:
                 return existing
@@ -252,21 +252,24 @@ class StudioLifecycle(StudioWaits):
         if state.status is StudioStatus.STOPPED and not state.live_instance():
             return state
         if state.status is not StudioStatus.STOPPING:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
-                    break
-                except LightningError as exc:
-                    # stopping twice is harmless: re-send after ambiguous failures
-                    retryable = is_ambiguous(exc) or isinstance(exc, RateLimitError)
-                    if not retryable or attempt >= 6 or deadline.expired():
-                        raise
-                    await deadline.sleep(random.uniform(0.05, 0.3) * attempt)
+            await self._send_stop(s, deadline)
         if not wait:
             return await self._state(s)
         return await self._wait(s, StudioStatus.STOPPED, deadline)
+
+    async def _send_stop(self, s: Studio, deadline: Deadline) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
+                return
+            except LightningError as exc:
+                # stopping twice is harmless: re-send after ambiguous failures
+                retryable = is_ambiguous(exc) or isinstance(exc, RateLimitError)
+                if not retryable or attempt >= 6 or deadline.expired():
+                    raise
+                await deadline.sleep(random.uniform(0.05, 0.3) * attempt)
 
     async def switch_machine(
         self,
