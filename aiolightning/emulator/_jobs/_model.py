@@ -67,10 +67,6 @@ class Job:
 class JobStore(ProjectStore[Job]):
     kind = "job"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_name: dict[tuple[str, str], str] = {}  # (project id, name) -> job id
-
     def unique_name(self, project_id: str, name: str) -> str:
         if (project_id, name) not in self.by_name:
             return name

@@ -109,8 +109,7 @@ async def create_job(call: Call) -> Any:
         outcome=outcome,
         updated=now,
     )
-    st.jobs.by_id[j.id] = j
-    st.jobs.by_name[(p.id, j.name)] = j.id
+    st.jobs.add(j)
     return job_json(st, p, j, now)
 
 
@@ -161,7 +160,7 @@ async def list_jobs(call: Call) -> Any:
         return not (state and j.state_at(now) != state)
 
     items, nxt = page(
-        (j for j in st.jobs.by_id.values() if keep(j)),
+        (j for j in st.jobs.after(call.q("pageToken")) if keep(j)),
         lambda j: j.seq,
         call.q("pageToken"),
         call.qint("limit"),
@@ -198,9 +197,8 @@ async def update_job(call: Call) -> Any:
         if new_name != j.name:
             if (p.id, new_name) in st.jobs.by_name:
                 raise ApiError(409, f"a job named {new_name!r} already exists")
-            del st.jobs.by_name[(p.id, j.name)]
+            st.jobs.rename(j, new_name)
             j.name = new_name
-            st.jobs.by_name[(p.id, new_name)] = j.id
     j.updated = now
     return job_json(st, p, j, now)
 
@@ -208,9 +206,8 @@ async def update_job(call: Call) -> Any:
 @routes.route("DELETE", "/v1/projects/{projectId}/jobs/{id}")
 async def delete_job(call: Call) -> Any:
     st = call.state
-    p, j = _job(call)
-    del st.jobs.by_id[j.id]
-    st.jobs.by_name.pop((p.id, j.name), None)
+    _, j = _job(call)
+    st.jobs.remove(j)
     st.counters.incr("deletes:job")
     return {}
 

@@ -54,9 +54,8 @@ async def create_studio(call: Call) -> Any:
     if not isinstance(name, str) or not name:
         raise ApiError(400, "invalid name: a non-empty string is required")
     st.counters.incr(f"creates:studio:{name}")
-    for s in st.studios.by_id.values():
-        if s.project_id == p.id and s.name == name:
-            raise ApiError(409, f"a cloudspace named {name!r} already exists in this teamspace")
+    if (p.id, name) in st.studios.by_name:
+        raise ApiError(409, f"a cloudspace named {name!r} already exists in this teamspace")
     cluster_id = str(b.get("clusterId") or "") or (p.cluster_ids[0] if p.cluster_ids else "")
     if cluster_id not in p.cluster_ids:
         raise ApiError(400, f"invalid clusterId: {cluster_id!r} is not bound to this teamspace")
@@ -78,7 +77,7 @@ async def create_studio(call: Call) -> Any:
         machine=machine,
         spot=bool_or_400(b.get("spot"), "spot"),
     )
-    st.studios.by_id[s.id] = s
+    st.studios.add(s)
     return studio_json(st, s, now)
 
 
@@ -117,7 +116,7 @@ async def list_studios(call: Call) -> Any:
         return True
 
     items, nxt = page(
-        (s for s in st.studios.by_id.values() if keep(s)),
+        (s for s in st.studios.after(call.q("pageToken")) if keep(s)),
         lambda s: s.seq,
         call.q("pageToken"),
         call.qint("limit"),
@@ -154,7 +153,7 @@ async def update_studio(call: Call) -> Any:
 @routes.route("DELETE", "/v1/projects/{projectId}/cloudspaces/{id}")
 async def delete_studio(call: Call) -> Any:
     _, s = studio_for(call)
-    del call.state.studios.by_id[s.id]
+    call.state.studios.remove(s)
     call.state.counters.incr("deletes:studio")
     return {}
 
