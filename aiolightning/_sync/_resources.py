@@ -21,6 +21,7 @@ class SyncJobs(Synced[Jobs]):
     get = blocking(Jobs.get)
     list = blocking_iter(Jobs.list)
     logs = blocking_iter(Jobs.logs)
+    model = blocking(Jobs.model)
     poll = blocking(Jobs.poll)
     refresh = blocking(Jobs.refresh)
     status = blocking(Jobs.status)

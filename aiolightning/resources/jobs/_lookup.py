@@ -10,6 +10,7 @@ from .._polling import check_name, check_positive_int
 from ._models import Job, JobNotFoundError, JobRef, JobStatus
 
 if TYPE_CHECKING:
+    from ... import models
     from ..._client import AsyncLightning
     from ...api.jobs import JobsApi
     from ..teamspaces import Teamspace, TeamspaceRef
@@ -41,7 +42,7 @@ class JobLookup:
             j = await self._api.find_job(teamspace_id, name=name)
         except NotFoundError:
             return None
-        return Job.from_model(j, teamspace_id)
+        return Job.from_model(j, teamspace_id, keep_raw=True)
 
     async def get(
         self, name_or_id: str, *, teamspace: TeamspaceRef | Teamspace | None = None
@@ -53,7 +54,7 @@ class JobLookup:
         if found is not None:
             return found
         try:
-            return Job.from_model(await self._api.get_job(ts.id, key), ts.id)
+            return Job.from_model(await self._api.get_job(ts.id, key), ts.id, keep_raw=True)
         except NotFoundError:
             raise JobNotFoundError(f"job {key!r} does not exist in teamspace {ts.name!r}") from None
 
@@ -67,7 +68,16 @@ class JobLookup:
     ) -> Job:
         """The job as the service sees it now (``GET .../jobs/{id}``)."""
         j = await self._resolve(job, teamspace)
-        return Job.from_model(await self._api.get_job(j.teamspace_id, j.id), j.teamspace_id)
+        resp = await self._api.get_job(j.teamspace_id, j.id)
+        return Job.from_model(resp, j.teamspace_id, keep_raw=True)
+
+    async def model(
+        self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> models.V1Job:
+        """The job's full wire model (``GET .../jobs/{id}``): every field of ``V1Job``,
+        which a :class:`Job` from a list, a submit or a watch does not keep."""
+        j = await self._resolve(job, teamspace)
+        return await self._api.get_job(j.teamspace_id, j.id)
 
     async def status(
         self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None
