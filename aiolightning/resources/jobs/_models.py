@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from sys import intern
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -93,16 +94,19 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
     ) -> Job:
         """The job from its wire model; the model itself kept as ``raw`` if ``keep_raw``."""
         spec = j.spec
+        # the few values a fleet shares are interned: one string each, not one per job
         return cls(
             id=j.id or "",
             name=j.name or "",
-            teamspace_id=j.project_id or teamspace_id,
-            state=j.state or "",
-            image=(spec.image or "") if spec is not None else "",
+            teamspace_id=intern(j.project_id or teamspace_id),
+            state=intern(j.state or ""),
+            image=intern(spec.image or "") if spec is not None else "",
             command=(spec.command or "") if spec is not None else "",
-            studio_id=(spec.cloudspace_id or "") if spec is not None else "",
-            cluster_id=(spec.cluster_id or "") if spec is not None else "",
-            machine=(spec.instance_name or spec.instance_type or "") if spec is not None else "",
+            studio_id=intern(spec.cloudspace_id or "") if spec is not None else "",
+            cluster_id=intern(spec.cluster_id or "") if spec is not None else "",
+            machine=intern(spec.instance_name or spec.instance_type or "")
+            if spec is not None
+            else "",
             created_at=str(j.created_at or ""),
             started_at=str(j.started_at or ""),
             stopped_at=str(j.stopped_at or ""),
