@@ -3,7 +3,8 @@
 Each (fleet, size) runs in a fresh client process (this module as a script), so its peak RSS
 is its own; the emulator runs in yet another process (``spawn_emulator``) with 20 ms of
 latency per request and 2 s studio boots. Request counts come from the emulator's counters;
-CPU seconds are the client process's own (``time.process_time``).
+CPU seconds are the client process's own (``time.process_time``); the emulator's CPU
+seconds (from /proc) show where the rest of the time goes.
 
 Studios (500, 5,000): create_many, start_many (wall also as x the floor of boot + two round
 trips), stop_many, delete_many, all at default settings.
@@ -42,6 +43,13 @@ def rss_kib() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -55,21 +63,22 @@ async def counters(url: str) -> dict[str, int]:
 class Meter:
     """Measures one phase: wall, requests, client CPU, RSS growth per item, peak RSS."""
 
-    def __init__(self, url: str, fleet: str, n: int, rows: list[dict[str, Any]]) -> None:
-        self.url, self.fleet, self.n, self.rows = url, fleet, n, rows
+    def __init__(self, emu: Any, fleet: str, n: int, rows: list[dict[str, Any]]) -> None:
+        self.url, self.pid, self.fleet, self.n, self.rows = emu.url, emu.proc.pid, fleet, n, rows
         self.base_rss = rss_kib()
 
     async def __call__(self, phase: str, coro: Any, **extra: Any) -> Any:
         before = await counters(self.url)
-        cpu0, t0 = time.process_time(), time.perf_counter()
+        cpu0, emu0, t0 = time.process_time(), cpu_of(self.pid), time.perf_counter()
         result = await coro
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        emu_cpu = cpu_of(self.pid) - emu0
         after = await counters(self.url)
         reqs = after.get("requests", 0) - before.get("requests", 0)
         self.rows.append(
             {
                 "fleet": self.fleet, "n": self.n, "phase": phase, "wall": wall,
-                "requests": reqs, "cpu": cpu, "rss_per_item": (rss_kib() - self.base_rss) / self.n,
+                "requests": reqs, "cpu": cpu, "emu_cpu": emu_cpu, "rss_per_item": (rss_kib() - self.base_rss) / self.n,
                 "peak_mib": peak_kib() / 1024, **extra,
             }
         )  # fmt: skip
@@ -84,7 +93,7 @@ async def studios(n: int) -> list[dict[str, Any]]:
     with spawn_emulator(config=config) as emu:
         async with emu.client() as client:
             await client.teamspaces.resolve(None)
-            meter = Meter(emu.url, "studios", n, rows)
+            meter = Meter(emu, "studios", n, rows)
             names = [f"s-{i}" for i in range(n)]
             outs = await meter("create", client.studios.create_many(names))
             assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
@@ -107,7 +116,7 @@ async def jobs(n: int) -> list[dict[str, Any]]:
     with spawn_emulator(config=config) as emu:
         async with emu.client() as client:
             await client.teamspaces.resolve(None)
-            meter = Meter(emu.url, "jobs", n, rows)
+            meter = Meter(emu, "jobs", n, rows)
             reqs = (
                 JobRequest(
                     name=f"j-{i}", command="true", image="busybox",
@@ -160,7 +169,7 @@ def table(runs: list[list[dict[str, Any]]]) -> None:
     """Print the table: per row, the median of the runs and the range of wall times."""
     print(
         f"{'fleet':<8}{'items':>8}  {'phase':<26}{'wall s':>8}{'x floor':>9}{'req/item':>10}"
-        f"{'CPU-s/1k':>10}{'KiB/item':>10}{'peak MiB':>10}  walls of the runs"
+        f"{'CPU-s/1k':>10}{'emu CPU-s':>10}{'KiB/item':>10}{'peak MiB':>10}  walls of the runs"
     )
     for i, row in enumerate(runs[0]):
         same = [r[i] for r in runs]
@@ -177,6 +186,7 @@ def table(runs: list[list[dict[str, Any]]]) -> None:
         print(
             f"{row['fleet']:<8}{row['n']:>8}  {row['phase']:<26}{med('wall'):>8.2f}{floor:>9}"
             f"{med('requests') / row['n']:>10.3f}{1000 * med('cpu') / row['n']:>10.4f}"
+            f"{med('emu_cpu'):>10.2f}"
             f"{med('rss_per_item'):>10.2f}{med('peak_mib'):>10.0f}  {walls}{note}"
         )
 
