@@ -164,3 +164,19 @@ async def test_waiting_studios_hold_no_slot(
     assert most == len(names)  # every studio boots at once; only the requests queue
     outs = await client.studios.stop_many(names, concurrency=2, timeout=30)
     assert all(o.ok for o in outs)
+
+
+async def test_without_waiting_the_states_come_from_one_board_round(
+    client: AsyncLightning, emu: Emulator
+) -> None:
+    names = [f"nw-{i}" for i in range(N)]
+    await client.studios.create_many(names)
+    req = Requests(emu)
+    outs = await client.studios.start_many(names, wait=False)
+    assert all(o.ok and o.value is not None for o in outs)
+    assert all(o.value.status is StudioStatus.PENDING for o in outs if o.value is not None)
+    c = req.since()
+    assert _route(c, "POST", "/{id}/start") == N and c.get(CODESTATUS, 0) == 0
+    assert sum(c.values()) == N + c.get(LIST, 0) and c.get(LIST, 0) <= 3, c
+    outs = await client.studios.stop_many(names, timeout=30)
+    assert all(o.ok for o in outs)
