@@ -44,6 +44,7 @@ class Job:
     stopped_at: float | None = None
     updated: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    json_cache: tuple[Any, bytes] | None = None  # a finished job's encoded JSON
 
     def state_at(self, now: float) -> str:
         if self.stop_at is not None and self.stopped_at is not None:

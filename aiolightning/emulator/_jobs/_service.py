@@ -10,7 +10,7 @@ from .._errors import ApiError
 from .._machines import find_machine, valid_slugs
 from .._paging import page
 from ._model import TERMINAL, Job
-from ._shapes import job_json
+from ._shapes import job_json, job_listed
 from ._tags import tag_ids
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ async def list_jobs(call: Call) -> Any:
         st.config.page_size,
     )
     return {
-        "jobs": [job_json(st, p, j, now) for j in items],
+        "jobs": [job_listed(st, p, j, now) for j in items],
         "nextPageToken": nxt,
         "previousPageToken": "",
     }

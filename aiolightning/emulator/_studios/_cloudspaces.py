@@ -123,7 +123,7 @@ async def list_studios(call: Call) -> Any:
         st.config.page_size,
     )
     return {
-        "cloudspaces": [studio_json(st, s, now) for s in items],
+        "cloudspaces": [studio_json(st, s, now, listed=True) for s in items],
         "nextPageToken": nxt,
         "previousPageToken": "",
     }

@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 
+from ... import models
 from ..._errors import LightningError
+from ..._transport import quote_path_param
 from ...fanout import map_outcomes
 from .._polling import Deadline, WaitTimeoutError, check_timeout, poll_intervals
 from ._lookup import StudioLookup
@@ -49,6 +52,19 @@ class _Waiter:
         self.event = anyio.Event()
         self.state: StudioState | None = None
         self.error: BaseException | None = None
+
+
+class _Listed(msgspec.Struct, gc=False, rename="camel"):
+    id: str | None = None
+    code_status: models.V1GetCloudSpaceInstanceStatusResponse | None = None
+
+
+class _StatusPage(msgspec.Struct, gc=False, rename="camel"):
+    """A page of ``GET .../cloudspaces`` decoded for a status round: each studio's id and
+    codeStatus, the rest of it skipped."""
+
+    cloudspaces: list[_Listed] | None = None
+    next_page_token: str | None = None
 
 
 #: at most this many waiting studios are asked for by ``ids`` in one list call; more are
@@ -125,14 +141,24 @@ class StatusBoard:
                 pass  # the transport already retried; ask again next round
             await anyio.sleep(next(intervals))
 
+    async def _page(
+        self, limit: int, token: str | None = None, ids: list[str] | None = None
+    ) -> _StatusPage:
+        return await self._owner._client.transport.request(
+            "GET",
+            f"/v1/projects/{quote_path_param(self._ts)}/cloudspaces",
+            params={"ids": ids, "limit": limit, "pageToken": token},
+            response_type=_StatusPage,
+            route="/v1/projects/{projectId}/cloudspaces",
+        )
+
     async def _round(self) -> None:
-        api = self._owner._api
         self._rounds += 1
         n = self._rounds
         seen: set[str] = set()
         wanted = set(self._waiting)
         if self._ids_ok and len(wanted) <= IDS_PER_CALL:
-            resp = await api.list_cloud_spaces(self._ts, ids=sorted(wanted), limit=len(wanted))
+            resp = await self._page(len(wanted), ids=sorted(wanted))
             for cs in resp.cloudspaces or []:
                 if cs.id not in wanted:
                     self._ids_ok = False  # the filter was ignored: walk from now on
@@ -142,7 +168,7 @@ class StatusBoard:
         else:
             token: str | None = None
             while self._waiting:
-                resp = await api.list_cloud_spaces(self._ts, limit=1000, page_token=token)
+                resp = await self._page(1000, token)
                 for cs in resp.cloudspaces or []:
                     if cs.id in self._waiting and cs.code_status is not None:
                         seen.add(cs.id)
@@ -152,6 +178,7 @@ class StatusBoard:
                     break
         rest = [sid for sid in self._waiting if sid not in seen and sid in wanted]
         if rest:
+            api = self._owner._api
 
             async def one(sid: str) -> None:
                 resp = await api.get_cloud_space_instance_status(self._ts, sid)
