@@ -7,6 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 
 from aiolightning._client import AsyncLightning
@@ -72,41 +73,63 @@ async def test_a_round_over_a_mostly_finished_fleet_costs_what_can_change(
     assert pages <= full_walk * 0.15
 
 
+async def watch_until(
+    client: AsyncLightning, jobs: list[Job], ready: anyio.Event
+) -> dict[str, JobStatus]:
+    """Watch the fleet to its end; the long jobs are stopped once ``ready`` is set."""
+    final: dict[str, JobStatus] = {}
+
+    async def stop_when_ready() -> None:
+        await ready.wait()
+        long = [j for i, j in enumerate(jobs) if i % (N // LONG) == 0]
+        for j in long:
+            await client.jobs.stop(j, wait=False)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_when_ready)
+        async for change in client.jobs.watch(jobs, timeout=120):
+            final[change.job.id] = change.status
+    return final
+
+
 async def test_watch_sees_every_end_through_state_listings(
     client: AsyncLightning, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str | None] = []
+    by_state = anyio.Event()
     page = JobWatch._page
 
     async def spy(self: JobWatch, ts_id: str, token: str | None, state: str | None = None) -> Any:
-        asked.append(state)
+        if state is not None:
+            by_state.set()  # a round asked by state: now let the long jobs end
         return await page(self, ts_id, token, state)
 
     monkeypatch.setattr(JobWatch, "_page", spy)
-    jobs = await submit_fleet(client, 0.3)
-    final: dict[str, JobStatus] = {}
-    async for change in client.jobs.watch(jobs, timeout=60):
-        final[change.job.id] = change.status
-    assert len(final) == N and all(s is JobStatus.COMPLETED for s in final.values())
-    assert any(s is not None for s in asked)  # the rounds did use ?state=
+    jobs = await submit_fleet(client, 3600)
+    final = await watch_until(client, jobs, by_state)
+    assert len(final) == N
+    assert sum(s is JobStatus.COMPLETED for s in final.values()) == N - LONG
+    assert sum(s is JobStatus.STOPPED for s in final.values()) == LONG
 
 
 async def test_a_service_that_ignores_the_state_filter_gets_full_walks(
     client: AsyncLightning, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    by_state = anyio.Event()
     page = JobWatch._page
 
     async def ignoring(
         self: JobWatch, ts_id: str, token: str | None, state: str | None = None
     ) -> Any:
+        if state is not None:
+            by_state.set()
         return await page(self, ts_id, token)
 
     monkeypatch.setattr(JobWatch, "_page", ignoring)
-    jobs = await submit_fleet(client, 0.3)
-    final: dict[str, JobStatus] = {}
-    async for change in client.jobs.watch(jobs, timeout=60):
-        final[change.job.id] = change.status
-    assert len(final) == N and all(s is JobStatus.COMPLETED for s in final.values())
+    jobs = await submit_fleet(client, 3600)
+    final = await watch_until(client, jobs, by_state)
+    assert len(final) == N
+    assert sum(s is JobStatus.COMPLETED for s in final.values()) == N - LONG
+    assert sum(s is JobStatus.STOPPED for s in final.values()) == LONG
     assert client.jobs._no_state_filter == {jobs[0].teamspace_id}
 
 
