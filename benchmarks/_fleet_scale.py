@@ -8,6 +8,8 @@ seconds (from /proc) show where the rest of the time goes.
 
 Studios (500, 5,000): create_many, start_many (wall also as x the floor of boot + two round
 trips), stop_many, delete_many, all at default settings.
+Studios created and deleted only (``--scale-create-delete``, e.g. 20,000): delete_many's
+CPU per studio as the fleet grows.
 Jobs (10,000, 100,000; 1 % run for an hour, the rest finish at once): submit_many; one
 refresh (``poll`` of every job: a full walk); one watch round once 99 % are finished (what
 a round of ``watch`` sends then); a whole ``watch`` over the fleet (its first round is a full
@@ -85,7 +87,8 @@ class Meter:
         return result
 
 
-async def studios(n: int) -> list[dict[str, Any]]:
+async def studios(n: int, *, lifecycle: bool = True) -> list[dict[str, Any]]:
+    """Create, start, stop and delete n studios (``lifecycle=False``: create and delete)."""
     config = EmulatorConfig(
         faults=Faults(latency=LATENCY), timings=Timings(studio_start=BOOT), admin=True
     )
@@ -97,11 +100,12 @@ async def studios(n: int) -> list[dict[str, Any]]:
             names = [f"s-{i}" for i in range(n)]
             outs = await meter("create", client.studios.create_many(names))
             assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
-            outs = await meter("start", client.studios.start_many(names))
-            assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
-            rows[-1]["floor"] = FLOOR
-            outs = await meter("stop", client.studios.stop_many(names))
-            assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
+            if lifecycle:
+                outs = await meter("start", client.studios.start_many(names))
+                assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
+                rows[-1]["floor"] = FLOOR
+                outs = await meter("stop", client.studios.stop_many(names))
+                assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
             outs = await meter("delete", client.studios.delete_many(names))
             assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
     return rows
@@ -207,5 +211,10 @@ def main(sizes: dict[str, list[int]], runs: int) -> None:
 if __name__ == "__main__":
     logging.getLogger("aiolightning").setLevel(logging.ERROR)
     kind, size = sys.argv[1], int(sys.argv[2])
-    result = asyncio.run(studios(size) if kind == "studios" else jobs(size))
+    runs = {
+        "studios": lambda: studios(size),
+        "studios-create-delete": lambda: studios(size, lifecycle=False),
+        "jobs": lambda: jobs(size),
+    }
+    result = asyncio.run(runs[kind]())
     print(json.dumps(result))

@@ -471,11 +471,16 @@ async def main() -> None:
     p.add_argument("--scale-runs", type=int, default=3)
     p.add_argument("--scale-studios", type=int, nargs="*", default=[500, 5000])
     p.add_argument("--scale-jobs", type=int, nargs="*", default=[10_000, 100_000])
+    p.add_argument("--scale-create-delete", type=int, nargs="*", default=[])
     args = p.parse_args()
     if args.scale:
         import _fleet_scale
 
-        sizes = {"studios": args.scale_studios, "jobs": args.scale_jobs}
+        sizes = {
+            "studios": args.scale_studios,
+            "studios-create-delete": args.scale_create_delete,
+            "jobs": args.scale_jobs,
+        }
         _fleet_scale.main(sizes, args.scale_runs)
         return
     # retries under the rate limit are expected here; keep the table readable

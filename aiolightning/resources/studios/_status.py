@@ -67,6 +67,9 @@ class _StatusPage(msgspec.Struct, gc=False, rename="camel"):
     next_page_token: str | None = None
 
 
+#: the pause between two rounds of a status board is at most this per list call of a round
+GAP_PER_PAGE = 0.2
+
 #: at most this many waiting studios are asked for by ``ids`` in one list call; more are
 #: found by walking the teamspace's listing (1000 per page)
 IDS_PER_CALL = 50
@@ -86,6 +89,7 @@ class StatusBoard:
         self._waiting: dict[str, list[_Waiter]] = {}
         self._wake = anyio.Event()
         self._rounds = 0  # rounds begun
+        self._pages = 0  # list calls of the last round
         self._ids_ok = True  # False once the service ignored the ids filter
 
     async def wait(
@@ -139,11 +143,14 @@ class StatusBoard:
                 await self._round()
             except LightningError:
                 pass  # the transport already retried; ask again next round
-            await anyio.sleep(next(intervals))
+            # a round's cost is its pages: a cheap round may come sooner than the usual
+            # backoff allows (a studio that became ready is seen within ~0.2 s per page)
+            await anyio.sleep(min(next(intervals), GAP_PER_PAGE * max(1, self._pages)))
 
     async def _page(
         self, limit: int, token: str | None = None, ids: list[str] | None = None
     ) -> _StatusPage:
+        self._pages += 1
         return await self._owner._client.transport.request(
             "GET",
             f"/v1/projects/{quote_path_param(self._ts)}/cloudspaces",
@@ -154,6 +161,7 @@ class StatusBoard:
 
     async def _round(self) -> None:
         self._rounds += 1
+        self._pages = 0
         n = self._rounds
         seen: set[str] = set()
         wanted = set(self._waiting)
