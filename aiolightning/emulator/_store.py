@@ -60,10 +60,12 @@ class ProjectStore(Generic[T]):
             raise ApiError(404, f"{self.kind} {item_id} not found")
         return item
 
-    def add(self, item: T) -> None:
-        """Store a new item (its seq from :meth:`new_seq`, so it sorts last)."""
+    def add(self, item: T, *, named: bool = True) -> None:
+        """Store a new item (its seq from :meth:`new_seq`, so it sorts last); ``named``:
+        found by its name (the machines of a multi-machine job are not)."""
         self.by_id[item.id] = item
-        self.by_name[(item.project_id, item.name)] = item.id
+        if named:
+            self.by_name[(item.project_id, item.name)] = item.id
         self._order.append(item)
 
     def remove(self, item: T) -> None:

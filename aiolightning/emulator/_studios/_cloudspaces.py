@@ -78,6 +78,7 @@ async def create_studio(call: Call) -> Any:
         spot=bool_or_400(b.get("spot"), "spot"),
     )
     st.studios.add(s)
+    st.counters.effect("studio_created", name)
     return studio_json(st, s, now)
 
 
@@ -155,6 +156,7 @@ async def delete_studio(call: Call) -> Any:
     _, s = studio_for(call)
     call.state.studios.remove(s)
     call.state.counters.incr("deletes:studio")
+    call.state.counters.effect("studio_deleted", s.id)
     return {}
 
 

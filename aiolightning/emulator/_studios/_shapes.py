@@ -178,7 +178,6 @@ def studio_json(st: State, s: Studio, now: float, *, listed: bool = False) -> di
         "tags": [],
         "dataConnectionMounts": [],
         "publications": [],
-        "imageStatus": None,
         "numberOfFiles": "1",
         "totalSizeBytes": "32",
         "operatingCost": "0",

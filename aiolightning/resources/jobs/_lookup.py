@@ -38,11 +38,18 @@ class JobLookup:
         return await self._find(ts.id, name)
 
     async def _find(self, teamspace_id: str, name: str) -> Job | None:
+        """By name: a job, else (like the SDK) a multi-machine job."""
         try:
             j = await self._api.find_job(teamspace_id, name=name)
         except NotFoundError:
+            pass
+        else:
+            return Job.from_model(j, teamspace_id, keep_raw=True)
+        try:
+            m = await self._api.get_multi_machine_job_by_name(teamspace_id, name)
+        except NotFoundError:
             return None
-        return Job.from_model(j, teamspace_id, keep_raw=True)
+        return Job.from_mmt(m, teamspace_id)
 
     async def get(
         self, name_or_id: str, *, teamspace: TeamspaceRef | Teamspace | None = None
@@ -56,6 +63,10 @@ class JobLookup:
         try:
             return Job.from_model(await self._api.get_job(ts.id, key), ts.id, keep_raw=True)
         except NotFoundError:
+            pass
+        try:
+            return Job.from_mmt(await self._api.get_multi_machine_job(ts.id, key), ts.id)
+        except NotFoundError:
             raise JobNotFoundError(f"job {key!r} does not exist in teamspace {ts.name!r}") from None
 
     async def _resolve(self, job: JobRef, teamspace: TeamspaceRef | Teamspace | None) -> Job:
@@ -68,15 +79,21 @@ class JobLookup:
     ) -> Job:
         """The job as the service sees it now (``GET .../jobs/{id}``)."""
         j = await self._resolve(job, teamspace)
+        if j.is_multi_machine:
+            m = await self._api.get_multi_machine_job(j.teamspace_id, j.id)
+            return Job.from_mmt(m, j.teamspace_id)
         resp = await self._api.get_job(j.teamspace_id, j.id)
         return Job.from_model(resp, j.teamspace_id, keep_raw=True)
 
     async def model(
         self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None
-    ) -> models.V1Job:
-        """The job's full wire model (``GET .../jobs/{id}``): every field of ``V1Job``,
-        which a :class:`Job` from a list, a submit or a watch does not keep."""
+    ) -> models.V1Job | models.V1MultiMachineJob:
+        """The job's full wire model (``GET .../jobs/{id}``, or ``V1MultiMachineJob`` for a
+        multi-machine job): every field, which a :class:`Job` from a list, a submit or a
+        watch does not keep."""
         j = await self._resolve(job, teamspace)
+        if j.is_multi_machine:
+            return await self._api.get_multi_machine_job(j.teamspace_id, j.id)
         return await self._api.get_job(j.teamspace_id, j.id)
 
     async def status(
