@@ -26,6 +26,12 @@ Targets: (a) and (b) >= 10x less wall time than the SDK; (c) >= 90 % of the allo
 achieved, with <= 5 % of requests answered 429 after the first 5 s; (d) shared: >= 95 % of
 the quota, <= 0.5 % answered 429, the other processes' rate during one's Retry-After: 2
 <= 10 % of before; (e) >= 80 % of the allowed rate sustained.
+
+    python benchmarks/bench_fleet.py --scale    # the scale table (see _fleet_scale.py)
+
+The scale table: 500 and 5,000 studios (create, start, stop, delete), 10,000 and 100,000
+jobs (submit, one refresh, a watch round with 1 % active, a whole watch), each size in a
+fresh client process, three runs by default (``--scale-runs``).
 """
 
 from __future__ import annotations
@@ -541,7 +547,22 @@ async def main() -> None:
     p.add_argument("--fleet-procs", type=int, nargs="+", default=[4, 16], help="(d): processes")
     p.add_argument("--error-rate-limit", type=float, default=80.0, help="(e)'s server limit")
     p.add_argument("--only", choices=["a", "b", "c", "d", "e"], action="append")
+    p.add_argument("--scale", action="store_true", help="the scale table instead")
+    p.add_argument("--scale-runs", type=int, default=3)
+    p.add_argument("--scale-studios", type=int, nargs="*", default=[500, 5000])
+    p.add_argument("--scale-jobs", type=int, nargs="*", default=[10_000, 100_000])
+    p.add_argument("--scale-create-delete", type=int, nargs="*", default=[])
     args = p.parse_args()
+    if args.scale:
+        import _fleet_scale
+
+        sizes = {
+            "studios": args.scale_studios,
+            "studios-create-delete": args.scale_create_delete,
+            "jobs": args.scale_jobs,
+        }
+        _fleet_scale.main(sizes, args.scale_runs)
+        return
     # retries under the rate limit are expected here; keep the table readable
     logging.getLogger("aiolightning").setLevel(logging.ERROR)
     if args.quick:

@@ -83,8 +83,10 @@ async def test_submit_wait_logs(client: AsyncLightning, emu: Emulator) -> None:
         tags=["exp"],
     )
     assert isinstance(job, Job) and job.name == "train" and job.machine == "lit-a100-1"
-    assert job.raw is not None and job.raw.spec is not None
-    spec = job.raw.spec
+    assert job.raw is None  # a fleet of submits keeps no full models
+    raw = await client.jobs.model(job)
+    assert raw.spec is not None and raw.id == job.id
+    spec = raw.spec
     assert spec.entrypoint == "sh -c" and spec.spot is True
     assert str(spec.requested_run_duration_seconds) == "3600"
     assert {e.name: e.value for e in spec.env or []}["A"] == "1"

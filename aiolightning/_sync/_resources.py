@@ -50,6 +50,7 @@ class SyncJobs(Synced[Jobs]):
     list = blocking_iter(Jobs.list)
     logs = blocking_iter(Jobs.logs)
     machines = blocking(Jobs.machines)
+    model = blocking(Jobs.model)
     poll = blocking(Jobs.poll)
     refresh = blocking(Jobs.refresh)
     status = blocking(Jobs.status)

@@ -199,7 +199,7 @@ async def create_mmt(call: Call) -> Any:
     )
     for rank in range(machines):
         j = _machine_job(st, p, call.user, m, rank)
-        st.jobs.by_id[j.id] = j
+        st.jobs.add(j, named=False)
         m.job_ids.append(j.id)
     st.mmts.by_id[m.id] = m
     st.mmts.by_name[(p.id, name)] = m.id
@@ -269,7 +269,9 @@ async def delete_mmt(call: Call) -> Any:
     st = call.state
     p, m = _get(call)
     for jid in m.job_ids:
-        st.jobs.by_id.pop(jid, None)
+        j = st.jobs.by_id.get(jid)
+        if j is not None:
+            st.jobs.remove(j)
     del st.mmts.by_id[m.id]
     st.mmts.by_name.pop((p.id, m.name), None)
     st.counters.incr("deletes:mmt")

@@ -44,6 +44,7 @@ class Job:
     stopped_at: float | None = None
     updated: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    json_cache: tuple[Any, bytes] | None = None  # a finished job's encoded JSON
 
     def state_at(self, now: float) -> str:
         if self.stop_at is not None and self.stopped_at is not None:
@@ -66,10 +67,6 @@ class Job:
 
 class JobStore(ProjectStore[Job]):
     kind = "job"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_name: dict[tuple[str, str], str] = {}  # (project id, name) -> job id
 
     def unique_name(self, project_id: str, name: str) -> str:
         if (project_id, name) not in self.by_name:

@@ -9,7 +9,7 @@ from .._errors import ApiError
 from .._machines import find_machine, valid_slugs
 from .._paging import page
 from ._model import TERMINAL, Job
-from ._shapes import job_json
+from ._shapes import job_json, job_listed
 from ._tags import tag_ids
 
 if TYPE_CHECKING:
@@ -108,8 +108,7 @@ async def create_job(call: Call) -> Any:
         outcome=outcome,
         updated=now,
     )
-    st.jobs.by_id[j.id] = j
-    st.jobs.by_name[(p.id, j.name)] = j.id
+    st.jobs.add(j)
     st.counters.effect("job_created", name)
     return job_json(st, p, j, now)
 
@@ -165,14 +164,14 @@ async def list_jobs(call: Call) -> Any:
         return not (state and j.state_at(now) != state)
 
     items, nxt = page(
-        (j for j in st.jobs.by_id.values() if keep(j)),
+        (j for j in st.jobs.after(call.q("pageToken")) if keep(j)),
         lambda j: j.seq,
         call.q("pageToken"),
         call.qint("limit"),
         st.config.page_size,
     )
     return {
-        "jobs": [job_json(st, p, j, now) for j in items],
+        "jobs": [job_listed(st, p, j, now) for j in items],
         "nextPageToken": nxt,
         "previousPageToken": "",
     }
@@ -203,9 +202,8 @@ async def update_job(call: Call) -> Any:
         if new_name != j.name:
             if (p.id, new_name) in st.jobs.by_name:
                 raise ApiError(409, f"a job named {new_name!r} already exists")
-            del st.jobs.by_name[(p.id, j.name)]
+            st.jobs.rename(j, new_name)
             j.name = new_name
-            st.jobs.by_name[(p.id, new_name)] = j.id
     j.updated = now
     return job_json(st, p, j, now)
 
@@ -213,9 +211,8 @@ async def update_job(call: Call) -> Any:
 @routes.route("DELETE", "/v1/projects/{projectId}/jobs/{id}")
 async def delete_job(call: Call) -> Any:
     st = call.state
-    p, j = _job(call)
-    del st.jobs.by_id[j.id]
-    st.jobs.by_name.pop((p.id, j.name), None)
+    _, j = _job(call)
+    st.jobs.remove(j)
     st.counters.incr("deletes:job")
     st.counters.effect("job_deleted", j.id)
     return {}

@@ -60,9 +60,8 @@ async def create_studio(call: Call) -> Any:
     if not _NAME.fullmatch(name):
         raise ApiError(400, f"invalid name {name!r}: 1-64 letters, digits, '-', '_' or '.'")
     st.counters.incr(f"creates:studio:{name}")
-    for s in st.studios.by_id.values():
-        if s.project_id == p.id and s.name == name:
-            raise ApiError(409, f"a cloudspace named {name!r} already exists in this teamspace")
+    if (p.id, name) in st.studios.by_name:
+        raise ApiError(409, f"a cloudspace named {name!r} already exists in this teamspace")
     cluster_id = str(b.get("clusterId") or "") or (p.cluster_ids[0] if p.cluster_ids else "")
     if cluster_id not in p.cluster_ids:
         raise ApiError(400, f"invalid clusterId: {cluster_id!r} is not bound to this teamspace")
@@ -84,7 +83,7 @@ async def create_studio(call: Call) -> Any:
         machine=machine,
         spot=bool_or_400(b.get("spot"), "spot"),
     )
-    st.studios.by_id[s.id] = s
+    st.studios.add(s)
     st.counters.effect("studio_created", name)
     return studio_json(st, s, now)
 
@@ -124,14 +123,14 @@ async def list_studios(call: Call) -> Any:
         return True
 
     items, nxt = page(
-        (s for s in st.studios.by_id.values() if keep(s)),
+        (s for s in st.studios.after(call.q("pageToken")) if keep(s)),
         lambda s: s.seq,
         call.q("pageToken"),
         call.qint("limit"),
         st.config.page_size,
     )
     return {
-        "cloudspaces": [studio_json(st, s, now) for s in items],
+        "cloudspaces": [studio_json(st, s, now, listed=True) for s in items],
         "nextPageToken": nxt,
         "previousPageToken": "",
     }
@@ -161,7 +160,7 @@ async def update_studio(call: Call) -> Any:
 @routes.route("DELETE", "/v1/projects/{projectId}/cloudspaces/{id}")
 async def delete_studio(call: Call) -> Any:
     _, s = studio_for(call)
-    del call.state.studios.by_id[s.id]
+    call.state.studios.remove(s)
     call.state.counters.incr("deletes:studio")
     call.state.counters.effect("studio_deleted", s.id)
     return {}

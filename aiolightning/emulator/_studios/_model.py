@@ -91,10 +91,7 @@ class StudioStore(ProjectStore[Studio]):
 
     def id_by_name(self, project_id: str, name: str) -> str | None:
         """The id of the studio called `name` in the project (the storage module's hook)."""
-        for s in self.by_id.values():
-            if s.project_id == project_id and s.name == name:
-                return s.id
-        return None
+        return self.by_name.get((project_id, name))
 
     def settle(self, s: Studio, now: float) -> None:
         """Drop instances whose stop has completed."""

@@ -154,7 +154,12 @@ def codeconfig_json(s: Studio) -> dict[str, Any]:
     )
 
 
-def studio_json(st: State, s: Studio, now: float) -> dict[str, Any]:
+def studio_json(st: State, s: Studio, now: float, *, listed: bool = False) -> dict[str, Any]:
+    """The studio's JSON; ``listed``: for a list page, its codeStatus from the encoded
+    codestatus cache (re-rendered only when the studio's state machine has moved on)."""
+    status: Any = (
+        msgspec.Raw(codestatus_bytes(st, s, now)) if listed else codestatus_json(st, s, now)
+    )
     data: dict[str, Any] = {
         "id": s.id,
         "name": s.name,
@@ -168,7 +173,7 @@ def studio_json(st: State, s: Studio, now: float) -> dict[str, Any]:
         "createdAt": st.iso(s.created),
         "updatedAt": st.iso(s.updated),
         "codeConfig": codeconfig_json(s),
-        "codeStatus": codestatus_json(st, s, now),
+        "codeStatus": status,
         "description": "",
         "tags": [],
         "dataConnectionMounts": [],

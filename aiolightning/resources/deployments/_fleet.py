@@ -1,16 +1,20 @@
 """The fleet helpers of ``client.deployments``: create, stop and delete many, one
 :class:`Outcome` per item in input order (a bad item fails alone, before any request of its
-own; a retried create never makes a second deployment)."""
+own; a retried create never makes a second deployment). ``concurrency`` bounds the items whose
+requests are in flight: a deployment waiting for its replicas holds no slot."""
 
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from .._bulk import check_bulk, check_bulk_item
 from .._polling import check_positive_int, check_timeout
-from ._models import Deployment, DeploymentRef, DeploymentRequest
+from ._models import Deployment, DeploymentRef, DeploymentRequest, DeploymentStatus
 from ._waits import DeploymentWaits
 
 if TYPE_CHECKING:
@@ -26,6 +30,42 @@ def _is_request(item: object) -> bool:
 
 def _is_ref(item: object) -> bool:
     return isinstance(item, str | Deployment)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def _send_then_wait(
+    items: AsyncOrSyncIterable[T],
+    send: Callable[[T], Awaitable[R]],
+    wait: Callable[[R], Awaitable[R]] | None,
+    *,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    stop_on_error: bool,
+) -> builtins.list[Outcome[T, R]]:
+    """``send`` each item holding one of ``concurrency`` slots, then ``wait`` without one."""
+    if wait is None:
+        return await map_outcomes(
+            send, items, concurrency=concurrency, on_progress=on_progress,
+            stop_on_error=stop_on_error,
+        )  # fmt: skip
+    if isinstance(items, AsyncIterable):
+        listed = [x async for x in items]
+    else:
+        listed = builtins.list(items)
+    slots = anyio.CapacityLimiter(concurrency)
+
+    async def one(item: T) -> R:
+        async with slots:
+            sent = await send(item)
+        return await wait(sent)
+
+    return await map_outcomes(
+        one, listed, concurrency=max(1, len(listed)), on_progress=on_progress,
+        stop_on_error=stop_on_error,
+    )  # fmt: skip
 
 
 class DeploymentFleet(DeploymentWaits):
@@ -47,14 +87,16 @@ class DeploymentFleet(DeploymentWaits):
         check_timeout(timeout)
         check_bulk(requests, "deployments.create_many", _REQUESTS, _is_request)
 
-        async def one(req: DeploymentRequest) -> Deployment:
+        async def create(req: DeploymentRequest) -> Deployment:
             check_bulk_item(req, "deployments.create_many", _REQUESTS, _is_request)
-            d = await self._create(req, teamspace)
-            return await self.wait(d, timeout=timeout) if wait else d
+            return await self._create(req, teamspace)
 
-        return await map_outcomes(
-            one, requests, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
+        async def ready(d: Deployment) -> Deployment:
+            return await self.wait(d, timeout=timeout)
+
+        return await _send_then_wait(
+            requests, create, ready if wait else None, concurrency=concurrency,
+            on_progress=on_progress, stop_on_error=stop_on_error,
         )  # fmt: skip
 
     async def stop_many(
@@ -73,13 +115,16 @@ class DeploymentFleet(DeploymentWaits):
         check_timeout(timeout)
         check_bulk(deployments, "deployments.stop_many", _REFS, _is_ref)
 
-        async def one(ref: DeploymentRef) -> Deployment:
+        async def stop(ref: DeploymentRef) -> Deployment:
             check_bulk_item(ref, "deployments.stop_many", _REFS, _is_ref)
-            return await self.stop(ref, teamspace=teamspace, wait=wait, timeout=timeout)
+            return await self.stop(ref, teamspace=teamspace, wait=False)
 
-        return await map_outcomes(
-            one, deployments, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
+        async def stopped(d: Deployment) -> Deployment:
+            return await self.wait(d, until=DeploymentStatus.STOPPED, timeout=timeout)
+
+        return await _send_then_wait(
+            deployments, stop, stopped if wait else None, concurrency=concurrency,
+            on_progress=on_progress, stop_on_error=stop_on_error,
         )  # fmt: skip
 
     async def delete_many(

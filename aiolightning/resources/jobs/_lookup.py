@@ -10,6 +10,7 @@ from .._polling import check_name, check_positive_int
 from ._models import _STATE_TO_STATUS, Job, JobNotFoundError, JobRef, JobStatus
 
 if TYPE_CHECKING:
+    from ... import models
     from ..._client import AsyncLightning
     from ...api.jobs import JobsApi
     from ..teamspaces import Teamspace, TeamspaceRef
@@ -43,7 +44,7 @@ class JobLookup:
         except NotFoundError:
             pass
         else:
-            return Job.from_model(j, teamspace_id)
+            return Job.from_model(j, teamspace_id, keep_raw=True)
         try:
             m = await self._api.get_multi_machine_job_by_name(teamspace_id, name)
         except NotFoundError:
@@ -60,7 +61,7 @@ class JobLookup:
         if found is not None:
             return found
         try:
-            return Job.from_model(await self._api.get_job(ts.id, key), ts.id)
+            return Job.from_model(await self._api.get_job(ts.id, key), ts.id, keep_raw=True)
         except NotFoundError:
             pass
         try:
@@ -81,7 +82,19 @@ class JobLookup:
         if j.is_multi_machine:
             m = await self._api.get_multi_machine_job(j.teamspace_id, j.id)
             return Job.from_mmt(m, j.teamspace_id)
-        return Job.from_model(await self._api.get_job(j.teamspace_id, j.id), j.teamspace_id)
+        resp = await self._api.get_job(j.teamspace_id, j.id)
+        return Job.from_model(resp, j.teamspace_id, keep_raw=True)
+
+    async def model(
+        self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None
+    ) -> models.V1Job | models.V1MultiMachineJob:
+        """The job's full wire model (``GET .../jobs/{id}``, or ``V1MultiMachineJob`` for a
+        multi-machine job): every field, which a :class:`Job` from a list, a submit or a
+        watch does not keep."""
+        j = await self._resolve(job, teamspace)
+        if j.is_multi_machine:
+            return await self._api.get_multi_machine_job(j.teamspace_id, j.id)
+        return await self._api.get_job(j.teamspace_id, j.id)
 
     async def status(
         self, job: JobRef, *, teamspace: TeamspaceRef | Teamspace | None = None

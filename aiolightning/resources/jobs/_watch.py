@@ -2,7 +2,17 @@
 
 ``poll``/``watch`` refresh many jobs with the paged list call
 (``GET /v1/projects/{pid}/jobs?limit=..&pageToken=..``) when that costs fewer requests than
-one ``GET`` per job, and learn per teamspace how many pages a full walk takes.
+one ``GET`` per job, and learn per teamspace how many pages a full walk takes. List pages
+are decoded into :class:`JobBrief` (the fields a :class:`Job` keeps), not full models.
+
+After its first round, ``watch`` asks only for what can still change: one listing per
+unfinished ``state`` value (``?state=running`` ..., wire-flows §5.4), so a round over a large
+fleet that is mostly finished costs a few pages. A watched job missing from every such
+listing has finished (or changed state during the round): it is read alone, or with a full
+walk when that takes fewer requests. So no periodic full walk is needed: a state the client
+does not know costs requests, never a missed change. A listing that returns a job in another
+state than asked for shows the service ignores the filter; the teamspace is then refreshed by
+full walks only.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
+from ..._transport import quote_path_param
 from ...fanout import map_outcomes
 from .._polling import (
     Deadline,
@@ -21,11 +32,17 @@ from .._polling import (
     poll_intervals,
 )
 from ._lookup import JobLookup
-from ._models import Job, JobChange, JobRef, JobStatus
+from ._models import Job, JobChange, JobRef, JobsPage, JobStatus
 
 if TYPE_CHECKING:
     from ..._client import AsyncLightning
     from ..teamspaces import Teamspace, TeamspaceRef
+
+#: the ``V1Job.state`` values of an unfinished job (wire-flows §5.4)
+ACTIVE_STATES = (
+    "pending", "creating", "running", "restarting", "stopping", "stop", "delete", "complete",
+    "fail",
+)  # fmt: skip
 
 
 class JobWatch(JobLookup):
@@ -39,6 +56,7 @@ class JobWatch(JobLookup):
     def __init__(self, client: AsyncLightning) -> None:
         super().__init__(client)
         self._pages_estimate: dict[str, int] = {}  # teamspace id -> pages of a full walk
+        self._no_state_filter: set[str] = set()  # teamspaces whose listing ignores ?state=
 
     async def wait(
         self,
@@ -85,7 +103,9 @@ class JobWatch(JobLookup):
         jobs: builtins.list[JobRef],
         teamspace: TeamspaceRef | Teamspace | None,
         concurrency: int,
+        active: bool = False,
     ) -> tuple[dict[str, Job], set[str]]:
+        """``active``: the jobs were last seen unfinished (a watch round)."""
         resolved = [j for j in jobs if isinstance(j, Job)]
         names = [j for j in jobs if not isinstance(j, Job)]
         if names:
@@ -107,7 +127,7 @@ class JobWatch(JobLookup):
             if not j.is_multi_machine:
                 by_ts.setdefault(j.teamspace_id, {})[j.id] = j
         for ts_id, wanted in by_ts.items():
-            f, g = await self._poll_teamspace(ts_id, wanted, concurrency)
+            f, g = await self._poll_teamspace(ts_id, wanted, concurrency, active)
             found.update(f)
             gone |= g
         return found, gone
@@ -116,29 +136,37 @@ class JobWatch(JobLookup):
         pages = self._pages_estimate.get(ts_id)
         return n > 20 and (pages is None or pages < n)
 
+    def _use_states(self, ts_id: str, n: int) -> bool:
+        pages = self._pages_estimate.get(ts_id)
+        return (
+            ts_id not in self._no_state_filter
+            and n > len(ACTIVE_STATES)
+            and pages is not None
+            and pages > len(ACTIVE_STATES)
+        )
+
+    async def _page(self, ts_id: str, token: str | None, state: str | None = None) -> JobsPage:
+        return await self._client.transport.request(
+            "GET",
+            f"/v1/projects/{quote_path_param(ts_id)}/jobs",
+            params={"limit": self.list_page_size, "pageToken": token, "state": state},
+            response_type=JobsPage,
+            route="/v1/projects/{projectId}/jobs",
+        )
+
     async def _poll_teamspace(
-        self, ts_id: str, wanted: dict[str, Job], concurrency: int
+        self, ts_id: str, wanted: dict[str, Job], concurrency: int, active: bool = False
     ) -> tuple[dict[str, Job], set[str]]:
         out: dict[str, Job] = {}
         gone: set[str] = set()
         missing = set(wanted)
-        if self._use_list(ts_id, len(wanted)):
-            token: str | None = None
-            walked = 0
-            while missing:
-                resp = await self._api.list_jobs(ts_id, limit=self.list_page_size, page_token=token)
-                walked += 1
-                for j in resp.jobs or []:
-                    if j.id in missing:
-                        missing.discard(j.id)
-                        out[j.id] = Job.from_model(j, ts_id)
-                token = resp.next_page_token or None
-                if not token:
-                    self._pages_estimate[ts_id] = walked
-                    break
-            else:
-                # stopped early: a full walk takes at least this many pages
-                self._pages_estimate[ts_id] = max(walked, self._pages_estimate.get(ts_id, 0))
+        if active and self._use_states(ts_id, len(missing)):
+            seen = await self._active_listings(ts_id, missing)
+            if seen is not None:
+                out.update(seen)
+                missing.difference_update(seen)
+        if missing and self._use_list(ts_id, len(missing)):
+            await self._walk(ts_id, missing, out)
         if missing:
             outs = await map_outcomes(
                 lambda jid: self._api.get_job(ts_id, jid),
@@ -152,6 +180,53 @@ class JobWatch(JobLookup):
                     gone.add(o.item)
         return out, gone
 
+    async def _walk(self, ts_id: str, missing: set[str], out: dict[str, Job]) -> None:
+        """Walk the teamspace's jobs until every job in ``missing`` was seen (removing it)."""
+        token: str | None = None
+        walked = 0
+        while missing:
+            page = await self._page(ts_id, token)
+            walked += 1
+            for b in page.jobs or []:
+                if b.id in missing:
+                    missing.discard(b.id)
+                    out[b.id] = Job.from_model(b, ts_id)
+            token = page.next_page_token or None
+            if not token:
+                self._pages_estimate[ts_id] = walked
+                return
+        # stopped early: a full walk takes at least this many pages
+        self._pages_estimate[ts_id] = max(walked, self._pages_estimate.get(ts_id, 0))
+
+    async def _active_listings(self, ts_id: str, wanted: set[str]) -> dict[str, Job] | None:
+        """The wanted jobs among the teamspace's unfinished ones, from one listing per
+        unfinished state; None if the service ignored the filter."""
+        found: dict[str, Job] = {}
+        ignored = False
+
+        async def one(state: str) -> None:
+            nonlocal ignored
+            token: str | None = None
+            while not ignored:
+                page = await self._page(ts_id, token, state)
+                for b in page.jobs or []:
+                    if (b.state or "").lower() != state:
+                        ignored = True
+                        return
+                    if b.id in wanted:
+                        found[b.id] = Job.from_model(b, ts_id)
+                token = page.next_page_token or None
+                if not token:
+                    return
+
+        outs = await map_outcomes(one, ACTIVE_STATES, concurrency=len(ACTIVE_STATES))
+        for o in outs:
+            o.result()
+        if ignored:
+            self._no_state_filter.add(ts_id)
+            return None
+        return found
+
     async def watch(
         self,
         jobs: Iterable[JobRef],
@@ -162,8 +237,8 @@ class JobWatch(JobLookup):
         concurrency: int = 64,
     ) -> AsyncIterator[JobChange]:
         """Yield a :class:`JobChange` whenever a job's status changes (and once when each
-        job is first seen), until every job is terminal. Polls with :meth:`poll` (paged list
-        calls when cheaper than one GET per job).
+        job is first seen), until every job is terminal. The first round is a :meth:`poll`;
+        later ones ask only for unfinished jobs (see the module's docstring).
 
         Raises :class:`WaitTimeoutError` if jobs are still not terminal after ``timeout``.
         A job deleted meanwhile is reported once as stopped; one that fails to refresh is
@@ -204,5 +279,5 @@ class JobWatch(JobLookup):
                 )
             await deadline.sleep(interval if interval is not None else next(intervals))
             current, gone = await self._poll_many(
-                builtins.list(pending.values()), None, concurrency
+                builtins.list(pending.values()), None, concurrency, active=True
             )

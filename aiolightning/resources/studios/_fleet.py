@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Callable, Collection
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from .._bulk import check_bulk, check_bulk_item
 from .._polling import Deadline, check_positive_int, check_timeout
 from ..machines import Machine, resolve_machine
 from ._lifecycle import StudioLifecycle
+from ._lookup import LISTED
 from ._models import Studio, StudioRef, StudioState, StudioStatus
 from ._status import StatusBoard
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
+
+T = TypeVar("T")
 
 _NAMES = "studio names (strings)"
 _REFS = "studio names or Studio objects"
@@ -45,36 +49,67 @@ class StudioFleet(StudioLifecycle):
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
     ) -> builtins.list[Outcome[str, Studio]]:
-        """Create many studios; one :class:`Outcome` per name, in input order."""
+        """Create many studios; one :class:`Outcome` per name, in input order.
+
+        For 16 names or more, the names already taken are learnt with one walk of the
+        teamspace's listing (1000 per page) instead of one lookup per name; then each
+        studio is created as by :meth:`create`."""
         check_positive_int(concurrency, "concurrency")
         check_bulk(names, "studios.create_many", _NAMES, _is_name)
+        items = await _materialize(names)
 
-        async def one(name: str) -> Studio:
+        async def create(name: str, ts: TeamspaceRef | Teamspace | None) -> Studio:
             check_bulk_item(name, "studios.create_many", _NAMES, _is_name)
             return await self.create(
-                name, teamspace=teamspace, cloud_account=cloud_account, exist_ok=exist_ok
+                name, teamspace=ts, cloud_account=cloud_account, exist_ok=exist_ok
             )
 
-        return await map_outcomes(
-            one, names, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
-        )  # fmt: skip
+        if len(items) < 16:  # a few lookups cost less than walking a large listing
+            return await map_outcomes(
+                lambda name: create(name, teamspace),
+                items, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip
+        ts = await self._teamspace(teamspace)
+        taken: dict[str, Studio] = {}
+        async for cs in self._api.list_cloud_spaces_iter(ts.id, limit=1000):
+            if cs.name:
+                taken[cs.name] = Studio.from_model(cs, ts.id)
+
+        async def one(name: str) -> Studio:
+            return await create(name, ts)
+
+        token = LISTED.set({**(LISTED.get() or {}), ts.id: taken})
+        try:
+            return await map_outcomes(
+                one, items, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip
+        finally:
+            LISTED.reset(token)
 
     async def _prefetch(
         self, refs: builtins.list[StudioRef], teamspace: TeamspaceRef | Teamspace | None
     ) -> dict[str, StudioState]:
         """Resolve many names with one walk of the teamspace's listing (1000 per page)
-        instead of one lookup each; returns the codeStatus seen for each studio."""
-        names = {r for r in refs if isinstance(r, str)}
-        if len(names) < 16:
+        instead of one lookup each; returns the codeStatus seen for each studio asked for
+        (by name, id or :class:`Studio`)."""
+        if len(refs) < 16:
             return {}
-        ts = await self._teamspace(teamspace)
+        names = {r for r in refs if isinstance(r, str)}
+        ids = {r.id for r in refs if isinstance(r, Studio)}
+        teamspace_ids = {r.teamspace_id for r in refs if isinstance(r, Studio)}
+        if names:
+            teamspace_ids.add((await self._teamspace(teamspace)).id)
         states: dict[str, StudioState] = {}
-        async for cs in self._api.list_cloud_spaces_iter(ts.id, limit=1000):
-            studio = Studio.from_model(cs, ts.id)
-            if studio.name in names or studio.id in names:
+        for ts_id in teamspace_ids:
+            async for cs in self._api.list_cloud_spaces_iter(ts_id, limit=1000):
+                studio = Studio.from_model(cs, ts_id)
                 key = studio.name if studio.name in names else studio.id
-                self._by_name[(ts.id, key)] = studio
+                if key in names:
+                    self._cache((ts_id, key), studio)
+                elif studio.id not in ids:
+                    continue
                 if cs.code_status is not None:
                     states[studio.id] = StudioState.from_model(cs.code_status)
         return states
@@ -82,24 +117,22 @@ class StudioFleet(StudioLifecycle):
     async def _many(
         self,
         studios: AsyncOrSyncIterable[StudioRef],
-        action: Callable[[StudioRef, Callable[[str], StatusBoard]], Awaitable[StudioState]],
+        teamspace: TeamspaceRef | Teamspace | None,
+        action: Callable[[StudioRef, _Fleet], Awaitable[StudioState]],
         *,
         concurrency: int,
         on_progress: ProgressCallback | None,
         stop_on_error: bool,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
-        boards: dict[str, StatusBoard] = {}
+        """Run ``action`` for every studio at once; ``concurrency`` bounds the studios whose
+        requests are in flight (``fleet.slots``), not those waiting on a status board."""
+        refs = await _materialize(studios)
+        fleet = _Fleet(self, anyio.CapacityLimiter(concurrency))
+        fleet.known = await self._prefetch(refs, teamspace)
         async with anyio.create_task_group() as tg:
-
-            def board(teamspace_id: str) -> StatusBoard:
-                b = boards.get(teamspace_id)
-                if b is None:
-                    b = boards[teamspace_id] = StatusBoard(self, teamspace_id)
-                    tg.start_soon(b.run)
-                return b
-
+            fleet.tg = tg
             outs = await map_outcomes(
-                lambda ref: action(ref, board), studios, concurrency=concurrency,
+                lambda ref: action(ref, fleet), refs, concurrency=max(1, len(refs)),
                 on_progress=on_progress, stop_on_error=stop_on_error,
             )  # fmt: skip
             tg.cancel_scope.cancel()
@@ -125,31 +158,29 @@ class StudioFleet(StudioLifecycle):
 
         Each studio is started at most once (see :meth:`start`), a failure of one never
         affects the others, and the client's limiter keeps the request rate within what the
-        service accepts. Names are resolved with one walk of the teamspace's listing, and the
-        waits share paged list calls (each listed studio carries its status) rather than
-        polling every studio. ``concurrency`` bounds the studios in progress; ``timeout``
-        applies to each studio."""
+        service accepts. For 16 studios or more, names and current states come from one walk
+        of the teamspace's listing; the waits share the list calls of a status board per
+        teamspace (each listed studio carries its status) rather than polling every studio.
+        ``concurrency`` bounds the studios whose start is being sent -- a studio waiting
+        to boot holds no slot; ``timeout`` applies to each studio."""
         m = resolve_machine(machine)
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
         check_bulk(studios, "studios.start_many", _REFS, _is_ref)
-        known: dict[str, StudioState] = {}
-        if isinstance(studios, Collection) and not isinstance(studios, str):
-            known = await self._prefetch(builtins.list(studios), teamspace)
 
-        async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
+        async def one(ref: StudioRef, fleet: _Fleet) -> StudioState:
             check_bulk_item(ref, "studios.start_many", _REFS, _is_ref)
-            s = await self._resolve_or_create(ref, teamspace, create)
-            deadline = Deadline(timeout)
-            instance = await self._ensure_started(
-                s, m, interruptible, None, deadline, known=known.pop(s.id, None)
-            )
-            if not wait:
-                return await self._state(s)
-            return await board(s.teamspace_id).wait(s, StudioStatus.RUNNING, deadline, instance)
+            async with fleet.slots:
+                s = await self._resolve_or_create(ref, teamspace, create)
+                deadline = Deadline(timeout)
+                instance = await self._ensure_started(
+                    s, m, interruptible, None, deadline, known=fleet.known.pop(s.id, None)
+                )
+            target = StudioStatus.RUNNING if wait else None
+            return await fleet.board(s.teamspace_id).wait(s, target, deadline, instance)
 
         return await self._many(
-            studios, one, concurrency=concurrency, on_progress=on_progress,
+            studios, teamspace, one, concurrency=concurrency, on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
@@ -164,24 +195,28 @@ class StudioFleet(StudioLifecycle):
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
-        """Stop many studios; one :class:`Outcome` per studio, in input order. The waits
-        share paged list calls like :meth:`start_many`."""
+        """Stop many studios; one :class:`Outcome` per studio, in input order. States and
+        waits come from shared list calls like in :meth:`start_many`: one stop request per
+        running studio, none for a stopped one."""
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
         check_bulk(studios, "studios.stop_many", _REFS, _is_ref)
-        if isinstance(studios, Collection) and not isinstance(studios, str):
-            await self._prefetch(builtins.list(studios), teamspace)
 
-        async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
+        async def one(ref: StudioRef, fleet: _Fleet) -> StudioState:
             check_bulk_item(ref, "studios.stop_many", _REFS, _is_ref)
-            s = await self._resolve(ref, teamspace)
-            state = await self.stop(s, wait=False, timeout=timeout)
-            if not wait or (state.status is StudioStatus.STOPPED and not state.live_instance()):
-                return state
-            return await board(s.teamspace_id).wait(s, StudioStatus.STOPPED, Deadline(timeout))
+            async with fleet.slots:
+                s = await self._resolve(ref, teamspace)
+                deadline = Deadline(timeout)
+                state = fleet.known.pop(s.id, None) or await self._state(s)
+                if state.status is StudioStatus.STOPPED and not state.live_instance():
+                    return state
+                if state.status is not StudioStatus.STOPPING:
+                    await self._send_stop(s, deadline)
+            target = StudioStatus.STOPPED if wait else None
+            return await fleet.board(s.teamspace_id).wait(s, target, deadline)
 
         return await self._many(
-            studios, one, concurrency=concurrency, on_progress=on_progress,
+            studios, teamspace, one, concurrency=concurrency, on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
@@ -195,17 +230,47 @@ class StudioFleet(StudioLifecycle):
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
     ) -> builtins.list[Outcome[StudioRef, None]]:
-        """Delete many studios; one :class:`Outcome` per studio, in input order."""
+        """Delete many studios; one :class:`Outcome` per studio, in input order. For 16
+        studios or more, names are resolved with one walk of the listing; then one DELETE
+        per studio."""
         check_positive_int(concurrency, "concurrency")
         check_bulk(studios, "studios.delete_many", _REFS, _is_ref)
-        if isinstance(studios, Collection) and not isinstance(studios, str):
-            await self._prefetch(builtins.list(studios), teamspace)
+        refs = await _materialize(studios)
+        await self._prefetch(refs, teamspace)
 
         async def one(ref: StudioRef) -> None:
             check_bulk_item(ref, "studios.delete_many", _REFS, _is_ref)
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
 
         return await map_outcomes(
-            one, studios, concurrency=concurrency, on_progress=on_progress,
+            one, refs, concurrency=concurrency, on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
+
+
+class _Fleet:
+    """What the items of one ``*_many`` call share: the request slots, the states read up
+    front, and one status board per teamspace."""
+
+    def __init__(self, owner: StudioFleet, slots: anyio.CapacityLimiter) -> None:
+        self._owner = owner
+        self.slots = slots
+        self.known: dict[str, StudioState] = {}
+        self.tg: TaskGroup | None = None
+        self._boards: dict[str, StatusBoard] = {}
+
+    def board(self, teamspace_id: str) -> StatusBoard:
+        b = self._boards.get(teamspace_id)
+        if b is None:
+            assert self.tg is not None
+            b = self._boards[teamspace_id] = StatusBoard(self._owner, teamspace_id)
+            self.tg.start_soon(b.run)
+        return b
+
+
+async def _materialize(items: AsyncOrSyncIterable[T]) -> builtins.list[T]:
+    if isinstance(items, builtins.list):
+        return items
+    if isinstance(items, AsyncIterable):
+        return [x async for x in items]
+    return builtins.list(items)

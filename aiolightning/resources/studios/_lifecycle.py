@@ -83,7 +83,7 @@ class StudioLifecycle(StudioWaits):
         without its run nor given two, and a studio that exists is never reported failed."""
         name = check_studio_name(name)
         ts = await self._teamspace(teamspace)
-        existing = await self._find_by_name(ts.id, name)
+        existing = await self._existing(ts.id, name)
         if existing is not None:
             if exist_ok:
                 return existing
@@ -306,20 +306,25 @@ class StudioLifecycle(StudioWaits):
         if state.status is StudioStatus.STOPPED and not state.live_instance():
             return state
         if state.status is not StudioStatus.STOPPING:
-
-            async def send() -> bool:
-                await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
-                return True
-
-            async def took_effect() -> bool | None:
-                now = await self._state(s)
-                stopping = now.status in (StudioStatus.STOPPING, StudioStatus.STOPPED)
-                return True if stopping or not now.live_instance() else None
-
-            await mutate_once(send, took_effect, deadline=deadline)
+            await self._send_stop(s, deadline)
         if not wait:
             return await self._state(s)
         return await self._wait(s, StudioStatus.STOPPED, deadline)
+
+    async def _send_stop(self, s: Studio, deadline: Deadline) -> None:
+        """Stop ``s`` once: after an ambiguous failure the studio's state says whether the
+        stop took effect before it is sent again."""
+
+        async def send() -> bool:
+            await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
+            return True
+
+        async def took_effect() -> bool | None:
+            now = await self._state(s)
+            stopping = now.status in (StudioStatus.STOPPING, StudioStatus.STOPPED)
+            return True if stopping or not now.live_instance() else None
+
+        await mutate_once(send, took_effect, deadline=deadline)
 
     async def switch_machine(
         self,

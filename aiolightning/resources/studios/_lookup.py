@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
@@ -14,13 +15,21 @@ if TYPE_CHECKING:
     from ...api.cloud_space import CloudSpaceApi
     from ..teamspaces import Teamspace, TeamspaceRef
 
+#: set by ``create_many`` around its creates: teamspace id -> {name: studio} from the one walk
+#: of the listing it made, so that each create need not look its name up again
+LISTED: ContextVar[dict[str, dict[str, Studio]] | None] = ContextVar(
+    "aiolightning_studios_listed", default=None
+)
+
 
 class StudioLookup:
     """The root of ``client.studios``: the client, the name cache, lookup by name or id."""
 
     def __init__(self, client: AsyncLightning) -> None:
         self._client = client
+        # the name cache: (teamspace id, name or id) -> studio, and its reverse index
         self._by_name: dict[tuple[str, str], Studio] = {}
+        self._keys_by_id: dict[str, set[tuple[str, str]]] = {}
         self._user_id: str | None = None
 
     @property
@@ -56,7 +65,7 @@ class StudioLookup:
                     f"studio {key!r} does not exist in teamspace {ts.name!r}"
                 ) from None
             found = Studio.from_model(cs, ts.id)
-        self._by_name[(ts.id, key)] = found
+        self._cache((ts.id, key), found)
         return found
 
     async def _find_by_name(self, teamspace_id: str, name: str) -> Studio | None:
@@ -65,6 +74,14 @@ class StudioLookup:
             if cs.name == name:
                 return Studio.from_model(cs, teamspace_id)
         return None
+
+    async def _existing(self, teamspace_id: str, name: str) -> Studio | None:
+        """For a create: the studio called ``name``, from ``create_many``'s walk when there
+        is one, else with one lookup."""
+        listed = LISTED.get()
+        if listed is not None and teamspace_id in listed:
+            return listed[teamspace_id].get(name)
+        return await self._find_by_name(teamspace_id, name)
 
     async def _me(self) -> str:
         if self._user_id is None:
@@ -91,10 +108,20 @@ class StudioLookup:
         async for cs in pager:
             yield Studio.from_model(cs, ts.id)
 
+    def _cache(self, key: tuple[str, str], studio: Studio) -> None:
+        old = self._by_name.get(key)
+        if old is not None and old.id != studio.id:
+            self._keys_by_id.get(old.id, set()).discard(key)
+        self._by_name[key] = studio
+        self._keys_by_id.setdefault(studio.id, set()).add(key)
+
     def _remember(self, studio: Studio) -> Studio:
-        self._by_name[(studio.teamspace_id, studio.name)] = studio
+        self._cache((studio.teamspace_id, studio.name), studio)
         return studio
 
     def _forget(self, studio: Studio) -> None:
-        for key in [k for k, v in self._by_name.items() if v.id == studio.id]:
-            del self._by_name[key]
+        """Drop every cache entry of the studio: O(its entries), never a scan of the cache."""
+        for key in self._keys_by_id.pop(studio.id, ()):
+            cached = self._by_name.get(key)
+            if cached is not None and cached.id == studio.id:
+                del self._by_name[key]

@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 
+from ... import models
 from ..._errors import LightningError
+from ..._transport import quote_path_param
 from ...fanout import map_outcomes
 from .._polling import Deadline, WaitTimeoutError, check_timeout, poll_intervals
 from ._lookup import StudioLookup
@@ -39,32 +42,61 @@ def _judge(s: Studio, state: StudioState, target: StudioStatus, track: str) -> b
 
 
 class _Waiter:
-    __slots__ = ("error", "event", "state", "studio", "target", "track")
+    __slots__ = ("error", "event", "since", "state", "studio", "target", "track")
 
-    def __init__(self, studio: Studio, target: StudioStatus, track: str) -> None:
+    def __init__(self, studio: Studio, target: StudioStatus | None, track: str, since: int) -> None:
         self.studio = studio
-        self.target = target
+        self.target = target  # None: the first state read after the wait began
         self.track = track
+        self.since = since  # rounds begun before the wait; only later rounds count
         self.event = anyio.Event()
         self.state: StudioState | None = None
         self.error: BaseException | None = None
 
 
+class _Listed(msgspec.Struct, gc=False, rename="camel"):
+    id: str | None = None
+    code_status: models.V1GetCloudSpaceInstanceStatusResponse | None = None
+
+
+class _StatusPage(msgspec.Struct, gc=False, rename="camel"):
+    """A page of ``GET .../cloudspaces`` decoded for a status round: each studio's id and
+    codeStatus, the rest of it skipped."""
+
+    cloudspaces: list[_Listed] | None = None
+    next_page_token: str | None = None
+
+
+#: the pause between two rounds of a status board is at most this per list call of a round
+GAP_PER_PAGE = 0.2
+
+#: at most this many waiting studios are asked for by ``ids`` in one list call; more are
+#: found by walking the teamspace's listing (1000 per page)
+IDS_PER_CALL = 50
+
+
 class StatusBoard:
-    """Watches many studios of one teamspace with paged list calls -- each listed studio
-    carries its ``codeStatus`` -- instead of one ``codestatus`` GET per studio per poll.
-    Studios the listing does not show are asked for one by one."""
+    """Watches many studios of one teamspace with list calls -- each listed studio carries
+    its ``codeStatus`` -- instead of one ``codestatus`` GET per studio per poll.
+
+    A round asks for the waiting studios by ``ids`` when there are few of them (one call),
+    else walks the listing until every waiting studio was seen; a studio the listing does
+    not show is asked for alone. Only rounds begun after a wait began answer it."""
 
     def __init__(self, owner: StudioWaits, teamspace_id: str) -> None:
         self._owner = owner
         self._ts = teamspace_id
         self._waiting: dict[str, list[_Waiter]] = {}
         self._wake = anyio.Event()
+        self._rounds = 0  # rounds begun
+        self._pages = 0  # list calls of the last round
+        self._ids_ok = True  # False once the service ignored the ids filter
 
     async def wait(
-        self, s: Studio, target: StudioStatus, deadline: Deadline, track: str = ""
+        self, s: Studio, target: StudioStatus | None, deadline: Deadline, track: str = ""
     ) -> StudioState:
-        w = _Waiter(s, target, track)
+        """Wait until ``s`` reaches ``target`` (None: its next state read by a round)."""
+        w = _Waiter(s, target, track, self._rounds)
         self._waiting.setdefault(s.id, []).append(w)
         self._wake.set()
         try:
@@ -80,15 +112,18 @@ class StatusBoard:
         if w.error is not None:
             raise w.error
         if w.state is None:
+            target_text = target.value if target is not None else "a readable state"
             raise WaitTimeoutError(
-                f"studio {s} did not reach {target.value} within {deadline.timeout:g} s"
+                f"studio {s} did not reach {target_text} within {deadline.timeout:g} s"
             )
         return w.state
 
-    def _offer(self, studio_id: str, state: StudioState) -> None:
+    def _offer(self, studio_id: str, state: StudioState, round_no: int) -> None:
         for w in list(self._waiting.get(studio_id, [])):
+            if w.since >= round_no:
+                continue  # the round began before the wait: it may predate a request
             try:
-                done = _judge(w.studio, state, w.target, w.track)
+                done = w.target is None or _judge(w.studio, state, w.target, w.track)
             except StudioError as exc:
                 w.error = exc
                 w.event.set()
@@ -108,27 +143,54 @@ class StatusBoard:
                 await self._round()
             except LightningError:
                 pass  # the transport already retried; ask again next round
-            await anyio.sleep(next(intervals))
+            # a round's cost is its pages: a cheap round may come sooner than the usual
+            # backoff allows (a studio that became ready is seen within ~0.2 s per page)
+            await anyio.sleep(min(next(intervals), GAP_PER_PAGE * max(1, self._pages)))
+
+    async def _page(
+        self, limit: int, token: str | None = None, ids: list[str] | None = None
+    ) -> _StatusPage:
+        self._pages += 1
+        return await self._owner._client.transport.request(
+            "GET",
+            f"/v1/projects/{quote_path_param(self._ts)}/cloudspaces",
+            params={"ids": ids, "limit": limit, "pageToken": token},
+            response_type=_StatusPage,
+            route="/v1/projects/{projectId}/cloudspaces",
+        )
 
     async def _round(self) -> None:
-        api = self._owner._api
+        self._rounds += 1
+        self._pages = 0
+        n = self._rounds
         seen: set[str] = set()
-        token: str | None = None
-        while self._waiting:
-            resp = await api.list_cloud_spaces(self._ts, limit=1000, page_token=token)
+        wanted = set(self._waiting)
+        if self._ids_ok and len(wanted) <= IDS_PER_CALL:
+            resp = await self._page(len(wanted), ids=sorted(wanted))
             for cs in resp.cloudspaces or []:
-                if cs.id in self._waiting and cs.code_status is not None:
+                if cs.id not in wanted:
+                    self._ids_ok = False  # the filter was ignored: walk from now on
+                elif cs.code_status is not None:
                     seen.add(cs.id)
-                    self._offer(cs.id, StudioState.from_model(cs.code_status))
-            token = resp.next_page_token or None
-            if not token or not (self._waiting.keys() - seen):
-                break
-        rest = [sid for sid in self._waiting if sid not in seen]
+                    self._offer(cs.id, StudioState.from_model(cs.code_status), n)
+        else:
+            token: str | None = None
+            while self._waiting:
+                resp = await self._page(1000, token)
+                for cs in resp.cloudspaces or []:
+                    if cs.id in self._waiting and cs.code_status is not None:
+                        seen.add(cs.id)
+                        self._offer(cs.id, StudioState.from_model(cs.code_status), n)
+                token = resp.next_page_token or None
+                if not token or not (self._waiting.keys() - seen):
+                    break
+        rest = [sid for sid in self._waiting if sid not in seen and sid in wanted]
         if rest:
+            api = self._owner._api
 
             async def one(sid: str) -> None:
                 resp = await api.get_cloud_space_instance_status(self._ts, sid)
-                self._offer(sid, StudioState.from_model(resp))
+                self._offer(sid, StudioState.from_model(resp), n)
 
             await map_outcomes(one, rest, concurrency=64)
 
