@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
         "--corrupt-rate",
         type=float,
         default=d.corrupt_rate,
-        help="fraction of presigned PUTs stored with one byte flipped (their ETag shows it)",
+        help="fraction of presigned PUTs stored with one byte damaged (their ETag shows it)",
     )
     g.add_argument(
         "--upload-ttl",
@@ -72,6 +72,11 @@ def parser() -> argparse.ArgumentParser:
         "--redirect-downloads",
         action="store_true",
         help="answer blob GETs with a 307 to a presigned URL on a second port",
+    )
+    g.add_argument(
+        "--kms-etags",
+        action="store_true",
+        help="a bucket under SSE-KMS: ETags that are not MD5s, and headers that say so",
     )
     g = p.add_argument_group("timings (seconds)")
     g.add_argument("--studio-start", type=float, default=t.studio_start)
@@ -104,6 +109,7 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
             corrupt_rate=a.corrupt_rate,
             upload_ttl=a.upload_ttl,
             redirect_downloads=a.redirect_downloads,
+            kms_etags=a.kms_etags,
         ),
         timings=Timings(
             studio_start=a.studio_start,

@@ -23,7 +23,7 @@ from .._errors import APIConnectionError, APIStatusError, NotFoundError, TLSVeri
 from .._streams import received_chunks
 from ._blobs_api import BlobsApi
 from ._errors import NETWORK_ERRORS, PartFailed, RemoteFileNotFoundError, TransferError
-from ._etags import plain_md5
+from ._etags import etag_md5, warn_not_md5
 from ._local import (
     MAX_IOV,
     check_local_target,
@@ -65,11 +65,15 @@ class Downloads(BlobsApi):
         await anyio.to_thread.run_sync(check_local_target, local)
         progress = progress or ProgressTracker(None)
         etag = ""
+        expected: str | None = None  # the MD5 the ETag gives, when it is one
         if size is None:
             info = await self.head(target)
             if info is None:
                 raise RemoteFileNotFoundError(f"remote file {target.name!r} does not exist")
-            size, etag = info
+            size, etag = info.size, info.etag
+            expected = etag_md5(etag, info.encryption)
+            if info.encryption and self.config.verify_checksums:
+                self.etag_notes.encrypted(info.encryption, str(local))
         if count_total:
             progress.add_total(size)
         tmp = local.parent / f".{local.name}.aiolightning-part"
@@ -79,13 +83,24 @@ class Downloads(BlobsApi):
             fd = await anyio.to_thread.run_sync(create_part_file, tmp, size)
             cfg = self.config
             if size <= cfg.download_threshold:
-                md5 = new_md5() if cfg.verify_checksums and plain_md5(etag) else None
-                await self._fetch_range(
-                    fd, wlock, target, 0, size, size, progress, str(local), md5, ranged=False
-                )
-                if md5 is not None and md5.hexdigest() != plain_md5(etag):
+                wrong = ""  # the MD5 of a first download that the ETag did not match
+                for _ in range(2):
+                    md5 = new_md5() if cfg.verify_checksums and expected else None
+                    await self._fetch_range(
+                        fd, wlock, target, 0, size, size, progress, str(local), md5, ranged=False
+                    )
+                    got = expected if md5 is None else md5.hexdigest()
+                    if got == expected:
+                        break
+                    assert got is not None
+                    if got == wrong:  # the same bytes twice: the ETag is no MD5
+                        warn_not_md5(str(local), etag, got, "this download")
+                        break
+                    wrong = got
+                    progress.rewind(size)  # damaged on the way, perhaps: once more
+                else:
                     raise TransferError(
-                        f"checksum mismatch: got MD5 {md5.hexdigest()}, ETag {etag}",
+                        f"checksum mismatch: got MD5 {got}, ETag {etag}",
                         local=str(local),
                         remote=target.name,
                     )

@@ -23,7 +23,7 @@ import msgspec
 from .._errors import APIStatusError, BadRequestError, NotFoundError
 from ._config import plan_parts
 from ._errors import PartFailed, TransferError, UploadGone
-from ._etags import same_multipart_etag
+from ._etags import UploadEtagCheck, same_multipart_etag
 from ._journal import Journal, JournalHeader, start_prune
 from ._local import open_for_upload
 from ._part_put import PartPuts
@@ -116,6 +116,7 @@ class Uploads(PartPuts):
         if content_type:
             blob["content_type"] = content_type
         last = ""
+        check = UploadEtagCheck(self.etag_notes, str(local))
         for attempt in range(self.config.part_attempts):
             res = await self._sign_batched(target, blob)
             urls = res.get("urls") or []
@@ -124,7 +125,9 @@ class Uploads(PartPuts):
                     "the server returned no upload URL", local=str(local), remote=target.name
                 )
             try:
-                await self._put_part_once(fd, 0, size, urls[0], progress, str(local), head)
+                await self._put_part_once(
+                    fd, 0, size, urls[0], progress, str(local), head, check=check
+                )
             except PartFailed as e:
                 if e.fatal:
                     raise TransferError(str(e), local=str(local), remote=target.name) from e
@@ -206,6 +209,7 @@ class Uploads(PartPuts):
         queue = list(reversed(missing))
         keep_journal = True
         completed = False
+        check = UploadEtagCheck(self.etag_notes, str(local))
 
         async def worker() -> None:
             while queue:
@@ -220,6 +224,7 @@ class Uploads(PartPuts):
                     local,
                     target,
                     progress,
+                    check,
                 )
                 if journal is not None:
                     journal.record(k, done[k])
@@ -276,6 +281,7 @@ class Uploads(PartPuts):
         local: Path,
         target: RemoteTarget,
         progress: ProgressTracker,
+        check: UploadEtagCheck,
     ) -> str:
         last = ""
         for attempt in range(self.config.part_attempts):
@@ -284,7 +290,9 @@ class Uploads(PartPuts):
                 url = (await self._resign(target, upload_id, [k]))[k]
                 urls[k] = url
             try:
-                return await self._put_part_once(fd, offset, length, url, progress, str(local))
+                return await self._put_part_once(
+                    fd, offset, length, url, progress, str(local), check=check
+                )
             except PartFailed as e:
                 last = str(e)
                 if e.fatal:
@@ -320,7 +328,11 @@ class Uploads(PartPuts):
             # the object is there with the right size (and multipart ETag, when the store
             # gives one), then all is well. An expired upload leaves no such object.
             info = await self.head(target)
-            if info is None or info[0] != size or not same_multipart_etag(info[1], parts):
+            if (
+                info is None
+                or info.size != size
+                or not (info.encryption or same_multipart_etag(info.etag, parts))
+            ):
                 raise TransferError(
                     f"completing the upload failed: {e}", local=str(local), remote=target.name
                 ) from e

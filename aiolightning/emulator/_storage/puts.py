@@ -66,9 +66,10 @@ class PresignedPuts(StoreCore):
             with contextlib.suppress(OSError):
                 up.directory.rmdir()
             return xml_error(404, "NoSuchUpload", "The specified upload does not exist")
+        etag, sse = self._faults.sealed(etag)
         up.received[n] = Part(up.directory / str(n), size, etag)
         self.counters.incr("storage:parts_put")
-        return web.Response(status=200, headers={"ETag": etag})
+        return web.Response(status=200, headers={"ETag": etag, **sse})
 
     async def _put_single(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
@@ -90,6 +91,7 @@ class PresignedPuts(StoreCore):
         except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
             self.counters.incr("storage:puts_interrupted")
             return xml_error(400, "IncompleteBody", "The request body was cut short")
+        etag, sse = self._faults.sealed(etag)
         obj = StoredObject(
             [(file, size)],
             size,
@@ -102,4 +104,4 @@ class PresignedPuts(StoreCore):
         self._replace(pid, scope, path, obj)
         self.counters.incr("storage:parts_put")
         self.counters.incr("storage:single_puts")
-        return web.Response(status=200, headers={"ETag": etag})
+        return web.Response(status=200, headers={"ETag": etag, **sse})
