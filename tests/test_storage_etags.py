@@ -94,3 +94,22 @@ async def test_damage_is_still_caught_where_the_etags_are_md5s(
         dest = tmp_path / "out" / src.name
         await storage_client.storage.download(f"d/{src.name}", dest)
         assert dest.read_bytes() == src.read_bytes()
+
+
+def test_which_responses_say_their_etag_is_no_md5() -> None:
+    from multidict import CIMultiDict
+
+    from aiolightning.transfer._etags import encryption, etag_md5
+
+    md5 = "0123456789abcdef0123456789abcdef"
+    cases = {
+        (): "",
+        (("x-amz-server-side-encryption", "AES256"),): "",  # SSE-S3: the ETag is the MD5
+        (("X-Amz-Server-Side-Encryption", "aws:kms"),): "aws:kms",
+        (("x-amz-server-side-encryption", "aws:kms:dsse"),): "aws:kms:dsse",
+        (("x-amz-server-side-encryption-customer-algorithm", "AES256"),): "SSE-C",
+    }
+    for headers, kind in cases.items():
+        assert encryption(CIMultiDict(headers)) == kind
+        assert etag_md5(f'"{md5}"', kind) == (None if kind else md5)
+    assert etag_md5(f'"{md5}-3"', "") is None  # a multipart ETag is no MD5 of the bytes
