@@ -68,7 +68,7 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--corrupt-rate",
         type=float,
         default=d.corrupt_rate,
-        help="fraction of presigned PUTs stored with one byte flipped (their ETag shows it)",
+        help="fraction of presigned PUTs stored with one byte damaged (their ETag shows it)",
     )
     g.add_argument(
         "--upload-ttl",
@@ -80,6 +80,11 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--redirect-downloads",
         action="store_true",
         help="answer blob GETs with a 307 to a presigned URL on a second port",
+    )
+    g.add_argument(
+        "--kms-etags",
+        action="store_true",
+        help="a bucket under SSE-KMS: ETags that are not MD5s, and headers that say so",
     )
     g = p.add_argument_group(
         "faults after the act",
@@ -190,6 +195,7 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
             truncate_rate=a.truncate_rate,
             slow_commit=a.slow_commit,
             slow_commit_rate=a.slow_commit_rate,
+            kms_etags=a.kms_etags,
         ),
         timings=Timings(
             studio_start=a.studio_start,

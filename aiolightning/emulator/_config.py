@@ -24,7 +24,7 @@ class Faults:
     drop_rate: float = 0.0  # fraction of /v1 requests whose connection is dropped
     url_ttl: float = 3600.0  # lifetime of presigned storage URLs, seconds
     part_failure_rate: float = 0.0  # fraction of presigned part PUTs answered with 500
-    # fraction of presigned PUTs stored with one byte flipped, as if damaged in transit: the
+    # fraction of presigned PUTs stored with one byte damaged, as if in transit: the
     # ETag is the MD5 of the damaged bytes, so only a client that checks it notices
     corrupt_rate: float = 0.0
     # seconds an incomplete multipart upload lives before it is expired and its parts deleted
@@ -44,6 +44,10 @@ class Faults:
     # on a slow_commit_rate fraction of the answered requests
     slow_commit: float = 0.0
     slow_commit_rate: float = 1.0
+    # a bucket under SSE-KMS: PUTs answer 32-hex ETags that are not the MD5 of the bytes (the
+    # same for the same bytes), and PUT/GET/HEAD say "x-amz-server-side-encryption: aws:kms"
+    kms_etags: bool = False
+    kms_headers: bool = True  # False: those ETags without the headers (a store that hides it)
 
 
 @dataclass

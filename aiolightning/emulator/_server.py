@@ -304,6 +304,8 @@ def cli_args(
         args.append("--admin")
     if f.redirect_downloads:
         args.append("--redirect-downloads")
+    if f.kms_etags:
+        args.append("--kms-etags")
     if tls:
         args.append("--tls")
     return args

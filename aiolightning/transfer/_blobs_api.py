@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
@@ -18,6 +18,7 @@ from .._errors import APIStatusError, BadRequestError, NotFoundError
 from ._budget import ByteBudget
 from ._config import TransferConfig
 from ._errors import TransferError, UploadGone
+from ._etags import EtagNotes, encryption
 from ._presigned import PresignedSession
 from ._redirects import DownloadLocations
 from ._target import RemoteTarget
@@ -25,9 +26,15 @@ from ._target import RemoteTarget
 if TYPE_CHECKING:
     from .._transport import Transport
 
-__all__ = ["BlobsApi"]
+__all__ = ["BlobHead", "BlobsApi"]
 
 _RESIGN_BATCH = 1000
+
+
+class BlobHead(NamedTuple):
+    size: int
+    etag: str
+    encryption: str  # what keeps the ETag from being an MD5, or "" (see _etags.encryption)
 
 
 class _BatchRejected(Exception):
@@ -52,6 +59,7 @@ class BlobsApi:
         # blob GETs redirected to presigned URLs: the URL is reused for the file's next ranges
         self.locations = DownloadLocations(transport, self.presigned)
         self._rng = random.Random()
+        self.etag_notes = EtagNotes()  # ETags that cannot be checked: warned about once
         # single-part URL requests waiting to go out together, per (base, cluster, studio)
         self._sign_queues: dict[
             tuple[str, str, bool], list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
@@ -170,13 +178,17 @@ class BlobsApi:
         cap = min(self.config.retry_max_wait, self.config.retry_base * 2**attempt)
         await anyio.sleep(self._rng.uniform(0, cap))
 
-    async def head(self, target: RemoteTarget) -> tuple[int, str] | None:
-        """(size, ETag) of a remote file, or None if it does not exist."""
+    async def head(self, target: RemoteTarget) -> BlobHead | None:
+        """(size, ETag, encryption) of a remote file, or None if it does not exist."""
         try:
             async with self.transport.stream(
                 "HEAD", target.blob_url(), scope="read", route=f"{target.route}/blobs/{{path}}"
             ) as resp:
                 self.locations.saw_head(target.blob_url(), resp)
-                return int(resp.headers.get("Content-Length", "0")), resp.headers.get("ETag", "")
+                return BlobHead(
+                    int(resp.headers.get("Content-Length", "0")),
+                    resp.headers.get("ETag", ""),
+                    encryption(resp.headers),
+                )
         except NotFoundError:
             return None

@@ -23,6 +23,7 @@ __all__ = [
     "discard_part_file",
     "finish_part_file",
     "open_for_upload",
+    "open_part_file",
     "pwritev_all",
     "read_chunk",
 ]
@@ -149,7 +150,26 @@ def create_part_file(tmp: Path, size: int | None) -> int:
     return fd
 
 
-def finish_part_file(fd: int, tmp: Path, target: Path, size: int | None, sync: bool) -> int:
+def open_part_file(local: Path, tmp: Path, size: int | None) -> int:
+    """:func:`check_local_target` and :func:`create_part_file` in one worker-thread hop."""
+    check_local_target(local)
+    return create_part_file(tmp, size)
+
+
+def finish_part_file(
+    fd: int,
+    tmp: Path,
+    target: Path,
+    size: int | None,
+    sync: bool,
+    tail: tuple[list[bytes], int, threading.Lock] | None = None,
+) -> int:
+    """Write ``tail`` (the last chunks received and their offset, when the caller left them
+    for this hop), check the size, fsync (when ``sync``), close and rename into place: a
+    small file's whole write is one worker-thread hop."""
+    if tail is not None:
+        chunks, offset, lock = tail
+        pwritev_all(fd, chunks, offset, None, False, lock)
     if size is not None:
         os.ftruncate(fd, size)  # a preallocated file keeps exactly the expected size
     actual = os.fstat(fd).st_size

@@ -11,7 +11,7 @@ import anyio
 
 from ._blobs_api import BlobsApi
 from ._errors import NETWORK_ERRORS, PartFailed
-from ._etags import plain_md5
+from ._etags import UploadEtagCheck
 from ._local import read_chunk
 from ._md5 import QUEUE_DEPTH, Md5, PartMd5, new_md5
 from ._progress import ProgressTracker
@@ -42,8 +42,11 @@ class PartPuts(BlobsApi):
         progress: ProgressTracker,
         name: str,
         head: tuple[bytes, Any] | None = None,
+        *,
+        check: UploadEtagCheck,
     ) -> str:
-        """PUT bytes [offset, offset+length) of the file, check the ETag; return the ETag.
+        """PUT bytes [offset, offset+length) of the file, check the ETag (while ``check``
+        says the upload's ETags are MD5s); return the ETag.
 
         A part no larger than ``read_chunk`` is read whole (one thread hop); a larger one is
         streamed from the file ``read_chunk`` bytes at a time (each ``os.pread`` and MD5
@@ -53,6 +56,7 @@ class PartPuts(BlobsApi):
         """
         cfg = self.config
         step = cfg.read_chunk
+        verify = cfg.verify_checksums and check.on
         md5: Md5 | None = None  # a part read whole: hashed in the reading worker thread
         part_md5: PartMd5 | None = None  # a streamed part: hashed alongside the sends
         digest: str | None = None
@@ -99,18 +103,18 @@ class PartPuts(BlobsApi):
         else:
             # a streamed part holds the chunk going out, the one read ahead, and chunks
             # sent but still queued for hashing
-            held = 1 + (QUEUE_DEPTH if cfg.verify_checksums else 1)
+            held = 1 + (QUEUE_DEPTH if verify else 1)
             async with self.budget.hold(min(length, held * step)):
                 try:
                     if length <= step:
-                        md5 = new_md5() if cfg.verify_checksums else None
+                        md5 = new_md5() if verify else None
                         data = await anyio.to_thread.run_sync(read_chunk, fd, offset, length, md5)
                         put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
                         del data
                         sent = length
                         progress.advance(length, name)
                     else:
-                        part_md5 = PartMd5() if cfg.verify_checksums else None
+                        part_md5 = PartMd5() if verify else None
                         put = await self.presigned.put(
                             str(url["url"]), stream(), url.get("headers"), length=length
                         )
@@ -135,8 +139,8 @@ class PartPuts(BlobsApi):
             raise PartFailed(f"only {sent} of {length} bytes were sent")
         etag = put.etag
         if digest is not None:
-            plain = plain_md5(etag)
-            if plain is not None and plain != digest:
+            plain = check.expected(etag, put.encryption)
+            if plain is not None and plain != digest and check.transfer_error(offset, digest, etag):
                 progress.rewind(sent)
                 raise PartFailed(f"checksum mismatch: sent MD5 {digest}, object store says {etag}")
         return etag

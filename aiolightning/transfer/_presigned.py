@@ -17,6 +17,7 @@ from yarl import URL
 from .._transport._network import NetworkConfig
 from .._transport._redirects import redact_url
 from .._transport._tls import tls_error
+from ._etags import encryption
 
 if TYPE_CHECKING:
     from .._limiter import Limiter
@@ -32,6 +33,7 @@ class PutResult:
     etag: str
     body: bytes  # the start of an error body
     retry_after: str | None
+    encryption: str = ""  # what keeps the ETag from being an MD5 (see _etags.encryption)
 
 
 def url_expiry(url: str) -> float | None:
@@ -161,4 +163,5 @@ class PresignedSession:
                     resp.headers.get("ETag", ""),
                     body,
                     resp.headers.get("Retry-After"),
+                    encryption(resp.headers),
                 )

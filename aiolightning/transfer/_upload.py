@@ -23,7 +23,7 @@ import msgspec
 from .._errors import APIStatusError, BadRequestError, LightningError, NotFoundError
 from ._config import plan_parts
 from ._errors import PartFailed, TransferError, UploadGone
-from ._etags import plain_md5, same_multipart_etag
+from ._etags import UploadEtagCheck, plain_md5, same_multipart_etag
 from ._journal import Journal, JournalHeader, start_prune
 from ._local import open_for_upload
 from ._part_put import PartPuts
@@ -119,6 +119,7 @@ class Uploads(PartPuts):
         # size and MD5 at the path means it landed (nothing is sent again)
         md5 = head[1].hexdigest() if head is not None and head[1] is not None else None
         last = ""
+        check = UploadEtagCheck(self.etag_notes, str(local))
         for attempt in range(self.config.part_attempts):
             res = await self._sign_batched(target, blob)
             urls = res.get("urls") or []
@@ -127,7 +128,9 @@ class Uploads(PartPuts):
                     "the server returned no upload URL", local=str(local), remote=target.name
                 )
             try:
-                await self._put_part_once(fd, 0, size, urls[0], progress, str(local), head)
+                await self._put_part_once(
+                    fd, 0, size, urls[0], progress, str(local), head, check=check
+                )
             except PartFailed as e:
                 if e.fatal:
                     raise TransferError(str(e), local=str(local), remote=target.name) from e
@@ -219,6 +222,7 @@ class Uploads(PartPuts):
         queue = list(reversed(missing))
         keep_journal = True
         completed = False
+        check = UploadEtagCheck(self.etag_notes, str(local))
 
         async def worker() -> None:
             while queue:
@@ -233,6 +237,7 @@ class Uploads(PartPuts):
                     local,
                     target,
                     progress,
+                    check,
                 )
                 if journal is not None:
                     journal.record(k, done[k])
@@ -289,6 +294,7 @@ class Uploads(PartPuts):
         local: Path,
         target: RemoteTarget,
         progress: ProgressTracker,
+        check: UploadEtagCheck,
     ) -> str:
         last = ""
         for attempt in range(self.config.part_attempts):
@@ -297,7 +303,9 @@ class Uploads(PartPuts):
                 url = (await self._resign(target, upload_id, [k]))[k]
                 urls[k] = url
             try:
-                return await self._put_part_once(fd, offset, length, url, progress, str(local))
+                return await self._put_part_once(
+                    fd, offset, length, url, progress, str(local), check=check
+                )
             except PartFailed as e:
                 last = str(e)
                 if e.fatal:
@@ -333,7 +341,11 @@ class Uploads(PartPuts):
             # the object is there with the right size (and multipart ETag, when the store
             # gives one), then all is well. An expired upload leaves no such object.
             info = await self.head(target)
-            if info is None or info[0] != size or not same_multipart_etag(info[1], parts):
+            if (
+                info is None
+                or info.size != size
+                or not (info.encryption or same_multipart_etag(info.etag, parts))
+            ):
                 raise TransferError(
                     f"completing the upload failed: {e}", local=str(local), remote=target.name
                 ) from e

@@ -92,6 +92,7 @@ class BlobDownloads(StoreCore):
             "Last-Modified": formatdate(obj.last_modified, usegmt=True),
             "Accept-Ranges": "bytes",
             "Content-Type": obj.content_type or "application/octet-stream",
+            **self._faults.sse_headers(),
         }
         start, end = 0, obj.size - 1
         status = 200

@@ -66,10 +66,11 @@ class PresignedPuts(StoreCore):
             with contextlib.suppress(OSError):
                 up.directory.rmdir()
             return xml_error(404, "NoSuchUpload", "The specified upload does not exist")
+        etag, sse = self._faults.sealed(etag)
         up.received[n] = Part(up.directory / str(n), size, etag)
         self.counters.incr("storage:parts_put")
         self.counters.effect("part_stored", f"{self.effect_key(up.scope, up.path)}#{n}")
-        return web.Response(status=200, headers={"ETag": etag})
+        return web.Response(status=200, headers={"ETag": etag, **sse})
 
     async def _put_single(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
@@ -91,6 +92,7 @@ class PresignedPuts(StoreCore):
         except (ConnectionResetError, asyncio.IncompleteReadError, EofStream):
             self.counters.incr("storage:puts_interrupted")
             return xml_error(400, "IncompleteBody", "The request body was cut short")
+        etag, sse = self._faults.sealed(etag)
         obj = StoredObject(
             [(file, size)],
             size,
@@ -106,4 +108,4 @@ class PresignedPuts(StoreCore):
         key = self.effect_key(scope, path)
         self.counters.effect("part_stored", f"{key}#1")
         self.counters.effect("upload_completed", key)
-        return web.Response(status=200, headers={"ETag": etag})
+        return web.Response(status=200, headers={"ETag": etag, **sse})

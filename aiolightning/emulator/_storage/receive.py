@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..._streams import received_chunks
 from .._config import Counters
-from .faults import flip_first_byte
+from .faults import Damage
 from .objects import CHUNK
 from .wire import xml_error
 
@@ -28,11 +28,11 @@ async def receive_body(
     counters: Counters,
     *,
     fresh: bool = False,
-    corrupt: bool = False,
+    corrupt: Damage | None = None,
 ) -> tuple[int, str]:
     """Stream the body into ``target`` (via a temp file); return (size, quoted MD5).
 
-    ``corrupt``: flip the first byte received (the ``corrupt_rate`` fault).
+    ``corrupt``: the damage done to the body (the ``corrupt_rate`` fault).
 
     ``fresh``: the target is a new unique name nobody refers to yet, so a small body is
     written to it directly (no temp file and rename: file creation is a good part of
@@ -43,8 +43,8 @@ async def receive_body(
     """
     loop = asyncio.get_running_loop()
     chunks = received_chunks(request.content)
-    if corrupt:
-        chunks = flip_first_byte(chunks)
+    if corrupt is not None:
+        chunks = corrupt.apply(chunks, request.content_length)
     tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
     md5 = hashlib.md5()
     size = 0
