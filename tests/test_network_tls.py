@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _loopback_proxy import forward_proxy
+from _proxy import ForwardProxy
 from _servers import Recorder, json_response, serve
 from _tls import PrivateCA, make_ca
 from aiohttp import web
@@ -152,17 +152,19 @@ async def test_a_hostname_mismatch_is_a_tls_verification_error(ca: PrivateCA) ->
                 await c.transport.request("GET", "/v1/auth/user")
 
 
-async def test_through_a_proxy_tunnel(tls_server: tuple[str, Recorder], ca: PrivateCA) -> None:
+async def test_through_a_proxy_tunnel(
+    tls_server: tuple[str, Recorder], ca: PrivateCA, forward_proxy: ForwardProxy
+) -> None:
     base, rec = tls_server
-    async with forward_proxy() as (proxy_url, log):
-        async with client(base, proxy=proxy_url, verify=ca.ca_file) as c:
+    async with client(base, proxy=forward_proxy.url, verify=ca.ca_file) as c:
+        await c.transport.request("GET", "/v1/auth/user")
+        await c.transport.request("GET", "/v1/auth/user")
+    async with client(base, proxy=forward_proxy.url) as c:  # a tunnel hides no bad chain
+        with pytest.raises(TLSVerificationError):
             await c.transport.request("GET", "/v1/auth/user")
-            await c.transport.request("GET", "/v1/auth/user")
-        async with client(base, proxy=proxy_url) as c:  # the tunnel does not hide a bad chain
-            with pytest.raises(TLSVerificationError):
-                await c.transport.request("GET", "/v1/auth/user")
     port = URL(base).port
-    assert log.methods("CONNECT")[0] == f"127.0.0.1:{port}"
+    assert forward_proxy.log[0].method == "CONNECT"
+    assert forward_proxy.targets() == {f"127.0.0.1:{port}"}
     assert rec.count() == 2
 
 
