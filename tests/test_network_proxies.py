@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
+import warnings
 from pathlib import Path
 
 import aiohttp
@@ -180,3 +182,63 @@ async def test_an_all_proxy_aiohttp_cannot_use_is_ignored_with_a_warning(
     async with emulator.client() as c:  # curl users often have this: the client still works
         await c.api.auth.get_user()
     assert "ignoring ALL_PROXY" in caplog.text and SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("credentials", ["in the URL", "proxy_auth="])
+async def test_a_callers_session_with_its_own_proxy_takes_storage_through_it(
+    emulator: Emulator, auth_proxy: ForwardProxy, tmp_path: Path, credentials: str
+) -> None:
+    emulator.config.faults.redirect_downloads = True
+    user, secret = PROXY_CREDENTIALS
+    if credentials == "in the URL":
+        session = aiohttp.ClientSession(proxy=auth_proxy.url_with_credentials())
+    else:
+        with warnings.catch_warnings():  # deprecated in aiohttp 3.14, still common
+            warnings.simplefilter("ignore", DeprecationWarning)
+            auth = aiohttp.BasicAuth(user, secret)
+            session = aiohttp.ClientSession(proxy=auth_proxy.url, proxy_auth=auth)
+    async with session, emulator.client(session=session) as c:
+        parts = await round_trip(c, tmp_path)
+        assert secret not in repr(c.transport.storage_network())
+    assert len(storage_requests(auth_proxy, "PUT")) == parts  # not around the proxy
+    assert len(storage_requests(auth_proxy, "GET")) == parts
+    assert {(e.user, e.status != 407) for e in auth_proxy.log} == {(user, True)}
+    assert len(auth_proxy.log) == sum(
+        v for k, v in emulator.counters.snapshot().items() if k.startswith("requests:")
+    )
+
+
+async def test_a_callers_session_that_would_hand_credentials_to_its_proxy_is_refused(
+    tls_emulator: Emulator, forward_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = tls_emulator
+    assert emu.ca_file is not None
+    ctx = ssl.create_default_context(cafile=emu.ca_file)
+    basic = {"Authorization": aiohttp.encode_basic_auth(emu.user_id, emu.api_key)}
+    # aiohttp copies a session's default headers into the CONNECT request (Authorization
+    # as Proxy-Authorization): the client refuses such a session before any request
+    connector = aiohttp.TCPConnector(ssl=ctx)
+    async with aiohttp.ClientSession(
+        connector=connector, headers=basic, proxy=forward_proxy.url
+    ) as s:
+        with pytest.raises(InvalidArgumentError, match=r"\['Authorization'\].*proxy") as info:
+            emu.client(session=s)
+    assert emu.api_key not in str(info.value)
+    assert forward_proxy.log == []
+    # proxies from the environment get no default headers: such a session is accepted,
+    # and the client's own credentials (per request) stay inside the tunnel
+    monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
+    connector = aiohttp.TCPConnector(ssl=ctx)
+    async with aiohttp.ClientSession(connector=connector, headers=basic, trust_env=True) as s:
+        async with emu.client(session=s) as c:
+            await c.api.auth.get_user()
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=ctx), proxy=forward_proxy.url
+    ) as s:
+        async with emu.client(session=s, auth="jwt") as c:
+            await c.api.auth.get_user()
+            token = c.transport.auth.header
+    assert [e.method for e in forward_proxy.log] == ["CONNECT", "CONNECT"]
+    assert token is not None and token.startswith("Bearer ")
+    assert not forward_proxy.saw(emu.api_key) and not forward_proxy.saw(token[7:])
+    assert not forward_proxy.saw("Authorization")  # nor Proxy-Authorization
