@@ -18,10 +18,12 @@ from _proxy import ForwardProxy
 from _servers import Recorder, json_response, serve
 from _tls import PrivateCA, make_ca
 from aiohttp import web
+from conftest import PROXY_CREDENTIALS
 from yarl import URL
 
 from aiolightning import AsyncLightning, InvalidArgumentError, TLSVerificationError
 from aiolightning._limiter import Limiter
+from aiolightning.emulator import Emulator
 from aiolightning.transfer._presigned import PresignedSession
 
 pytestmark = pytest.mark.anyio
@@ -222,3 +224,27 @@ async def test_cli_maps_it_to_a_settings_error_and_takes_the_flags(
         code, err = await run_cli("--url", base, "--insecure", "jobs", "list", env=env)
         assert code == 3 and "not verified" in err, err
         assert rec.count() == 2
+
+
+async def test_cli_proxy_flag_with_credentials(
+    tls_emulator: Emulator, auth_proxy: ForwardProxy, tmp_path: Path
+) -> None:
+    import os
+
+    emu = tls_emulator
+    assert emu.ca_file is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTNING_")}
+    env.update(HOME=str(tmp_path), LIGHTNING_USER_ID=emu.user_id, LIGHTNING_API_KEY=emu.api_key)
+    for name in (*CA_VARS, *PROXY_VARS):
+        env.pop(name, None)
+    user, password = PROXY_CREDENTIALS
+    common = ("--url", emu.url, "--teamspace", emu.teamspace_name, "--ca-bundle", emu.ca_file)
+    proxy = auth_proxy.url_with_credentials()
+    code, err = await run_cli(*common, "--proxy", proxy, "studios", "list", env=env)
+    assert code == 0, err
+    assert auth_proxy.log and {(e.method, e.user) for e in auth_proxy.log} == {("CONNECT", user)}
+    assert auth_proxy.targets() == {f"127.0.0.1:{emu.port}"}
+    assert not auth_proxy.saw(emu.api_key)
+    bad = proxy.replace("http://", "socks5://")
+    code, err = await run_cli(*common, "--proxy", bad, "studios", "list", env=env)
+    assert code == 2 and "proxy" in err and password not in err, err
