@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from ._auth import Credentials
     from ._client import AsyncLightning
     from ._hooks import Hooks, RetryEvent, ThrottleEvent
-    from ._limiter import Limiter, LimiterConfig, ScopeConfig, ScopeStats
+    from ._limiter import (
+        Limiter,
+        LimiterConfig,
+        ScopeConfig,
+        ScopeStats,
+        SharedLimiterError,
+        SharedStats,
+    )
     from ._pagination import AsyncPager, PaginationError
     from ._raw import RawResponse
     from ._retry import RetryPolicy
@@ -43,6 +50,12 @@ if TYPE_CHECKING:
     from ._transport import Timeout, Transport
     from .fanout import Outcome, OutcomeStream, Progress, map_outcomes, stream_outcomes
     from .resources._polling import WaitTimeoutError
+    from .resources.deployments import (
+        AutoScale,
+        Deployment,
+        DeploymentRequest,
+        DeploymentStatus,
+    )
     from .resources.jobs import Job, JobChange, JobRequest, JobStatus
     from .resources.machines import Machine
     from .resources.storage import FileInfo
@@ -67,11 +80,15 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AsyncLightning": "._client",
     "AsyncPager": "._pagination",
+    "AutoScale": ".resources.deployments",
     "BulkInterrupted": "._sync._portal",
     "BulkTransferError": ".transfer",
     "CommandResult": ".resources.studios",
     "CommandTimeoutError": ".resources.studios",
     "Credentials": "._auth",
+    "Deployment": ".resources.deployments",
+    "DeploymentRequest": ".resources.deployments",
+    "DeploymentStatus": ".resources.deployments",
     "FileInfo": ".resources.storage",
     "Hooks": "._hooks",
     "Job": ".resources.jobs",
@@ -92,6 +109,8 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "._retry",
     "ScopeConfig": "._limiter",
     "ScopeStats": "._limiter",
+    "SharedLimiterError": "._limiter",
+    "SharedStats": "._limiter",
     "StorageError": ".transfer",
     "StoragePathError": ".transfer",
     "Studio": ".resources.studios",
@@ -130,6 +149,7 @@ __all__ = [
     "AsyncLightning",
     "AsyncPager",
     "AuthenticationError",
+    "AutoScale",
     "BadRequestError",
     "BulkInterrupted",
     "BulkTransferError",
@@ -138,6 +158,9 @@ __all__ = [
     "ConflictError",
     "Credentials",
     "CredentialsError",
+    "Deployment",
+    "DeploymentRequest",
+    "DeploymentStatus",
     "FileInfo",
     "Hooks",
     "InvalidArgumentError",
@@ -166,6 +189,8 @@ __all__ = [
     "ScopeConfig",
     "ScopeStats",
     "ServerError",
+    "SharedLimiterError",
+    "SharedStats",
     "StorageError",
     "StoragePathError",
     "Studio",

@@ -22,6 +22,7 @@ from ._transport._tls import Verify
 
 if TYPE_CHECKING:
     from .api import Api
+    from .resources.deployments import Deployments
     from .resources.jobs import Jobs
     from .resources.machines import Machines
     from .resources.storage import Storage
@@ -204,6 +205,7 @@ class AsyncLightning:
         self._machines: Machines | None = None
         self._studios: Studios | None = None
         self._jobs: Jobs | None = None
+        self._deployments: Deployments | None = None
         self._storage: Storage | None = None
 
     # lifecycle -------------------------------------------------------------------------------
@@ -252,7 +254,7 @@ class AsyncLightning:
         if teamspace is not None:
             clone.default_teamspace = teamspace
         clone._api = clone._teamspaces = clone._machines = None
-        clone._studios = clone._jobs = clone._storage = None
+        clone._studios = clone._jobs = clone._deployments = clone._storage = None
         return clone
 
     def __repr__(self) -> str:
@@ -304,6 +306,14 @@ class AsyncLightning:
 
             self._jobs = Jobs(self)
         return self._jobs
+
+    @property
+    def deployments(self) -> Deployments:
+        if self._deployments is None:
+            from .resources.deployments import Deployments
+
+            self._deployments = Deployments(self)
+        return self._deployments
 
     @property
     def storage(self) -> Storage:

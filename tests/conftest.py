@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from _proxy import ForwardProxy
+from _redis_server import redis_server
 from _storage import small_config
 
 from aiolightning import AsyncLightning
@@ -30,6 +31,18 @@ def fast_timings() -> Timings:
         job_stop=0.05,
         command=0.02,
     )
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``redis-server`` for the session (``redis://:<password>@127.0.0.1:<port>/0``);
+    skips, saying why, when the binary cannot be found."""
+    try:
+        with redis_server(tmp_path_factory.mktemp("redis")) as url:
+            yield url
+    except FileNotFoundError as exc:
+        print(f"skipping the shared-limiter tests: {exc}")
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

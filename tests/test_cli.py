@@ -105,7 +105,7 @@ def test_help_documents_exit_codes_and_credentials(home: Path) -> None:
     assert proc.returncode == 0
     for text in ("exit codes:", "3  credentials", "4  connection", "LIGHTNING_API_KEY"):
         assert text in proc.stdout
-    for sub in ("demo", "emulator", "studios", "jobs", "storage"):
+    for sub in ("demo", "emulator", "studios", "jobs", "deployments", "storage"):
         assert sub in proc.stdout
 
 
@@ -192,6 +192,49 @@ def test_failed_job_exits_1(emu: EmulatorThread, home: Path) -> None:
 def test_job_without_image_or_studio_is_usage_error(emu: EmulatorThread, home: Path) -> None:
     proc = cli("jobs", "submit", "j", "echo hi", env=emu_env(emu, home))
     assert_one_error_line(proc, 2, "--image")
+
+
+def test_jobs_logs_follow_multi_machine(emu: EmulatorThread, home: Path) -> None:
+    env = emu_env(emu, home)
+    rows = ok_json(
+        cli(
+            "--json", "jobs", "submit", "mm", "python train.py", "--image", "pytorch",
+            "--machines", "2", env=env,
+        )
+    )  # fmt: skip
+    assert rows[0]["name"] == "mm"
+    proc = cli("jobs", "logs", "mm", "--follow", env=env)  # until it ends
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1].startswith("Job mm-") and "finished successfully" in lines[-1]
+    assert sum("finished successfully" in ln for ln in lines) == 2  # both machines
+    one = cli("--json", "jobs", "logs", "mm", "--rank", "1", env=env)
+    entries = [json.loads(ln) for ln in one.stdout.splitlines()]
+    assert len({e["resource_id"] for e in entries}) == 1
+    assert all("mm-1" in e["message"] or e["message"] == "+ lightning" for e in entries[1:])
+
+
+def test_deployments_create_wait_list_stop_delete(emu: EmulatorThread, home: Path) -> None:
+    env = emu_env(emu, home)
+    made = ok_json(
+        cli(
+            "--json", "deployments", "create", "api", "--image", "ghcr.io/acme/api:1",
+            "--command", "python serve.py", "--replicas", "2", "--port", "8000", "--wait",
+            env=env,
+        )
+    )  # fmt: skip
+    assert made["status"] == "ready" and made["ready"] == "2/2" and made["url"]
+    listed = ok_json(cli("--json", "deployments", "list", env=env))
+    assert [r["name"] for r in listed] == ["api"]
+    assert ok_json(cli("--json", "deployments", "wait", "api", env=env))[0]["status"] == "ready"
+    stopped = ok_json(cli("--json", "deployments", "stop", "api", env=env))
+    assert stopped[0]["status"] == "stopped" and stopped[0]["replicas"] == 0
+    assert ok_json(cli("--json", "deployments", "delete", "api", env=env)) == [
+        {"name": "api", "deleted": True}
+    ]
+    assert_one_error_line(cli("deployments", "delete", "api", env=env), 1, "not found")
+    bad = cli("deployments", "create", "x", "--image", "i", "--replicas", "-1", env=env)
+    assert_one_error_line(bad, 2, "replicas")
 
 
 # --- storage -------------------------------------------------------------------------------

@@ -85,3 +85,29 @@ def test_sdk_studio_switch_and_env(sdk_emulator: EmulatorThread, tmp_path: Path)
     assert "env {'A': '1'} 1" in out
     assert "listed ['sdk-switch']" in out
     assert "stopped Stopped" in out
+
+
+def test_sdk_deployment_lifecycle(sdk_emulator: EmulatorThread, tmp_path: Path) -> None:
+    out = _run(sdk_emulator, "deployment_lifecycle.py", tmp_path)
+    assert "created sdk-dep 1 0 1 [8080]" in out
+    assert "urls 1" in out
+    assert "updated 2 1 3" in out
+    assert "machine lit-t4-1" in out
+    assert "stopped 0 0" in out
+    assert "restarted 1 0 1" in out
+    assert "duplicate rejected True" in out
+    assert "bad machine rejected True" in out
+    assert "deleted False" in out
+    assert sdk_emulator.counters.get("creates:deployment:sdk-dep") >= 1
+    assert not sdk_emulator.state.deployments.by_id
+
+
+def test_sdk_multi_machine_job(sdk_emulator: EmulatorThread, tmp_path: Path) -> None:
+    out = _run(sdk_emulator, "mmt_lifecycle.py", tmp_path)
+    assert "finished Completed" in out
+    assert "machines 3 ['Completed', 'Completed', 'Completed']" in out
+    assert "found Job sdk-mmt Completed" in out
+    assert "stopped Stopping" in out  # the SDK's MMT stop waits for Stopping or terminal
+    assert "deleted" in out
+    assert sdk_emulator.counters.get("creates:mmt:sdk-mmt") == 1
+    assert not sdk_emulator.state.mmts.by_id and not sdk_emulator.state.jobs.by_id

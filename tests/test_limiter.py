@@ -408,9 +408,10 @@ async def test_pause_gate_releases_queued_callers_spread_out() -> None:
         s.release(t)
 
     await asyncio.gather(*(caller() for _ in range(10)))
-    assert min(granted) >= 0.29
-    # the n-th of 10 no earlier than opening + 0.15 * n / 10 (timers never fire early)
-    assert max(granted) - min(granted) >= 0.13
+    # the n-th of 10 no earlier than opening + 0.15 * n / 10 (timers never fire early, so
+    # only lower bounds: a loaded machine makes grants late, never early)
+    for n, at in enumerate(sorted(granted)):
+        assert at >= 0.29 + 0.15 * n / 10
     assert s.stats().paused_until is None and s.paused_until == 0.0
     t = await s.acquire()  # the gate is open again: the fast path
     s.release(t)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+
+from .._errors import InvalidArgumentError
+from ._shared_url import shared_url
 
 __all__ = ["LimiterConfig", "ScopeConfig", "ScopeStats"]
 
@@ -37,9 +41,28 @@ class LimiterConfig(ScopeConfig):
 
     ``LimiterConfig(initial=32, max=256, per_scope={"data": ScopeConfig(initial=8, max=16)})``.
     Every cap is also clamped to the connector's pool size (``pool_size`` of the Limiter).
+
+    ``shared="redis://host:6379/0"`` shares each scope's token bucket (its ``rate``) and its
+    pause gate with every process using the same Redis and ``shared_key``
+    (:mod:`aiolightning._limiter._shared`); needs ``aiolightning[redis]``. If Redis cannot
+    be reached, ``on_unavailable="error"`` fails the request with a ``SharedLimiterError``,
+    ``"local"`` logs a WARNING and goes on with this process's own limiter.
     """
 
     per_scope: Mapping[str, ScopeConfig] = field(default_factory=dict)
+    shared: str | None = None
+    shared_key: str = "aiolightning"
+    on_unavailable: Literal["error", "local"] = "error"
+
+    def __post_init__(self) -> None:
+        if self.shared is not None:
+            object.__setattr__(self, "shared", shared_url(self.shared))
+        if self.on_unavailable not in ("error", "local"):
+            raise InvalidArgumentError(
+                f"LimiterConfig(on_unavailable={self.on_unavailable!r}): must be 'error' or 'local'"
+            )
+        if not isinstance(self.shared_key, str) or not self.shared_key:
+            raise InvalidArgumentError("LimiterConfig(shared_key=...) must be a non-empty string")
 
     def for_scope(self, scope: str) -> ScopeConfig:
         """The scope's own settings, else these defaults (the fields inherited from

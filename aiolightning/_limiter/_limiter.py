@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from ._config import LimiterConfig, ScopeStats
 from ._scope import ScopeLimiter
+
+if TYPE_CHECKING:
+    from ._shared import SharedBackend
 
 __all__ = ["Limiter", "Slot"]
 
@@ -37,18 +40,37 @@ class Limiter:
     """Per-scope limiters, created on first use from a :class:`LimiterConfig`.
 
     ``pool_size`` is the connector's connection limit; every cap stays at or below it.
+    With ``config.shared``, ``shared`` is the link to Redis (:mod:`._shared`) and every
+    scope shares its bucket and pause gate through it; :meth:`aclose` closes it.
     """
 
     def __init__(self, config: LimiterConfig | None = None, *, pool_size: int | None = None):
         self.config = config or LimiterConfig()
         self.pool_size = pool_size or None
         self._scopes: dict[str, ScopeLimiter] = {}
+        self.shared: SharedBackend | None = None
+        if self.config.shared is not None:
+            from ._shared import SharedBackend
+
+            self.shared = SharedBackend(self.config)
 
     def scope(self, name: str) -> ScopeLimiter:
         s = self._scopes.get(name)
         if s is None:
-            s = self._scopes[name] = ScopeLimiter(name, self.config.for_scope(name), self.pool_size)
+            cfg = self.config.for_scope(name)
+            if self.shared is not None:
+                from ._shared_scope import SharedScopeLimiter
+
+                s = SharedScopeLimiter(name, cfg, self.pool_size, self.shared)
+            else:
+                s = ScopeLimiter(name, cfg, self.pool_size)
+            self._scopes[name] = s
         return s
+
+    async def aclose(self) -> None:
+        """Close the link to the shared limiter's Redis, if any (the client's close does)."""
+        if self.shared is not None:
+            await self.shared.aclose()
 
     @asynccontextmanager
     async def slot(self, scope: str) -> AsyncIterator[Slot]:
@@ -79,4 +101,5 @@ class Limiter:
         return {name: s.stats() for name, s in self._scopes.items()}
 
     def __repr__(self) -> str:
-        return f"<Limiter scopes={sorted(self._scopes)} pool_size={self.pool_size}>"
+        shared = "" if self.shared is None else f" shared={self.shared.url.redacted!r}"
+        return f"<Limiter scopes={sorted(self._scopes)} pool_size={self.pool_size}{shared}>"

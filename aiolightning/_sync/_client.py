@@ -18,7 +18,14 @@ from .._transport import DEFAULT_READ_BUFSIZE, USER_AGENT, Timeout
 from .._transport._tls import Verify
 from ..api import SyncApi
 from ._base import SyncClient
-from ._resources import SyncJobs, SyncMachines, SyncStorage, SyncStudios, SyncTeamspaces
+from ._resources import (
+    SyncDeployments,
+    SyncJobs,
+    SyncMachines,
+    SyncStorage,
+    SyncStudios,
+    SyncTeamspaces,
+)
 
 __all__ = ["Lightning"]
 
@@ -129,6 +136,10 @@ class Lightning(SyncClient):
     def api(self) -> SyncApi:
         """The generated API, blocking: ``client.api.<group>.<operation>(...)``."""
         return SyncApi(self._portal, self.aio.api)
+
+    @cached_property
+    def deployments(self) -> SyncDeployments:
+        return SyncDeployments(self._portal, self.aio.deployments)
 
     @cached_property
     def jobs(self) -> SyncJobs:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ..resources.deployments import Deployments
 from ..resources.jobs import Jobs
 from ..resources.machines import Machines
 from ..resources.storage import Storage
@@ -10,7 +11,34 @@ from ..resources.studios import Studios
 from ..resources.teamspaces import Teamspaces
 from ._wrap import Synced, blocking, blocking_iter, on_loop
 
-__all__ = ["SyncJobs", "SyncMachines", "SyncStorage", "SyncStudios", "SyncTeamspaces"]
+__all__ = [
+    "SyncDeployments",
+    "SyncJobs",
+    "SyncMachines",
+    "SyncStorage",
+    "SyncStudios",
+    "SyncTeamspaces",
+]
+
+
+class SyncDeployments(Synced[Deployments]):
+    """``client.deployments`` of :class:`aiolightning.Lightning`: every method of :class:`aiolightning.resources.deployments.Deployments`, blocking (async iterators become plain iterators); the async object is ``.aio``."""
+
+    create = blocking(Deployments.create)
+    create_many = blocking(Deployments.create_many)
+    delete = blocking(Deployments.delete)
+    delete_many = blocking(Deployments.delete_many)
+    find = blocking(Deployments.find)
+    get = blocking(Deployments.get)
+    list = blocking_iter(Deployments.list)
+    refresh = blocking(Deployments.refresh)
+    request = blocking(Deployments.request)
+    start = blocking(Deployments.start)
+    status = blocking(Deployments.status)
+    stop = blocking(Deployments.stop)
+    stop_many = blocking(Deployments.stop_many)
+    update = blocking(Deployments.update)
+    wait = blocking(Deployments.wait)
 
 
 class SyncJobs(Synced[Jobs]):
@@ -21,6 +49,7 @@ class SyncJobs(Synced[Jobs]):
     get = blocking(Jobs.get)
     list = blocking_iter(Jobs.list)
     logs = blocking_iter(Jobs.logs)
+    machines = blocking(Jobs.machines)
     poll = blocking(Jobs.poll)
     refresh = blocking(Jobs.refresh)
     status = blocking(Jobs.status)

@@ -118,11 +118,14 @@ class SessionOwner:
         return self._closed
 
     async def close(self) -> None:
-        """Close the session if this transport created it (a borrowed one stays open)."""
+        """Close the session if this transport created it (a borrowed one stays open), and
+        the limiter's link to a shared Redis (not from a ``with_options`` copy)."""
         self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
+        if self._parent is None:
+            await self.limiter.aclose()
 
     def with_options(
         self,

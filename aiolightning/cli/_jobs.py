@@ -1,4 +1,4 @@
-"""``aiolightning jobs submit|list|watch|stop``."""
+"""``aiolightning jobs submit|list|watch|stop|logs``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["register", "submit_jobs", "watch_jobs"]
 
 
 def register(commands: Any) -> None:
-    jobs = subcommand(commands, "jobs", "submit, list, watch and stop jobs")
+    jobs = subcommand(commands, "jobs", "submit, list, watch and stop jobs; read their logs")
     sub = jobs.add_subparsers(dest="action", metavar="ACTION", parser_class=type(jobs))
     sub.required = True
 
@@ -37,6 +37,9 @@ def register(commands: Any) -> None:
     where.add_argument("--studio", default=None, help="run in the environment of this studio")
     p.add_argument("--machine", default=None, help="machine slug, e.g. cpu-4 (default), lit-l4-1")
     p.add_argument("--count", type=int, default=None, help="submit COUNT jobs")
+    p.add_argument(
+        "--machines", type=int, default=1, help="run each job on this many machines (ranks)"
+    )
     p.add_argument("--watch", action="store_true", help="wait until the jobs finish")
     p.add_argument("--timeout", type=float, default=None, help="with --watch: give up after this")
     p.add_argument("--concurrency", type=int, default=64, help="submissions in flight")
@@ -61,6 +64,20 @@ def register(commands: Any) -> None:
     p.add_argument("name", nargs="+", help="job names or ids")
     p.add_argument("--delete", action="store_true", help="delete the jobs once stopped")
     p.set_defaults(handler=cmd_stop)
+
+    p = subcommand(
+        sub,
+        "logs",
+        "print a job's log (--follow: until it finishes)",
+        description="Print the log lines of a job (of every machine of a multi-machine job, or "
+        "of one with --rank). With --follow, keep printing as the job writes them until it "
+        "is completed, stopped or failed. --json prints one JSON object per line.",
+    )
+    p.add_argument("name", help="job name or id")
+    p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+    p.add_argument("--rank", type=int, default=None, help="one machine of a multi-machine job")
+    p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
+    p.set_defaults(handler=cmd_logs)
 
 
 def _row(job: Job) -> dict[str, Any]:
@@ -139,6 +156,8 @@ async def cmd_submit(ctx: Context) -> int:
         raise UsageError("--count must be a positive number")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be a positive number")
+    if args.machines < 1:
+        raise UsageError("--machines must be a positive number")
     if args.count is None:
         specs = [(args.name, args.job_command)]
     else:
@@ -146,7 +165,14 @@ async def cmd_submit(ctx: Context) -> int:
             (f"{args.name}-{i}", args.job_command.replace("{i}", str(i))) for i in range(args.count)
         ]
     requests = [
-        JobRequest(name=n, command=c, image=args.image, studio=args.studio, machine=machine)
+        JobRequest(
+            name=n,
+            command=c,
+            image=args.image,
+            studio=args.studio,
+            machine=machine,
+            machines=args.machines,
+        )
         for n, c in specs
     ]
     outcomes = await submit_jobs(ctx, requests, concurrency=args.concurrency)
@@ -219,4 +245,21 @@ async def cmd_stop(ctx: Context) -> int:
         rows.append(row)
     ctx.out.result(rows, ["name", "status", "id"] + (["deleted"] if delete else []))
     raise_failures(outcomes, "jobs")
+    return 0
+
+
+async def cmd_logs(ctx: Context) -> int:
+    import msgspec
+
+    args = ctx.args
+    if args.rank is not None and args.rank < 0:
+        raise UsageError("--rank must be 0 or more")
+    client = await ctx.client()
+    out = ctx.out.stream
+    async for ln in client.jobs.logs(args.name, follow=args.follow, rank=args.rank):
+        if ctx.json:
+            out.write(msgspec.json.encode(ln).decode() + "\n")
+        else:
+            out.write(f"[{ln.timestamp}] {ln.message}\n" if args.timestamps else ln.message + "\n")
+        out.flush()
     return 0

@@ -1,4 +1,5 @@
-"""The emulator's in-memory world: users, orgs, teamspaces, clusters, studios and jobs."""
+"""The emulator's in-memory world: users, orgs, teamspaces, clusters, studios, jobs and
+deployments."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 from ._clock import Clock
 from ._config import Counters, EmulatorConfig
+from ._deployments._model import DeploymentStore
 from ._errors import ApiError
 from ._ids import IdFactory
+from ._jobs._mmt_model import MultiMachineJobStore
 from ._jobs._model import JobStore
 from ._studios._model import StudioStore
 
@@ -80,6 +83,8 @@ class State:
         self.basic_cache_keys: dict[str, str] = {}
         self.studios: StudioStore = StudioStore()
         self.jobs: JobStore = JobStore()
+        self.mmts: MultiMachineJobStore = MultiMachineJobStore()
+        self.deployments: DeploymentStore = DeploymentStore()
         self._seed_directory()
 
     # -- seeding -------------------------------------------------------------------------

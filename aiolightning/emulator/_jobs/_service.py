@@ -1,5 +1,4 @@
-"""The jobs service routes: submit, get, find by name, list, stop/rename, delete, and the
-(always empty) multi-machine jobs."""
+"""The jobs service routes: submit, get, find by name, list, stop/rename, delete."""
 
 from __future__ import annotations
 
@@ -111,6 +110,7 @@ async def create_job(call: Call) -> Any:
     )
     st.jobs.by_id[j.id] = j
     st.jobs.by_name[(p.id, j.name)] = j.id
+    st.counters.effect("job_created", name)
     return job_json(st, p, j, now)
 
 
@@ -145,12 +145,16 @@ async def list_jobs(call: Call) -> Any:
     cloudspace_id = call.q("cloudspaceId")
     user_id = call.q("userId")
     state = call.q("state").lower()
-    if call.q("deploymentId") or call.q("multiMachineJobId") or standalone is False:
+    mmt_id = call.q("multiMachineJobId")
+    if call.q("deploymentId"):
         return {"jobs": [], "nextPageToken": "", "previousPageToken": ""}
     tag_ids = set(call.qlist("tagIds"))
 
     def keep(j: Job) -> bool:
         if j.project_id != p.id:
+            return False
+        of = j.extra.get("multiMachineJobId", "")
+        if (mmt_id and of != mmt_id) or (standalone is not None and standalone == bool(of)):
             return False
         if cloudspace_id and j.spec.get("cloudspaceId") != cloudspace_id:
             return False
@@ -189,6 +193,7 @@ async def update_job(call: Call) -> Any:
                 j.stop_at = now
                 j.stopped_at = now + max(0.0, st.config.timings.job_stop)
                 st.counters.incr(f"stops:{j.id}")
+                st.counters.effect("job_stopped", j.id)
         else:
             raise ApiError(400, f"invalid state: cannot set a job to {new_state!r}")
     new_name = b.get("name")
@@ -212,25 +217,5 @@ async def delete_job(call: Call) -> Any:
     del st.jobs.by_id[j.id]
     st.jobs.by_name.pop((p.id, j.name), None)
     st.counters.incr("deletes:job")
+    st.counters.effect("job_deleted", j.id)
     return {}
-
-
-# -- multi-machine jobs (none exist) --------------------------------------------------------
-
-
-@routes.route("GET", "/v1/projects/{projectId}/multi-machine-jobs")
-async def list_mmts(call: Call) -> Any:
-    call.state.project_for(call.params["projectId"], call.user)
-    return {"multiMachineJobs": []}
-
-
-@routes.route("GET", "/v1/projects/{projectId}/multi-machine-jobs/{name}/getbyname")
-async def get_mmt_by_name(call: Call) -> Any:
-    call.state.project_for(call.params["projectId"], call.user)
-    raise ApiError(404, f"multi-machine job {call.params['name']!r} not found")
-
-
-@routes.route("GET", "/v1/projects/{projectId}/multi-machine-jobs/{id}")
-async def get_mmt(call: Call) -> Any:
-    call.state.project_for(call.params["projectId"], call.user)
-    raise ApiError(404, f"multi-machine job {call.params['id']!r} not found")

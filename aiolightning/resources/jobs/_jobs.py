@@ -1,14 +1,13 @@
-"""The ``client.jobs`` resource: lookup, submit and watch joined, plus stop, delete and logs."""
+"""The ``client.jobs`` resource: lookup, submit, watch and logs joined, plus stop and delete."""
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
-from .._polling import check_positive_int, check_timeout
-from ._models import Job, JobRef, JobStatus, LogLine
+from .._polling import check_timeout
+from ._logs import JobLogs
+from ._models import Job, JobRef, JobStatus
 from ._submit import JobSubmit
 from ._watch import JobWatch
 
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
 
 
-class Jobs(JobSubmit, JobWatch):
+class Jobs(JobSubmit, JobWatch, JobLogs):
     """``client.jobs``."""
 
     async def stop(
@@ -33,7 +32,10 @@ class Jobs(JobSubmit, JobWatch):
         j = await self.refresh(job, teamspace=teamspace)
         if j.status.is_terminal:
             return j
-        if j.status is not JobStatus.STOPPING:
+        if j.is_multi_machine:
+            if j.status is not JobStatus.STOPPING:
+                j = await self._stop_multi(j)
+        elif j.status is not JobStatus.STOPPING:
             resp = await self._api.update_job(j.teamspace_id, j.id, body={"state": "stop"})
             j = Job.from_model(resp, j.teamspace_id)
         if not wait:
@@ -50,50 +52,10 @@ class Jobs(JobSubmit, JobWatch):
         """Delete the job (``DELETE .../jobs/{id}?cloudspaceId=..``)."""
         try:
             j = await self._resolve(job, teamspace)
-            await self._api.delete_job(j.teamspace_id, j.id, cloudspace_id=j.studio_id)
+            if j.is_multi_machine:
+                await self._delete_multi(j)
+            else:
+                await self._api.delete_job(j.teamspace_id, j.id, cloudspace_id=j.studio_id)
         except NotFoundError:
             if not missing_ok:
                 raise
-
-    async def logs(
-        self,
-        job: JobRef,
-        *,
-        teamspace: TeamspaceRef | Teamspace | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        page_size: int | None = None,
-    ) -> AsyncIterator[LogLine]:
-        """The job's log lines (``GET .../page-logs?jobIds=..``), page by page."""
-        if page_size is not None:
-            check_positive_int(page_size, "page_size")
-        j = await self._resolve(job, teamspace)
-        token: str | None = None
-        first = True
-        while True:
-            resp = await self._api.get_logs(
-                j.teamspace_id,
-                job_ids=[j.id],
-                since=since,
-                until=until,
-                page_size=str(page_size) if page_size is not None else None,
-                page_token=token,
-            )
-            entries = builtins.list(resp.entries or [])
-            if first and entries and entries[0].message == "+ lightning":
-                entries = entries[1:]
-            first = False
-            for e in entries:
-                try:
-                    line = int(e.line or 0)
-                except (TypeError, ValueError):
-                    line = 0
-                yield LogLine(
-                    message=e.message or "",
-                    timestamp=str(e.timestamp or ""),
-                    line=line,
-                    severity=str(e.severity or ""),
-                )
-            token = resp.next_page_token or None
-            if not token:
-                return

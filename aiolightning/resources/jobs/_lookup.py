@@ -37,11 +37,18 @@ class JobLookup:
         return await self._find(ts.id, name)
 
     async def _find(self, teamspace_id: str, name: str) -> Job | None:
+        """By name: a job, else (like the SDK) a multi-machine job."""
         try:
             j = await self._api.find_job(teamspace_id, name=name)
         except NotFoundError:
+            pass
+        else:
+            return Job.from_model(j, teamspace_id)
+        try:
+            m = await self._api.get_multi_machine_job_by_name(teamspace_id, name)
+        except NotFoundError:
             return None
-        return Job.from_model(j, teamspace_id)
+        return Job.from_mmt(m, teamspace_id)
 
     async def get(
         self, name_or_id: str, *, teamspace: TeamspaceRef | Teamspace | None = None
@@ -55,6 +62,10 @@ class JobLookup:
         try:
             return Job.from_model(await self._api.get_job(ts.id, key), ts.id)
         except NotFoundError:
+            pass
+        try:
+            return Job.from_mmt(await self._api.get_multi_machine_job(ts.id, key), ts.id)
+        except NotFoundError:
             raise JobNotFoundError(f"job {key!r} does not exist in teamspace {ts.name!r}") from None
 
     async def _resolve(self, job: JobRef, teamspace: TeamspaceRef | Teamspace | None) -> Job:
@@ -67,6 +78,9 @@ class JobLookup:
     ) -> Job:
         """The job as the service sees it now (``GET .../jobs/{id}``)."""
         j = await self._resolve(job, teamspace)
+        if j.is_multi_machine:
+            m = await self._api.get_multi_machine_job(j.teamspace_id, j.id)
+            return Job.from_mmt(m, j.teamspace_id)
         return Job.from_model(await self._api.get_job(j.teamspace_id, j.id), j.teamspace_id)
 
     async def status(

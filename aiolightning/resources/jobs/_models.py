@@ -50,6 +50,16 @@ _STATE_TO_STATUS: dict[str, JobStatus] = {
     "deleted": JobStatus.STOPPED,
     "completed": JobStatus.COMPLETED,
     "failed": JobStatus.FAILED,
+    # multi-machine jobs (V1MultiMachineJobState, wire-flows §5.7)
+    "multimachinejob_state_unspecified": JobStatus.PENDING,
+    "multimachinejob_state_pending": JobStatus.PENDING,
+    "multimachinejob_state_running": JobStatus.RUNNING,
+    "multimachinejob_state_stop": JobStatus.STOPPING,
+    "multimachinejob_state_delete": JobStatus.STOPPING,
+    "multimachinejob_state_stopped": JobStatus.STOPPED,
+    "multimachinejob_state_deleted": JobStatus.STOPPED,
+    "multimachinejob_state_completed": JobStatus.COMPLETED,
+    "multimachinejob_state_failed": JobStatus.FAILED,
 }
 
 
@@ -75,7 +85,17 @@ class Job:
     started_at: str = ""
     stopped_at: str = ""
     total_cost: float | None = None
-    raw: models.V1Job | None = field(default=None, repr=False, compare=False)
+    #: > 1 for a multi-machine job (its machines: :meth:`Jobs.machines`)
+    machines: int = 1
+    rank: int = 0  # of a machine of a multi-machine job
+    multi_machine_job_id: str = ""  # of a machine of a multi-machine job
+    raw: models.V1Job | models.V1MultiMachineJob | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def is_multi_machine(self) -> bool:
+        return isinstance(self.raw, models.V1MultiMachineJob) or self.machines > 1
 
     @property
     def status(self) -> JobStatus:
@@ -98,7 +118,32 @@ class Job:
             started_at=str(j.started_at or ""),
             stopped_at=str(j.stopped_at or ""),
             total_cost=j.total_cost,
+            rank=(spec.rank or 0) if spec is not None else 0,
+            multi_machine_job_id=j.multi_machine_job_id or "",
             raw=j,
+        )
+
+    @classmethod
+    def from_mmt(cls, m: models.V1MultiMachineJob, teamspace_id: str = "") -> Job:
+        """A multi-machine job (``V1MultiMachineJob``) as a :class:`Job`."""
+        spec = m.spec
+        status = m.status
+        return cls(
+            id=m.id or "",
+            name=m.name or "",
+            teamspace_id=m.project_id or teamspace_id,
+            state=m.state or "",
+            image=(spec.image or "") if spec is not None else "",
+            command=(spec.command or "") if spec is not None else "",
+            studio_id=(spec.cloudspace_id or "") if spec is not None else "",
+            cluster_id=(spec.cluster_id or "") if spec is not None else "",
+            machine=(spec.instance_name or spec.instance_type or "") if spec is not None else "",
+            created_at=str(m.created_at or ""),
+            started_at=str((status.started_at if status is not None else None) or ""),
+            stopped_at=str((status.stopped_at if status is not None else None) or ""),
+            total_cost=m.total_cost,
+            machines=m.machines or 1,
+            raw=m,
         )
 
     def __str__(self) -> str:
@@ -131,6 +176,7 @@ class JobRequest:
     cloud_account_auth: bool = False
     path_mappings: Mapping[str, str] | None = None
     max_run_attempts: int | None = None
+    machines: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,5 +192,6 @@ class JobChange:
 class LogLine:
     message: str
     timestamp: str = ""
-    line: int = 0
+    line: int = 0  # the resource's line number, counted from 1
     severity: str = ""
+    resource_id: str = ""  # the job (for a multi-machine job: the machine's job) that printed it

@@ -21,14 +21,12 @@ from ..._errors import InvalidArgumentError, LightningError, RateLimitError
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from .._polling import check_name, check_positive_int, is_ambiguous
 from ..machines import Machine, resolve_machine
-from ._lookup import JobLookup
 from ._models import UNSET, Job, JobRequest
+from ._multi import SUBMIT_ID_ENV, JobMulti
 
 if TYPE_CHECKING:
     from ..studios import Studio
     from ..teamspaces import Teamspace, TeamspaceRef
-
-SUBMIT_ID_ENV = "AIOLIGHTNING_SUBMIT_ID"
 
 
 def _path_mappings(mappings: Mapping[str, str] | None) -> builtins.list[dict[str, str]]:
@@ -43,7 +41,7 @@ def _path_mappings(mappings: Mapping[str, str] | None) -> builtins.list[dict[str
     return out
 
 
-class JobSubmit(JobLookup):
+class JobSubmit(JobMulti):
     """The part of ``client.jobs`` that submits jobs, one or many."""
 
     def _body(
@@ -95,6 +93,7 @@ class JobSubmit(JobLookup):
         elif req.command is not None and not isinstance(req.command, str):
             raise InvalidArgumentError(f"command must be a string, got {req.command!r}")
         resolve_machine(req.machine)
+        check_positive_int(req.machines, "machines")
         if req.max_runtime is not None:
             check_positive_int(req.max_runtime, "max_runtime")
         if req.max_run_attempts is not None:
@@ -124,20 +123,23 @@ class JobSubmit(JobLookup):
         cloud_account_auth: bool = False,
         path_mappings: Mapping[str, str] | None = None,
         max_run_attempts: int | None = None,
+        machines: int = 1,
         teamspace: TeamspaceRef | Teamspace | None = None,
     ) -> Job:
         """Submit a job running ``command`` in a docker ``image`` or in a ``studio``'s
         environment, on ``machine`` (default ``cpu-4``). Body as in wire-flows §5.1.
 
         Arguments are checked before any request. The server may rename the job to keep
-        names unique; the returned :class:`Job` has the name it got.
+        names unique; the returned :class:`Job` has the name it got. With ``machines > 1``
+        it is a multi-machine job (wire-flows §5.7): ``machines(job)`` lists its per-machine
+        jobs, ``logs(job, rank=n)`` reads one machine's log.
         """
         req = JobRequest(
             name=name, command=command, image=image, studio=studio, machine=machine, env=env,
             interruptible=interruptible, cloud_account=cloud_account, entrypoint=entrypoint,
             max_runtime=max_runtime, tags=tags, image_secret=image_secret,
             cloud_account_auth=cloud_account_auth, path_mappings=path_mappings,
-            max_run_attempts=max_run_attempts,
+            max_run_attempts=max_run_attempts, machines=machines,
         )  # fmt: skip
         return await self._submit(req, teamspace)
 
@@ -152,6 +154,8 @@ class JobSubmit(JobLookup):
             cluster_id = req.cloud_account or ts.default_cluster or ""
         submit_id = uuid.uuid4().hex
         body = self._body(req, studio=studio_obj, cluster_id=cluster_id, submit_id=submit_id)
+        if req.machines > 1:
+            return await self._submit_multi(ts.id, req, body, submit_id)
         attempt = 0
         while True:
             attempt += 1

@@ -93,11 +93,19 @@ class JobWatch(JobLookup):
                 lambda n: self._resolve(n, teamspace), names, concurrency=concurrency
             )
             resolved.extend(o.result() for o in outs)
-        by_ts: dict[str, dict[str, Job]] = {}
-        for j in resolved:
-            by_ts.setdefault(j.teamspace_id, {})[j.id] = j
         found: dict[str, Job] = {}
         gone: set[str] = set()
+        multi = [j for j in resolved if j.is_multi_machine]  # not in the jobs listing
+        if multi:
+            for o in await map_outcomes(self.refresh, multi, concurrency=concurrency):
+                if o.ok and o.value is not None:
+                    found[o.item.id] = o.value
+                elif isinstance(o.error, NotFoundError):
+                    gone.add(o.item.id)
+        by_ts: dict[str, dict[str, Job]] = {}
+        for j in resolved:
+            if not j.is_multi_machine:
+                by_ts.setdefault(j.teamspace_id, {})[j.id] = j
         for ts_id, wanted in by_ts.items():
             f, g = await self._poll_teamspace(ts_id, wanted, concurrency)
             found.update(f)
