@@ -6,6 +6,7 @@ everything it was asked.
 async with ForwardProxy() as proxy:                       # or ForwardProxy(credentials=(u, p))
     await session.get(url, proxy=proxy.url)
     proxy.log  # [ProxyEntry(method="GET", host="127.0.0.1", port=..., path="/v1/...", status=200)]
+    proxy.log[0].header("Range")  # what was forwarded (hop-by-hop headers dropped)
 ```
 
 An http request is forwarded on a fresh upstream connection and answered with ``Connection:
@@ -40,7 +41,7 @@ __all__ = ["ForwardProxy", "ProxyEntry"]
 _HOP = frozenset(
     {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "upgrade"}
 )
-_CHUNK = 64 * 1024
+_CHUNK = 256 * 1024
 Headers = list[tuple[str, str]]
 
 
@@ -55,6 +56,13 @@ class ProxyEntry:
     status: int  # the proxy's answer: 200 tunnel up, 407, 502, or the origin's status
     user: str | None = None  # the authenticated proxy user (never the password)
     inspected: bool = False  # read inside a tunnel whose TLS the proxy ended (inspect=True)
+    # the request's headers as forwarded (hop-by-hop ones, Proxy-Authorization included,
+    # dropped); kept out of reprs: an origin's Authorization can be among them
+    headers: Headers = field(default_factory=list, repr=False, compare=False)
+
+    def header(self, name: str) -> str | None:
+        """The forwarded header ``name`` (any case), or None."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
     @property
     def target(self) -> str:
@@ -173,7 +181,7 @@ class ForwardProxy:
 
         user = self._user(headers)
         if self.credentials is not None and user is None:
-            self.log.append(ProxyEntry(method, host, port, path, 407))
+            self.log.append(ProxyEntry(method, host, port, path, 407, headers=_end_to_end(headers)))
             await _answer(writer, 407, "proxy credentials required", _PROXY_AUTHENTICATE)
             return
         inspecting = method == "CONNECT" and self._tls is not None
@@ -183,7 +191,9 @@ class ForwardProxy:
                 host, port, ssl=upstream_tls, server_hostname=host if inspecting else None
             )
         except OSError:  # refused, or (inspecting) the origin's certificate did not verify
-            self.log.append(ProxyEntry(method, host, port, path, 502, user))
+            self.log.append(
+                ProxyEntry(method, host, port, path, 502, user, headers=_end_to_end(headers))
+            )
             await _answer(writer, 502, f"cannot connect to {host}:{port}")
             return
         try:
@@ -197,11 +207,12 @@ class ForwardProxy:
                 await writer.start_tls(self._tls.server_context())
                 method, path, headers = await _read_head(reader, None)  # origin-form
             assert path is not None
+            forwarded = _end_to_end(headers)
 
             def logged(status: int, m: str = method, p: str = path) -> None:
-                self.log.append(ProxyEntry(m, host, port, p, status, user, inspecting))
+                self.log.append(ProxyEntry(m, host, port, p, status, user, inspecting, forwarded))
 
-            kept = "".join(f"{k}: {v}\r\n" for k, v in headers if k.lower() not in _HOP)
+            kept = "".join(f"{k}: {v}\r\n" for k, v in forwarded)
             up_writer.write(
                 f"{method} {path} HTTP/1.1\r\n{kept}Connection: close\r\n\r\n".encode("latin-1")
             )
@@ -227,6 +238,11 @@ class ForwardProxy:
                 return None
             return user if (user, password) == self.credentials else None
         return None
+
+
+def _end_to_end(headers: Headers) -> Headers:
+    """``headers`` without the hop-by-hop ones (what goes on to the origin)."""
+    return [(k, v) for k, v in headers if k.lower() not in _HOP]
 
 
 _PROXY_AUTHENTICATE = 'Proxy-Authenticate: Basic realm="suite proxy"\r\n'

@@ -84,7 +84,8 @@ async def tls_emulator() -> AsyncIterator[Emulator]:
 @pytest.fixture
 async def forward_proxy() -> AsyncIterator[ForwardProxy]:
     """A CONNECT-capable forward proxy on 127.0.0.1 (tests/_proxy.py): `.url`, and `.log`,
-    one `ProxyEntry(method, host, port, path, status, user)` per request or tunnel."""
+    one `ProxyEntry(method, host, port, path, status, user)` per request or tunnel (with
+    `.header(name)`: what it forwarded); `.saw(secret)`: whether a secret was addressed to it."""
     async with ForwardProxy() as proxy:
         yield proxy
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from _servers import Recorder, json_response, serve
 from _tls import PrivateCA, make_ca
@@ -90,19 +89,29 @@ async def test_https_to_http_downgrade_is_refused_with_nothing_sent(
     async def moved(request: web.Request) -> web.StreamResponse:
         return redirect_to(f"{other_url}{request.path}")
 
-    routes = {("GET", "/v1/auth/whoami"): moved, ("POST", "/v1/auth/login"): moved}
+    routes = {
+        ("GET", "/v1/auth/whoami"): moved,
+        ("POST", "/v1/auth/login"): moved,
+        ("POST", "/v1/projects/p1/jobs"): moved,
+    }
     async with serve(routes, ssl_context=private_ca.server_context()) as (base, rec):
         assert base.startswith("https://")
         for auth in ("basic", "jwt"):
-            connector = aiohttp.TCPConnector(ssl=private_ca.client_context())
-            async with (
-                aiohttp.ClientSession(connector=connector) as session,
-                client(base, auth=auth, session=session) as c,
-            ):
+            async with client(base, auth=auth, verify=private_ca.ca_file) as c:
                 with pytest.raises(RedirectRefusedError, match="from https to plain http"):
                     await c.transport.request("GET", "/v1/auth/whoami")
-    assert [r["path"] for r in rec.requests] == ["/v1/auth/whoami", "/v1/auth/login"]
-    assert other_rec.requests == []  # the GET (Basic) and the login body (JWT) never left
+                if auth == "basic":  # a job spec (a body, in Basic mode) stays put too
+                    with pytest.raises(RedirectRefusedError, match="from https to plain http"):
+                        await c.transport.request(
+                            "POST", "/v1/projects/p1/jobs", json={"spec": {"command": "s3cr3t"}}
+                        )
+    assert [r["path"] for r in rec.requests] == [
+        "/v1/auth/whoami",
+        "/v1/projects/p1/jobs",
+        "/v1/auth/login",
+    ]
+    # the GET and the job spec (Basic) and the login body (JWT) never left over plain http
+    assert other_rec.requests == []
 
 
 async def test_same_origin_redirects_keep_method_body_and_credentials() -> None:

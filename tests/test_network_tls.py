@@ -14,14 +14,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _loopback_proxy import forward_proxy
+from _proxy import ForwardProxy
 from _servers import Recorder, json_response, serve
 from _tls import PrivateCA, make_ca
 from aiohttp import web
+from conftest import PROXY_CREDENTIALS
 from yarl import URL
 
 from aiolightning import AsyncLightning, InvalidArgumentError, TLSVerificationError
 from aiolightning._limiter import Limiter
+from aiolightning.emulator import Emulator
 from aiolightning.transfer._presigned import PresignedSession
 
 pytestmark = pytest.mark.anyio
@@ -152,17 +154,19 @@ async def test_a_hostname_mismatch_is_a_tls_verification_error(ca: PrivateCA) ->
                 await c.transport.request("GET", "/v1/auth/user")
 
 
-async def test_through_a_proxy_tunnel(tls_server: tuple[str, Recorder], ca: PrivateCA) -> None:
+async def test_through_a_proxy_tunnel(
+    tls_server: tuple[str, Recorder], ca: PrivateCA, forward_proxy: ForwardProxy
+) -> None:
     base, rec = tls_server
-    async with forward_proxy() as (proxy_url, log):
-        async with client(base, proxy=proxy_url, verify=ca.ca_file) as c:
+    async with client(base, proxy=forward_proxy.url, verify=ca.ca_file) as c:
+        await c.transport.request("GET", "/v1/auth/user")
+        await c.transport.request("GET", "/v1/auth/user")
+    async with client(base, proxy=forward_proxy.url) as c:  # a tunnel hides no bad chain
+        with pytest.raises(TLSVerificationError):
             await c.transport.request("GET", "/v1/auth/user")
-            await c.transport.request("GET", "/v1/auth/user")
-        async with client(base, proxy=proxy_url) as c:  # the tunnel does not hide a bad chain
-            with pytest.raises(TLSVerificationError):
-                await c.transport.request("GET", "/v1/auth/user")
     port = URL(base).port
-    assert log.methods("CONNECT")[0] == f"127.0.0.1:{port}"
+    assert forward_proxy.log[0].method == "CONNECT"
+    assert forward_proxy.targets() == {f"127.0.0.1:{port}"}
     assert rec.count() == 2
 
 
@@ -220,3 +224,27 @@ async def test_cli_maps_it_to_a_settings_error_and_takes_the_flags(
         code, err = await run_cli("--url", base, "--insecure", "jobs", "list", env=env)
         assert code == 3 and "not verified" in err, err
         assert rec.count() == 2
+
+
+async def test_cli_proxy_flag_with_credentials(
+    tls_emulator: Emulator, auth_proxy: ForwardProxy, tmp_path: Path
+) -> None:
+    import os
+
+    emu = tls_emulator
+    assert emu.ca_file is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTNING_")}
+    env.update(HOME=str(tmp_path), LIGHTNING_USER_ID=emu.user_id, LIGHTNING_API_KEY=emu.api_key)
+    for name in (*CA_VARS, *PROXY_VARS):
+        env.pop(name, None)
+    user, password = PROXY_CREDENTIALS
+    common = ("--url", emu.url, "--teamspace", emu.teamspace_name, "--ca-bundle", emu.ca_file)
+    proxy = auth_proxy.url_with_credentials()
+    code, err = await run_cli(*common, "--proxy", proxy, "studios", "list", env=env)
+    assert code == 0, err
+    assert auth_proxy.log and {(e.method, e.user) for e in auth_proxy.log} == {("CONNECT", user)}
+    assert auth_proxy.targets() == {f"127.0.0.1:{emu.port}"}
+    assert not auth_proxy.saw(emu.api_key)
+    bad = proxy.replace("http://", "socks5://")
+    code, err = await run_cli(*common, "--proxy", bad, "studios", "list", env=env)
+    assert code == 2 and "proxy" in err and password not in err, err

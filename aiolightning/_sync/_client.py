@@ -74,7 +74,9 @@ class Lightning(SyncClient):
 
         ``proxy``, ``verify`` and ``trust_env`` shape the sessions the client builds; with
         ``session=`` the caller's session keeps its own settings (storage requests then
-        follow its ``trust_env``), so they cannot be combined with it.
+        follow its ``proxy=``, else its ``trust_env``), so they cannot be combined with it.
+        A session with a default proxy must not carry ``Authorization`` (or ``Cookie``)
+        among its default headers: aiohttp sends those to the proxy too.
     """
 
     def __init__(

@@ -9,6 +9,9 @@ is used for every request; otherwise, unless ``trust_env=False``, the environmen
 They are resolved here rather than by aiohttp's ``trust_env``, which also reads ``~/.netrc``
 on every request and would put its credentials on presigned storage URLs.
 
+A caller's session keeps its own proxy settings; :func:`callers_session_network` reads
+them for the presigned-storage requests, which the client sends on a session of its own.
+
 The proxy's password never appears in a repr, a log line or an error message.
 """
 
@@ -31,7 +34,13 @@ from ._tls import Verify, resolve_verify
 
 logger = logging.getLogger("aiolightning")
 
-__all__ = ["NetworkConfig", "check_proxy_url", "environment_proxies", "hide_password"]
+__all__ = [
+    "NetworkConfig",
+    "callers_session_network",
+    "check_proxy_url",
+    "environment_proxies",
+    "hide_password",
+]
 
 
 def check_proxy_url(proxy: str | URL, source: str = "proxy=") -> URL:
@@ -160,6 +169,34 @@ class NetworkConfig:
 
     def __repr__(self) -> str:
         return f"<NetworkConfig {self.describe()}>"
+
+
+def callers_session_network(session: aiohttp.ClientSession) -> NetworkConfig:
+    """The proxy a caller's ``session`` uses, for the storage requests the client sends on a
+    session of its own: the session's default ``proxy=`` (and ``proxy_auth=``), else, if it
+    trusts the environment, the environment's proxies.
+
+    A session with a default proxy and an ``Authorization`` or ``Cookie`` default header is
+    refused: aiohttp copies a session's default headers into every request to its proxy (an
+    ``Authorization`` becomes ``Proxy-Authorization``), so the account's credentials would
+    reach the proxy."""
+    proxy = getattr(session, "_default_proxy", None)  # aiohttp >= 3.10 has no public getter
+    if proxy is None:
+        return NetworkConfig(env_proxies=environment_proxies() if session.trust_env else {})
+    carried = sorted({k for k in session.headers if k.lower() in ("authorization", "cookie")})
+    if carried:
+        raise InvalidArgumentError(
+            f"the session passed as session= has a default proxy and default {carried} "
+            "headers: aiohttp sends a session's default headers to its proxy too, so those "
+            "credentials would reach the proxy. Remove them from the session's headers= (the "
+            "client sends its own credentials with each request; extra headers go in the "
+            "client's headers=)"
+        )
+    url = check_proxy_url(str(proxy), "the session's proxy")
+    auth = getattr(session, "_default_proxy_auth", None)
+    if isinstance(auth, aiohttp.BasicAuth) and url.user is None:
+        url = url.with_user(auth.login).with_password(auth.password)
+    return NetworkConfig(proxy=url)
 
 
 def no_proxy_matches(no_proxy: str, host: str, port: int | None) -> bool:

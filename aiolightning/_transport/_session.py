@@ -15,7 +15,7 @@ from .._errors import LightningError
 from .._limiter import Limiter
 from .._retry import RetryPolicy
 from .._version import __version__
-from ._network import NetworkConfig, environment_proxies
+from ._network import NetworkConfig, callers_session_network
 from ._timeout import Timeout
 
 __all__ = ["DEFAULT_READ_BUFSIZE", "USER_AGENT", "SessionOwner"]
@@ -50,6 +50,8 @@ class SessionOwner:
         #: proxies and TLS of the sessions this transport builds (not of a caller's session)
         self.network = network if network is not None else NetworkConfig()
         self._own_network = session is None
+        #: a caller's session: its proxy settings, which storage requests follow
+        self._callers_network = callers_session_network(session) if session is not None else None
         self.auth: Auth = auth if auth is not None else StaticAuth(None, "none")
         self.timeout = timeout or Timeout()
         self.retry = retry or RetryPolicy()
@@ -194,13 +196,9 @@ class SessionOwner:
 
     def storage_network(self, proxy: str | None = None) -> NetworkConfig:
         """The network settings of presigned storage requests: this transport's (or, on a
-        caller's session, that session's choice of the environment's proxies), with
-        ``proxy`` instead when given (``TransferConfig.proxy``)."""
-        if self._own_network:
-            net = self.network
-        else:
-            trust_env = self.session.trust_env
-            net = NetworkConfig(env_proxies=environment_proxies() if trust_env else {})
+        caller's session, that session's proxy: its own, or the environment's if it trusts
+        the environment), with ``proxy`` instead when given (``TransferConfig.proxy``)."""
+        net = self.network if self._callers_network is None else self._callers_network
         return net.with_proxy(proxy)
 
     # headers -------------------------------------------------------------------------------
