@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...fanout import Outcome, map_outcomes
+from ...runs import JournalLike, journaled
 from ...transfer import DownloadResult, StoragePathError, clean_remote_path
 from ...transfer._progress import ProgressCallback, ProgressTracker
 from ._base import LocalPath
 from ._listing import FileInfo, StorageListing
+from ._runs import download_plan
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace
@@ -54,8 +56,10 @@ class StorageDownloads(StorageListing):
         studio: str | None = None,
         progress: ProgressCallback | None = None,
         concurrency: int | None = None,
+        journal: JournalLike | None = None,
     ) -> list[Outcome[tuple[str, LocalPath], DownloadResult]]:
-        """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order."""
+        """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order. With
+        ``journal``, a rerun after a crash skips the files recorded done."""
         tracker = ProgressTracker(progress)
         engine = self.engine
 
@@ -66,9 +70,10 @@ class StorageDownloads(StorageListing):
             return await engine.download_file(target, Path(local), tracker)
 
         async with engine.presigned.use():
-            return await map_outcomes(
-                one, pairs, concurrency=concurrency or self._config.max_files_in_flight
-            )
+            async with journaled(journal, download_plan(one)) as step:
+                return await map_outcomes(
+                    step, pairs, concurrency=concurrency or self._config.max_files_in_flight
+                )
 
     async def download_dir(
         self,

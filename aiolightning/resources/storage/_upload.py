@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...fanout import Outcome, map_outcomes
+from ...runs import JournalLike, journaled
 from ...transfer import StoragePathError, UploadResult
 from ...transfer._progress import ProgressCallback, ProgressTracker
 from ._base import LocalPath, StorageBase
+from ._runs import upload_plan
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace
@@ -87,8 +89,10 @@ class StorageUploads(StorageBase):
         cluster_id: str | None = None,
         progress: ProgressCallback | None = None,
         concurrency: int | None = None,
+        journal: JournalLike | None = None,
     ) -> list[Outcome[tuple[LocalPath, str], UploadResult]]:
-        """Upload ``(local, remote)`` pairs; one :class:`Outcome` per pair, in input order.
+        """Upload ``(local, remote)`` pairs; one :class:`Outcome` per pair, in input order. With
+        ``journal``, a rerun after a crash skips the files recorded done.
         One failure never stops the others."""
         tracker = ProgressTracker(progress)
         engine = self.engine
@@ -101,9 +105,10 @@ class StorageUploads(StorageBase):
             return await engine.upload_file(src, target, tracker)
 
         async with engine.presigned.use():
-            return await map_outcomes(
-                one, pairs, concurrency=concurrency or self._config.max_files_in_flight
-            )
+            async with journaled(journal, upload_plan(one)) as step:
+                return await map_outcomes(
+                    step, pairs, concurrency=concurrency or self._config.max_files_in_flight
+                )
 
     async def upload_dir(
         self,

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from ...runs import JournalLike, journaled
 from .._polling import Deadline, check_positive_int, check_timeout
 from ..machines import Machine, resolve_machine
 from ._lifecycle import StudioLifecycle
 from ._models import Studio, StudioRef, StudioState, StudioStatus
+from ._runs import create_plan, delete_plan, state_plan
 from ._status import StatusBoard
 
 if TYPE_CHECKING:
@@ -32,8 +34,11 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[str, Studio]]:
-        """Create many studios; one :class:`Outcome` per name, in input order."""
+        """Create many studios; one :class:`Outcome` per name, in input order. A name that
+        exists already fails (``exist_ok=True``: its studio is returned). With ``journal``
+        a rerun after a crash creates only what the service does not have yet."""
         check_positive_int(concurrency, "concurrency")
 
         async def one(name: str) -> Studio:
@@ -41,10 +46,11 @@ class StudioFleet(StudioLifecycle):
                 name, teamspace=teamspace, cloud_account=cloud_account, exist_ok=exist_ok
             )
 
-        return await map_outcomes(
-            one, names, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
-        )  # fmt: skip
+        async with journaled(journal, create_plan(self, one, teamspace)) as step:
+            return await map_outcomes(
+                step, names, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip
 
     async def _prefetch(
         self, refs: builtins.list[StudioRef], teamspace: TeamspaceRef | Teamspace | None
@@ -70,6 +76,8 @@ class StudioFleet(StudioLifecycle):
         studios: AsyncOrSyncIterable[StudioRef],
         action: Callable[[StudioRef, Callable[[str], StatusBoard]], Awaitable[StudioState]],
         *,
+        kind: str,
+        journal: JournalLike | None,
         concurrency: int,
         on_progress: ProgressCallback | None,
         stop_on_error: bool,
@@ -84,10 +92,11 @@ class StudioFleet(StudioLifecycle):
                     tg.start_soon(b.run)
                 return b
 
-            outs = await map_outcomes(
-                lambda ref: action(ref, board), studios, concurrency=concurrency,
-                on_progress=on_progress, stop_on_error=stop_on_error,
-            )  # fmt: skip
+            async with journaled(journal, state_plan(kind, lambda r: action(r, board))) as step:
+                outs = await map_outcomes(
+                    step, studios, concurrency=concurrency, on_progress=on_progress,
+                    stop_on_error=stop_on_error,
+                )  # fmt: skip
             tg.cancel_scope.cancel()
         return outs
 
@@ -103,6 +112,7 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 512,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Start many studios; one :class:`Outcome` per studio, in input order.
 
@@ -111,7 +121,8 @@ class StudioFleet(StudioLifecycle):
         service accepts. Names are resolved with one walk of the teamspace's listing, and the
         waits share paged list calls (each listed studio carries its status) rather than
         polling every studio. ``concurrency`` bounds the studios in progress; ``timeout``
-        applies to each studio."""
+        applies to each studio. With ``journal``, a rerun after a crash returns the
+        recorded state of the studios done and starts the others (each at most once)."""
         m = resolve_machine(machine)
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
@@ -130,7 +141,8 @@ class StudioFleet(StudioLifecycle):
             return await board(s.teamspace_id).wait(s, StudioStatus.RUNNING, deadline, instance)
 
         return await self._many(
-            studios, one, concurrency=concurrency, on_progress=on_progress,
+            studios, one, kind="studios.start_many", journal=journal, concurrency=concurrency,
+            on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
@@ -144,6 +156,7 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 512,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Stop many studios; one :class:`Outcome` per studio, in input order. The waits
         share paged list calls like :meth:`start_many`."""
@@ -160,7 +173,8 @@ class StudioFleet(StudioLifecycle):
             return await board(s.teamspace_id).wait(s, StudioStatus.STOPPED, Deadline(timeout))
 
         return await self._many(
-            studios, one, concurrency=concurrency, on_progress=on_progress,
+            studios, one, kind="studios.stop_many", journal=journal, concurrency=concurrency,
+            on_progress=on_progress,
             stop_on_error=stop_on_error,
         )  # fmt: skip
 
@@ -173,6 +187,7 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 64,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[StudioRef, None]]:
         """Delete many studios; one :class:`Outcome` per studio, in input order."""
         check_positive_int(concurrency, "concurrency")
@@ -182,7 +197,8 @@ class StudioFleet(StudioLifecycle):
         async def one(ref: StudioRef) -> None:
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
 
-        return await map_outcomes(
-            one, studios, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
-        )  # fmt: skip
+        async with journaled(journal, delete_plan(self, one, teamspace)) as step:
+            return await map_outcomes(
+                step, studios, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip
