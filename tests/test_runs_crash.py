@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import fast_timings
 
-from aiolightning import AsyncLightning, Journal
+from aiolightning import Journal
 from aiolightning._crash import BOUNDARIES, CRASH_ENV, CRASH_EXIT_CODE
 from aiolightning.emulator import EmulatorConfig, EmulatorThread
 from aiolightning.emulator._config import Faults
-
-from conftest import fast_timings
 
 pytestmark = pytest.mark.anyio
 
