@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._context import Context
 from ._exit import OperationFailed, UsageError, one_line
@@ -54,6 +54,10 @@ def register(commands: Any) -> None:
     p.add_argument("--machine", default=None, help=_MACHINE_HELP)
     p.add_argument("--concurrency", type=int, default=64, help="studios in progress at once")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each")
+    p.add_argument(
+        "--journal", metavar="FILE", default=None,
+        help="record the run in FILE: rerun the same command after a crash to finish it",
+    )  # fmt: skip
     p.set_defaults(handler=cmd_start_many)
 
 
@@ -124,8 +128,10 @@ async def start_studios(
     *,
     concurrency: int = 64,
     timeout: float | None = 900.0,  # noqa: ASYNC109
+    journal: str | None = None,
 ) -> list[Outcome[str, StudioState]]:
-    """Create (if missing) and start each studio, with a done/failed progress bar."""
+    """Create (if missing) and start each studio, with a done/failed progress bar. With a
+    ``journal`` file: ``create_many`` then ``start_many``, each a run of that journal."""
     from ..fanout import Progress as Counts
     from ..fanout import map_outcomes
 
@@ -140,7 +146,17 @@ async def start_studios(
         def seen(p: Counts) -> None:
             bar.update(done=p.done, failed=p.failed)
 
-        return await map_outcomes(one, names, concurrency=concurrency, on_progress=seen)
+        if journal is None:
+            return await map_outcomes(one, names, concurrency=concurrency, on_progress=seen)
+        created = await client.studios.create_many(
+            names, exist_ok=True, concurrency=concurrency, journal=journal
+        )
+        raise_failures(created, "studio creations")
+        started = await client.studios.start_many(
+            names, machine, timeout=timeout, concurrency=concurrency, on_progress=seen,
+            journal=journal,
+        )  # fmt: skip
+        return cast("list[Outcome[str, StudioState]]", started)  # the items are the names
 
 
 def _report(ctx: Context, verb: str, outcomes: Sequence[Outcome[str, Any]]) -> int:
@@ -193,8 +209,9 @@ async def cmd_start_many(ctx: Context) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be a positive number")
     outcomes = await start_studios(
-        ctx, names, machine, concurrency=args.concurrency, timeout=args.timeout
-    )
+        ctx, names, machine, concurrency=args.concurrency, timeout=args.timeout,
+        journal=args.journal,
+    )  # fmt: skip
     return _report(ctx, "running", outcomes)
 
 
