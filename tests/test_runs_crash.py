@@ -94,7 +94,10 @@ async def test_submit_many_killed_at_10_50_90_percent(emu: EmulatorThread, tmp_p
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 async def test_crash_at_every_boundary(emu: EmulatorThread, tmp_path: Path, boundary: str) -> None:
     journal = tmp_path / "fleet.db"
-    proc = _spawn(emu, journal, "jobs", 60, crash=f"{boundary}:25")
+    # the 25th item to reach the boundary (the 3rd batched commit that carries intents)
+    proc = _spawn(
+        emu, journal, "jobs", 60, crash=f"{boundary}:{3 if boundary == 'in-commit' else 25}"
+    )
     proc.communicate(timeout=120)
     assert proc.returncode == CRASH_EXIT_CODE
     before = emu.counters.get(JOB_CREATE)

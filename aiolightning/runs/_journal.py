@@ -119,7 +119,10 @@ class Journal:
                 "WHERE run_id = ? ORDER BY updated",
                 (run_id,),
             ).fetchall()
-        return [ItemInfo(*row) for row in rows]
+        return [
+            ItemInfo(key, marker, state, out.decode() if out is not None else None, error, t)
+            for key, marker, state, out, error, t in rows
+        ]
 
     def prune(self, run: str | None = None, *, finished_only: bool = False) -> list[str]:
         """Delete a run (``run``), or every run, with its items; returns the ids removed.

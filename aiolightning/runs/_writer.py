@@ -2,16 +2,16 @@
 
 Writes queue up while a batch commits; the next batch takes everything queued (group commit),
 so 64 items in flight cost one commit, not 64. A write that must be durable before the caller
-goes on (an item's intent) returns a future that resolves once its batch is committed; an
-outcome need not wait (if it is lost in a crash, the rerun reconciles the item). Between
-batches the thread refreshes the run's lease heartbeat; if another process has taken the
-run over meanwhile, every later write fails with :class:`JournalBusyError`.
+goes on (an item's intent) gets a future that resolves once its batch is committed (one wake-up
+of the event loop per batch, not per write); an outcome need not wait (if it is lost in a
+crash, the rerun reconciles the item). Between batches the thread refreshes the run's lease
+heartbeat; if another process has taken the run over meanwhile, every later write fails with
+:class:`JournalBusyError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import queue
 import sqlite3
 import threading
@@ -26,7 +26,18 @@ from ._lease import HEARTBEAT, Holder
 __all__ = ["Writer"]
 
 _BATCH = 1024
-_Op = tuple[str, tuple[Any, ...], "concurrent.futures.Future[None] | None"]
+_Op = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
+_Item = _Op | Callable[[sqlite3.Connection], None] | None
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futures:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
 
 
 class Writer:
@@ -36,40 +47,35 @@ class Writer:
         self._conn = conn
         self._run_id = run_id
         self._holder = holder
-        self._q: queue.SimpleQueue[_Op | Callable[[sqlite3.Connection], None] | None] = (
-            queue.SimpleQueue()
-        )
+        self._loop = asyncio.get_running_loop()
+        self._q: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self.lost: BaseException | None = None
         self._beat = time.time()
-        self._thread = threading.Thread(target=self._loop, name="aiolightning-journal", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="aiolightning-journal", daemon=True)
         self._thread.start()
 
-    def write(self, sql: str, params: tuple[Any, ...], *, durable: bool) -> asyncio.Future[None]:
-        """Queue one statement; with ``durable`` the returned future resolves once committed."""
+    def write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one statement; it is committed with the next batch."""
         if self.lost is not None:
             raise self.lost
-        fut: concurrent.futures.Future[None] | None = (
-            concurrent.futures.Future() if durable else None
-        )
-        self._q.put((sql, params, fut))
-        if fut is None:
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
-        return asyncio.wrap_future(fut)
+        self._q.put((sql, params, None))
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        await self.write("SELECT 1", (), durable=True)
+    def write_durable(self, sql: str, params: tuple[Any, ...]) -> asyncio.Future[None]:
+        """Queue one statement; the future resolves once its batch is committed."""
+        if self.lost is not None:
+            raise self.lost
+        fut = self._loop.create_future()
+        self._q.put((sql, params, fut))
+        return fut
 
     async def close(self, last: Callable[[sqlite3.Connection], None]) -> None:
         """Commit what is queued, run ``last`` (the lease release) and stop the thread."""
         self._q.put(last)
         self._q.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        await self._loop.run_in_executor(None, self._thread.join)
         self._conn.close()
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         while True:
             try:
                 first = self._q.get(timeout=HEARTBEAT)
@@ -88,14 +94,25 @@ class Writer:
     def _commit(self, batch: list[_Op | Callable[[sqlite3.Connection], None]]) -> None:
         conn = self._conn
         futures = [op[2] for op in batch if isinstance(op, tuple) and op[2] is not None]
+        error: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                run: list[tuple[Any, ...]] = []  # consecutive statements of one SQL text
+                sql = ""
                 for op in batch:
+                    if isinstance(op, tuple) and op[0] == sql:
+                        run.append(op[1])
+                        continue
+                    if run:
+                        conn.executemany(sql, run)
                     if isinstance(op, tuple):
-                        conn.execute(op[0], op[1])
+                        sql, run = op[0], [op[1]]
                     else:
+                        sql, run = "", []
                         op(conn)
+                if run:
+                    conn.executemany(sql, run)
                 now = time.time()
                 if now - self._beat >= HEARTBEAT:
                     self._heartbeat(now)
@@ -106,13 +123,14 @@ class Writer:
                 conn.execute("ROLLBACK")
                 raise
         except BaseException as exc:
+            error = exc
             if isinstance(exc, JournalBusyError):
                 self.lost = exc
-            for fut in futures:
-                fut.set_exception(exc)
-            return
-        for fut in futures:
-            fut.set_result(None)
+        if futures:
+            try:
+                self._loop.call_soon_threadsafe(_settle, futures, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
     def _heartbeat(self, now: float) -> None:
         cur = self._conn.execute(

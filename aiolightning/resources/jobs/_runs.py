@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Literal
 
-import msgspec
-
-from ... import models
 from ..._errors import InvalidArgumentError
 from ...runs import ItemPlan, Seen
 from ._models import Job, JobRequest
-from ._multi import SUBMIT_ID_ENV
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
@@ -30,23 +27,17 @@ def check_if_exists(value: object) -> None:
         )
 
 
+# the Job's fields as recorded: its raw model is left out (smaller and quicker to write, and
+# the raw spec's env may hold secrets); a Job returned from the journal has raw=None
+_FIELDS = tuple(f.name for f in dataclasses.fields(Job) if f.name != "raw")
+
+
 def _encode(job: Job) -> Any:
-    """The job as JSON, env values blanked (they may hold secrets) but the submit marker's."""
-    multi = isinstance(job.raw, models.V1MultiMachineJob)
-    raw = msgspec.to_builtins(job.raw)
-    spec = raw.get("spec") if isinstance(raw, dict) else None
-    if isinstance(spec, dict):
-        spec["env"] = [
-            {**var, "value": var.get("value", "") if var.get("name") == SUBMIT_ID_ENV else ""}
-            for var in spec.get("env") or ()
-        ]
-    return {"ts": job.teamspace_id, "multi": multi, "raw": raw}
+    return [getattr(job, name) for name in _FIELDS]
 
 
 def _decode(data: Any) -> Job:
-    if data["multi"]:
-        return Job.from_mmt(msgspec.convert(data["raw"], models.V1MultiMachineJob), data["ts"])
-    return Job.from_model(msgspec.convert(data["raw"], models.V1Job), data["ts"])
+    return Job(**dict(zip(_FIELDS, data, strict=True)))
 
 
 def submit_plan(

@@ -32,7 +32,7 @@ def _plan(
     def decode(data: Any) -> R:
         return msgspec.convert(data, result)
 
-    return ItemPlan(kind, key, send, None, encode=msgspec.to_builtins, decode=decode)
+    return ItemPlan(kind, key, send, None, decode=decode)
 
 
 def upload_plan(

@@ -7,12 +7,12 @@ flight is looked up by name first; a delete in flight whose studio is gone count
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from ... import models
 from ..._errors import NotFoundError
 from ...runs import ItemPlan, Seen
 from ._models import Studio, StudioRef, StudioState
@@ -30,16 +30,16 @@ def _key(ref: StudioRef) -> str:
     return ref.name if isinstance(ref, Studio) else ref
 
 
+# a Studio's fields as recorded, without its raw model (a Studio from the journal has raw=None)
+_FIELDS = tuple(f.name for f in dataclasses.fields(Studio) if f.name != "raw")
+
+
 def _encode_studio(s: Studio) -> Any:
-    return {"ts": s.teamspace_id, "raw": msgspec.to_builtins(s.raw)}
+    return [getattr(s, name) for name in _FIELDS]
 
 
 def _decode_studio(data: Any) -> Studio:
-    return Studio.from_model(msgspec.convert(data["raw"], models.V1CloudSpace), data["ts"])
-
-
-def _encode_state(state: StudioState) -> Any:
-    return msgspec.to_builtins(state)
+    return Studio(**dict(zip(_FIELDS, data, strict=True)))
 
 
 def _decode_state(data: Any) -> StudioState:
@@ -54,7 +54,7 @@ def state_plan(
     async def send(ref: StudioRef, _marker: str) -> StudioState:
         return await action(ref)
 
-    return ItemPlan(kind, _key, send, None, encode=_encode_state, decode=_decode_state)
+    return ItemPlan(kind, _key, send, None, decode=_decode_state)
 
 
 def create_plan(
