@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +29,7 @@ import anyio
 import msgspec
 
 from .. import _crash as crash
-from ._errors import JournalError
+from ._errors import JournalCorruptError, JournalError
 from ._journal import JournalLike, as_journal
 from ._lease import Holder, release, take
 from ._schema import connect
@@ -164,6 +165,11 @@ def _open(
     try:
         take(conn, run_id, kind, me, ttl)
         return conn, _load(conn, run_id)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise JournalCorruptError(
+            f"{str(path)!r} is damaged ({exc}); it was left untouched"
+        ) from exc
     except BaseException:
         conn.close()
         raise
