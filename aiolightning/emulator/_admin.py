@@ -2,6 +2,7 @@
 
 * `GET /_emulator/counters`      the counters snapshot
 * `DELETE /_emulator/counters`   reset them
+* `GET /_emulator/effects`       the effects per kind and item: `{kind: {key: n}}`
 * `GET /_emulator/config`        faults, timings and the other knobs
 * `PATCH /_emulator/config`      `{"faults": {...}, "timings": {...}, "page_size": n, ...}`
 """
@@ -79,6 +80,9 @@ def admin_routes(config: EmulatorConfig, counters: Counters) -> list[tuple[str, 
         counters.reset()
         return _json({})
 
+    async def get_effects(request: web.Request) -> web.StreamResponse:
+        return _json(counters.effects())
+
     async def get_config(request: web.Request) -> web.StreamResponse:
         return _json(config_to_dict(config))
 
@@ -93,6 +97,7 @@ def admin_routes(config: EmulatorConfig, counters: Counters) -> list[tuple[str, 
     return [
         ("GET", "/_emulator/counters", get_counters),
         ("DELETE", "/_emulator/counters", reset_counters),
+        ("GET", "/_emulator/effects", get_effects),
         ("GET", "/_emulator/config", get_config),
         ("PATCH", "/_emulator/config", patch),
     ]

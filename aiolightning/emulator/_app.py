@@ -1,7 +1,9 @@
-"""The aiohttp application: fault middleware, auth, routing, validation, dispatch."""
+"""The aiohttp application: fault middleware (before and after the act), auth, routing,
+validation, dispatch."""
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,7 +12,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
 
-from . import _auth, _catalog, _deployments, _directory, _jobs, _studios
+from . import _after, _auth, _catalog, _deployments, _directory, _jobs, _studios
 from ._admin import admin_routes
 from ._auth import authenticate
 from ._call import Call, Handler, Route
@@ -20,7 +22,7 @@ from ._router import Router, split_path
 from ._spec import spec_operations
 from ._state import State
 from ._storage import ArtifactStore
-from ._validation import decode_body
+from ._validation import check_query, decode_body, query_types
 
 __all__ = ["EMULATED_ROUTES", "build_app"]
 
@@ -111,6 +113,7 @@ class _App:
         else:
             user = state.user
         _set_user_id(request, user.id)
+        check_query(request.query, query_types(method, route.template))
         body: dict[str, Any] = {}
         if method in _BODY_METHODS and route.read_body:
             body = decode_body(await request.read(), route.body_model)
@@ -153,18 +156,22 @@ class _App:
         counters = self.counters
         counters.incr("requests")
         f = self.config.faults
+        storage = raw.startswith("/_storage/")
+        acted = False  # whether the handler ran: only then do the faults after the act apply
         try:
-            if raw.startswith("/_storage/"):
-                await self.faults.latency(f)
-            else:
-                await self.faults.latency(f)
+            await self.faults.latency(f)
+            if not storage:
                 key = request.headers.get("Authorization") or request.remote or ""
                 self.faults.rate_limit(f, key)
                 if self.faults.should_drop(f):
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.Response(status=503)
-                self.faults.maybe_error(f)
+                    counters.incr(f"faults:drop:{self._template(request)}")
+                    return _after.drop(request)
+                try:
+                    self.faults.maybe_error(f)
+                except ApiError:
+                    counters.incr(f"faults:error:{self._template(request)}")
+                    raise
+            acted = True
             resp = await handler(request)
         except ApiError as e:
             resp = e.response()
@@ -172,14 +179,59 @@ class _App:
             if e.status < 400:
                 raise
             resp = error_response(e.status, e.reason or "error")
-        template = request.get(ROUTE_TEMPLATE)
-        if template is None:
-            route = request.match_info.route
-            resource = route.resource
-            template = f"{request.method} {resource.canonical if resource else request.path}"
+        template = self._template(request)
+        answered = True
+        if acted and not resp.prepared:  # a streamed answer is already on the wire
+            resp, answered = await self._after_the_act(request, resp, template, storage)
         counters.incr(f"requests:{template}")
-        counters.incr(f"responses:{resp.status}")
+        if answered:  # a dropped answer has no status
+            counters.incr(f"responses:{resp.status}")
         return resp
+
+    def _template(self, request: web.Request) -> str:
+        """`METHOD template` of the request's route, for the counters."""
+        if ROUTE_TEMPLATE in request:
+            return request[ROUTE_TEMPLATE]
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical != "/{tail}":
+            return f"{request.method} {resource.canonical}"
+        m = self.router.match(request.method, split_path(request.raw_path))
+        if m:
+            return f"{request.method} {m.target.template}"
+        return f"{request.method} {request.path}"
+
+    async def _after_the_act(
+        self, request: web.Request, resp: web.StreamResponse, template: str, storage: bool
+    ) -> tuple[web.StreamResponse, bool]:
+        """The faults after the act: a slow commit, then a drop, a 5xx or a truncation.
+        Returns the answer and whether one is sent at all (not after a drop)."""
+        f = self.config.faults
+        delay = self.faults.slow_commit(f)
+        if delay > 0:
+            self.counters.incr("faults:slow_commit")
+            self.counters.incr(f"faults:slow_commit:{template}")
+            await _hold_back(request, delay)
+        kind = self.faults.after(f)
+        if kind is None:
+            return resp, True
+        spoiled = await self.faults.apply_after(kind, request, resp, storage)
+        if spoiled is None:
+            return resp, True
+        self.counters.incr(f"faults:{kind}")
+        self.counters.incr(f"faults:{kind}:{template}")
+        return spoiled, kind != "drop_after"
+
+
+async def _hold_back(request: web.Request, delay: float) -> None:
+    """Sleep `delay` seconds, or less once the client has gone: nobody waits for the answer
+    then (and the emulator's shutdown does not wait out the rest)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + delay
+    while (left := end - loop.time()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(min(left, 0.05))
 
 
 APP_KEY = web.AppKey("emulator_app", _App)

@@ -93,7 +93,7 @@ def authenticate(state: State, header: str | None) -> User:
         except (binascii.Error, UnicodeDecodeError):
             raise ApiError(401, "malformed Basic credentials") from None
         user = state.users.get(user_id)
-        if not sep or user is None or not hmac.compare_digest(user.api_key, key):
+        if not sep or user is None or not _same(user.api_key, key):
             raise ApiError(401, "invalid user id or API key")
         if len(state.basic_cache) >= 1024:
             state.basic_cache.clear()
@@ -105,7 +105,7 @@ def authenticate(state: State, header: str | None) -> User:
         if cred.count(".") == 2:
             return _user_from_jwt(state, cred)
         for user in state.users.values():
-            if hmac.compare_digest(user.api_key, cred):
+            if _same(user.api_key, cred):
                 return user
         raise ApiError(401, "invalid bearer token")
     raise ApiError(401, f"unsupported authorization scheme {scheme!r}")
@@ -121,11 +121,17 @@ def _duration(body: dict[str, Any]) -> float | None:
         raise ApiError(400, f"invalid duration: {d!r}") from None
 
 
+def _same(a: str, b: str) -> bool:
+    """A constant-time comparison of two strings, any characters (compare_digest refuses
+    non-ASCII str: a fuzzed key would make it raise)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 def _find_by_key(state: State, key: str, name: str = "") -> User | None:
     for user in state.users.values():
-        if hmac.compare_digest(user.api_key, key) and (
-            not name or name in (user.username, user.id, user.email)
-        ):
+        if _same(user.api_key, key) and (not name or name in (user.username, user.id, user.email)):
             return user
     return None
 

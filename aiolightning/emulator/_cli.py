@@ -73,6 +73,40 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer blob GETs with a 307 to a presigned URL on a second port",
     )
+    g = p.add_argument_group(
+        "faults after the act",
+        "the request is handled and its change committed, then the answer is lost or spoiled",
+    )
+    g.add_argument(
+        "--drop-after-rate",
+        type=float,
+        default=d.drop_after_rate,
+        help="fraction of answers dropped: the connection is closed without a byte",
+    )
+    g.add_argument(
+        "--error-after-rate",
+        type=float,
+        default=d.error_after_rate,
+        help="fraction of answers replaced by a 500/502/503 (some an nginx-like HTML page)",
+    )
+    g.add_argument(
+        "--truncate-rate",
+        type=float,
+        default=d.truncate_rate,
+        help="fraction of answers cut in half, then the connection closed",
+    )
+    g.add_argument(
+        "--slow-commit",
+        type=float,
+        default=d.slow_commit,
+        help="seconds an answer is held back after the commit (a client timeout fires)",
+    )
+    g.add_argument(
+        "--slow-commit-rate",
+        type=float,
+        default=d.slow_commit_rate,
+        help="fraction of answers held back by --slow-commit (default: all)",
+    )
     g = p.add_argument_group("timings (seconds)")
     g.add_argument("--studio-start", type=float, default=t.studio_start)
     g.add_argument("--studio-stop", type=float, default=t.studio_stop)
@@ -104,6 +138,11 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
             corrupt_rate=a.corrupt_rate,
             upload_ttl=a.upload_ttl,
             redirect_downloads=a.redirect_downloads,
+            drop_after_rate=a.drop_after_rate,
+            error_after_rate=a.error_after_rate,
+            truncate_rate=a.truncate_rate,
+            slow_commit=a.slow_commit,
+            slow_commit_rate=a.slow_commit_rate,
         ),
         timings=Timings(
             studio_start=a.studio_start,

@@ -33,6 +33,17 @@ class Faults:
     # GET/HEAD <base>/blobs/<path> answer 307 to a presigned, expiring URL on the emulator's
     # second listener (another origin, so clients must drop Authorization) instead of the bytes
     redirect_downloads: bool = False
+    # Faults AFTER the act: the handler has run and committed its change (the studio is
+    # started, the job created, the part stored), then the answer is lost or spoiled, as a
+    # proxy or a dying connection does it. One draw per answered request (/v1 and /_storage;
+    # never a streamed answer, already on the wire), in this order of the fractions:
+    drop_after_rate: float = 0.0  # the connection is closed without an answer
+    error_after_rate: float = 0.0  # 500/502/503 instead of the answer, some with an HTML body
+    truncate_rate: float = 0.0  # half the answer is sent (half the head if no body), then close
+    # seconds slept after the commit, before the answer (so a client timeout fires first),
+    # on a slow_commit_rate fraction of the answered requests
+    slow_commit: float = 0.0
+    slow_commit_rate: float = 1.0
 
 
 @dataclass
@@ -72,6 +83,16 @@ class Counters:
     * `starts:<studio id>`: start requests that passed validation (including a repeat while
       it already runs); `switches:<studio id>`, `stops:<job id>`
     * `deletes:studio`, `deletes:job`, `commands`, `keepalives`, `sdk_command_history`
+    * faults after the act: `faults:drop_after`, `faults:error_after`, `faults:truncate`,
+      `faults:slow_commit`; every fault kind also as `faults:<kind>:<METHOD> <route template>`
+    * effects, counted where the state really changes (a start of a running studio is not
+      one): `effects:<kind>` and, per item, `effects:<kind>:<key>`; read them with
+      :meth:`effects`. Kinds and keys: `studio_created` (name), `studio_started`,
+      `studio_stopped`, `studio_deleted`, `machine_switched` (studio id), `command_executed`
+      (`<studio id>:<command>`), `job_created` (the name asked for: a second job under a
+      server-chosen `<name>-2` shows as 2), `job_stopped`, `job_deleted` (job id),
+      `part_stored` (`<path>#<part number>`), `upload_completed`, `blob_deleted` (path;
+      a studio's files as `cloudspaces/<studio id>/<path>`)
     """
 
     def __init__(self) -> None:
@@ -81,6 +102,25 @@ class Counters:
     def incr(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._c[key] += n
+
+    def effect(self, kind: str, key: str) -> None:
+        """Count one `kind` effect on the item `key` (the total and the item's tally)."""
+        with self._lock:
+            self._c[f"effects:{kind}"] += 1
+            self._c[f"effects:{kind}:{key}"] += 1
+
+    def effects(self, kind: str | None = None) -> dict[str, Any]:
+        """The per-item tallies: `{key: n}` of one kind, or `{kind: {key: n}}` of all."""
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for name, n in self._c.items():
+                if name.startswith("effects:"):
+                    k, sep, key = name[8:].partition(":")
+                    if sep:
+                        out.setdefault(k, {})[key] = n
+        if kind is not None:
+            return dict(out.get(kind, {}))
+        return dict(out)
 
     def get(self, key: str) -> int:
         with self._lock:

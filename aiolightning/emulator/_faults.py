@@ -1,4 +1,5 @@
-"""Fault injection: latency, per-credential token-bucket rate limit, 5xx, dropped connections."""
+"""Fault injection: latency, per-credential token-bucket rate limit, 5xx, dropped connections,
+and the draws of the faults after the act (`_after.py` carries them out)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import math
 import random
 import time
 
+from aiohttp import web
+
+from . import _after
 from ._config import Counters, Faults
 from ._errors import ApiError
 
@@ -72,3 +76,42 @@ class FaultInjector:
             if self._rng.random() < 0.5:
                 raise ApiError(503, "injected fault: service unavailable")
             raise ApiError(500, "injected fault: internal error")
+
+    # -- after the act: the handler has committed; the answer is delayed, lost or spoiled ----
+
+    def slow_commit(self, f: Faults) -> float:
+        """Seconds to hold a committed answer back (``slow_commit`` on a ``slow_commit_rate``
+        fraction of the answers); 0 for none."""
+        if f.slow_commit <= 0:
+            return 0.0
+        if f.slow_commit_rate < 1.0 and self._rng.random() >= f.slow_commit_rate:
+            return 0.0
+        return f.slow_commit
+
+    def after(self, f: Faults) -> str | None:
+        """The fault drawn for a committed answer: "drop_after", "error_after", "truncate",
+        or None. One draw per answer, and none while the three fractions are 0."""
+        drop, error, cut = f.drop_after_rate, f.error_after_rate, f.truncate_rate
+        if drop <= 0 and error <= 0 and cut <= 0:
+            return None
+        r = self._rng.random()
+        if r < drop:
+            return "drop_after"
+        if r < drop + error:
+            return "error_after"
+        if r < drop + error + cut:
+            return "truncate"
+        return None
+
+    async def apply_after(
+        self, kind: str, request: web.Request, resp: web.StreamResponse, storage: bool
+    ) -> web.StreamResponse | None:
+        """Carry out `kind` on the answer `resp`; None when it cannot be (a truncation of an
+        answer that is not a plain body)."""
+        if kind == "drop_after":
+            return _after.drop(request)
+        if kind == "error_after":
+            return _after.error_answer(self._rng, storage)
+        if isinstance(resp, web.Response):
+            return await _after.truncate(request, resp)
+        return None

@@ -39,9 +39,8 @@ def page(
     items: Iterable[T], seq: Callable[[T], int], token: str, limit: int | None, default: int
 ) -> tuple[list[T], str]:
     """The items after `token` (at most `limit`), and the next token ("" on the last page)."""
-    if limit is not None and limit < 0:
-        raise ApiError(400, f"invalid limit {limit}")
-    size = min(limit or default, MAX_PAGE)
+    # the spec admits any int64; a limit <= 0 reads as "the default page", as an unset one
+    size = min(limit if limit is not None and limit > 0 else default, MAX_PAGE)
     after = decode_token(token)
     out: list[T] = []
     more = False

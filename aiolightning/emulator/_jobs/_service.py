@@ -110,6 +110,7 @@ async def create_job(call: Call) -> Any:
     )
     st.jobs.by_id[j.id] = j
     st.jobs.by_name[(p.id, j.name)] = j.id
+    st.counters.effect("job_created", name)
     return job_json(st, p, j, now)
 
 
@@ -192,6 +193,7 @@ async def update_job(call: Call) -> Any:
                 j.stop_at = now
                 j.stopped_at = now + max(0.0, st.config.timings.job_stop)
                 st.counters.incr(f"stops:{j.id}")
+                st.counters.effect("job_stopped", j.id)
         else:
             raise ApiError(400, f"invalid state: cannot set a job to {new_state!r}")
     new_name = b.get("name")
@@ -215,4 +217,5 @@ async def delete_job(call: Call) -> Any:
     del st.jobs.by_id[j.id]
     st.jobs.by_name.pop((p.id, j.name), None)
     st.counters.incr("deletes:job")
+    st.counters.effect("job_deleted", j.id)
     return {}

@@ -96,6 +96,12 @@ class StoreCore:
                 return pid, f"cloudspaces/{studio_id}", rest[0] if rest else ""
         return pid, DRIVE, path
 
+    @staticmethod
+    def effect_key(scope: str, path: str) -> str:
+        """How the effect counters name a file: its path in the drive, or
+        ``cloudspaces/<studio id>/<path>`` for a studio's files."""
+        return path if scope == DRIVE else f"{scope}/{path}"
+
     def _ns(self, pid: str, scope: str) -> Namespace:
         ns = self._namespaces.get((pid, scope))
         if ns is None:

@@ -68,6 +68,7 @@ class PresignedPuts(StoreCore):
             return xml_error(404, "NoSuchUpload", "The specified upload does not exist")
         up.received[n] = Part(up.directory / str(n), size, etag)
         self.counters.incr("storage:parts_put")
+        self.counters.effect("part_stored", f"{self.effect_key(up.scope, up.path)}#{n}")
         return web.Response(status=200, headers={"ETag": etag})
 
     async def _put_single(self, request: web.Request) -> web.StreamResponse:
@@ -102,4 +103,7 @@ class PresignedPuts(StoreCore):
         self._replace(pid, scope, path, obj)
         self.counters.incr("storage:parts_put")
         self.counters.incr("storage:single_puts")
+        key = self.effect_key(scope, path)
+        self.counters.effect("part_stored", f"{key}#1")
+        self.counters.effect("upload_completed", key)
         return web.Response(status=200, headers={"ETag": etag})

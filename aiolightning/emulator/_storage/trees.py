@@ -98,6 +98,7 @@ class BlobTrees(StoreCore):
             return json_error(404, 5, f"blob {path!r} not found")
         await asyncio.to_thread(remove_files, obj)
         self.counters.incr("storage:blobs_deleted")
+        self.counters.effect("blob_deleted", self.effect_key(scope, path))
         return web.Response(status=204)
 
     async def _delete_tree(self, request: web.Request) -> web.StreamResponse:
@@ -109,7 +110,8 @@ class BlobTrees(StoreCore):
         if not path:
             return json_error(400, 3, "refusing to delete the root folder")
         ns = self._ns(pid, scope)
-        doomed = [ns.pop(k) for k in list(ns.under(path + "/"))]
+        keys = list(ns.under(path + "/"))
+        doomed = [ns.pop(k) for k in keys]
         if not doomed:
             return json_error(404, 5, f"folder {path!r} not found")
 
@@ -120,4 +122,6 @@ class BlobTrees(StoreCore):
 
         await asyncio.to_thread(remove_all)
         self.counters.incr("storage:blobs_deleted", len(doomed))
+        for k in keys:
+            self.counters.effect("blob_deleted", self.effect_key(scope, k))
         return web.Response(status=204)

@@ -183,3 +183,4 @@ class BlobUploads(StoreCore):
         )
         self._replace(pid, scope, path, obj)
         self.counters.incr("storage:uploads_completed")
+        self.counters.effect("upload_completed", self.effect_key(scope, path))

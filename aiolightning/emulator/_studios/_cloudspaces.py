@@ -79,6 +79,7 @@ async def create_studio(call: Call) -> Any:
         spot=bool_or_400(b.get("spot"), "spot"),
     )
     st.studios.by_id[s.id] = s
+    st.counters.effect("studio_created", name)
     return studio_json(st, s, now)
 
 
@@ -156,6 +157,7 @@ async def delete_studio(call: Call) -> Any:
     _, s = studio_for(call)
     del call.state.studios.by_id[s.id]
     call.state.counters.incr("deletes:studio")
+    call.state.counters.effect("studio_deleted", s.id)
     return {}
 
 

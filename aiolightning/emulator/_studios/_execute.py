@@ -45,6 +45,7 @@ async def execute(call: Call) -> Any:
         hostname=f"ip-{inst.id[-8:]}",
     )
     st.counters.incr("commands")
+    st.counters.effect("command_executed", f"{s.id}:{command}")
     if not call.body.get("detached"):
         # synchronous: wait (in simulated time) until the command is done
         await asyncio.sleep(prog.duration)

@@ -65,6 +65,7 @@ async def start_studio(call: Call) -> Any:
     s.machine, s.spot = machine, spot
     s.instance = _new_instance(st, machine, spot, now)
     s.requested = None
+    st.counters.effect("studio_started", s.id)
     return {}
 
 
@@ -81,6 +82,7 @@ async def stop_studio(call: Call) -> Any:
     if inst is not None and inst.stop_at is None:
         inst.stop_at = now
         inst.stopped_at = now + max(0.0, st.config.timings.studio_stop)
+        st.counters.effect("studio_stopped", s.id)
     s.requested = None
     return {}
 
@@ -133,6 +135,8 @@ async def update_codeconfig(call: Call) -> Any:
             )
             st.counters.incr(f"switches:{s.id}")
         else:
+            if (machine, spot) != (s.machine, s.spot):  # a stopped studio's next machine
+                st.counters.effect("machine_switched", s.id)
             s.machine, s.spot = machine, spot
     return codeconfig_json(s)
 
@@ -155,6 +159,7 @@ async def switch_confirm(call: Call) -> Any:
     s.instance = req
     s.requested = None
     s.machine, s.spot = req.machine, req.spot
+    st.counters.effect("machine_switched", s.id)
     return {}
 
 

@@ -173,7 +173,6 @@ def studio_json(st: State, s: Studio, now: float) -> dict[str, Any]:
         "tags": [],
         "dataConnectionMounts": [],
         "publications": [],
-        "imageStatus": None,
         "numberOfFiles": "1",
         "totalSizeBytes": "32",
         "operatingCost": "0",
