@@ -30,12 +30,7 @@ JOB_CREATE = "requests:POST /v1/projects/{projectId}/jobs"
 def emu(request: pytest.FixtureRequest) -> Iterator[EmulatorThread]:
     """The emulator; parametrized with a fraction, it also drops that share of connections
     *after* it acted on the request (the client then reconciles, the journal must agree)."""
-    faults = Faults(latency=0.004)
-    drop_after = getattr(request, "param", 0.0)
-    if drop_after:
-        if not hasattr(faults, "drop_after_rate"):
-            pytest.skip("the emulator's drop_after_rate fault lands on main with faults-emu")
-        faults.drop_after_rate = drop_after  # type: ignore[attr-defined,unused-ignore]
+    faults = Faults(latency=0.004, drop_after_rate=getattr(request, "param", 0.0))
     config = EmulatorConfig(timings=fast_timings(), admin=True, faults=faults)
     with EmulatorThread(seed=0, config=config) as e:
         yield e
@@ -126,9 +121,12 @@ async def test_crash_at_every_boundary(emu: EmulatorThread, tmp_path: Path, boun
 async def test_start_many_killed_each_studio_started_once(
     emu: EmulatorThread, tmp_path: Path
 ) -> None:
+    faults = emu.config.faults
+    drops, faults.drop_after_rate = faults.drop_after_rate, 0.0  # the setup runs without
     async with emu.client() as c:
         outs = await c.studios.create_many([f"studio-{i}" for i in range(200)])
-        assert all(o.ok for o in outs)
+        assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
+    faults.drop_after_rate = drops
     key = "requests:POST /v1/projects/{projectId}/cloudspaces/{id}/start"
     journal = tmp_path / "fleet.db"
     _kill_sweep(emu, journal, "studios", 200, key)
