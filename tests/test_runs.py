@@ -229,3 +229,34 @@ async def test_if_exists_without_a_journal(emulator: Emulator) -> None:
         with pytest.raises(ValueError, match="if_exists must be"):
             await c.jobs.submit("j", "echo", image="x", if_exists="maybe")  # type: ignore[arg-type]
     assert emulator.counters.get(JOB_CREATE) == 2
+
+
+def test_the_blocking_client_takes_a_journal_too(tmp_path: Path) -> None:
+    from aiolightning.emulator import EmulatorConfig, EmulatorThread
+
+    with EmulatorThread(config=EmulatorConfig(admin=True)) as emu, emu.sync_client() as c:
+        first = c.jobs.submit_many(_reqs(5), journal=tmp_path / "j.db")
+        again = c.jobs.submit_many(_reqs(5), journal=tmp_path / "j.db")
+        assert [o.value for o in again] == [o.value for o in first]
+        assert emu.counters.get(JOB_CREATE) == 5
+
+
+async def test_a_holder_whose_run_was_taken_over_stops_writing(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    journal = tmp_path / "fleet.db"
+    emulator.config.faults.latency = 0.1  # 40 jobs one at a time: longer than a heartbeat
+
+    def steal(p: object) -> None:
+        if getattr(p, "done", 0) == 1:  # another process decided this one was dead
+            with sqlite3.connect(journal) as db:
+                db.execute("UPDATE runs SET owner = 'someone-else'")
+
+    async with emulator.client() as c:
+        outs = await c.jobs.submit_many(
+            _reqs(40), journal=journal, concurrency=1, on_progress=steal
+        )
+    errors = [o.error for o in outs if not o.ok]
+    assert errors and all(isinstance(e, JournalBusyError) for e in errors)
+    assert "taken over by another process" in str(errors[0])
+    assert emulator.counters.get(JOB_CREATE) == 40 - len(errors)  # none sent unrecorded
