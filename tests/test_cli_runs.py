@@ -65,6 +65,12 @@ def test_studios_start_many_journal_and_bad_files(
     assert {r["run"]: r["status"] for r in runs} == {
         "studios.create_many": "finished", "studios.start_many": "finished",
     }  # fmt: skip
+    stop = ("--json", "studios", "stop", *(f"j-{i}" for i in range(4)), "--delete", "--journal")
+    assert [r["status"] for r in ok_json(cli(*stop, journal, env=env))] == ["deleted"] * 4
+    assert [r["status"] for r in ok_json(cli(*stop, journal, env=env))] == ["deleted"] * 4
+    runs = ok_json(cli("--json", "runs", "list", journal, env=env))
+    assert [r["run"] for r in runs][2:] == ["studios.stop_many", "studios.delete_many"]
+    assert ok_json(cli("--json", "runs", "prune", journal, "--finished", env=env))["removed"]
     bad = tmp_path / "bad.db"
     bad.write_text("hello")
     assert_one_error_line(cli("runs", "list", str(bad), env=env), 1, "not a readable run journal")

@@ -38,6 +38,10 @@ def register(commands: Any) -> None:
     p.add_argument("name", nargs="+", help="studio name(s)")
     p.add_argument("--delete", action="store_true", help="delete the studios once stopped")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    p.add_argument(
+        "--journal", metavar="FILE", default=None,
+        help="record the run in FILE: rerun the same command after a crash to finish it",
+    )  # fmt: skip
     p.set_defaults(handler=cmd_stop)
 
     p = subcommand(
@@ -221,8 +225,10 @@ async def stop_studios(
     *,
     delete: bool = False,
     timeout: float | None = 300.0,  # noqa: ASYNC109
+    journal: str | None = None,
 ) -> list[Outcome[str, StudioState | None]]:
-    """Stop (and optionally delete) each studio, with a done/failed progress bar."""
+    """Stop (and optionally delete) each studio, with a done/failed progress bar. With a
+    ``journal`` file: ``stop_many`` then ``delete_many``, each a run of that journal."""
     from ..fanout import Progress as Counts
     from ..fanout import map_outcomes
 
@@ -241,10 +247,24 @@ async def stop_studios(
         def seen(p: Counts) -> None:
             bar.update(done=p.done, failed=p.failed)
 
-        return await map_outcomes(one, names, concurrency=64, on_progress=seen)
+        if journal is None:
+            return await map_outcomes(one, names, concurrency=64, on_progress=seen)
+        stopped = await client.studios.stop_many(
+            names, timeout=timeout, concurrency=64, on_progress=None if delete else seen,
+            journal=journal,
+        )  # fmt: skip
+        if not delete:
+            return cast("list[Outcome[str, StudioState | None]]", stopped)
+        raise_failures(stopped, "studio stops")
+        deleted = await client.studios.delete_many(
+            names, concurrency=64, on_progress=seen, journal=journal
+        )
+        return cast("list[Outcome[str, StudioState | None]]", deleted)
 
 
 async def cmd_stop(ctx: Context) -> int:
     delete = bool(ctx.args.delete)
-    outcomes = await stop_studios(ctx, ctx.args.name, delete=delete, timeout=ctx.args.timeout)
+    outcomes = await stop_studios(
+        ctx, ctx.args.name, delete=delete, timeout=ctx.args.timeout, journal=ctx.args.journal
+    )
     return _report(ctx, "deleted" if delete else "stopped", outcomes)
