@@ -52,14 +52,23 @@ _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
 
-_MARKER_PREFIX = os.urandom(8).hex()  # this process's; a counter tells its markers apart
-_marker_count = itertools.count()
+class _Markers:
+    """Markers unique to each item: 64 random bits per process, then a counter (one
+    ``urandom`` call per item would cost more than the rest of the journal's work on it)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:  # also in a forked child: it must not repeat its parent's
+        self.prefix = os.urandom(8).hex()
+        self.count = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.count):08x}"
 
 
-def _new_marker() -> str:
-    """A marker unique to this item: 64 random bits per process, then a counter (one
-    ``urandom`` call per item costs more than the rest of the journal's work on it)."""
-    return f"{_MARKER_PREFIX}{next(_marker_count):08x}"
+_new_marker = _Markers()
+os.register_at_fork(after_in_child=_new_marker.reset)
 
 
 def _same(value: Any) -> Any:
