@@ -37,7 +37,9 @@ def emu(request: pytest.FixtureRequest) -> Iterator[EmulatorThread]:
 
 
 # each kill sweep runs on a plain emulator and on one dropping 2 % of answers after the act
-with_drops = pytest.mark.parametrize("emu", [0.0, 0.02], indirect=True, ids=["", "drop-after-2%"])
+with_drops = pytest.mark.parametrize(
+    "emu", [0.0, 0.02], indirect=True, ids=["plain", "drop-after-2%"]
+)
 
 
 def _spawn(
