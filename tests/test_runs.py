@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from aiolightning import (
+    AsyncLightning,
     ConflictError,
     JobRequest,
     Journal,
@@ -260,3 +261,25 @@ async def test_a_holder_whose_run_was_taken_over_stops_writing(
     assert errors and all(isinstance(e, JournalBusyError) for e in errors)
     assert "taken over by another process" in str(errors[0])
     assert emulator.counters.get(JOB_CREATE) == 40 - len(errors)  # none sent unrecorded
+
+
+async def test_storage_reruns_skip_the_files_done(
+    emulator: Emulator, storage_client: AsyncLightning, tmp_path: Path
+) -> None:
+    journal = tmp_path / "files.db"
+    for i in range(4):
+        (tmp_path / f"f{i}").write_bytes(bytes([i]) * (100 + i))
+    ups = [(tmp_path / f"f{i}", f"d/f{i}") for i in range(4)]
+    downs = [(f"d/f{i}", tmp_path / f"back{i}") for i in range(4)]
+    first = await storage_client.storage.upload_many(ups, journal=journal)
+    got = await storage_client.storage.download_many(downs, journal=journal)
+    assert all(o.ok for o in first) and all(o.ok for o in got)
+    requests = emulator.counters.get("requests")
+    again = await storage_client.storage.upload_many(ups, journal=journal)
+    got_again = await storage_client.storage.download_many(downs, journal=journal)
+    assert emulator.counters.get("requests") == requests  # nothing sent
+    assert [o.value for o in again] == [o.value for o in first]
+    assert [o.value for o in got_again] == [o.value for o in got]
+    assert {r.run_id for r in Journal(journal).runs()} == {
+        "storage.upload_many", "storage.download_many",
+    }  # fmt: skip
