@@ -138,6 +138,10 @@ def resolve_credentials(
         if credentials_path is not None
         else default_credentials_path(env)
     )
+
+    def about(problem: str) -> dict[str, Any]:
+        return {"path": str(path), "problem": problem, "path_given": credentials_path is not None}
+
     looked = (
         f"looked for the api_key=/auth_token= arguments, the environment variables "
         f"{ENV_API_KEY} (with {ENV_USER_ID}) and {ENV_AUTH_TOKEN}, and the credentials file "
@@ -149,21 +153,27 @@ def resolve_credentials(
     except FileNotFoundError:
         raise CredentialsError(
             f"No Lightning credentials found: {looked}; the file does not exist. "
-            f"Set {ENV_USER_ID} and {ENV_API_KEY}, or run `lightning login`."
+            f"Set {ENV_USER_ID} and {ENV_API_KEY}, or run `lightning login`.",
+            **about(problem="does not exist"),
         ) from None
     except OSError as exc:
         raise CredentialsError(
             f"No Lightning credentials found: {looked}; the file could not be read "
-            f"({type(exc).__name__}: {exc.strerror})."
+            f"({type(exc).__name__}: {exc.strerror}).",
+            **about(problem=f"could not be read ({exc.strerror})"),
         ) from None
     try:
         data = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise CredentialsError(
-            f"The credentials file {path} is not valid JSON ({looked})."
+            f"The credentials file {path} is not valid JSON ({looked}).",
+            **about(problem="is not valid JSON"),
         ) from None
     if not isinstance(data, dict):
-        raise CredentialsError(f"The credentials file {path} does not hold a JSON object.")
+        raise CredentialsError(
+            f"The credentials file {path} does not hold a JSON object.",
+            **about(problem="does not hold a JSON object"),
+        )
 
     def field(name: str) -> str | None:
         value = data.get(name)
@@ -178,7 +188,8 @@ def resolve_credentials(
     )
     if not creds.has_secret:
         raise CredentialsError(
-            f"The credentials file {path} holds neither an api_key nor an auth_token ({looked})."
+            f"The credentials file {path} holds neither an api_key nor an auth_token ({looked}).",
+            **about(problem="holds neither an api_key nor an auth_token"),
         )
     return creds
 

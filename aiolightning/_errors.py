@@ -37,7 +37,25 @@ class LightningError(Exception):
 
 
 class CredentialsError(LightningError):
-    """No usable credentials were found; the message says what was looked for and where."""
+    """No usable credentials were found; the message says what was looked for and where.
+
+    When the credentials file was the problem: ``path`` is that file, ``problem`` what is
+    wrong with it ("does not exist", ...), ``path_given`` whether the caller named it
+    (``credentials_path=``, CLI ``--credentials``) rather than the default or
+    ``LIGHTNING_CREDENTIAL_PATH``. A command line builds its own short line from them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        problem: str | None = None,
+        path_given: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.problem = problem
+        self.path_given = path_given
 
 
 class InvalidArgumentError(LightningError, ValueError):

@@ -12,7 +12,6 @@ receives one shared ``TransferProgress`` (bytes and files, done and total).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -22,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiolightning import AsyncLightning, TransferProgress
+from aiolightning.cli import run_script
 
 
 @contextlib.asynccontextmanager
@@ -109,4 +109,5 @@ if __name__ == "__main__":
     parser.add_argument("--to", default="lit:///datasets/synthetic", help="destination URL")
     parser.add_argument("--shards", type=int, default=16, help="synthetic: number of files")
     parser.add_argument("--shard-mib", type=int, default=4, help="synthetic: MiB per file")
-    raise SystemExit(asyncio.run(main(parser.parse_args())))
+    # like the aiolightning command: a failure is one line (no credentials: exit code 3)
+    raise SystemExit(run_script(main(parser.parse_args())))

@@ -14,12 +14,12 @@ service accepts it (backing off together on HTTP 429).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
 
 from aiolightning import AsyncLightning, Studio, map_outcomes
+from aiolightning.cli import run_script
 
 
 @contextlib.asynccontextmanager
@@ -92,4 +92,5 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=20, help="studios to start")
     parser.add_argument("--prefix", default="fleet", help="studio name prefix")
     parser.add_argument("--machine", default="cpu-4", help="machine slug")
-    raise SystemExit(asyncio.run(main(parser.parse_args())))
+    # like the aiolightning command: a failure is one line (no credentials: exit code 3)
+    raise SystemExit(run_script(main(parser.parse_args())))

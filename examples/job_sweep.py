@@ -12,12 +12,12 @@ instead of one GET per job when that is cheaper) and yields each status change.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
 
 from aiolightning import AsyncLightning, JobRequest, JobStatus
+from aiolightning.cli import run_script
 
 
 @contextlib.asynccontextmanager
@@ -81,4 +81,5 @@ if __name__ == "__main__":
     parser.add_argument("--machine", default="cpu-4", help="machine slug")
     parser.add_argument("--prefix", default="sweep", help="job name prefix")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
-    raise SystemExit(asyncio.run(main(parser.parse_args())))
+    # like the aiolightning command: a failure is one line (no credentials: exit code 3)
+    raise SystemExit(run_script(main(parser.parse_args())))

@@ -119,9 +119,8 @@ def test_usage_error_is_one_line(home: Path) -> None:
 
 def test_studios_start_many_list_stop(emu: EmulatorThread, home: Path) -> None:
     env = emu_env(emu, home)
-    started = ok_json(
-        cli("--json", "studios", "start-many", "--count", "3", "--prefix", "cli", env=env)
-    )
+    args = ["--json", "studios", "start-many", "--create", "--count", "3", "--prefix", "cli"]
+    started = ok_json(cli(*args, env=env))
     assert [(r["name"], r["ok"], r["status"]) for r in started] == [
         (f"cli-{i}", True, "running") for i in range(3)
     ]
@@ -138,7 +137,7 @@ def test_studios_start_many_list_stop(emu: EmulatorThread, home: Path) -> None:
 
 def test_studio_start_single_then_human_output(emu: EmulatorThread, home: Path) -> None:
     env = emu_env(emu, home)
-    proc = cli("studios", "start", "solo", "--machine", "cpu-8", env=env)
+    proc = cli("studios", "start", "solo", "--create", "--machine", "cpu-8", env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "studio solo is running on cpu-8"
     assert proc.stderr == ""  # no progress bars when stderr is not a terminal
@@ -148,6 +147,20 @@ def test_studio_start_single_then_human_output(emu: EmulatorThread, home: Path) 
 def test_unknown_machine_is_bad_input(emu: EmulatorThread, home: Path) -> None:
     proc = cli("studios", "start", "x", "--machine", "gpu-9000", env=emu_env(emu, home))
     assert_one_error_line(proc, 2, "unknown machine", "cpu-4")
+
+
+def test_start_of_a_missing_studio_needs_create_as_in_the_library(
+    emu: EmulatorThread, home: Path
+) -> None:
+    env = emu_env(emu, home)
+    proc = cli("studios", "start", "ghost", env=env)
+    assert_one_error_line(proc, 1, "'ghost' does not exist", "add --create")
+    proc = cli("studios", "start-many", "ghost-a", "ghost-b", env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].endswith("add --create to create the missing ones")
+    assert "0 running, 2 failed" in proc.stdout
+    assert not [s for s in emu.state.studios.by_id.values() if s.name.startswith("ghost")]
+    assert cli("studios", "start", "ghost", "--create", env=env).returncode == 0
 
 
 def test_missing_studio_fails_with_exit_1(emu: EmulatorThread, home: Path) -> None:
@@ -407,8 +420,8 @@ def test_progress_bars_only_on_a_terminal(emu: EmulatorThread, home: Path) -> No
     reader.start()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "aiolightning", "studios", "start-many", "--count", "2",
-             "--prefix", "tty"],
+            [sys.executable, "-m", "aiolightning", "studios", "start-many", "--create",
+             "--count", "2", "--prefix", "tty"],
             env=emu_env(emu, home), stdout=subprocess.PIPE, stderr=slave, text=True,
             timeout=TIMEOUT,
         )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +22,16 @@ def _whoami(url: str, user_id: str, api_key: str) -> dict[str, str]:
     req.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def exported(lines: list[str]) -> dict[str, str]:
+    """The variables that the emulator's lines set, as a POSIX shell that evals them sees."""
+    script = "".join(lines) + "\nenv -0"
+    out = subprocess.run(
+        ["sh", "-c", script], env={"PATH": os.defpath}, capture_output=True, check=True
+    ).stdout
+    pairs = (item.split(b"=", 1) for item in out.split(b"\0") if item)
+    return {k.decode(): v.decode() for k, v in pairs if k.startswith((b"LIGHTNING_", b"REQ"))}
 
 
 def test_spawn_emulator() -> None:
@@ -50,12 +61,13 @@ def test_cli_prints_credentials_and_stops_cleanly(sig: signal.Signals) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(4)]
+        lines = [proc.stdout.readline() for _ in range(6)]
         assert "listening on http://127.0.0.1:" in lines[0]
-        url = lines[1].strip().split("=", 1)[1]
-        user_id = lines[2].strip().split("=", 1)[1]
-        api_key = lines[3].strip().split("=", 1)[1]
-        assert _whoami(url, user_id, api_key)["userId"] == user_id
+        env = exported(lines)
+        user_id = env["LIGHTNING_USER_ID"]
+        assert _whoami(env["LIGHTNING_CLOUD_URL"], user_id, env["LIGHTNING_API_KEY"])["userId"] == (
+            user_id
+        )
         proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
         assert proc.stderr is not None
@@ -64,3 +76,52 @@ def test_cli_prints_credentials_and_stops_cleanly(sig: signal.Signals) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_printed_lines_can_be_evald_by_a_shell() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiolightning", "emulator", "--port", "0", "--admin"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(7)]
+        assert all(line.startswith(("export ", "# ")) for line in lines), lines
+        env = exported(lines)
+        assert set(env) == {
+            "LIGHTNING_CLOUD_URL",
+            "LIGHTNING_USER_ID",
+            "LIGHTNING_API_KEY",
+            "LIGHTNING_TEAMSPACE",
+        }
+        who = _whoami(
+            env["LIGHTNING_CLOUD_URL"], env["LIGHTNING_USER_ID"], env["LIGHTNING_API_KEY"]
+        )
+        assert who["userId"] == env["LIGHTNING_USER_ID"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+def test_help_names_the_command_it_runs_under_and_explains_every_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aiolightning.cli import main as cli_main
+    from aiolightning.emulator._cli import parser
+
+    with pytest.raises(SystemExit):
+        cli_main(["emulator", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: aiolightning emulator ")
+    assert "python -m" not in out
+    with pytest.raises(SystemExit):
+        cli_main(["emulator", "--no-such-option"])
+    assert capsys.readouterr().err.startswith("usage: aiolightning emulator ")
+    undocumented = [
+        a.option_strings[0]
+        for a in parser()._actions  # argparse keeps its actions there
+        if a.option_strings and not a.help
+    ]
+    assert undocumented == []

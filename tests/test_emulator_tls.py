@@ -126,12 +126,10 @@ def test_cli_prints_the_ca_file_and_removes_it_on_stop() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(6)]
+        lines = [proc.stdout.readline() for _ in range(8)]
         assert "listening on https://127.0.0.1:" in lines[0], lines
-        env = dict(line.strip().split("  ")[0].split("=", 1) for line in lines[1:4])
-        ca_line = proc.stdout.readline().strip()
-        assert ca_line.startswith("REQUESTS_CA_BUNDLE="), ca_line
-        ca_file = ca_line.split("=", 1)[1].split("  ")[0]
+        env = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines[1:6])
+        ca_file = env["REQUESTS_CA_BUNDLE"]
         who = whoami(
             env["LIGHTNING_CLOUD_URL"], env["LIGHTNING_USER_ID"], env["LIGHTNING_API_KEY"], ca_file
         )

@@ -57,3 +57,13 @@ def test_pytest_example(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 passed" in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["fleet_start_stop.py", "job_sweep.py", "dataset_upload.py"])
+def test_example_without_credentials_prints_one_line(script: str, tmp_path: Path) -> None:
+    # no LIGHTNING_* variables and an empty HOME: nothing to find (and nothing is sent)
+    proc = run([str(EXAMPLES / script), "--url", "http://127.0.0.1:9"], tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"{script}: error: no credentials: set LIGHTNING_USER_ID"), line

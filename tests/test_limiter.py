@@ -408,9 +408,10 @@ async def test_pause_gate_releases_queued_callers_spread_out() -> None:
         s.release(t)
 
     await asyncio.gather(*(caller() for _ in range(10)))
-    assert min(granted) >= 0.29
-    # the n-th of 10 no earlier than opening + 0.15 * n / 10 (timers never fire early)
-    assert max(granted) - min(granted) >= 0.13
+    # the n-th of 10 no earlier than opening + 0.15 * n / 10 (timers never fire early, so
+    # only lower bounds: a loaded machine makes grants late, never early)
+    for n, at in enumerate(sorted(granted)):
+        assert at >= 0.29 + 0.15 * n / 10
     assert s.stats().paused_until is None and s.paused_until == 0.0
     t = await s.acquire()  # the gate is open again: the fast path
     s.release(t)
@@ -450,3 +451,13 @@ async def test_adaptive_rate_learns_a_server_token_bucket() -> None:
     later = statuses[len(statuses) // 2 :]
     assert later.count(429) / len(later) <= 0.1  # throttles are rare once learned
     assert statuses.count(200) == n
+
+
+def test_stats_say_why_the_pool_size_caps_a_scopes_max() -> None:
+    capped = Limiter(LimiterConfig(max=256), pool_size=100).stats("read")
+    assert capped.max == 100
+    assert capped.max_limited_by is not None
+    assert "100" in capped.max_limited_by and "256" in capped.max_limited_by
+    assert "connector_limit" in capped.max_limited_by
+    free = Limiter(LimiterConfig(max=64), pool_size=100).stats("read")
+    assert (free.max, free.max_limited_by) == (64, None)

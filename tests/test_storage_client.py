@@ -62,6 +62,7 @@ async def test_round_trip_byte_exact(
     assert res.size == size and res.multipart == (size > PART)
     info = await storage_client.storage.stat("data/file.bin")
     assert info.size == size and not info.is_dir
+    (tmp_path / "out").mkdir()  # a download creates no folder (as cp)
     dest = tmp_path / "out" / "file.bin"
     got = await storage_client.storage.download("lit:///data/file.bin", dest)
     assert got.size == size
@@ -416,6 +417,7 @@ async def test_parts_damaged_in_transit_are_caught_by_the_md5_check_and_sent_aga
     await storage_client.storage.upload_dir(smalls, "damaged/smalls")
     assert emulator.counters.get("storage:puts_corrupted") > 0
     emulator.config.faults.corrupt_rate = 0.0
+    (tmp_path / "out").mkdir()
     for src, remote in ((big, "damaged/big.bin"), (one, "damaged/one.bin")):
         dest = tmp_path / "out" / src.name
         await storage_client.storage.download(remote, dest)
@@ -438,3 +440,45 @@ async def test_without_the_md5_check_damaged_parts_go_unnoticed(
     dest = tmp_path / "unchecked.out"
     await storage_client.storage.download("damaged/unchecked.bin", dest)
     assert dest.stat().st_size == src.stat().st_size and sha(dest) != sha(src)
+
+
+async def test_download_creates_no_missing_folder_and_names_a_remote_folder(
+    storage_client: AsyncLightning, tmp_path: Path
+) -> None:
+    """Like cp: a download into a folder that does not exist fails (nothing is created),
+    and a remote folder asks for download_dir."""
+    from aiolightning.transfer import IsAFolderError, StoragePathError
+
+    src = tmp_path / "f.txt"
+    src.write_text("f")
+    await storage_client.storage.upload(src, "lit:///folder/f.txt")
+    missing = tmp_path / "nonexistent-dir"
+    with pytest.raises(StoragePathError, match="does not exist"):
+        await storage_client.storage.download("lit:///folder/f.txt", missing / "sub" / "f.txt")
+    with pytest.raises(StoragePathError, match="does not exist"):
+        await storage_client.storage.download_dir("lit:///folder", missing / "sub")
+    assert not missing.exists()
+    with pytest.raises(IsAFolderError, match="download_dir"):
+        await storage_client.storage.download("lit:///folder", tmp_path / "got")
+    await storage_client.storage.download_dir("lit:///folder", missing)  # its parent exists
+    assert (missing / "f.txt").read_text() == "f"
+
+
+async def test_a_studios_files_need_that_studio(
+    storage_client: AsyncLightning, tmp_path: Path
+) -> None:
+    """``studios/<name>/...`` in a drive path is that studio's files: the studio must exist
+    (else the upload would make a folder that no studio sees), and its name be valid."""
+    from aiolightning import InvalidArgumentError
+    from aiolightning.resources.studios import StudioNotFoundError
+
+    src = tmp_path / "a.txt"
+    src.write_text("a")
+    with pytest.raises(StudioNotFoundError, match="'nosuch' does not exist"):
+        await storage_client.storage.upload(src, "lit:///studios/nosuch/a.txt")
+    with pytest.raises(InvalidArgumentError, match="studio name"):
+        await storage_client.storage.upload(src, "lit:///studios/bad name/a.txt")
+    assert not await storage_client.storage.exists("lit:///studios/nosuch/a.txt")  # a read
+    await storage_client.studios.create("there")
+    await storage_client.storage.upload(src, "lit:///studios/there/a.txt")
+    assert await storage_client.storage.exists("lit:///studios/there/a.txt")

@@ -22,6 +22,7 @@ from aiolightning.resources.studios import (
     CommandTimeoutError,
     Studio,
     StudioError,
+    StudioNotFoundError,
     StudioStatus,
 )
 from aiolightning.resources.studios._commands import _parse_command_stream
@@ -255,3 +256,53 @@ async def test_stop_many_and_delete_many(client: AsyncLightning, emu: Emulator) 
     outs3 = await client.studios.delete_many([*names, "never-existed"])
     assert all(o.ok for o in outs3)
     assert [s async for s in client.studios.list()] == []
+
+
+async def test_start_of_a_missing_studio_needs_create(
+    client: AsyncLightning, emu: Emulator
+) -> None:
+    """One behaviour for the library and the CLI: a missing studio is an error unless the
+    caller asks for it to be created (``create=True``, ``--create``)."""
+    with pytest.raises(StudioNotFoundError, match="'ghost' does not exist"):
+        await client.studios.start("ghost")
+    [missing] = await client.studios.start_many(["ghost"])
+    assert isinstance(missing.error, StudioNotFoundError)
+    assert not [s for s in emu.state.studios.by_id.values() if s.name == "ghost"]
+
+    state = await client.studios.start("ghost", create=True)
+    assert state.status is StudioStatus.RUNNING
+    again = await client.studios.start("ghost", create=True)  # exists now: just started
+    assert again.status is StudioStatus.RUNNING
+    names = ["ghost", *(f"fleet-new-{i}" for i in range(3))]
+    outcomes = await client.studios.start_many(names, create=True)
+    assert [o.ok for o in outcomes] == [True] * 4
+    created = [s.name for s in emu.state.studios.by_id.values()]
+    assert sorted(created) == sorted(names)  # each studio made once
+    with pytest.raises(InvalidArgumentError, match="create must be True or False"):
+        await client.studios.start("ghost", create="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name", ["bad name/with slash", "a/b", "-lead", "x" * 65, "tab\there", "ünï", ".hidden"]
+)
+async def test_studio_names_follow_the_naming_rule_before_any_request(
+    client: AsyncLightning, emu: Emulator, name: str
+) -> None:
+    before = emu.counters.get("requests")
+    for call in (
+        client.studios.create(name),
+        client.studios.start(name, create=True),
+        client.studios.get(name),
+    ):
+        with pytest.raises(InvalidArgumentError, match="letters, digits"):
+            await call
+    assert emu.counters.get("requests") == before
+
+
+async def test_the_emulator_refuses_what_the_client_refuses(client: AsyncLightning) -> None:
+    ts = await client.teamspaces.resolve()
+    body = {"name": "bad name/with slash", "displayName": "x"}
+    with pytest.raises(LightningError, match="invalid name"):
+        await client.transport.request("POST", f"/v1/projects/{ts.id}/cloudspaces", json=body)
+    for ok in ("dev", "lr-0.01", "Worker_7", "x" * 64):
+        assert (await client.studios.create(ok)).name == ok

@@ -87,3 +87,26 @@ async def test_unknown_and_invalid(emu: Emulator) -> None:
         with pytest.raises(InvalidArgumentError):
             await client.teamspaces.get("x", owner_type="team")
         assert emu.counters.get("requests") == before
+
+
+async def test_logs_and_errors_name_the_route_that_was_requested(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``GET /v1/orgs/?name=`` is not ``GET /v1/orgs/{id}``: the label must fit the request."""
+    import logging
+
+    from aiolightning.api.organizations import OrganizationsApi
+
+    caplog.set_level(logging.DEBUG, logger="aiolightning")
+    async with make_client(emu) as client:
+        await client.teamspaces.resolve(f"{emu.org_name}/{emu.teamspace_name}")
+        org_lines = [r.getMessage() for r in caplog.records if "/v1/orgs" in r.getMessage()]
+        assert org_lines and all("{id}" not in line for line in org_lines), org_lines
+        assert any("GET /v1/orgs/ " in line for line in org_lines), org_lines
+        with pytest.raises(NotFoundError) as err:
+            await OrganizationsApi(client.transport).get_organization(id="", name="nobody")
+        assert "{id}" not in str(err.value) and "/v1/orgs/" in str(err.value)
+        org = await client.api.organizations.get_organization(id="", name=emu.org_name)
+        with pytest.raises(NotFoundError):
+            await client.api.organizations.get_organization(id=(org.id or "") + "x")
+        assert "GET /v1/orgs/{id} -> 404" in caplog.records[-1].getMessage()  # a real id

@@ -83,6 +83,8 @@ class ScopeStats:
     waiting: int
     cap: int
     max: int
+    """the highest the cap may grow: the scope's configured max, or the connector's pool size
+    when that is smaller (see ``max_limited_by``)"""
     paused_for: float
     """seconds left before the pause gate opens (0.0 when open)"""
     paused_until: float | None
@@ -93,3 +95,7 @@ class ScopeStats:
     """requests/s sent, smoothed over 0.5 s windows (as of the last request that ended)"""
     rate_max: float | None = None
     """the adaptive rate's ``W_max``: the send rate when the last throttle came (or None)"""
+    max_limited_by: str | None = None
+    """why ``max`` is below the configured max (the connection pool: more requests in flight
+    than connections would only queue inside aiohttp; raise ``connector_limit`` to lift it),
+    or None when it is not"""

@@ -40,6 +40,7 @@ class ScopeLimiter(AimdCap):
         "_adaptive",
         "_bucket",
         "_gate",
+        "_max_limited_by",
         "_timer",
         "_timer_at",
         "_waiters",
@@ -54,6 +55,11 @@ class ScopeLimiter(AimdCap):
     def __init__(self, name: str, cfg: ScopeConfig, pool_size: int | None) -> None:
         super().__init__(cfg, pool_size)
         self.name = name
+        self._max_limited_by = (
+            f"connector pool size {pool_size} (connector_limit), below the configured max {cfg.max}"
+            if pool_size and pool_size < cfg.max
+            else None
+        )
         self.in_flight = 0
         self.requests = 0
         self.retries = 0
@@ -213,6 +219,7 @@ class ScopeLimiter(AimdCap):
             rate=None if bucket is None else bucket.rate,
             measured_rate=max(adaptive.measured, 0.0),
             rate_max=adaptive.w_max if adaptive.enabled and bucket is not None else None,
+            max_limited_by=self._max_limited_by,
         )
 
     def __repr__(self) -> str:

@@ -97,7 +97,12 @@ class Sender(SessionOwner):
         session = self.session
         deadline = policy.deadline
         log_debug = logger.isEnabledFor(logging.DEBUG)
-        label = route or path
+        # route_label(route, path), inlined: this runs once per request
+        label = (
+            path
+            if route is None or ((path[-1:] == "/" or "//" in path) and route[-1:] != "/")
+            else route
+        )
         started = time.monotonic()
         waits: Iterator[float] | None = None
         attempt = 0
@@ -292,6 +297,15 @@ class Sender(SessionOwner):
                 ))  # fmt: skip
             if wait > 0:
                 await policy.sleep(wait)
+
+
+def route_label(route: str | None, path: str) -> str:
+    """The route named in logs and errors: its template, unless an empty path parameter made
+    the request another route (``/v1/orgs/{id}`` sent as ``/v1/orgs/?name=...``): then the
+    path itself, which then holds no id."""
+    if route is None or ((path[-1:] == "/" or "//" in path) and route[-1:] != "/"):
+        return path
+    return route
 
 
 def _short(error: LightningError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Mapping
 from typing import Final, Self
@@ -82,6 +83,8 @@ class SessionOwner:
         self._hdr_json: dict[str, str] = {**self._base_headers, "Content-Type": "application/json"}
         self._closed = False
         self._parent: SessionOwner | None = None
+        #: the event loop the session was first used on (sessions and locks are bound to it)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # session -------------------------------------------------------------------------------
 
@@ -89,6 +92,8 @@ class SessionOwner:
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session (created on first use). It carries no Authorization header:
         the transfer engine may use it for presigned URLs."""
+        if self._loop is not None:
+            self._check_loop()
         if self._session is None:
             if self._closed:
                 raise LightningError("the client is closed")
@@ -105,7 +110,29 @@ class SessionOwner:
                 read_bufsize=self._read_bufsize,
                 headers={"User-Agent": self._base_headers["User-Agent"]},
             )
+        if self._loop is None and self._parent is None:
+            self._loop = _running_loop()
         return self._session
+
+    def _check_loop(self) -> None:
+        """Refuse a use on another event loop than the first, saying why and what to do (not
+        aiohttp's ``Event loop is closed`` from deep inside a request)."""
+        loop = _running_loop()
+        first = self._loop
+        if loop is None or loop is first or first is None:
+            return
+        how = (
+            "which is now closed (two asyncio.run() calls?)"
+            if first.is_closed()
+            else "which is still open (another thread's loop?)"
+        )
+        raise RuntimeError(
+            f"this AsyncLightning client was first used on another event loop, {how}; a client "
+            "belongs to the loop it first ran on (its connections and locks live there). "
+            "Create the client inside the coroutine that asyncio.run() runs "
+            "(`async with AsyncLightning(...) as client:`), one per loop, or use "
+            "aiolightning.Lightning, which runs its own loop, from synchronous code"
+        )
 
     @property
     def owns_session(self) -> bool:
@@ -116,8 +143,9 @@ class SessionOwner:
         return self._closed
 
     async def close(self) -> None:
-        """Close the session if this transport created it (a borrowed one stays open), and
-        the limiter's link to a shared Redis (not from a ``with_options`` copy)."""
+        """Close the session if this transport created it (a borrowed one stays open; also
+        from another loop once the first has closed), and the limiter's link to a shared
+        Redis (not from a ``with_options`` copy)."""
         self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
@@ -191,3 +219,10 @@ class SessionOwner:
         if extra:
             return {**base, **extra}
         return base
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -14,7 +14,7 @@ from .._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
 from .._raw import RAW_CAPTURE, RawResponse
 from .._retry import RetryPolicy
 from ._encoding import any_decoder, decoder_for
-from ._send import Sender
+from ._send import Sender, route_label
 from ._status_error import describe, readable_text
 from ._timeout import Timeout
 
@@ -128,7 +128,7 @@ class Transport(Sender):
         )  # fmt: skip
         assert resp is not None and slot is not None
         outcome = "ok"
-        label = route or path
+        label = route_label(route, path)
         try:
             yield resp
         except asyncio.CancelledError:

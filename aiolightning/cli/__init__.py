@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
-from ._exit import ExitCode, exit_code_for, one_line
+from .._errors import LightningError
+from ._exit import ExitCode, exit_code_for, one_line, unwrap
 
-__all__ = ["main"]
+__all__ = ["main", "run_script"]
 
 
 def _setup_logging(debug: bool) -> None:
@@ -66,3 +69,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.flush()
         return exit_code_for(exc)
     return int(code)
+
+
+def run_script(main: Coroutine[Any, Any, int | None], *, prog: str | None = None) -> int:
+    """Run a script's ``main()`` coroutine as the command runs its own: an aiolightning
+    error is one line on stderr, ``<prog>: error: <what>`` (no traceback, no credential),
+    and the command's exit code (3: no credentials, 4: unreachable ...) is returned; any
+    other exception (a bug) keeps its traceback::
+
+        raise SystemExit(run_script(main(args)))
+    """
+    name = prog or os.path.basename(sys.argv[0]) or "script"
+    try:
+        return int(asyncio.run(main) or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{name}: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if not isinstance(unwrap(exc), LightningError):
+            raise
+        sys.stderr.write(f"{name}: error: {one_line(exc, flags=False)}\n")
+        sys.stderr.flush()
+        return exit_code_for(exc)

@@ -258,7 +258,7 @@ async def _run(tour: _Tour, args: Any, tmp: Path) -> None:
         if studio_names:
             async with tour.phase("start studios") as r:
                 r.items = len(studio_names)
-                outcomes = await start_studios(ctx, studio_names, args.machine)
+                outcomes = await start_studios(ctx, studio_names, args.machine, create=True)
                 tour.fail(r, outcomes)
                 running = [o.item for o in outcomes if o.ok]
 

@@ -28,5 +28,5 @@ def register(commands: Any) -> None:
 def serve(argv: list[str]) -> int:
     from ..emulator import main as emulator_main
 
-    code = emulator_main(argv)
+    code = emulator_main(argv, prog="aiolightning emulator")
     return int(code or 0)

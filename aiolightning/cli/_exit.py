@@ -111,8 +111,24 @@ def _secrets() -> list[str]:
     return [v for v in values if len(v) >= 6]
 
 
-def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = ()) -> str:
-    """A single readable line describing ``exc`` (no newlines, no credentials)."""
+def _credentials_line(exc: CredentialsError, flags: bool) -> str:
+    """A short line about what a command line user can set (``--credentials`` when
+    ``flags``), not the Python arguments that the library's message lists."""
+    if exc.path is None or exc.problem is None:
+        return str(exc)
+    if exc.path_given:
+        which = "the --credentials file" if flags else "the credentials file"
+        return f"no credentials: {which} {exc.path} {exc.problem}"
+    other = "give --credentials FILE" if flags else "run `lightning login`"
+    return (
+        f"no credentials: set LIGHTNING_USER_ID and LIGHTNING_API_KEY, or {other} "
+        f"({exc.path} {exc.problem})"
+    )
+
+
+def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = (), flags: bool = True) -> str:
+    """A single readable line describing ``exc`` (no newlines, no credentials); ``flags``:
+    the line may name the ``aiolightning`` command's options."""
     exc = unwrap(exc)
     if isinstance(exc, TLSVerificationError):
         text = f"TLS certificate verification failed: {exc}"
@@ -121,7 +137,7 @@ def one_line(exc: BaseException, *, extra_secrets: tuple[str, ...] = ()) -> str:
     elif isinstance(exc, APIConnectionError):
         text = f"cannot reach the service: {exc}"
     elif isinstance(exc, CredentialsError):
-        text = str(exc)  # says what was looked for, and where
+        text = _credentials_line(exc, flags)
     elif isinstance(exc, AuthenticationError):
         text = f"credentials rejected by the service (HTTP 401): {exc.message}"
     elif isinstance(exc, PermissionDeniedError):

@@ -50,7 +50,9 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=cmd_submit)
 
     p = subcommand(sub, "list", "list the jobs of the teamspace")
-    p.add_argument("--state", default=None, help="only jobs in this state (e.g. running)")
+    p.add_argument(
+        "--state", default=None, help="only jobs in this state (pending, running, completed, ...)"
+    )
     p.set_defaults(handler=cmd_list)
 
     p = subcommand(

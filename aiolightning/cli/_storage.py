@@ -35,9 +35,12 @@ def register(commands: Any) -> None:
         "cp",
         "copy files between this machine and lit:// storage",
         description="Upload (local path -> lit:// URL) or download (lit:// URL -> local "
-        "path); -r copies a whole folder. Large files move in parallel parts, resumably, "
-        "with a progress bar. A destination ending in '/' (or an existing local folder) "
-        "keeps the file's name. " + _URLS,
+        "path). Large files move in parallel parts, resumably, with a progress bar. A "
+        "destination ending in '/' (or an existing local folder) keeps the file's name. "
+        "-r copies a folder's contents into DESTINATION, as `aws s3 cp --recursive` does: "
+        "`cp -r data lit:///ds/` makes lit:///ds/a.txt of data/a.txt, whether or not ds "
+        "exists (to keep the folder's name, say so: lit:///ds/data/). A download creates "
+        "the destination folder but not its parent, as cp does. " + _URLS,
     )
     p.add_argument("source", help="local path or lit:// URL")
     p.add_argument("destination", help="local path or lit:// URL")
@@ -77,7 +80,11 @@ def _local_kind(path: Path) -> tuple[str, int]:
 
 
 def _make_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+    """The destination folder, not its parents (as ``cp`` creates none)."""
+    try:
+        path.mkdir(exist_ok=True)
+    except FileNotFoundError:
+        raise UsageError(f"local folder {str(path.parent)!r} does not exist") from None
 
 
 def _bytes_callback(bar: Progress) -> Any:
@@ -108,7 +115,7 @@ async def remove_remote(ctx: Context, remote: str, *, recursive: bool = False) -
 
 
 async def cmd_cp(ctx: Context) -> int:
-    from ..transfer import is_lit_url
+    from ..transfer import IsAFolderError, is_lit_url
 
     src, dst, recursive = ctx.args.source, ctx.args.destination, ctx.args.recursive
     src_remote, dst_remote = is_lit_url(src), is_lit_url(dst)
@@ -147,7 +154,10 @@ async def cmd_cp(ctx: Context) -> int:
         else:
             if dst.endswith(os.sep) and kind == "missing":
                 _make_dir(local)
-            down = await download_file(ctx, src, local)
+            try:
+                down = await download_file(ctx, src, local)
+            except IsAFolderError as exc:
+                raise UsageError(f"{src} is a folder; use -r to copy a folder") from exc
             rows = [{"source": down.remote, "destination": down.local, "size": down.size}]
     if ctx.json:
         ctx.out.document(rows)

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["check_machine", "raise_failures", "register", "start_studios", "stop_studios"]
 
 _MACHINE_HELP = "machine slug, e.g. cpu-4 (default), cpu-8, lit-l4-1, lit-a100-1"
+_CREATE_HELP = "create a studio that does not exist (else it is an error, as in the library)"
+_CREATE_HINT = "; add --create to create it"
+_CREATE_MANY_HINT = "; add --create to create the missing ones"
 
 
 def register(commands: Any) -> None:
@@ -28,8 +31,11 @@ def register(commands: Any) -> None:
     p.add_argument("--all-users", action="store_true", help="include other users' studios")
     p.set_defaults(handler=cmd_list)
 
-    p = subcommand(sub, "start", "start a studio (created if it does not exist) and wait")
+    p = subcommand(
+        sub, "start", "start a studio and wait (--create: create it if it does not exist)"
+    )
     p.add_argument("name", help="studio name")
+    p.add_argument("--create", action="store_true", help=_CREATE_HELP)
     p.add_argument("--machine", default=None, help=_MACHINE_HELP)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
     p.set_defaults(handler=cmd_start)
@@ -48,11 +54,13 @@ def register(commands: Any) -> None:
         sub,
         "start-many",
         "start many studios at once, with a progress bar",
-        description="Start many studios concurrently, creating the missing ones. Name them "
-        "one by one, or give --count (and --prefix) to start <prefix>-0 ... <prefix>-<count-1>. "
-        "A studio that fails does not stop the others; the exit code is 1 if any failed.",
+        description="Start many studios concurrently (with --create, creating the missing "
+        "ones). Name them one by one, or give --count (and --prefix) to start "
+        "<prefix>-0 ... <prefix>-<count-1>. A studio that fails does not stop the others; "
+        "the exit code is 1 if any failed.",
     )
     p.add_argument("name", nargs="*", help="studio names")
+    p.add_argument("--create", action="store_true", help=_CREATE_HELP)
     p.add_argument("--count", type=int, default=None, help="start COUNT studios named PREFIX-i")
     p.add_argument("--prefix", default="studio", help="name prefix with --count (default studio)")
     p.add_argument("--machine", default=None, help=_MACHINE_HELP)
@@ -112,10 +120,18 @@ async def cmd_list(ctx: Context) -> int:
 
 
 async def cmd_start(ctx: Context) -> int:
+    from ..resources.studios import StudioNotFoundError
+
     machine = check_machine(ctx.args.machine)
     client = await ctx.client()
-    studio = await client.studios.create(ctx.args.name, exist_ok=True)
-    state = await client.studios.start(studio, machine, timeout=ctx.args.timeout)
+    name = ctx.args.name
+    try:
+        state = await client.studios.start(
+            name, machine, timeout=ctx.args.timeout, create=ctx.args.create
+        )
+    except StudioNotFoundError as e:
+        raise OperationFailed(f"{one_line(e)}{_CREATE_HINT}") from None
+    studio = await client.studios.get(name)
     row = _state_row(studio.name, state, None)
     row["id"] = studio.id
     if ctx.json:
@@ -130,41 +146,30 @@ async def start_studios(
     names: Sequence[str],
     machine: Machine,
     *,
+    create: bool = False,
     concurrency: int = 64,
     timeout: float | None = 900.0,  # noqa: ASYNC109
     journal: str | None = None,
 ) -> list[Outcome[str, StudioState]]:
-    """Create (if missing) and start each studio, with a done/failed progress bar. With a
-    ``journal`` file: ``create_many`` then ``start_many``, each a run of that journal."""
+    """Start each studio (``create``: creating the missing ones), with a done/failed
+    progress bar; with ``journal``, recorded as a run of that file (rerun to finish it)."""
     from ..fanout import Progress as Counts
-    from ..fanout import map_outcomes
 
     client = await ctx.client()
-
-    async def one(name: str) -> StudioState:
-        studio = await client.studios.create(name, exist_ok=True)
-        return await client.studios.start(studio, machine, timeout=timeout)
-
     async with ctx.progress("starting studios", len(names)) as bar:
 
         def seen(p: Counts) -> None:
             bar.update(done=p.done, failed=p.failed)
 
-        if journal is None:
-            return await map_outcomes(one, names, concurrency=concurrency, on_progress=seen)
-        created = await client.studios.create_many(
-            names, exist_ok=True, concurrency=concurrency, journal=journal
-        )
-        raise_failures(created, "studio creations")
-        started = await client.studios.start_many(
-            names, machine, timeout=timeout, concurrency=concurrency, on_progress=seen,
-            journal=journal,
+        outcomes = await client.studios.start_many(
+            names, machine, create=create, timeout=timeout, concurrency=concurrency,
+            on_progress=seen, journal=journal,
         )  # fmt: skip
-        return cast("list[Outcome[str, StudioState]]", started)  # the items are the names
+    return cast("list[Outcome[str, StudioState]]", outcomes)  # the items are the names
 
 
-def _report(ctx: Context, verb: str, outcomes: Sequence[Outcome[str, Any]]) -> int:
-    rows = [_state_row(o.item, o.value if o.ok else None, o.error) for o in outcomes]
+def _report(ctx: Context, verb: str, outcomes: Sequence[Outcome[Any, Any]], hint: str = "") -> int:
+    rows = [_state_row(str(o.item), o.value if o.ok else None, o.error) for o in outcomes]
     failed = [r for r in rows if not r["ok"]]
     if ctx.json:
         ctx.out.document(rows)
@@ -175,7 +180,7 @@ def _report(ctx: Context, verb: str, outcomes: Sequence[Outcome[str, Any]]) -> i
             if len(failed) > 10:
                 ctx.out.line(f"... and {len(failed) - 10} more")
         ctx.out.line(f"{len(rows) - len(failed)} {verb}, {len(failed)} failed")
-    raise_failures(outcomes, "studios")
+    raise_failures(outcomes, "studios", hint)
     return 0
 
 
@@ -185,18 +190,19 @@ def _clip(text: str | None, width: int = 160) -> str | None:
     return text[: width - 1] + "…"
 
 
-def raise_failures(outcomes: Sequence[Outcome[Any, Any]], what: str) -> None:
+def raise_failures(outcomes: Sequence[Outcome[Any, Any]], what: str, hint: str = "") -> None:
     """Raise for failed items: when every item failed, the first item's own error (so the
-    exit code tells why: credentials, unreachable ...), else :class:`OperationFailed`."""
+    exit code tells why: credentials, unreachable ...), else :class:`OperationFailed`;
+    ``hint`` ends the message."""
     errors = [o for o in outcomes if not o.ok]
     if not errors:
         return
-    if len(errors) == len(outcomes):
+    if len(errors) == len(outcomes) and not hint:
         errors[0].result()
     first = errors[0]
     raise OperationFailed(
         f"{len(errors)} of {len(outcomes)} {what} failed; first: {first.item}: "
-        f"{one_line(first.error or Exception())}"
+        f"{one_line(first.error or Exception())}{hint}"
     )
 
 
@@ -213,10 +219,18 @@ async def cmd_start_many(ctx: Context) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be a positive number")
     outcomes = await start_studios(
-        ctx, names, machine, concurrency=args.concurrency, timeout=args.timeout,
-        journal=args.journal,
+        ctx, names, machine, create=args.create, concurrency=args.concurrency,
+        timeout=args.timeout, journal=args.journal,
     )  # fmt: skip
-    return _report(ctx, "running", outcomes)
+    return _report(ctx, "running", outcomes, _missing_hint(outcomes))
+
+
+def _missing_hint(outcomes: Sequence[Outcome[Any, Any]]) -> str:
+    """The --create hint, when a studio failed for not existing."""
+    from ..resources.studios import StudioNotFoundError
+
+    missing = any(isinstance(o.error, StudioNotFoundError) for o in outcomes)
+    return _CREATE_MANY_HINT if missing else ""
 
 
 async def stop_studios(

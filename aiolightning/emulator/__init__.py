@@ -46,11 +46,11 @@ from ._config import Counters, EmulatorConfig, Faults, Timings
 from ._server import Emulator, EmulatorThread, spawn_emulator
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the emulator command (`python -m aiolightning.emulator`)."""
+def main(argv: list[str] | None = None, prog: str = "python -m aiolightning.emulator") -> int:
+    """Run the emulator command (`python -m aiolightning.emulator`; ``prog`` names it)."""
     from ._cli import main as _main
 
-    return _main(argv)
+    return _main(argv, prog)
 
 
 __all__ = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,14 +16,16 @@ from ._tls import TLSUnavailableError
 
 __all__ = ["main", "parser"]
 
+PROG = "python -m aiolightning.emulator"
 
-def parser() -> argparse.ArgumentParser:
+
+def parser(prog: str = PROG) -> argparse.ArgumentParser:
     d, t = Faults(), Timings()
     p = argparse.ArgumentParser(
-        prog="python -m aiolightning.emulator",
+        prog=prog,
         description="A local emulator of the Lightning AI REST API.",
     )
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8123, help="0 picks a free port")
     p.add_argument("--seed", type=int, default=0, help="same seed, same ids and credentials")
     p.add_argument(
@@ -55,7 +58,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--url-ttl", type=float, default=d.url_ttl, help="presigned URL lifetime, seconds"
     )
-    g.add_argument("--part-failure-rate", type=float, default=d.part_failure_rate)
+    g.add_argument(
+        "--part-failure-rate",
+        type=float,
+        default=d.part_failure_rate,
+        help="fraction of presigned part PUTs answered 500",
+    )
     g.add_argument(
         "--corrupt-rate",
         type=float,
@@ -108,19 +116,58 @@ def parser() -> argparse.ArgumentParser:
         help="fraction of answers held back by --slow-commit (default: all)",
     )
     g = p.add_argument_group("timings (seconds)")
-    g.add_argument("--studio-start", type=float, default=t.studio_start)
-    g.add_argument("--studio-stop", type=float, default=t.studio_stop)
-    g.add_argument("--studio-switch", type=float, default=t.studio_switch)
-    g.add_argument("--job-pending", type=float, default=t.job_pending)
-    g.add_argument("--job-creating", type=float, default=t.job_creating)
-    g.add_argument("--job-running", type=float, default=t.job_running)
-    g.add_argument("--job-finishing", type=float, default=t.job_finishing)
-    g.add_argument("--job-stop", type=float, default=t.job_stop)
-    g.add_argument("--command-time", type=float, default=t.command)
-    g.add_argument("--job-outcome", choices=("complete", "fail"), default=t.job_outcome)
-    g.add_argument("--log-lines", type=int, default=t.log_lines)
-    g.add_argument("--page-size", type=int, default=EmulatorConfig().page_size)
-    g.add_argument("--token-ttl", type=float, default=EmulatorConfig().token_ttl)
+    g.add_argument(
+        "--studio-start",
+        type=float,
+        default=t.studio_start,
+        help="a studio's start, until it runs and is ready",
+    )
+    g.add_argument("--studio-stop", type=float, default=t.studio_stop, help="a studio's stop")
+    g.add_argument(
+        "--studio-switch",
+        type=float,
+        default=t.studio_switch,
+        help="a running studio's switch of machine",
+    )
+    g.add_argument("--job-pending", type=float, default=t.job_pending, help="a job's time pending")
+    g.add_argument(
+        "--job-creating", type=float, default=t.job_creating, help="a job's time being created"
+    )
+    g.add_argument("--job-running", type=float, default=t.job_running, help="a job's time running")
+    g.add_argument(
+        "--job-finishing",
+        type=float,
+        default=t.job_finishing,
+        help="a job's time from outcome to completed/failed",
+    )
+    g.add_argument("--job-stop", type=float, default=t.job_stop, help="a job's stop")
+    g.add_argument(
+        "--command-time",
+        type=float,
+        default=t.command,
+        help="a studio command's run time, plus its sleeps",
+    )
+    g.add_argument(
+        "--job-outcome",
+        choices=("complete", "fail"),
+        default=t.job_outcome,
+        help="how every job ends (default complete)",
+    )
+    g.add_argument(
+        "--log-lines", type=int, default=t.log_lines, help="log lines a running job prints"
+    )
+    g.add_argument(
+        "--page-size",
+        type=int,
+        default=EmulatorConfig().page_size,
+        help="default page size of list operations",
+    )
+    g.add_argument(
+        "--token-ttl",
+        type=float,
+        default=EmulatorConfig().token_ttl,
+        help="longest lifetime of a login JWT, seconds",
+    )
     return p
 
 
@@ -163,6 +210,19 @@ def config_from_args(a: argparse.Namespace) -> EmulatorConfig:
     )
 
 
+def _exports(emu: Emulator) -> list[tuple[str, str]]:
+    """The variables that point a client (ours or the official SDK) at ``emu``."""
+    pairs = [
+        ("LIGHTNING_CLOUD_URL", emu.url),
+        ("LIGHTNING_USER_ID", emu.user_id),
+        ("LIGHTNING_API_KEY", emu.api_key),
+        ("LIGHTNING_TEAMSPACE", f"{emu.org_name}/{emu.teamspace_name}"),
+    ]
+    if emu.ca_file is not None:
+        pairs.append(("REQUESTS_CA_BUNDLE", str(emu.ca_file)))
+    return pairs
+
+
 async def _serve(a: argparse.Namespace) -> None:
     emu = Emulator(a.seed, config_from_args(a), host=a.host, port=a.port, tls=a.tls)
     await emu.start()
@@ -177,25 +237,26 @@ async def _serve(a: argparse.Namespace) -> None:
         if a.json:
             print(json.dumps(emu.info()), flush=True)
         else:
-            print(f"Lightning emulator listening on {emu.url}", flush=True)
-            print(f"  LIGHTNING_CLOUD_URL={emu.url}", flush=True)
-            print(f"  LIGHTNING_USER_ID={emu.user_id}", flush=True)
-            print(f"  LIGHTNING_API_KEY={emu.api_key}", flush=True)
-            print(f"  LIGHTNING_TEAMSPACE={emu.org_name}/{emu.teamspace_name}", flush=True)
-            print(f"  user {emu.username}, teamspace id {emu.teamspace_id}", flush=True)
+            # shell syntax, so that the output can be eval'd or sourced
+            print(f"# Lightning emulator listening on {emu.url}", flush=True)
+            for name, value in _exports(emu):
+                print(f"export {name}={shlex.quote(value)}", flush=True)
+            print(f"# user {emu.username}, teamspace id {emu.teamspace_id}", flush=True)
             if emu.ca_file is not None:
-                print(f"  REQUESTS_CA_BUNDLE={emu.ca_file}  (this run's CA)", flush=True)
+                print("# REQUESTS_CA_BUNDLE is this run's CA, removed when it stops", flush=True)
             if a.admin:
                 print(
-                    f"  admin: {emu.url}/_emulator/counters, {emu.url}/_emulator/config", flush=True
+                    f"# admin: {emu.url}/_emulator/counters, {emu.url}/_emulator/config",
+                    flush=True,
                 )
         await stop.wait()
     finally:
         await emu.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    a = parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Serve until SIGINT/SIGTERM; ``prog`` names the command in ``--help`` and usage errors."""
+    a = parser(prog).parse_args(argv)
     try:
         asyncio.run(_serve(a))
     except KeyboardInterrupt:  # pragma: no cover - second ^C during shutdown

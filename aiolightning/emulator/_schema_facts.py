@@ -186,6 +186,53 @@ BODY_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
     "CloudSpaceServiceCreateCloudSpaceBody": {
         "source": ("CLOUD_SPACE_SOURCE_UNSPECIFIED", "CLOUD_SPACE_SOURCE_LITSERVE")
     },
+    "JobsServiceUpdateDeploymentBody": {
+        "currentState": (
+            "DEPLOYMENT_STATE_UNSPECIFIED",
+            "DEPLOYMENT_STATE_RUNNING",
+            "DEPLOYMENT_STATE_PENDING",
+            "DEPLOYMENT_STATE_FAILED",
+            "DEPLOYMENT_STATE_SCALED_TO_0",
+            "DEPLOYMENT_STATE_STOPPED",
+            "DEPLOYMENT_STATE_DELETED",
+            "DEPLOYMENT_STATE_FROZEN",
+            "DEPLOYMENT_STATE_BALANCE_STOPPED",
+            "DEPLOYMENT_STATE_SHADOW_BANNED",
+        ),
+        "desiredState": (
+            "DEPLOYMENT_STATE_UNSPECIFIED",
+            "DEPLOYMENT_STATE_RUNNING",
+            "DEPLOYMENT_STATE_PENDING",
+            "DEPLOYMENT_STATE_FAILED",
+            "DEPLOYMENT_STATE_SCALED_TO_0",
+            "DEPLOYMENT_STATE_STOPPED",
+            "DEPLOYMENT_STATE_DELETED",
+            "DEPLOYMENT_STATE_FROZEN",
+            "DEPLOYMENT_STATE_BALANCE_STOPPED",
+            "DEPLOYMENT_STATE_SHADOW_BANNED",
+        ),
+    },
+    "JobsServiceUpdateMultiMachineJobBody": {
+        "desiredState": (
+            "MultiMachineJob_STATE_UNSPECIFIED",
+            "MultiMachineJob_STATE_PENDING",
+            "MultiMachineJob_STATE_RUNNING",
+            "MultiMachineJob_STATE_STOPPED",
+            "MultiMachineJob_STATE_DELETED",
+            "MultiMachineJob_STATE_FAILED",
+            "MultiMachineJob_STATE_COMPLETED",
+            "MultiMachineJob_STATE_STOP",
+            "MultiMachineJob_STATE_DELETE",
+        )
+    },
+    "V1AutoscalingTargetMetric": {
+        "overflowPolicy": (
+            "AUTOSCALING_OVERFLOW_POLICY_UNSPECIFIED",
+            "AUTOSCALING_OVERFLOW_POLICY_NONE",
+            "AUTOSCALING_OVERFLOW_POLICY_QUEUE",
+        )
+    },
+    "V1BYOMSpec": {"weightSource": ("WEIGHT_SOURCE_UNSPECIFIED", "WEIGHT_SOURCE_HUGGINGFACE")},
     "V1CreateSDKCommandHistoryRequest": {
         "severity": (
             "SDK_COMMAND_HISTORY_SEVERITY_ERROR",
@@ -221,6 +268,22 @@ BODY_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
             "PACKAGE_MANAGER_PIP",
             "PACKAGE_MANAGER_CONDA",
         )
+    },
+    "V1DeploymentTemplateParameter": {
+        "placements": (
+            "DEPLOYMENT_TEMPLATE_UNSPECIFIED",
+            "DEPLOYMENT_TEMPLATE_COMMAND",
+            "DEPLOYMENT_TEMPLATE_ENV",
+            "DEPLOYMENT_TEMPLATE_ENTRYPOINT",
+            "DEPLOYMENT_TEMPLATE_IMAGE",
+        ),
+        "type": (
+            "DEPLOYMENT_TEMPLATE_SELECT",
+            "DEPLOYMENT_TEMPLATE_INPUT",
+            "DEPLOYMENT_TEMPLATE_DATA_PATH",
+            "DEPLOYMENT_TEMPLATE_CHECKBOX",
+            "DEPLOYMENT_TEMPLATE_MACHINES_SELECTOR",
+        ),
     },
     "V1DriveSpec": {
         "driveType": ("DRIVE_TYPE_UNSPECIFIED", "DRIVE_TYPE_NO_MOUNT_S3", "DRIVE_TYPE_INDEXED_S3"),
@@ -260,6 +323,14 @@ BODY_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "V1MountableDataConnection": {"type": ("STORAGE_UNKNOWN", "STORAGE_VAST", "STORAGE_NFS")},
+    "V1MultiMachineJobFaultTolerance": {
+        "strategy": (
+            "MULTI_MACHINE_JOB_FAULT_TOLERANCE_STRATEGY_UNSPECIFIED",
+            "MULTI_MACHINE_JOB_FAULT_TOLERANCE_STRATEGY_RECREATE_NODE",
+            "MULTI_MACHINE_JOB_FAULT_TOLERANCE_STRATEGY_RECREATE_NODE_AND_RESTART_ALL_PROCESSES",
+            "MULTI_MACHINE_JOB_FAULT_TOLERANCE_STRATEGY_RECREATE_ALL_NODES",
+        )
+    },
     "V1PythonDependencyInfo": {
         "packageManager": (
             "PACKAGE_MANAGER_UNSPECIFIED",
@@ -288,7 +359,26 @@ BODY_NESTED: dict[str, dict[str, str]] = {
     "CloudSpaceServiceUpdateCloudSpaceInstanceConfigBody": {
         "dataConnectionMounts": "V1DataConnectionMount"
     },
+    "JobsServiceCreateDeploymentBody": {
+        "autoscaling": "V1AutoscalingSpec",
+        "byomSpec": "V1BYOMSpec",
+        "endpoint": "V1Endpoint",
+        "parameterSpec": "V1ParameterizationSpec",
+        "spec": "V1JobSpec",
+    },
     "JobsServiceCreateJobBody": {"endpoint": "V1Endpoint", "spec": "V1JobSpec"},
+    "JobsServiceCreateMultiMachineJobBody": {
+        "faultTolerance": "V1MultiMachineJobFaultTolerance",
+        "spec": "V1JobSpec",
+    },
+    "JobsServiceUpdateDeploymentBody": {
+        "autoscaling": "V1AutoscalingSpec",
+        "byomSpec": "V1BYOMSpec",
+        "endpoint": "V1Endpoint",
+        "parameterSpec": "V1ParameterizationSpec",
+        "spec": "V1JobSpec",
+    },
+    "V1AutoscalingSpec": {"targetMetric": "V1AutoscalingTargetMetric"},
     "V1BuildSpec": {"pythonDependencies": "V1PythonDependencyInfo"},
     "V1DataConnection": {
         "filestore": "V1FilestoreDataConnection",
@@ -305,5 +395,6 @@ BODY_NESTED: dict[str, dict[str, str]] = {
         "dataConnections": "V1DataConnection",
         "drives": "V1LightningworkDrives",
     },
+    "V1ParameterizationSpec": {"parameters": "V1DeploymentTemplateParameter"},
     "V1Work": {"spec": "V1LightningworkSpec"},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .._call import Call, RouteTable
@@ -11,6 +12,9 @@ from .._validation import filled
 from ._lookup import bool_or_400, machine_or_400, studio_for
 from ._model import Studio
 from ._shapes import studio_json
+
+#: a studio name is one URL segment (the client checks the same rule: STUDIO_NAME_RULE)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 __all__ = ["routes"]
 
@@ -53,6 +57,8 @@ async def create_studio(call: Call) -> Any:
     name = b.get("name")
     if not isinstance(name, str) or not name:
         raise ApiError(400, "invalid name: a non-empty string is required")
+    if not _NAME.fullmatch(name):
+        raise ApiError(400, f"invalid name {name!r}: 1-64 letters, digits, '-', '_' or '.'")
     st.counters.incr(f"creates:studio:{name}")
     for s in st.studios.by_id.values():
         if s.project_id == p.id and s.name == name:

@@ -8,12 +8,24 @@ import builtins
 from typing import TYPE_CHECKING
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from .._bulk import check_bulk, check_bulk_item
 from .._polling import check_positive_int, check_timeout
 from ._models import Deployment, DeploymentRef, DeploymentRequest
 from ._waits import DeploymentWaits
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
+
+_REQUESTS = "DeploymentRequest objects"
+_REFS = "deployment names or Deployment objects"
+
+
+def _is_request(item: object) -> bool:
+    return isinstance(item, DeploymentRequest)
+
+
+def _is_ref(item: object) -> bool:
+    return isinstance(item, str | Deployment)
 
 
 class DeploymentFleet(DeploymentWaits):
@@ -33,8 +45,10 @@ class DeploymentFleet(DeploymentWaits):
         """Create many deployments (and, with ``wait``, wait until each is ready)."""
         check_positive_int(concurrency, "concurrency")
         check_timeout(timeout)
+        check_bulk(requests, "deployments.create_many", _REQUESTS, _is_request)
 
         async def one(req: DeploymentRequest) -> Deployment:
+            check_bulk_item(req, "deployments.create_many", _REQUESTS, _is_request)
             d = await self._create(req, teamspace)
             return await self.wait(d, timeout=timeout) if wait else d
 
@@ -57,8 +71,10 @@ class DeploymentFleet(DeploymentWaits):
         """Scale many deployments to zero (and, with ``wait``, until their replicas are gone)."""
         check_positive_int(concurrency, "concurrency")
         check_timeout(timeout)
+        check_bulk(deployments, "deployments.stop_many", _REFS, _is_ref)
 
         async def one(ref: DeploymentRef) -> Deployment:
+            check_bulk_item(ref, "deployments.stop_many", _REFS, _is_ref)
             return await self.stop(ref, teamspace=teamspace, wait=wait, timeout=timeout)
 
         return await map_outcomes(
@@ -78,8 +94,10 @@ class DeploymentFleet(DeploymentWaits):
     ) -> builtins.list[Outcome[DeploymentRef, None]]:
         """Delete many deployments."""
         check_positive_int(concurrency, "concurrency")
+        check_bulk(deployments, "deployments.delete_many", _REFS, _is_ref)
 
         async def one(ref: DeploymentRef) -> None:
+            check_bulk_item(ref, "deployments.delete_many", _REFS, _is_ref)
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
 
         return await map_outcomes(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from ..._errors import NotFoundError
+from ..._errors import InvalidArgumentError, NotFoundError
 from .._polling import check_name, check_positive_int
-from ._models import Job, JobNotFoundError, JobRef, JobStatus
+from ._models import _STATE_TO_STATUS, Job, JobNotFoundError, JobRef, JobStatus
 
 if TYPE_CHECKING:
     from ..._client import AsyncLightning
@@ -96,10 +96,21 @@ class JobLookup:
         state: str | None = None,
         standalone: bool | None = None,
     ) -> AsyncIterator[Job]:
-        """Every job of the teamspace, following ``nextPageToken`` (``limit=page_size``)."""
+        """Every job of the teamspace, following ``nextPageToken`` (``limit=page_size``);
+        ``state``: only jobs in this wire state (``running``, ``completed``, ...)."""
         if page_size is not None:
             check_positive_int(page_size, "page_size")
+        if state is not None:
+            state = _check_state(state)
         ts = await self._teamspace(teamspace)
         pager = self._api.list_jobs_iter(ts.id, limit=page_size, state=state, standalone=standalone)
         async for j in pager:
             yield Job.from_model(j, ts.id)
+
+
+def _check_state(state: object) -> str:
+    """A job state the service filters by (the wire states, wire-flows §5.4)."""
+    known = sorted(_STATE_TO_STATUS)
+    if not isinstance(state, str) or state.strip().lower() not in _STATE_TO_STATUS:
+        raise InvalidArgumentError(f"unknown job state {state!r}; one of {', '.join(known)}")
+    return state.strip().lower()

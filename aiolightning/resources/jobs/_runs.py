@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..._errors import InvalidArgumentError
 from ...runs import ItemPlan, Seen
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from ._submit import JobSubmit
 
 __all__ = ["IfExists", "check_if_exists", "submit_plan"]
+
+R = TypeVar("R")
 
 #: what a submit does when a job of that name already exists
 IfExists = Literal["new", "skip", "error"]
@@ -41,15 +44,22 @@ def _decode(data: Any) -> Job:
 
 
 def submit_plan(
-    jobs: JobSubmit, teamspace: TeamspaceRef | Teamspace | None, if_exists: IfExists
-) -> ItemPlan[JobRequest, Job]:
+    jobs: JobSubmit,
+    teamspace: TeamspaceRef | Teamspace | None,
+    if_exists: IfExists,
+    as_request: Callable[[R], JobRequest],
+) -> ItemPlan[R, Job]:
     """Intent = (job name, submit marker); after a crash the job carrying the marker is
-    looked up (``GET .../jobs/find?name=``) and submitted only if the service has none."""
+    looked up (``GET .../jobs/find?name=``) and submitted only if the service has none.
+    ``as_request`` turns an item (a :class:`JobRequest` or a mapping) into its request."""
 
-    async def send(req: JobRequest, marker: str) -> Job:
-        return await jobs._submit(req, teamspace, if_exists=if_exists, submit_id=marker)
+    async def send(item: R, marker: str) -> Job:
+        return await jobs._submit(
+            as_request(item), teamspace, if_exists=if_exists, submit_id=marker
+        )
 
-    async def reconcile(req: JobRequest, marker: str) -> Seen[Job] | None:
+    async def reconcile(item: R, marker: str) -> Seen[Job] | None:
+        req = as_request(item)
         ts = await jobs._teamspace(teamspace)
         if req.machines > 1:
             found = await jobs._find_multi(ts.id, req.name, marker)
@@ -57,7 +67,7 @@ def submit_plan(
             found = await jobs._find_submitted(ts.id, req, marker)
         return Seen(found) if found is not None else None
 
-    def key(req: JobRequest) -> str:
-        return req.name
+    def key(item: R) -> str:
+        return as_request(item).name
 
     return ItemPlan("jobs.submit_many", key, send, reconcile, encode=_encode, decode=_decode)

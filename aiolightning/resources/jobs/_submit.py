@@ -10,16 +10,18 @@ second job.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import random
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from ..._errors import ConflictError, InvalidArgumentError, LightningError, RateLimitError
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from ...runs import JournalLike, journaled
+from .._bulk import check_bulk, check_bulk_item
 from .._polling import check_name, check_positive_int, is_ambiguous
 from ..machines import Machine, resolve_machine
 from ._models import UNSET, Job, JobRequest
@@ -29,6 +31,29 @@ from ._runs import IfExists, check_if_exists, submit_plan
 if TYPE_CHECKING:
     from ..studios import Studio
     from ..teamspaces import Teamspace, TeamspaceRef
+
+_EXPECTED = "JobRequest objects (or mappings of their fields)"
+_Request = TypeVar("_Request", bound="JobRequest | Mapping[str, Any]")
+_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRequest))
+
+
+def _is_request(item: object) -> bool:
+    return isinstance(item, JobRequest | Mapping)
+
+
+def _as_request(item: JobRequest | Mapping[str, Any]) -> JobRequest:
+    """The item as a JobRequest: a mapping needs a ``name`` and JobRequest's fields only."""
+    check_bulk_item(item, "jobs.submit_many", _EXPECTED, _is_request)
+    if isinstance(item, JobRequest):
+        return item
+    unknown = sorted(str(k) for k in item if k not in _FIELDS)
+    if unknown or "name" not in item:
+        problem = f"unknown field(s) {', '.join(unknown)}" if unknown else "no 'name'"
+        raise TypeError(
+            f"jobs.submit_many(): a mapping with {problem}; JobRequest's fields are "
+            f"{', '.join(f.name for f in dataclasses.fields(JobRequest))}"
+        )
+    return JobRequest(**item)
 
 
 def _path_mappings(mappings: Mapping[str, str] | None) -> builtins.list[dict[str, str]]:
@@ -207,7 +232,7 @@ class JobSubmit(JobMulti):
 
     async def submit_many(
         self,
-        requests: AsyncOrSyncIterable[JobRequest],
+        requests: AsyncOrSyncIterable[_Request],
         *,
         teamspace: TeamspaceRef | Teamspace | None = None,
         concurrency: int = 64,
@@ -215,9 +240,11 @@ class JobSubmit(JobMulti):
         stop_on_error: bool = False,
         if_exists: IfExists = "new",
         journal: JournalLike | None = None,
-    ) -> builtins.list[Outcome[JobRequest, Job]]:
-        """Submit many jobs; one :class:`Outcome` per request, in input order. A bad request
-        fails alone (before any request of its own); no job is ever created twice.
+    ) -> builtins.list[Outcome[_Request, Job]]:
+        """Submit many jobs; one :class:`Outcome` per request, in input order. A request is a
+        :class:`JobRequest` or a mapping of its fields (``{"name": ..., "command": ...}``).
+        A bad request fails alone (before any request of its own); no job is ever created
+        twice. Wrong types raise :class:`TypeError` (see :mod:`aiolightning.resources._bulk`).
 
         ``if_exists`` as in :meth:`submit`. With ``journal`` (a file path or a
         :class:`~aiolightning.Journal`) a rerun after a crash or a cancel sends only what the
@@ -225,7 +252,12 @@ class JobSubmit(JobMulti):
         up by their submit marker first."""
         check_positive_int(concurrency, "concurrency")
         check_if_exists(if_exists)
-        async with journaled(journal, submit_plan(self, teamspace, if_exists)) as step:
+        check_bulk(requests, "jobs.submit_many", _EXPECTED, _is_request)
+        if isinstance(requests, Collection):
+            for item in requests:
+                _as_request(item)  # a mapping's fields too, before anything is sent
+        plan = submit_plan(self, teamspace, if_exists, _as_request)
+        async with journaled(journal, plan) as step:
             return await map_outcomes(
                 step, requests, concurrency=concurrency, on_progress=on_progress,
                 stop_on_error=stop_on_error,

@@ -17,12 +17,31 @@ from ...transfer import (
     is_lit_url,
     parse_lit_url,
 )
+from ..studios._models import check_studio_name
 
 if TYPE_CHECKING:
     from ..._client import AsyncLightning
     from ..teamspaces import Teamspace
 
 LocalPath = str | os.PathLike[str]
+#: what upload_many / download_many take (checked by resources._bulk)
+PAIRS = "pairs of paths, (local, remote) to upload and (remote, local) to download"
+
+
+def _studio_of(path: str) -> str | None:
+    """The studio whose files a drive path names (``studios/<name>/...``), else None."""
+    top, _, rest = path.partition("/")
+    if top != "studios" or not rest:
+        return None
+    return rest.partition("/")[0]
+
+
+def is_pair(item: object) -> bool:
+    return (
+        isinstance(item, tuple | list)
+        and len(item) == 2
+        and all(isinstance(p, str | os.PathLike) for p in item)
+    )
 
 
 class StorageBase:
@@ -93,8 +112,16 @@ class StorageBase:
         *,
         studio: str | None,
         cluster_id: str | None,
+        writing: bool = False,
     ) -> RemoteTarget:
+        """``writing``: an upload into ``studios/<name>/`` needs that studio (else it would
+        make a folder that no studio sees); its name is checked before any request."""
+        studio_dir = _studio_of(path) if studio is None and writing else None
+        if studio_dir is not None:
+            check_studio_name(studio_dir, f"{display!r}: studio name")
         ts = await self._client.teamspaces.resolve(ref)
+        if studio_dir is not None:
+            await self._client.studios.get(studio_dir, teamspace=ts)  # its files: it must exist
         if studio is not None:
             st = await self._client.studios.get(studio, teamspace=ts)
             base = f"/v1/projects/{ts.id}/artifacts/cloudspaces/{st.id}"

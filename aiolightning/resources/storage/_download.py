@@ -10,9 +10,16 @@ import anyio
 
 from ...fanout import Outcome, map_outcomes
 from ...runs import JournalLike, journaled
-from ...transfer import DownloadResult, StoragePathError, clean_remote_path
+from ...transfer import (
+    DownloadResult,
+    IsAFolderError,
+    RemoteFileNotFoundError,
+    StoragePathError,
+    clean_remote_path,
+)
 from ...transfer._progress import ProgressCallback, ProgressTracker
-from ._base import LocalPath
+from .._bulk import check_bulk, check_bulk_item
+from ._base import PAIRS, LocalPath, is_pair
 from ._listing import FileInfo, StorageListing
 from ._runs import download_plan
 
@@ -24,6 +31,15 @@ def _safe_local_child(root: Path, rel: str) -> Path:
     """``root/rel`` for a path from a listing, refusing anything that would escape root."""
     clean = clean_remote_path(rel, allow_root=False, what="listed path", mount=False)
     return root.joinpath(*PurePosixPath(clean).parts)
+
+
+async def _check_parent(dest: Path) -> None:
+    """A download creates no folder above its destination (``cp`` does not either)."""
+    parent = dest.parent
+    if not await anyio.to_thread.run_sync(parent.is_dir):
+        raise StoragePathError(
+            f"cannot download to {str(dest)!r}: local folder {str(parent)!r} does not exist"
+        )
 
 
 class StorageDownloads(StorageListing):
@@ -38,15 +54,26 @@ class StorageDownloads(StorageListing):
         studio: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> DownloadResult:
-        """Download one file. If ``local`` is an existing folder the file keeps its name."""
+        """Download one file. If ``local`` is an existing folder the file keeps its name;
+        else its folder must exist (as for ``cp``: no folder is created). A remote folder
+        raises :class:`IsAFolderError` (use :meth:`download_dir`)."""
         ref, path, display = self._parse(remote, teamspace, allow_root=False)
         dest = Path(local)
         if await anyio.to_thread.run_sync(dest.is_dir):
             dest = dest / PurePosixPath(path).name
+        else:
+            await _check_parent(dest)
         target = await self._resolve(ref, path, display, studio=studio, cluster_id="")
         tracker = ProgressTracker(progress)
         async with self.engine.presigned.use():
-            return await self.engine.download_file(target, dest, tracker)
+            try:
+                return await self.engine.download_file(target, dest, tracker)
+            except RemoteFileNotFoundError:
+                async for _ in self._list_target(target, recursive=False, page_size=1):
+                    raise IsAFolderError(
+                        f"{display!r} is a folder; use download_dir() to download a folder"
+                    ) from None
+                raise
 
     async def download_many(
         self,
@@ -60,10 +87,12 @@ class StorageDownloads(StorageListing):
     ) -> list[Outcome[tuple[str, LocalPath], DownloadResult]]:
         """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order. With
         ``journal``, a rerun after a crash skips the files recorded done."""
+        check_bulk(pairs, "storage.download_many", PAIRS, is_pair)
         tracker = ProgressTracker(progress)
         engine = self.engine
 
         async def one(pair: tuple[str, LocalPath]) -> DownloadResult:
+            check_bulk_item(pair, "storage.download_many", PAIRS, is_pair)
             remote, local = pair
             ref, path, display = self._parse(remote, teamspace, allow_root=False)
             target = await self._resolve(ref, path, display, studio=studio, cluster_id="")
@@ -85,7 +114,9 @@ class StorageDownloads(StorageListing):
         progress: ProgressCallback | None = None,
         concurrency: int | None = None,
     ) -> list[DownloadResult]:
-        """Download every file below ``remote_dir`` into ``local_dir`` (created if needed).
+        """Download every file below ``remote_dir`` into ``local_dir``: ``remote_dir/a/b``
+        becomes ``local_dir/a/b`` (the rule of ``aws s3 cp --recursive``). ``local_dir`` is
+        created if needed, but not its parent (as ``cp -r`` does).
 
         Raises :class:`BulkTransferError` (with every outcome) if any file failed.
         """
@@ -94,6 +125,8 @@ class StorageDownloads(StorageListing):
         root = Path(local_dir)
         if await anyio.to_thread.run_sync(root.is_file):
             raise StoragePathError(f"{str(root)!r} is a file; give a folder to download into")
+        if not await anyio.to_thread.run_sync(root.is_dir):
+            await _check_parent(root)
         entries = [e async for e in self._list_target(base, recursive=True) if not e.is_dir]
         items = [(e, _safe_local_child(root, e.path)) for e in entries]
         tracker = ProgressTracker(

@@ -14,7 +14,8 @@ from ...fanout import Outcome, map_outcomes
 from ...runs import JournalLike, journaled
 from ...transfer import StoragePathError, UploadResult
 from ...transfer._progress import ProgressCallback, ProgressTracker
-from ._base import LocalPath, StorageBase
+from .._bulk import check_bulk, check_bulk_item
+from ._base import PAIRS, LocalPath, StorageBase, is_pair
 from ._runs import upload_plan
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ class StorageUploads(StorageBase):
         if not path or remote.endswith("/"):
             path = f"{path}/{src.name}" if path else src.name
             display = display.rstrip("/") + "/" + src.name
-        target = await self._resolve(ref, path, display, studio=studio, cluster_id=cluster_id)
+        target = await self._resolve(
+            ref, path, display, studio=studio, cluster_id=cluster_id, writing=True
+        )
         tracker = ProgressTracker(progress)
         return await self.engine.upload_file(src, target, tracker, content_type=content_type)
 
@@ -94,14 +97,18 @@ class StorageUploads(StorageBase):
         """Upload ``(local, remote)`` pairs; one :class:`Outcome` per pair, in input order. With
         ``journal``, a rerun after a crash skips the files recorded done.
         One failure never stops the others."""
+        check_bulk(pairs, "storage.upload_many", PAIRS, is_pair)
         tracker = ProgressTracker(progress)
         engine = self.engine
 
         async def one(pair: tuple[LocalPath, str]) -> UploadResult:
+            check_bulk_item(pair, "storage.upload_many", PAIRS, is_pair)
             local, remote = pair
             src = await anyio.to_thread.run_sync(_local_file, local)
             ref, path, display = self._parse(remote, teamspace, allow_root=False)
-            target = await self._resolve(ref, path, display, studio=studio, cluster_id=cluster_id)
+            target = await self._resolve(
+                ref, path, display, studio=studio, cluster_id=cluster_id, writing=True
+            )
             return await engine.upload_file(src, target, tracker)
 
         async with engine.presigned.use():
@@ -129,7 +136,9 @@ class StorageUploads(StorageBase):
         root = Path(local_dir)
         files = await anyio.to_thread.run_sync(_walk, root)
         ref, base_path, display = self._parse(remote_dir, teamspace, allow_root=True)
-        base = await self._resolve(ref, base_path, display, studio=studio, cluster_id=cluster_id)
+        base = await self._resolve(
+            ref, base_path, display, studio=studio, cluster_id=cluster_id, writing=True
+        )
         tracker = ProgressTracker(progress, files=len(files), total=sum(s for _, _, s in files))
         engine = self.engine
         prefix = display.rstrip("/")

@@ -10,6 +10,7 @@ import anyio
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from ...runs import JournalLike, journaled
+from .._bulk import check_bulk, check_bulk_item
 from .._polling import Deadline, check_positive_int, check_timeout
 from ..machines import Machine, resolve_machine
 from ._lifecycle import StudioLifecycle
@@ -19,6 +20,17 @@ from ._status import StatusBoard
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
+
+_NAMES = "studio names (strings)"
+_REFS = "studio names or Studio objects"
+
+
+def _is_name(item: object) -> bool:
+    return isinstance(item, str)
+
+
+def _is_ref(item: object) -> bool:
+    return isinstance(item, str | Studio)
 
 
 class StudioFleet(StudioLifecycle):
@@ -40,8 +52,10 @@ class StudioFleet(StudioLifecycle):
         exists already fails (``exist_ok=True``: its studio is returned). With ``journal``
         a rerun after a crash creates only what the service does not have yet."""
         check_positive_int(concurrency, "concurrency")
+        check_bulk(names, "studios.create_many", _NAMES, _is_name)
 
         async def one(name: str) -> Studio:
+            check_bulk_item(name, "studios.create_many", _NAMES, _is_name)
             return await self.create(
                 name, teamspace=teamspace, cloud_account=cloud_account, exist_ok=exist_ok
             )
@@ -113,8 +127,11 @@ class StudioFleet(StudioLifecycle):
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
         journal: JournalLike | None = None,
+        create: bool = False,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Start many studios; one :class:`Outcome` per studio, in input order.
+        ``create``: as for :meth:`start` (a missing studio named is created first; else its
+        outcome is a :class:`StudioNotFoundError`).
 
         Each studio is started at most once (see :meth:`start`), a failure of one never
         affects the others, and the client's limiter keeps the request rate within what the
@@ -126,12 +143,14 @@ class StudioFleet(StudioLifecycle):
         m = resolve_machine(machine)
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
+        check_bulk(studios, "studios.start_many", _REFS, _is_ref)
         known: dict[str, StudioState] = {}
         if isinstance(studios, Collection) and not isinstance(studios, str):
             known = await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
-            s = await self._resolve(ref, teamspace)
+            check_bulk_item(ref, "studios.start_many", _REFS, _is_ref)
+            s = await self._resolve_or_create(ref, teamspace, create)
             deadline = Deadline(timeout)
             instance = await self._ensure_started(
                 s, m, interruptible, None, deadline, known=known.pop(s.id, None)
@@ -162,10 +181,12 @@ class StudioFleet(StudioLifecycle):
         share paged list calls like :meth:`start_many`."""
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
+        check_bulk(studios, "studios.stop_many", _REFS, _is_ref)
         if isinstance(studios, Collection) and not isinstance(studios, str):
             await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef, board: Callable[[str], StatusBoard]) -> StudioState:
+            check_bulk_item(ref, "studios.stop_many", _REFS, _is_ref)
             s = await self._resolve(ref, teamspace)
             state = await self.stop(s, wait=False, timeout=timeout)
             if not wait or (state.status is StudioStatus.STOPPED and not state.live_instance()):
@@ -191,10 +212,12 @@ class StudioFleet(StudioLifecycle):
     ) -> builtins.list[Outcome[StudioRef, None]]:
         """Delete many studios; one :class:`Outcome` per studio, in input order."""
         check_positive_int(concurrency, "concurrency")
+        check_bulk(studios, "studios.delete_many", _REFS, _is_ref)
         if isinstance(studios, Collection) and not isinstance(studios, str):
             await self._prefetch(builtins.list(studios), teamspace)
 
         async def one(ref: StudioRef) -> None:
+            check_bulk_item(ref, "studios.delete_many", _REFS, _is_ref)
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
 
         async with journaled(journal, delete_plan(self, one, teamspace)) as step:

@@ -19,6 +19,7 @@ from ... import models
 from ..._errors import (
     BadRequestError,
     ConflictError,
+    InvalidArgumentError,
     LightningError,
     NotFoundError,
     RateLimitError,
@@ -26,13 +27,20 @@ from ..._errors import (
 from .._polling import (
     Deadline,
     WaitTimeoutError,
-    check_name,
     check_positive_int,
     check_timeout,
     is_ambiguous,
 )
 from ..machines import Machine, resolve_machine
-from ._models import _PHASE, Studio, StudioError, StudioRef, StudioState, StudioStatus
+from ._models import (
+    _PHASE,
+    Studio,
+    StudioError,
+    StudioRef,
+    StudioState,
+    StudioStatus,
+    check_studio_name,
+)
 from ._status import StudioWaits
 
 if TYPE_CHECKING:
@@ -70,7 +78,7 @@ class StudioLifecycle(StudioWaits):
         A create that fails ambiguously (5xx, timeout) is checked by name before it is sent
         again, so a retry never makes a second studio.
         """
-        name = check_name(name, "studio name")
+        name = check_studio_name(name)
         ts = await self._teamspace(teamspace)
         existing = await self._find_by_name(ts.id, name)
         if existing is not None:
@@ -144,22 +152,43 @@ class StudioLifecycle(StudioWaits):
         teamspace: TeamspaceRef | Teamspace | None = None,
         wait: bool = True,
         timeout: float | None = 900.0,  # noqa: ASYNC109
+        create: bool = False,
     ) -> StudioState:
         """Start the studio on ``machine`` (default ``cpu-4``) and, with ``wait``, poll until
         it runs and is ready. Starting a studio that is already starting or running on that
         machine is a no-op (a running studio on another machine raises :class:`StudioError`;
         use :meth:`switch_machine`). ``interruptible`` defaults to
-        ``LIGHTNING_INTERRUPTIBLE_OVERRIDE``, then to the teamspace setting."""
+        ``LIGHTNING_INTERRUPTIBLE_OVERRIDE``, then to the teamspace setting.
+
+        A studio that does not exist raises :class:`StudioNotFoundError`, unless ``create``
+        is true: then ``studio`` (a string) is a name, and a studio of that name is created
+        first if there is none (as ``aiolightning studios start NAME --create`` does)."""
         m = resolve_machine(machine)
         check_timeout(timeout)
         if max_runtime is not None:
             check_positive_int(max_runtime, "max_runtime")
-        s = await self._resolve(studio, teamspace)
+        s = await self._resolve_or_create(studio, teamspace, create)
         deadline = Deadline(timeout)
         instance = await self._ensure_started(s, m, interruptible, max_runtime, deadline)
         if not wait:
             return await self._state(s)
         return await self._wait(s, StudioStatus.RUNNING, deadline, track=instance)
+
+    async def _resolve_or_create(
+        self, studio: StudioRef, teamspace: TeamspaceRef | Teamspace | None, create: bool
+    ) -> Studio:
+        """The studio; with ``create``, a string is a name, and the studio is created unless
+        one of that name exists (one lookup, then the create)."""
+        if not isinstance(create, bool):
+            raise InvalidArgumentError(f"create must be True or False, got {create!r}")
+        if not create or not isinstance(studio, str):
+            return await self._resolve(studio, teamspace)
+        name = check_studio_name(studio)
+        ts = await self._teamspace(teamspace)
+        cached = self._by_name.get((ts.id, name))
+        if cached is not None:
+            return cached
+        return await self.create(name, teamspace=ts, exist_ok=True)
 
     async def _spot(self, s: Studio, interruptible: bool | None) -> bool:
         if interruptible is not None:

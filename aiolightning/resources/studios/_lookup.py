@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
-from .._polling import check_name, check_positive_int
-from ._models import Studio, StudioNotFoundError, StudioRef
+from .._polling import check_positive_int
+from ._models import Studio, StudioNotFoundError, StudioRef, check_studio_name
 
 if TYPE_CHECKING:
     from ..._client import AsyncLightning
@@ -35,14 +35,14 @@ class StudioLookup:
     ) -> Studio:
         if isinstance(studio, Studio):
             return studio
-        check_name(studio, "studio")
+        check_studio_name(studio, "studio")
         return await self.get(studio, teamspace=teamspace)
 
     async def get(
         self, name_or_id: str, *, teamspace: TeamspaceRef | Teamspace | None = None
     ) -> Studio:
         """The studio with this name (``GET .../cloudspaces?name=``) or id."""
-        key = check_name(name_or_id, "studio name or id")
+        key = check_studio_name(name_or_id, "studio name or id")
         ts = await self._teamspace(teamspace)
         cached = self._by_name.get((ts.id, key))
         if cached is not None:

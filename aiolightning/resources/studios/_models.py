@@ -7,10 +7,31 @@ stopped).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ... import models
-from ..._errors import LightningError, NotFoundError
+from ..._errors import InvalidArgumentError, LightningError, NotFoundError
+
+#: A studio's name is one segment of its URLs (``lightning.ai/<owner>/<teamspace>/studios/
+#: <name>``, ``lit:///studios/<name>/``): 1 to 64 letters, digits, ``-``, ``_`` and ``.``,
+#: starting with a letter or digit. A studio id has the same form.
+STUDIO_NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_studio_name(value: Any, what: str = "studio name") -> str:
+    """``value`` (stripped) if it is a valid studio name, else :class:`InvalidArgumentError`
+    saying why -- before any request is sent."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"{what} must be a non-empty string, got {value!r}")
+    name = value.strip()
+    if not STUDIO_NAME_RULE.fullmatch(name):
+        raise InvalidArgumentError(
+            f"{what} {name!r} is not valid: use 1 to 64 letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 class StudioStatus(enum.StrEnum):
