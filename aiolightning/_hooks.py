@@ -1,4 +1,4 @@
-"""Hooks: user callbacks on every retry and every throttled (429/503) response.
+"""Hooks: user callbacks on every retry and every throttle (a 429, or a 503 with Retry-After).
 
 ::
 
@@ -44,7 +44,8 @@ class RetryEvent:
 
 @dataclass(frozen=True, slots=True)
 class ThrottleEvent:
-    """The server answered 429 or 503 (whether or not the request is retried)."""
+    """The server throttled: a 429, or a 503 with ``Retry-After`` (whether or not the
+    request is retried). A 503 without ``Retry-After`` is an error, not a throttle."""
 
     method: str
     route: str

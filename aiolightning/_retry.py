@@ -53,9 +53,14 @@ class RetryPolicy:
         retry_statuses: HTTP statuses that are retried.
         retry_connection_errors: retry refused/reset/dropped connections.
         retry_timeouts: retry requests that timed out.
-        retry_non_idempotent: also re-send POST/PATCH after a timeout or a dropped
-            connection (the server may have acted on the first one). A connection that was
-            refused before anything was sent is retried regardless.
+        retry_non_idempotent: also re-send POST/PATCH after an answer that leaves open
+            whether the server acted (500, 502, 504, a 503 without ``Retry-After``, a
+            timeout, a connection lost after sending). A connection refused before anything
+            was sent, a 408, a 429 and a 503 with ``Retry-After`` are retried regardless.
+        resend_ambiguous: re-send an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS)
+            after such an ambiguous answer. ``False`` leaves the decision to the caller, who
+            can ask the server whether the first attempt took effect (the resources do so for
+            a DELETE, whose repeat would answer 404).
         respect_retry_after: use the server's ``Retry-After`` instead of the computed wait.
         max_retry_after: cap on a ``Retry-After`` wait; a longer one is capped, not refused.
         sleep: the awaitable sleep used between attempts (injectable for tests).
@@ -71,6 +76,7 @@ class RetryPolicy:
     retry_connection_errors: bool = True
     retry_timeouts: bool = True
     retry_non_idempotent: bool = False
+    resend_ambiguous: bool = True
     respect_retry_after: bool = True
     max_retry_after: float = 300.0
     sleep: Callable[[float], Awaitable[None]] = field(default=_default_sleep, compare=False)

@@ -19,7 +19,7 @@ Properties they guarantee:
 * an optional ``on_progress`` callback sees ``Progress(done, failed, total)`` after each item.
 
 The pool bounds the number of *items* in progress; the number of *requests* in flight is
-governed separately by the client's limiter (per-scope AIMD cap, pause gate on 429/503).
+governed separately by the client's limiter (per-scope AIMD cap, pause gate on a 429 or a 503 with Retry-After).
 """
 
 from __future__ import annotations

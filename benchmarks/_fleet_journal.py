@@ -1,4 +1,4 @@
-"""bench_fleet (e): what the run journal costs a bulk call.
+"""bench_fleet (f): what the run journal costs a bulk call.
 
 ``submit_many`` of N jobs (default 1,000) at the emulator's latency (20 ms), without and with
 ``journal=`` (a fresh SQLite file per run), alternated over a few rounds; the median of each
@@ -18,7 +18,7 @@ from aiolightning.resources.jobs import JobRequest
 ROUNDS = 5
 
 
-async def scenario_e(emu: Any, admin: Any, args: Any, rows: list[Any], row: Any) -> None:
+async def scenario_f(emu: Any, admin: Any, args: Any, rows: list[Any], row: Any) -> None:
     n = args.journal_jobs
     walls: dict[str, list[float]] = {"without journal": [], "with journal": []}
     cpus: dict[str, list[float]] = {label: [] for label in walls}
@@ -44,12 +44,12 @@ async def scenario_e(emu: Any, admin: Any, args: Any, rows: list[Any], row: Any)
     for label, wall in median.items():
         spread = ", ".join(f"{w:.2f}" for w in walls[label])
         rows.append(
-            row(f"(e) submit_many {label}", "aiolightning", n, wall, requests[label],
+            row(f"(f) submit_many {label}", "aiolightning", n, wall, requests[label],
                 note=f"median of {ROUNDS}: {spread}; client CPU "
                 f"{statistics.median(cpus[label]) / n * 1e6:.0f} us/job")
         )  # fmt: skip
     cost = median["with journal"] / median["without journal"] - 1
     print(
-        f"(e) journal cost: {cost * 100:+.1f} % wall time for submit_many of {n} jobs "
+        f"(f) journal cost: {cost * 100:+.1f} % wall time for submit_many of {n} jobs "
         f"(target <= 5 %) -> {'meets' if cost <= 0.05 else 'misses'} the target"
     )

@@ -103,7 +103,8 @@ def test_hooks_on_the_sync_client_count_5xx_retries() -> None:
                 client.api.auth.whoami()
         counts = emu.counters.snapshot()
     assert len(retries) == counts.get("responses:500", 0) + counts.get("responses:503", 0) > 0
-    assert len(throttles) == counts.get("responses:503", 0)
+    assert counts.get("responses:503", 0) > 0
+    assert throttles == []  # the emulator's 503s carry no Retry-After: errors, not throttles
     assert all(0 <= r.wait <= 0.02 for r in retries if r.status == 500)  # the backoff
     assert {r.reason for r in retries} <= {"HTTP 500", "HTTP 503"}
 

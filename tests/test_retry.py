@@ -17,10 +17,11 @@ from aiolightning import (
     APITimeoutError,
     AsyncLightning,
     PermissionDeniedError,
+    RateLimitError,
     RetryPolicy,
     ServerError,
 )
-from aiolightning._limiter import LimiterConfig
+from aiolightning._limiter import LimiterConfig, ScopeConfig
 from aiolightning._retry import compute_waits, parse_retry_after
 
 pytestmark = pytest.mark.anyio
@@ -97,7 +98,8 @@ async def test_retry_503_then_success() -> None:
         async with AsyncLightning(url, retry=fast(), **CREDS) as c:
             assert await c.transport.request("GET", "/v1/f") == {"ok": True}
             st = c.limiter.stats("read")
-            assert (st.requests, st.retries, st.throttles) == (3, 2, 2)
+            # a 503 without Retry-After is an error, not a throttle
+            assert (st.requests, st.retries, st.throttles, st.errors) == (3, 2, 0, 2)
     assert rec.count() == 3
 
 
@@ -224,23 +226,61 @@ async def test_refused_connection_is_retried_even_for_post() -> None:
         assert (st.requests, st.retries, st.errors) == (3, 2, 3)
 
 
-async def test_post_retried_on_429_and_503_but_not_on_500() -> None:
+async def test_post_retried_only_where_the_server_certainly_did_not_act() -> None:
+    """408, 429 and a 503 with Retry-After are re-sent for a POST; a 500, 502, 504 and a
+    bare 503 (a proxy's answer, perhaps after the backend acted) reach the caller; an
+    idempotent PUT is re-sent after any of them unless ``resend_ambiguous=False``."""
     calls: dict[str, int] = {}
 
     async def handler(request: web.Request) -> web.Response:
         n = calls[request.path] = calls.get(request.path, 0) + 1
-        status = int(request.path.rsplit("/", 1)[1])
+        code = request.path.rsplit("/", 1)[1]
         if n == 1:
-            return json_response({"message": "x"}, status)
+            headers = {"Retry-After": "0"} if code.endswith("ra") else None
+            return json_response({"message": "x"}, int(code[:3]), headers)
         return json_response({"ok": True})
 
     async with serve(catch_all=handler) as (url, _rec):
         async with AsyncLightning(url, retry=fast(), **CREDS) as c:
-            assert await c.transport.request("POST", "/v1/429") == {"ok": True}
-            assert await c.transport.request("POST", "/v1/503") == {"ok": True}
+            for code in ("408", "429", "503ra"):
+                assert await c.transport.request("POST", f"/v1/p/{code}") == {"ok": True}
+            for code in ("500", "502", "503", "504"):
+                with pytest.raises(ServerError):
+                    await c.transport.request("POST", f"/v1/p/{code}")
+                assert await c.transport.request("PUT", f"/v1/u/{code}") == {"ok": True}
+                with pytest.raises(ServerError):
+                    await c.transport.request(
+                        "DELETE", f"/v1/d/{code}", retry=fast(resend_ambiguous=False)
+                    )
+            assert await c.transport.request(
+                "DELETE", "/v1/d/503ra", retry=fast(resend_ambiguous=False)
+            ) == {"ok": True}
+
+
+async def test_only_429_and_503_with_retry_after_slow_the_scope() -> None:
+    """Errors are not throttles: a 500 or a bare 503 is counted as an error and leaves the
+    cap and the rate alone; a 429 or a 503 with Retry-After shrinks the cap."""
+
+    async def handler(request: web.Request) -> web.Response:
+        code = request.path.rsplit("/", 1)[1]
+        headers = {"Retry-After": "0"} if code.endswith("ra") else None
+        return json_response({"message": "x"}, int(code[:3]), headers)
+
+    limits = LimiterConfig(per_scope={"read": ScopeConfig(initial=8, max=8)})
+    async with serve(catch_all=handler) as (url, _rec):
+        async with AsyncLightning(url, retry=RetryPolicy.none(), limits=limits, **CREDS) as c:
+            for code in ("500", "502", "503", "504"):
+                with pytest.raises(ServerError):
+                    await c.transport.request("GET", f"/v1/{code}")
+            st = c.limiter.stats("read")
+            assert (st.errors, st.throttles, st.cap, st.rate) == (4, 0, 8, None)
             with pytest.raises(ServerError):
-                await c.transport.request("POST", "/v1/500")
-            assert await c.transport.request("PUT", "/v1/500") == {"ok": True}
+                await c.transport.request("GET", "/v1/503ra")
+            st = c.limiter.stats("read")
+            assert (st.throttles, st.cap) == (1, 5)
+            with pytest.raises(RateLimitError):
+                await c.transport.request("GET", "/v1/429")
+            assert c.limiter.stats("read").throttles == 2
 
 
 async def test_deadline_bounds_the_whole_call() -> None:

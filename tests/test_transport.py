@@ -387,7 +387,8 @@ async def test_stream_retries_before_first_byte_and_maps_mid_body_failures() -> 
                     await resp.read()
             assert ei.value.path == "/v1/blob"
             st = c.limiter.stats("data")
-            assert (st.in_flight, st.retries, st.errors) == (0, 1, 1)
+            # the bare 503 and the dropped body are both errors (neither is a throttle)
+            assert (st.in_flight, st.retries, st.errors, st.throttles) == (0, 1, 2, 0)
     assert rec.count() == 2
 
 

@@ -2,9 +2,10 @@
 
 * success: after a clean window (as many successes as the current cap, with no throttle in
   between) the cap grows by one, up to ``max``;
-* throttled (429/503): the cap shrinks ×``decrease`` (at least ``min``), once per window:
-  requests that were already in flight when the cap shrank don't shrink it again;
-* error: counted by the scope, cap unchanged.
+* throttled (a 429, or a 503 with ``Retry-After``): the cap shrinks ×``decrease`` (at least
+  ``min``), once per window: requests that were already in flight when the cap shrank don't
+  shrink it again;
+* error (any other 5xx, a timeout, a lost connection): counted by the scope, cap unchanged.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class Slot:
         self.retry_after: float | None = None
 
     def throttle(self, retry_after: float | None = None) -> None:
-        """Mark the request as throttled (429/503); ``retry_after`` closes the pause gate."""
+        """Mark the request as throttled (a 429, or a 503 with Retry-After); ``retry_after`` closes the pause gate."""
         self.outcome = "throttled"
         self.retry_after = retry_after
 

@@ -124,7 +124,7 @@ class ScopeLimiter(AimdCap):
     def release(
         self, ticket: int, *, outcome: str = "ok", retry_after: float | None = None
     ) -> None:
-        """Give a slot back. ``outcome``: "ok", "throttled" (429/503), "error", "cancelled"."""
+        """Give a slot back. ``outcome``: "ok", "throttled" (a 429, or a 503 with Retry-After), "error", "cancelled"."""
         self.in_flight -= 1
         if outcome == "ok":
             self._grow()
@@ -140,7 +140,7 @@ class ScopeLimiter(AimdCap):
             self._wake()
 
     def throttled(self, ticket: int, retry_after: float | None = None) -> None:
-        """Record a 429/503 for a request that held ``ticket`` (slot accounting aside)."""
+        """Record a throttle (a 429, or a 503 with Retry-After) for a request that held ``ticket`` (slot accounting aside)."""
         self.throttles += 1
         if self._shrink(ticket) and self._adaptive.enabled:
             self._bucket = self._adaptive.decrease(_monotonic(), self.requests, self._bucket)

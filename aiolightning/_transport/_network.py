@@ -136,10 +136,16 @@ class NetworkConfig:
         self, connector: aiohttp.BaseConnector | None, *, owner: bool, **kwargs: Any
     ) -> aiohttp.ClientSession:
         """A session on ``connector`` (closed with the session when ``owner``). Proxies are
-        chosen per request (:meth:`proxy_for`): the session never reads the environment."""
-        return aiohttp.ClientSession(
+        chosen per request (:meth:`proxy_for`): the session never reads the environment.
+
+        aiohttp's silent re-send of an idempotent request whose reused connection dropped
+        (perhaps after the server acted) is turned off: the retry policy and the resources'
+        reconciles decide that, and count it."""
+        session = aiohttp.ClientSession(
             connector=connector, connector_owner=owner, trust_env=False, **kwargs
         )
+        session._retry_connection = False
+        return session
 
     def describe(self) -> str:
         """Proxy and TLS settings in words, without secrets."""

@@ -45,10 +45,32 @@ logger = logging.getLogger("aiolightning")
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: statuses that feed the limiter's AIMD decrease and pause gate
-THROTTLE_STATUSES: Final = frozenset({429, 503})
-#: statuses after which a non-idempotent request certainly was not acted on
-_NOT_PROCESSED_STATUSES: Final = frozenset({408, 429, 503})
+#: statuses that may carry a ``Retry-After`` (read from the answer)
+RETRY_AFTER_STATUSES: Final = frozenset({408, 429, 503})
+#: whether a 503 without ``Retry-After`` counts as a throttle (it does not: a proxy or a
+#: failing backend answers so, not the service's rate limiter; benchmarks flip it to show
+#: the old behaviour)
+BARE_503_THROTTLES = False
+
+
+def is_throttle(status: int, retry_after: float | None) -> bool:
+    """Does this answer mean "slow down" (AIMD decrease, adaptive rate, pause gate)?
+
+    A 429 always; a 503 only with ``Retry-After``. Any other 5xx is an error: retried, but
+    the scope's rate is left alone.
+    """
+    if status == 429:
+        return True
+    return status == 503 and (retry_after is not None or BARE_503_THROTTLES)
+
+
+def not_processed(status: int, retry_after: float | None) -> bool:
+    """Did the server certainly not act on a request answered ``status``? 408 and 429 say
+    so, and a 503 with ``Retry-After`` (the service shedding load); a 500/502/504, or a 503
+    without ``Retry-After`` (what a proxy sends when the backend failed, perhaps after it
+    acted), leave it open."""
+    return status in (408, 429) or (status == 503 and retry_after is not None)
+
 
 _EMPTY_BODY: Final = b"{}"
 
@@ -237,14 +259,14 @@ class Sender(SessionOwner):
                     if await auth.refresh(auth_header):
                         attempt -= 1  # the replay is not a retry
                         continue
-                if status in THROTTLE_STATUSES or status == 408:
+                if status in RETRY_AFTER_STATUSES:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 error = build_status_error(
                     status, resp.reason, body or b"", method=method, path=path,
                     retry_after=retry_after,
                 )  # fmt: skip
                 error.headers = resp.headers
-                if status in THROTTLE_STATUSES:
+                if is_throttle(status, retry_after):
                     sl.release(
                         ticket,
                         outcome="throttled",
@@ -270,7 +292,7 @@ class Sender(SessionOwner):
 
             # --- retry decision -------------------------------------------------------------
             if attempt >= policy.max_attempts or not _retryable(
-                policy, error, status, sent, idempotent
+                policy, error, status, sent, idempotent, retry_after
             ):
                 raise error
             wait = policy.retry_after_wait(retry_after)
@@ -319,15 +341,26 @@ def _short(error: LightningError) -> str:
 
 
 def _retryable(
-    policy: RetryPolicy, error: LightningError, status: int, sent: bool, idempotent: bool
+    policy: RetryPolicy,
+    error: LightningError,
+    status: int,
+    sent: bool,
+    idempotent: bool,
+    retry_after: float | None,
 ) -> bool:
+    """May this failed attempt be sent again? A status must be in ``retry_statuses``, a
+    timeout or a lost connection needs ``retry_timeouts`` / ``retry_connection_errors``;
+    then an attempt the server certainly did not act on (see :func:`not_processed`; a
+    connection refused before sending) is always re-sent, an ambiguous one only for an
+    idempotent method with ``resend_ambiguous`` or with ``retry_non_idempotent``."""
+    resend = (idempotent and policy.resend_ambiguous) or policy.retry_non_idempotent
     if status:
         if status not in policy.retry_statuses:
             return False
-        return idempotent or policy.retry_non_idempotent or status in _NOT_PROCESSED_STATUSES
+        return resend or not_processed(status, retry_after)
     if isinstance(error, APITimeoutError):
         if not policy.retry_timeouts:
             return False
     elif not policy.retry_connection_errors:
         return False
-    return not sent or idempotent or policy.retry_non_idempotent
+    return not sent or resend

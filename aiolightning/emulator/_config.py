@@ -80,6 +80,7 @@ class Counters:
       `unimplemented` (501s); the storage module adds its own (`faults:part_failure`, ...)
     * `creates:studio:<name>`, `creates:job:<name>`, `creates:teamspace:<name>`: create
       requests that named it (counted before duplicate checks, so a second create shows)
+    * `runs:created`: lightning runs registered for a studio (`GET .../runs` lists them)
     * `starts:<studio id>`: start requests that passed validation (including a repeat while
       it already runs); `switches:<studio id>`, `stops:<job id>`
     * `deletes:studio`, `deletes:job`, `commands`, `keepalives`, `sdk_command_history`

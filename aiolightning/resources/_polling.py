@@ -86,9 +86,10 @@ class Deadline:
 def is_ambiguous(exc: BaseException) -> bool:
     """Did a mutation fail in a way where the server may or may not have acted?
 
-    The transport re-sends a POST by itself only after statuses where the server certainly
-    did nothing (408, 429, 503) or when nothing was sent; a 500/502/504, a timeout or a
-    connection dropped after sending reaches the resource, which checks before re-sending.
+    The transport re-sends a POST by itself only after answers where the server certainly
+    did nothing (408, 429, a 503 with ``Retry-After``) or when nothing was sent; a
+    500/502/504, a bare 503, a timeout, a connection dropped after sending or an answer cut
+    short reaches the resource, which checks before re-sending (see ``_reconcile``).
     """
     if isinstance(exc, RateLimitError):
         return False  # throttled: certainly not acted on (retry is safe)

@@ -20,10 +20,10 @@ from typing import Any
 import anyio
 import msgspec
 
-from .._errors import APIStatusError, BadRequestError, NotFoundError
+from .._errors import APIStatusError, BadRequestError, LightningError, NotFoundError
 from ._config import plan_parts
 from ._errors import PartFailed, TransferError, UploadGone
-from ._etags import same_multipart_etag
+from ._etags import plain_md5, same_multipart_etag
 from ._journal import Journal, JournalHeader, start_prune
 from ._local import open_for_upload
 from ._part_put import PartPuts
@@ -115,6 +115,9 @@ class Uploads(PartPuts):
         blob: dict[str, Any] = {}
         if content_type:
             blob["content_type"] = content_type
+        # a file read whole was hashed: after a PUT whose answer was lost, an object of this
+        # size and MD5 at the path means it landed (nothing is sent again)
+        md5 = head[1].hexdigest() if head is not None and head[1] is not None else None
         last = ""
         for attempt in range(self.config.part_attempts):
             res = await self._sign_batched(target, blob)
@@ -128,9 +131,11 @@ class Uploads(PartPuts):
             except PartFailed as e:
                 if e.fatal:
                     raise TransferError(str(e), local=str(local), remote=target.name) from e
-                last = str(e)
-                await self._wait(attempt)
-                continue
+                if md5 is None or not await self._landed(target, size, md5):
+                    last = str(e)
+                    await self._wait(attempt)
+                    continue
+                progress.advance(size, str(local))
             if res.get("complete_required"):
                 await self._post_blobs(target, "/complete", {"path": target.path})
             return UploadResult(str(local), target.name, size, 1, 1, False)
@@ -139,6 +144,14 @@ class Uploads(PartPuts):
             local=str(local),
             remote=target.name,
         )
+
+    async def _landed(self, target: RemoteTarget, size: int, md5: str) -> bool:
+        """Is an object of ``size`` bytes whose ETag is the MD5 ``md5`` at the target?"""
+        try:
+            info = await self.head(target)
+        except LightningError:  # cannot tell: send it again (a repeated PUT is harmless)
+            return False
+        return info is not None and info[0] == size and plain_md5(info[1]) == md5
 
     async def _upload_multipart(
         self,

@@ -176,7 +176,7 @@ async def create_run(call: Call) -> Any:
     st = call.state
     _, s = studio_for(call, "cloudspaceId")
     now = st.clock.now()
-    return filled(
+    run = filled(
         "V1LightningRun",
         {
             "id": st.ids.new(),
@@ -188,9 +188,12 @@ async def create_run(call: Call) -> Any:
             "localSource": bool(call.body.get("localSource", False)),
         },
     )
+    s.runs.append(run)
+    st.counters.incr("runs:created")
+    return run
 
 
 @routes.route("GET", "/v1/projects/{projectId}/cloudspaces/{cloudspaceId}/runs")
 async def list_runs(call: Call) -> Any:
-    studio_for(call, "cloudspaceId")
-    return {"runs": []}
+    _, s = studio_for(call, "cloudspaceId")
+    return {"runs": list(s.runs)}

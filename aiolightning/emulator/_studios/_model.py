@@ -80,6 +80,7 @@ class Studio:
     idle_shutdown_seconds: int = 3600
     instance: Instance | None = None
     requested: Instance | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)  # registered lightning runs
     sessions: dict[str, Session] = field(default_factory=dict)
     session_seq: int = 0
     status_cache: tuple[Any, bytes] | None = None

@@ -27,6 +27,7 @@ from ..._errors import (
     RateLimitError,
 )
 from .._polling import check_name, check_positive_int, is_ambiguous
+from .._reconcile import delete_once, no_ambiguous_resend
 from ..machines import resolve_machine
 from ._lookup import DeploymentLookup
 from ._models import (
@@ -327,10 +328,14 @@ class DeploymentLifecycle(DeploymentLookup):
         teamspace: TeamspaceRef | Teamspace | None = None,
         missing_ok: bool = False,
     ) -> None:
-        """Delete the deployment (``DELETE .../deployments/{id}``; retried: DELETE is idempotent)."""
+        """Delete the deployment (``DELETE .../deployments/{id}``). Re-sent after an
+        ambiguous failure; a 404 to a re-sent DELETE means the first one deleted it."""
+        policy = no_ambiguous_resend(self._client.transport.retry)
         try:
             d = await self._resolve(deployment, teamspace)
-            await self._api.delete_deployment(d.teamspace_id, d.id)
+            await delete_once(
+                lambda: self._api.delete_deployment(d.teamspace_id, d.id, retry=policy)
+            )
         except NotFoundError:
             if not missing_ok:
                 raise

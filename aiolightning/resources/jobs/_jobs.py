@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
 from .._polling import check_timeout
+from .._reconcile import delete_once, no_ambiguous_resend
 from ._logs import JobLogs
 from ._models import Job, JobRef, JobStatus
 from ._submit import JobSubmit
@@ -49,13 +50,19 @@ class Jobs(JobSubmit, JobWatch, JobLogs):
         teamspace: TeamspaceRef | Teamspace | None = None,
         missing_ok: bool = False,
     ) -> None:
-        """Delete the job (``DELETE .../jobs/{id}?cloudspaceId=..``)."""
+        """Delete the job (``DELETE .../jobs/{id}?cloudspaceId=..``). Re-sent after an
+        ambiguous failure; a 404 to a re-sent DELETE means the first one deleted it."""
+        policy = no_ambiguous_resend(self._client.transport.retry)
         try:
             j = await self._resolve(job, teamspace)
             if j.is_multi_machine:
-                await self._delete_multi(j)
+                await self._delete_multi(j, policy)
             else:
-                await self._api.delete_job(j.teamspace_id, j.id, cloudspace_id=j.studio_id)
+                await delete_once(
+                    lambda: self._api.delete_job(
+                        j.teamspace_id, j.id, cloudspace_id=j.studio_id, retry=policy
+                    )
+                )
         except NotFoundError:
             if not missing_ok:
                 raise

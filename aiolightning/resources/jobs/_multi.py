@@ -17,10 +17,12 @@ import anyio
 
 from ..._errors import ConflictError, LightningError, NotFoundError, RateLimitError
 from .._polling import is_ambiguous
+from .._reconcile import delete_once
 from ._lookup import JobLookup
 from ._models import Job, JobRef, JobRequest
 
 if TYPE_CHECKING:
+    from ..._retry import RetryPolicy
     from ..teamspaces import Teamspace, TeamspaceRef
 
 SUBMIT_ID_ENV = "AIOLIGHTNING_SUBMIT_ID"
@@ -101,5 +103,9 @@ class JobMulti(JobLookup):
         )
         return Job.from_mmt(m, j.teamspace_id)
 
-    async def _delete_multi(self, j: Job) -> None:
-        await self._api.delete_multi_machine_job(j.teamspace_id, j.id)
+    async def _delete_multi(self, j: Job, policy: RetryPolicy) -> None:
+        """``DELETE .../multi-machine-jobs/{id}`` with ``policy`` (no ambiguous re-send by
+        the transport): a 404 after a lost attempt means it deleted it."""
+        await delete_once(
+            lambda: self._api.delete_multi_machine_job(j.teamspace_id, j.id, retry=policy)
+        )

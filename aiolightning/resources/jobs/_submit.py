@@ -3,8 +3,9 @@
 A job create that fails ambiguously (5xx, timeout, dropped connection after sending) is
 checked with ``GET .../jobs/find?name=`` before it is sent again. Each submit carries a
 random ``AIOLIGHTNING_SUBMIT_ID`` environment variable so the check recognises *this*
-submission even when an older job has the same name; a retried submit never creates a
-second job.
+submission even when an older job has the same name, in which case the service named the
+new one ``<name>-2`` (``-3`` ...): those names are checked too. A retried submit never
+creates a second job.
 """
 
 from __future__ import annotations
@@ -218,17 +219,35 @@ class JobSubmit(JobMulti):
     async def _find_submitted(
         self, teamspace_id: str, req: JobRequest, submit_id: str
     ) -> Job | None:
-        found = await self._find(teamspace_id, req.name)
-        if found is None or found.raw is None:
-            return None
-        spec = found.raw.spec
-        env = (spec.env if spec is not None else None) or []
-        for var in env:
-            if var.name == SUBMIT_ID_ENV:
-                return found if var.value == submit_id else None
-        # a server that does not echo env: accept the same command and image
-        same = found.command == (req.command or "") and found.image == (req.image or "")
-        return found if same and req.studio is None else None
+        """The job this submission created, if the server acted on it.
+
+        The service gives a new job whose name is taken the first free ``<name>-N``
+        (N = 2, 3, ...; wire-flows §5.1), so the candidates are looked up in that order
+        (``GET .../jobs/find?name=``) until two names in a row are free (one gap may be a
+        job deleted since), and the one carrying this submission's marker is it. A server
+        that echoes no env at all: the newest candidate with the same command and image.
+        """
+        newest_alike: Job | None = None
+        free_in_a_row = 0
+        n = 1
+        while free_in_a_row < 2:
+            found = await self._find(teamspace_id, req.name if n == 1 else f"{req.name}-{n}")
+            n += 1
+            if found is None or found.raw is None:
+                free_in_a_row += 1
+                continue
+            free_in_a_row = 0
+            spec = found.raw.spec
+            markers = [
+                var.value
+                for var in (spec.env if spec is not None else None) or []
+                if var.name == SUBMIT_ID_ENV
+            ]
+            if submit_id in markers:
+                return found
+            if not markers and (found.command, found.image) == (req.command or "", req.image or ""):
+                newest_alike = found
+        return newest_alike if req.studio is None else None
 
     async def submit_many(
         self,

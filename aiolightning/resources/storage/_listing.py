@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..._errors import NotFoundError
 from ...transfer import IsAFolderError, RemoteFileNotFoundError, RemoteTarget
 from ...transfer._paths import quote_remote_path
+from .._reconcile import delete_once, no_ambiguous_resend
 from ._base import StorageBase
 
 if TYPE_CHECKING:
@@ -134,9 +135,13 @@ class StorageListing(StorageBase):
         target = await self._resolve(ref, path, display, studio=studio, cluster_id="")
         kind = "trees" if recursive else "blobs"
         url = f"{target.base}/{kind}/{quote_remote_path(path)}"
+        transport = self._client.transport
+        policy = no_ambiguous_resend(transport.retry)
+        route = f"{target.route}/{kind}/{{path}}"
         try:
-            await self._client.transport.request(
-                "DELETE", url, scope="write", route=f"{target.route}/{kind}/{{path}}"
+            # a 404 to a DELETE re-sent after an ambiguous failure: the first one deleted it
+            await delete_once(
+                lambda: transport.request("DELETE", url, scope="write", route=route, retry=policy)
             )
         except NotFoundError:
             if not recursive:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ... import models
+from ..._errors import APIConnectionError, NotFoundError, ServerError
 from .._polling import Deadline, WaitTimeoutError, check_name, check_timeout, poll_intervals
-from ._models import StudioError, StudioRef, StudioStatus
+from .._reconcile import ATTEMPTS, mutate_once
+from ._models import Studio, StudioError, StudioRef, StudioStatus
 from ._status import StudioWaits
 
 if TYPE_CHECKING:
@@ -81,7 +84,8 @@ class StudioCommands(StudioWaits):
     ) -> CommandResult:
         """Run a shell command in a running studio and return its output and exit code.
 
-        Submits ``POST .../execute`` (detached) and polls the NDJSON status stream with a
+        Submits ``POST .../execute`` (detached, in a session named here: after an ambiguous
+        failure the session is looked up before the command is sent again) and polls the NDJSON status stream with a
         jittered interval until an exit code arrives. With ``check=True`` a non-zero exit
         code raises :class:`CommandError`. Raises :class:`CommandTimeoutError` (with the
         output so far) after ``timeout`` seconds.
@@ -93,21 +97,29 @@ class StudioCommands(StudioWaits):
         state = await self._state(s)
         if state.status is not StudioStatus.RUNNING:
             raise StudioError(f"studio {s} is not running ({state.status.value})")
-        resp = await self._api.execute_command_in_cloud_space(
-            s.teamspace_id, s.id, body={"command": command, "detached": True}
-        )
-        session = resp.session_name or ""
+        # the session is named here, so that after an ambiguous failure the command can be
+        # looked up instead of being run a second time
+        named = f"aiolightning-{uuid.uuid4().hex[:16]}"
+        body = {"command": command, "detached": True, "sessionName": named}
+
+        async def send() -> str:
+            resp = await self._api.execute_command_in_cloud_space(s.teamspace_id, s.id, body=body)
+            return resp.session_name or ""
+
+        async def took_effect() -> str | None:
+            try:
+                await self._read_stream(s, named, deadline)
+            except NotFoundError:
+                return None
+            return named
+
+        session = await mutate_once(send, took_effect, deadline=deadline)
         if not session:
             raise CommandError(f"studio {s} did not return a session for the command")
         intervals = poll_intervals(min(0.2, self.poll_initial), self.poll_cap)
         output = ""
         while True:
-            items = [
-                item
-                async for item in self._api.get_long_running_command_in_cloud_space_stream(
-                    s.teamspace_id, s.id, session
-                )
-            ]
+            items = await self._read_stream(s, session, deadline)
             output, code = _parse_command_stream(items)
             if code is not None:
                 result = CommandResult(output=output, exit_code=code, session=session)
@@ -121,3 +133,23 @@ class StudioCommands(StudioWaits):
                     session=session,
                 )
             await deadline.sleep(next(intervals))
+
+    async def _read_stream(
+        self, s: Studio, session: str, deadline: Deadline
+    ) -> list[models.StreamResultOfV1GetLongRunningCommandInCloudSpaceResponse]:
+        """One read of the command's status stream; a read cut short (the transport retries
+        only before the first byte) is read again, it changes nothing on the server."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return [
+                    item
+                    async for item in self._api.get_long_running_command_in_cloud_space_stream(
+                        s.teamspace_id, s.id, session
+                    )
+                ]
+            except (APIConnectionError, ServerError):
+                if attempt >= ATTEMPTS or deadline.expired():
+                    raise
+                await deadline.sleep(0.05 * attempt)

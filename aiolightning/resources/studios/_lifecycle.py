@@ -1,10 +1,10 @@
-"""Creating, deleting, starting, stopping and switching one studio.
+"""Creating, deleting, starting, stopping and switching one studio, each exactly once.
 
-Idempotency: :meth:`Studios.start` checks ``codestatus`` first and does nothing when the
-studio is already starting or running; after an ambiguous failure of the start POST (5xx,
-timeout, dropped connection) it checks again before re-sending, and a 409/400 "already
-running" answer counts as success once ``codestatus`` confirms it. A studio is therefore
-started at most once per call, however flaky the network.
+:meth:`Studios.start` checks ``codestatus`` first and does nothing when the studio is
+already starting or running; after an ambiguous failure of the start POST (5xx, timeout,
+dropped connection) it checks again before re-sending, and a 409/400 "already running"
+answer counts as success once ``codestatus`` confirms it. Create, stop, switch and delete
+ask the server the same way (``.._reconcile``), so a lost answer never repeats an effect.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .._polling import (
     check_timeout,
     is_ambiguous,
 )
+from .._reconcile import delete_once, mutate_once, no_ambiguous_resend
 from ..machines import Machine, resolve_machine
 from ._models import (
     _PHASE,
@@ -75,9 +76,11 @@ class StudioLifecycle(StudioWaits):
     ) -> Studio:
         """Create a studio (not started). With ``exist_ok`` an existing one is returned.
 
-        A create that fails ambiguously (5xx, timeout) is checked by name before it is sent
-        again, so a retry never makes a second studio.
-        """
+        Like the SDK, a new studio gets a lightning run registered (``POST .../runs``). A
+        create that fails ambiguously (5xx, timeout, lost answer) is checked by name before
+        it is sent again, so a retry never makes a second studio; the run registration is
+        checked the same way (the studio's runs are listed), so the studio is never left
+        without its run nor given two, and a studio that exists is never reported failed."""
         name = check_studio_name(name)
         ts = await self._teamspace(teamspace)
         existing = await self._find_by_name(ts.id, name)
@@ -99,7 +102,6 @@ class StudioLifecycle(StudioWaits):
             sandbox=False,
             cloud_space_environment_template_id=template_id,
         )
-        cs: models.V1CloudSpace | None = None
         for attempt in range(1, 6):
             try:
                 cs = await self._api.create_cloud_space(ts.id, body=body)
@@ -113,15 +115,34 @@ class StudioLifecycle(StudioWaits):
                     raise
                 found = await self._find_by_name(ts.id, name)
                 if found is not None:
+                    # created by the attempt whose answer was lost: finish the operation
+                    await self._register_run(found, check_first=True)
                     return self._remember(found)
                 await anyio.sleep(random.uniform(0.1, 0.5) * attempt)
-        assert cs is not None
         studio = Studio.from_model(cs, ts.id)
-        # like the SDK: register a lightning run with local source (its answer is ignored)
-        await self._api.create_lightning_run(
-            ts.id, studio.id, body={"clusterId": studio.cluster_id, "localSource": True}
-        )
+        await self._register_run(studio, check_first=False)
         return self._remember(studio)
+
+    async def _register_run(self, studio: Studio, *, check_first: bool) -> None:
+        """Like the SDK, register a lightning run with local source for a new studio
+        (wire-flows §4.3; its answer is ignored), exactly once: after an ambiguous failure
+        the studio's runs are listed before the POST is sent again."""
+        if check_first and await self._has_run(studio):
+            return
+        body = {"clusterId": studio.cluster_id, "localSource": True}
+
+        async def send() -> bool:
+            await self._api.create_lightning_run(studio.teamspace_id, studio.id, body=body)
+            return True
+
+        async def took_effect() -> bool | None:
+            return True if await self._has_run(studio) else None
+
+        await mutate_once(send, took_effect)
+
+    async def _has_run(self, studio: Studio) -> bool:
+        resp = await self._api.list_lightning_runs(studio.teamspace_id, studio.id)
+        return bool(resp.runs)
 
     async def delete(
         self,
@@ -130,10 +151,14 @@ class StudioLifecycle(StudioWaits):
         teamspace: TeamspaceRef | Teamspace | None = None,
         missing_ok: bool = False,
     ) -> None:
-        """Delete a studio (``DELETE .../cloudspaces/{id}``, retried: DELETE is idempotent)."""
+        """Delete a studio (``DELETE .../cloudspaces/{id}``). Re-sent after an ambiguous
+        failure; a 404 to a re-sent DELETE means the first one deleted it."""
+        policy = no_ambiguous_resend(self._client.transport.retry)
         try:
             s = await self._resolve(studio, teamspace)
-            await self._api.delete_cloud_space(s.teamspace_id, s.id)
+            await delete_once(
+                lambda: self._api.delete_cloud_space(s.teamspace_id, s.id, retry=policy)
+            )
         except NotFoundError:
             if not missing_ok:
                 raise
@@ -281,18 +306,17 @@ class StudioLifecycle(StudioWaits):
         if state.status is StudioStatus.STOPPED and not state.live_instance():
             return state
         if state.status is not StudioStatus.STOPPING:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
-                    break
-                except LightningError as exc:
-                    # stopping twice is harmless: re-send after ambiguous failures
-                    retryable = is_ambiguous(exc) or isinstance(exc, RateLimitError)
-                    if not retryable or attempt >= 6 or deadline.expired():
-                        raise
-                    await deadline.sleep(random.uniform(0.05, 0.3) * attempt)
+
+            async def send() -> bool:
+                await self._api.stop_cloud_space_instance(s.teamspace_id, s.id)
+                return True
+
+            async def took_effect() -> bool | None:
+                now = await self._state(s)
+                stopping = now.status in (StudioStatus.STOPPING, StudioStatus.STOPPED)
+                return True if stopping or not now.live_instance() else None
+
+            await mutate_once(send, took_effect, deadline=deadline)
         if not wait:
             return await self._state(s)
         return await self._wait(s, StudioStatus.STOPPED, deadline)
@@ -319,7 +343,21 @@ class StudioLifecycle(StudioWaits):
         if state.machine == m.value and not state.requested_instance_id:
             return state
         body = {"computeConfig": {"name": m.value, "spot": await self._spot(s, interruptible)}}
-        await self._api.update_cloud_space_instance_config(s.teamspace_id, s.id, body=body)
+        policy = no_ambiguous_resend(self._client.transport.retry)
+
+        async def request_switch() -> bool:
+            await self._api.update_cloud_space_instance_config(
+                s.teamspace_id, s.id, body=body, retry=policy
+            )
+            return True
+
+        async def switch_requested() -> bool | None:
+            # a repeated PUT would request a second new machine: look first
+            now = await self._state(s)
+            requested = now.requested_instance_id and now.requested_machine == m.value
+            return True if requested or now.machine == m.value else None
+
+        await mutate_once(request_switch, switch_requested, deadline=deadline)
         intervals = self._intervals()
         seen_requested = False
         while True:
@@ -338,7 +376,21 @@ class StudioLifecycle(StudioWaits):
             if deadline.expired():
                 raise WaitTimeoutError(f"switching studio {s} to {m.value} timed out")
             await deadline.sleep(next(intervals))
-        await self._api.switch_cloud_space_instance(s.teamspace_id, s.id)
+
+        async def confirm() -> bool:
+            await self._api.switch_cloud_space_instance(s.teamspace_id, s.id)
+            return True
+
+        async def confirmed() -> bool | None:
+            now = await self._state(s)
+            return True if not now.requested_instance_id and now.machine == m.value else None
+
+        try:
+            await mutate_once(confirm, confirmed, deadline=deadline)
+        except BadRequestError:
+            # "no machine switch is in progress": a lost earlier confirm did it
+            if await confirmed() is None:
+                raise
         intervals = self._intervals()
         while True:
             state = await self._state(s)

@@ -1,0 +1,258 @@
+"""Exactly once in bulk: hundreds of items per mutating call, under attack.
+
+The emulator injects faults before the act (3 % of requests answered 500/503, 2 % dropped:
+``error_rate``/``drop_rate``), enforces a rate limit (429 + ``Retry-After``), and spoils 5 %
+of the answers after the act (``drop_after_rate`` 2 %, ``error_after_rate`` 2 %: a 500/502/503,
+some with an HTML body, ``truncate_rate`` 1 %), API calls and presigned storage PUTs alike.
+Then its effect counters (``counters.effects(kind)``: counted where the state really
+changes) must show each effect exactly once, every item an ``Outcome`` and every outcome a
+success (no error that a retry or a reconcile could have absorbed), and nothing half-done.
+
+Each test prints one line per call (run with ``-s`` to see the table for the note).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _storage import PART, small_config
+
+from aiolightning import AsyncLightning
+from aiolightning._retry import RetryPolicy
+from aiolightning.emulator import Emulator
+from aiolightning.emulator._config import EmulatorConfig, Faults, Timings
+from aiolightning.fanout import Outcome, map_outcomes
+from aiolightning.resources.jobs import JobRequest, JobStatus
+from aiolightning.resources.studios import StudioStatus
+
+pytestmark = pytest.mark.anyio
+
+N = 300
+RATE = 600.0  # requests/s per credential: the limiter must live with it, not exceed it
+RETRY = RetryPolicy(base=0.02, max_wait=0.5, max_attempts=10, deadline=None)
+TIMINGS = Timings(
+    studio_start=0.1, studio_stop=0.05, studio_switch=0.1, command=0.02,
+    job_pending=0.05, job_creating=0.05, job_running=30.0, job_finishing=0.02, job_stop=0.02,
+)  # fmt: skip
+BEFORE = {"error_rate": 0.03, "drop_rate": 0.02}
+AFTER = {"drop_after_rate": 0.02, "error_after_rate": 0.02, "truncate_rate": 0.01}
+
+
+@asynccontextmanager
+async def under_attack() -> AsyncIterator[tuple[Emulator, AsyncLightning]]:
+    faults = Faults(rate_limit=RATE, rate_burst=20, **BEFORE, **AFTER)
+    async with Emulator(config=EmulatorConfig(timings=TIMINGS, faults=faults)) as emu:
+        async with emu.client(retry=RETRY, timeout=30) as client:
+            client.studios.poll_initial = 0.05
+            client.studios.poll_cap = 0.3
+            yield emu, client
+
+
+_KINDS = {
+    "429": "throttled",
+    "5xx before": "faults:error",
+    "drop before": "faults:drop",
+    "drop after": "faults:drop_after",
+    "5xx after": "faults:error_after",
+    "truncated after": "faults:truncate",
+}
+
+
+class Table:
+    """Faults injected during each phase and effects counted, read from the emulator."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self._before = self.emu.counters.snapshot()
+
+    def row(
+        self,
+        call: str,
+        items: int,
+        kind: str,
+        expected: Mapping[str, int],
+        *,
+        repeats_ok: bool = False,
+        advance: bool = True,
+    ) -> None:
+        """Check and print one call's line: the emulator must count the effect ``kind`` as
+        often as ``expected`` says for each item key (once, mostly) and for nothing else.
+        ``repeats_ok``: a repeat is the same bytes stored again (a part PUT re-sent after
+        its answer was lost), shown but not a failure. ``advance=False``: the next row
+        reads the same phase."""
+        now = self.emu.counters.snapshot()
+        before = self._before
+
+        def d(key: str) -> int:
+            return int(now.get(key, 0)) - int(before.get(key, 0))
+
+        injected = ", ".join(f"{label}: {d(k)}" for label, k in _KINDS.items())
+        counts = {key: d(f"effects:{kind}:{key}") for key in expected}
+        total = d(f"effects:{kind}")
+        extra = total - sum(counts.values())  # effects on items nobody asked for
+        duplicates = extra + sum(max(0, counts[k] - n) for k, n in expected.items())
+        lost = sum(max(0, n - counts[k]) for k, n in expected.items())
+        print(f"\n| {call} | {items} | {injected} | {kind}: {total} | {duplicates} | {lost} |")
+        assert lost == 0 and (repeats_ok or duplicates == 0), (call, counts)
+        if advance:
+            self._before = now
+
+
+def all_ok(outs: Sequence[Outcome[Any, Any]], n: int) -> list[Any]:
+    assert len(outs) == n
+    errors = [(o.item, o.error) for o in outs if not o.ok]
+    assert errors == []
+    return [o.value for o in outs]
+
+
+async def test_studios_exactly_once_in_bulk() -> None:
+    async with under_attack() as (emu, client):
+        table = Table(emu)
+        studios_of = emu.state.studios.by_id
+        names = [f"bulk-{i}" for i in range(N)]
+
+        created = all_ok(await client.studios.create_many(names, concurrency=64), N)
+        mine = [s for s in studios_of.values() if s.name.startswith("bulk-")]
+        per_name = Counter(s.name for s in mine)
+        assert sorted(per_name) == sorted(names) and set(per_name.values()) == {1}
+        assert all(emu.counters.get(f"creates:studio:{n}") == 1 for n in names)
+        assert all(len(s.runs) == 1 for s in mine)  # each registered its run, once
+        table.row("studio create (+ its run)", N, "studio_created", dict.fromkeys(names, 1))
+        ids = [s.id for s in created]
+
+        states = all_ok(await client.studios.start_many(created, timeout=120), N)
+        assert all(s.status is StudioStatus.RUNNING for s in states)
+        starts = [emu.counters.get(f"starts:{i}") for i in ids]
+        assert set(starts) == {1}
+        table.row("studio start", N, "studio_started", dict.fromkeys(ids, 1))
+
+        async def run(studio: Any) -> int:
+            result = await client.studios.run(studio, f"echo {studio.name}", timeout=60)
+            assert result.output.strip() == studio.name
+            return result.exit_code
+
+        assert set(all_ok(await map_outcomes(run, created, concurrency=64), N)) == {0}
+        sessions = [len(studios_of[i].sessions) for i in ids]
+        assert set(sessions) == {1}
+        table.row(
+            "studio run (command)", N, "command_executed",
+            {f"{s.id}:echo {s.name}": 1 for s in created},
+        )  # fmt: skip
+
+        async def switch(studio: Any) -> Any:
+            return await client.studios.switch_machine(studio, "cpu-8", timeout=120)
+
+        switched = all_ok(await map_outcomes(switch, created, concurrency=64), N)
+        assert all(s.machine == "cpu-8" for s in switched)
+        switches = [emu.counters.get(f"switches:{i}") for i in ids]
+        assert set(switches) == {1}
+        table.row("studio switch", N, "machine_switched", dict.fromkeys(ids, 1))
+
+        stopped = all_ok(await client.studios.stop_many(created, timeout=120), N)
+        assert all(s.status is StudioStatus.STOPPED for s in stopped)
+        table.row("studio stop", N, "studio_stopped", dict.fromkeys(ids, 1))
+
+        all_ok(await client.studios.delete_many(created, missing_ok=False), N)
+        assert not [s for s in studios_of.values() if s.name.startswith("bulk-")]
+        assert emu.counters.get("deletes:studio") == N
+        table.row("studio delete", N, "studio_deleted", dict.fromkeys(ids, 1))
+
+
+async def test_jobs_exactly_once_in_bulk() -> None:
+    async with under_attack() as (emu, client):
+        table = Table(emu)
+        jobs_of = emu.state.jobs.by_id
+        # 100 names, 3 submits each: the service names them n, n-2, n-3 (the reconcile
+        # must find its own among them)
+        reqs = [JobRequest(name=f"job-{i % 100}", command="sleep 30", image="python:3.12")
+                for i in range(N)]  # fmt: skip
+        jobs = all_ok(await client.jobs.submit_many(reqs, concurrency=64), N)
+        assert len(jobs_of) == N and len({j.id for j in jobs}) == N
+        assert all(emu.counters.get(f"creates:job:job-{k}") == 3 for k in range(100))
+        assert sorted(j.name for j in jobs_of.values()) == sorted(
+            f"job-{k}{s}" for k in range(100) for s in ("", "-2", "-3")
+        )
+        table.row("job submit", N, "job_created", {f"job-{k}": 3 for k in range(100)})
+
+        async def stop(job: Any) -> Any:
+            return await client.jobs.stop(job, timeout=60)
+
+        stopped = all_ok(await map_outcomes(stop, jobs, concurrency=64), N)
+        assert all(j.status is JobStatus.STOPPED for j in stopped)
+        stops = [emu.counters.get(f"stops:{j.id}") for j in jobs]
+        assert set(stops) == {1}
+        table.row("job stop", N, "job_stopped", {j.id: 1 for j in jobs})
+
+        async def delete(job: Any) -> None:
+            await client.jobs.delete(job)
+
+        all_ok(await map_outcomes(delete, jobs, concurrency=64), N)
+        assert len(jobs_of) == 0 and emu.counters.get("deletes:job") == N
+        table.row("job delete", N, "job_deleted", {j.id: 1 for j in jobs})
+
+
+def _write(path: Path, size: int, seed: int) -> str:
+    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
+    path.write_bytes(data[:size])
+    return hashlib.sha256(data[:size]).hexdigest()
+
+
+async def test_storage_exactly_once_in_bulk(tmp_path: Path) -> None:
+    small, parts_per_file, multipart = N, 4, N // 4
+    src = tmp_path / "src"
+    src.mkdir()
+    digests: dict[str, str] = {}
+    for i in range(small):
+        digests[f"small/{i}.txt"] = _write(src / f"s{i}.txt", 100 + i, i)
+    for i in range(multipart):
+        size = parts_per_file * PART - 7
+        digests[f"big/{i}.bin"] = _write(src / f"b{i}.bin", size, 10_000 + i)
+    sizes: dict[str, int] = {}
+    local = {remote: src / (f"s{remote[6:-4]}.txt" if remote.startswith("small") else
+                            f"b{remote[4:-4]}.bin") for remote in digests}  # fmt: skip
+    sizes.update({r: p.stat().st_size for r, p in local.items()})
+    async with under_attack() as (emu, client):
+        client.storage.configure(small_config(tmp_path, part_attempts=8))
+        table = Table(emu)
+        pairs = [(str(path), f"lit:///{remote}") for remote, path in local.items()]
+        results = all_ok(await client.storage.upload_many(pairs, concurrency=32), len(pairs))
+        assert sum(r.parts for r in results) == small + multipart * parts_per_file
+        assert emu.storage.open_uploads() == []  # nothing left half-done
+        completed = emu.counters.get("storage:uploads_completed")
+        assert completed == multipart
+        listed = {f.path: f.size async for f in client.storage.list("lit:///", recursive=True)}
+        assert listed == sizes
+        for remote in ("small/7.txt", "big/3.bin"):  # a sample, byte for byte
+            out = tmp_path / remote.replace("/", "-")
+            await client.storage.download(f"lit:///{remote}", out)
+            assert hashlib.sha256(out.read_bytes()).hexdigest() == digests[remote]
+        parts = {
+            f"{r}#{k}": 1
+            for r in digests
+            for k in range(1, 1 + (parts_per_file if r.startswith("big/") else 1))
+        }
+        table.row(
+            f"storage upload: {small} single PUTs, {multipart} x {parts_per_file} parts",
+            len(parts),
+            "part_stored",
+            parts,
+            repeats_ok=True,
+            advance=False,
+        )
+        table.row(
+            f"storage upload: {small} single + {multipart} multipart objects completed",
+            len(pairs), "upload_completed", dict.fromkeys(digests, 1),
+        )  # fmt: skip
+
+        async def delete(remote: str) -> None:
+            await client.storage.delete(f"lit:///{remote}")
+
+        all_ok(await map_outcomes(delete, list(digests), concurrency=64), len(digests))
+        assert [f async for f in client.storage.list("lit:///", recursive=True)] == []
+        table.row("storage delete", len(digests), "blob_deleted", dict.fromkeys(digests, 1))
