@@ -67,6 +67,7 @@ if TYPE_CHECKING:
         StudioStatus,
     )
     from .resources.teamspaces import Teamspace
+    from .runs import Journal, JournalBusyError, JournalCorruptError, JournalError
     from .transfer import (
         BulkTransferError,
         StorageError,
@@ -92,6 +93,10 @@ _LAZY: dict[str, str] = {
     "FileInfo": ".resources.storage",
     "Hooks": "._hooks",
     "Job": ".resources.jobs",
+    "Journal": ".runs",
+    "JournalBusyError": ".runs",
+    "JournalCorruptError": ".runs",
+    "JournalError": ".runs",
     "JobChange": ".resources.jobs",
     "JobRequest": ".resources.jobs",
     "JobStatus": ".resources.jobs",
@@ -168,6 +173,10 @@ __all__ = [
     "JobChange",
     "JobRequest",
     "JobStatus",
+    "Journal",
+    "JournalBusyError",
+    "JournalCorruptError",
+    "JournalError",
     "Lightning",
     "LightningError",
     "Limiter",

@@ -38,12 +38,15 @@ from collections.abc import (
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeAlias, TypeVar, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import LightningError
+
+if TYPE_CHECKING:
+    from .runs import JournalLike
 
 __all__ = [
     "CANCELLED_OUTCOMES_SINK",
@@ -233,6 +236,8 @@ async def map_outcomes(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
     stop_on_error: bool = False,
+    journal: JournalLike | None = None,
+    key: Callable[[T], str] = str,
 ) -> list[Outcome[T, R]]:
     """Run ``await fn(item)`` for every item, at most ``concurrency`` at a time.
 
@@ -241,7 +246,23 @@ async def map_outcomes(
     the items in flight (their outcomes carry :class:`FanoutAborted`; items never started have
     no outcome). If iterating the input raises, the items in flight finish and the error is
     raised. Cancelling the caller cancels everything in flight before this returns.
+
+    With ``journal`` (a file path or a :class:`~aiolightning.Journal`), each item (named by
+    ``key(item)``) is recorded before ``fn`` runs and its value (JSON-serialisable) after: a
+    rerun returns the recorded values without calling ``fn`` again, and calls it again for the
+    items that were in flight, so ``fn`` must be safe to repeat for those.
     """
+    if journal is not None:
+        from .runs import ItemPlan, journaled
+
+        async def send(item: T, _marker: str) -> R:
+            return await fn(item)
+
+        async with journaled(journal, ItemPlan("fanout.map_outcomes", key, send)) as step:
+            return await map_outcomes(
+                step, items, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip
     pump = _Pump(
         fn, items, concurrency=concurrency, on_progress=on_progress, stop_on_error=stop_on_error
     )

@@ -6,10 +6,11 @@ The emulator runs in a subprocess (its own core) with 20 ms of latency per reque
 (b) refresh the status of M jobs once;
 (c) C calls under a server limit of R requests/s (token bucket, 429 + Retry-After);
 (d) 4 and 16 processes x 500 calls sharing one R requests/s quota: the shared Redis limiter
-    against independent in-process limiters (see ``_fleet_shared.py``; needs redis-server).
+    against independent in-process limiters (see ``_fleet_shared.py``; needs redis-server);
 (e) C calls under a limit of 80 requests/s plus 5 % random 500/503 without Retry-After:
     errors are not throttles, so the rate must stay near the limit. Baseline: the old
     classification (every 503 a throttle), switched on in the same run.
+(f) ``jobs.submit_many`` of 1,000 jobs with and without a run journal (``_fleet_journal.py``).
 
 aiolightning: ``client.studios.start_many`` / ``client.jobs.poll`` / a fan-out of GETs.
 lightning-sdk: driven as its users would, a ``ThreadPoolExecutor(32)`` around
@@ -25,7 +26,8 @@ the full-size time is extrapolated from its per-32-studio round time (labelled a
 Targets: (a) and (b) >= 10x less wall time than the SDK; (c) >= 90 % of the allowed rate
 achieved, with <= 5 % of requests answered 429 after the first 5 s; (d) shared: >= 95 % of
 the quota, <= 0.5 % answered 429, the other processes' rate during one's Retry-After: 2
-<= 10 % of before; (e) >= 80 % of the allowed rate sustained.
+<= 10 % of before; (e) >= 80 % of the allowed rate sustained; (f) the journal
+costs <= 5 % wall time.
 
     python benchmarks/bench_fleet.py --scale    # the scale table (see _fleet_scale.py)
 
@@ -51,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from _fleet_journal import scenario_f
 from _fleet_shared import scenario_d
 
 from aiolightning._client import AsyncLightning
@@ -546,7 +549,8 @@ async def main() -> None:
     p.add_argument("--fleet-calls", type=int, default=500, help="(d): calls per process")
     p.add_argument("--fleet-procs", type=int, nargs="+", default=[4, 16], help="(d): processes")
     p.add_argument("--error-rate-limit", type=float, default=80.0, help="(e)'s server limit")
-    p.add_argument("--only", choices=["a", "b", "c", "d", "e"], action="append")
+    p.add_argument("--journal-jobs", type=int, default=1000, help="(f): jobs per submit_many")
+    p.add_argument("--only", choices=["a", "b", "c", "d", "e", "f"], action="append")
     p.add_argument("--scale", action="store_true", help="the scale table instead")
     p.add_argument("--scale-runs", type=int, default=3)
     p.add_argument("--scale-studios", type=int, nargs="*", default=[500, 5000])
@@ -567,14 +571,14 @@ async def main() -> None:
     logging.getLogger("aiolightning").setLevel(logging.ERROR)
     if args.quick:
         args.studios, args.sdk_studios, args.jobs, args.calls = 100, 32, 1000, 400
-        args.fleet_calls = 100
+        args.fleet_calls, args.journal_jobs = 100, 300
     config = EmulatorConfig(
         faults=Faults(latency=args.latency),
         timings=Timings(studio_start=args.studio_start, job_running=86400.0),
         admin=True,
         page_size=50,
     )
-    only = set(args.only or ["a", "b", "c", "d", "e"])
+    only = set(args.only or ["a", "b", "c", "d", "e", "f"])
     rows: list[Row] = []
     with spawn_emulator(config=config) as emu:
         admin = Admin(emu.url)
@@ -595,6 +599,8 @@ async def main() -> None:
             await scenario_d(emu, admin, args, rows, Row)
         if "e" in only:
             await scenario_e(emu, admin, args, jobs, rows)
+        if "f" in only:
+            await scenario_f(emu, admin, args, rows, Row)
     print("=" * 30, "summary", "=" * 30)
     print_table(rows)
 

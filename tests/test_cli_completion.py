@@ -28,7 +28,7 @@ def complete(script_text: str, *words: str) -> list[str]:
 
 def test_script_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     text = script("bash", capsys)
-    assert '"") echo "demo emulator studios jobs deployments storage completion' in text
+    assert '"") echo "demo emulator studios jobs deployments storage runs completion' in text
     assert '"studios") echo "list start stop start-many' in text
     assert "complete -o default -F _aiolightning aiolightning" in text
     assert script("zsh", capsys).startswith("autoload -U +X bashcompinit && bashcompinit\n")

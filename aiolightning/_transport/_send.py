@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 from yarl import URL
 
+from .. import _crash as crash
 from .._errors import (
     APIConnectionError,
     APIStatusError,
@@ -163,6 +164,8 @@ class Sender(SessionOwner):
                     **({} if attempt_timeout is self._session_timeout else {"timeout": attempt_timeout}),
                 )  # fmt: skip
                 status = resp.status
+                if crash.ARMED:
+                    crash.after_act(method)
                 if 200 <= status < 300:
                     if streaming:
                         body = None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from . import _completion, _demo, _deployments, _emulator, _jobs, _storage, _studios
+from . import _completion, _demo, _deployments, _emulator, _jobs, _runs, _storage, _studios
 from ._parser import CliParser, root_parser
 
 __all__ = ["COMMANDS", "build_parser"]
 
 # in the order `aiolightning --help` lists them; each module has `register(commands)`
-COMMANDS = (_demo, _emulator, _studios, _jobs, _deployments, _storage, _completion)
+COMMANDS = (_demo, _emulator, _studios, _jobs, _deployments, _storage, _runs, _completion)
 
 
 def build_parser() -> CliParser:

@@ -43,6 +43,10 @@ def register(commands: Any) -> None:
     p.add_argument("--watch", action="store_true", help="wait until the jobs finish")
     p.add_argument("--timeout", type=float, default=None, help="with --watch: give up after this")
     p.add_argument("--concurrency", type=int, default=64, help="submissions in flight")
+    p.add_argument(
+        "--journal", metavar="FILE", default=None,
+        help="record the run in FILE: rerun the same command after a crash to finish it",
+    )  # fmt: skip
     p.set_defaults(handler=cmd_submit)
 
     p = subcommand(sub, "list", "list the jobs of the teamspace")
@@ -94,7 +98,11 @@ def _row(job: Job) -> dict[str, Any]:
 
 
 async def submit_jobs(
-    ctx: Context, requests: Sequence[JobRequest], *, concurrency: int = 64
+    ctx: Context,
+    requests: Sequence[JobRequest],
+    *,
+    concurrency: int = 64,
+    journal: str | None = None,
 ) -> list[Outcome[JobRequest, Job]]:
     """Submit jobs concurrently with a done/failed progress bar; one outcome per request."""
     from ..fanout import Progress as Counts
@@ -105,7 +113,9 @@ async def submit_jobs(
         def seen(p: Counts) -> None:
             bar.update(done=p.done, failed=p.failed)
 
-        return await client.jobs.submit_many(requests, concurrency=concurrency, on_progress=seen)
+        return await client.jobs.submit_many(
+            requests, concurrency=concurrency, on_progress=seen, journal=journal
+        )
 
 
 async def watch_jobs(
@@ -177,7 +187,7 @@ async def cmd_submit(ctx: Context) -> int:
         )
         for n, c in specs
     ]
-    outcomes = await submit_jobs(ctx, requests, concurrency=args.concurrency)
+    outcomes = await submit_jobs(ctx, requests, concurrency=args.concurrency, journal=args.journal)
     submitted = [o.value for o in outcomes if o.ok and o.value is not None]
     errors = [o for o in outcomes if not o.ok]
     if errors and len(errors) == len(outcomes):

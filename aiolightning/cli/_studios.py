@@ -44,6 +44,10 @@ def register(commands: Any) -> None:
     p.add_argument("name", nargs="+", help="studio name(s)")
     p.add_argument("--delete", action="store_true", help="delete the studios once stopped")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    p.add_argument(
+        "--journal", metavar="FILE", default=None,
+        help="record the run in FILE: rerun the same command after a crash to finish it",
+    )  # fmt: skip
     p.set_defaults(handler=cmd_stop)
 
     p = subcommand(
@@ -62,6 +66,10 @@ def register(commands: Any) -> None:
     p.add_argument("--machine", default=None, help=_MACHINE_HELP)
     p.add_argument("--concurrency", type=int, default=64, help="studios in progress at once")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each")
+    p.add_argument(
+        "--journal", metavar="FILE", default=None,
+        help="record the run in FILE: rerun the same command after a crash to finish it",
+    )  # fmt: skip
     p.set_defaults(handler=cmd_start_many)
 
 
@@ -141,9 +149,10 @@ async def start_studios(
     create: bool = False,
     concurrency: int = 64,
     timeout: float | None = 900.0,  # noqa: ASYNC109
+    journal: str | None = None,
 ) -> list[Outcome[str, StudioState]]:
     """Start each studio (``create``: creating the missing ones), with a done/failed
-    progress bar."""
+    progress bar; with ``journal``, recorded as a run of that file (rerun to finish it)."""
     from ..fanout import Progress as Counts
 
     client = await ctx.client()
@@ -154,7 +163,7 @@ async def start_studios(
 
         outcomes = await client.studios.start_many(
             names, machine, create=create, timeout=timeout, concurrency=concurrency,
-            on_progress=seen,
+            on_progress=seen, journal=journal,
         )  # fmt: skip
     return cast("list[Outcome[str, StudioState]]", outcomes)  # the items are the names
 
@@ -211,7 +220,7 @@ async def cmd_start_many(ctx: Context) -> int:
         raise UsageError("--concurrency must be a positive number")
     outcomes = await start_studios(
         ctx, names, machine, create=args.create, concurrency=args.concurrency,
-        timeout=args.timeout,
+        timeout=args.timeout, journal=args.journal,
     )  # fmt: skip
     return _report(ctx, "running", outcomes, _missing_hint(outcomes))
 
@@ -230,8 +239,10 @@ async def stop_studios(
     *,
     delete: bool = False,
     timeout: float | None = 300.0,  # noqa: ASYNC109
+    journal: str | None = None,
 ) -> list[Outcome[str, StudioState | None]]:
-    """Stop (and optionally delete) each studio, with a done/failed progress bar."""
+    """Stop (and optionally delete) each studio, with a done/failed progress bar. With a
+    ``journal`` file: ``stop_many`` then ``delete_many``, each a run of that journal."""
     from ..fanout import Progress as Counts
     from ..fanout import map_outcomes
 
@@ -250,10 +261,24 @@ async def stop_studios(
         def seen(p: Counts) -> None:
             bar.update(done=p.done, failed=p.failed)
 
-        return await map_outcomes(one, names, concurrency=64, on_progress=seen)
+        if journal is None:
+            return await map_outcomes(one, names, concurrency=64, on_progress=seen)
+        stopped = await client.studios.stop_many(
+            names, timeout=timeout, concurrency=64, on_progress=None if delete else seen,
+            journal=journal,
+        )  # fmt: skip
+        if not delete:
+            return cast("list[Outcome[str, StudioState | None]]", stopped)
+        raise_failures(stopped, "studio stops")
+        deleted = await client.studios.delete_many(
+            names, concurrency=64, on_progress=seen, journal=journal
+        )
+        return cast("list[Outcome[str, StudioState | None]]", deleted)
 
 
 async def cmd_stop(ctx: Context) -> int:
     delete = bool(ctx.args.delete)
-    outcomes = await stop_studios(ctx, ctx.args.name, delete=delete, timeout=ctx.args.timeout)
+    outcomes = await stop_studios(
+        ctx, ctx.args.name, delete=delete, timeout=ctx.args.timeout, journal=ctx.args.journal
+    )
     return _report(ctx, "deleted" if delete else "stopped", outcomes)

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from ..._errors import InvalidArgumentError, LightningError, RateLimitError
+from ..._errors import ConflictError, InvalidArgumentError, LightningError, RateLimitError
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from ...runs import JournalLike, journaled
 from .._bulk import check_bulk, check_bulk_item
 from .._polling import check_name, check_positive_int, is_ambiguous
 from ..machines import Machine, resolve_machine
 from ._models import UNSET, Job, JobRequest
 from ._multi import SUBMIT_ID_ENV, JobMulti
+from ._runs import IfExists, check_if_exists, submit_plan
 
 if TYPE_CHECKING:
     from ..studios import Studio
@@ -151,6 +153,7 @@ class JobSubmit(JobMulti):
         max_run_attempts: int | None = None,
         machines: int = 1,
         teamspace: TeamspaceRef | Teamspace | None = None,
+        if_exists: IfExists = "new",
     ) -> Job:
         """Submit a job running ``command`` in a docker ``image`` or in a ``studio``'s
         environment, on ``machine`` (default ``cpu-4``). Body as in wire-flows §5.1.
@@ -158,7 +161,9 @@ class JobSubmit(JobMulti):
         Arguments are checked before any request. The server may rename the job to keep
         names unique; the returned :class:`Job` has the name it got. With ``machines > 1``
         it is a multi-machine job (wire-flows §5.7): ``machines(job)`` lists its per-machine
-        jobs, ``logs(job, rank=n)`` reads one machine's log.
+        jobs, ``logs(job, rank=n)`` reads one machine's log. A job of that name already there:
+        ``if_exists="new"`` submits anyway (the service renames it ``<name>-2``), ``"skip"``
+        returns the existing one, ``"error"`` raises :class:`ConflictError`.
         """
         req = JobRequest(
             name=name, command=command, image=image, studio=studio, machine=machine, env=env,
@@ -167,18 +172,32 @@ class JobSubmit(JobMulti):
             cloud_account_auth=cloud_account_auth, path_mappings=path_mappings,
             max_run_attempts=max_run_attempts, machines=machines,
         )  # fmt: skip
-        return await self._submit(req, teamspace)
+        check_if_exists(if_exists)
+        return await self._submit(req, teamspace, if_exists=if_exists)
 
-    async def _submit(self, req: JobRequest, teamspace: TeamspaceRef | Teamspace | None) -> Job:
+    async def _submit(
+        self,
+        req: JobRequest,
+        teamspace: TeamspaceRef | Teamspace | None,
+        *,
+        if_exists: IfExists = "new",
+        submit_id: str | None = None,
+    ) -> Job:
         self._validate(req)
         ts = await self._teamspace(teamspace)
+        if if_exists != "new":
+            existing = await self._find(ts.id, req.name)
+            if existing is not None:
+                if if_exists == "skip":
+                    return existing
+                raise ConflictError(409, f"a job named {req.name!r} already exists ({existing.id})")
         studio_obj: Studio | None = None
         if req.studio is not None:
             studio_obj = await self._client.studios._resolve(req.studio, ts)
             cluster_id = studio_obj.cluster_id
         else:
             cluster_id = req.cloud_account or ts.default_cluster or ""
-        submit_id = uuid.uuid4().hex
+        submit_id = submit_id or uuid.uuid4().hex
         body = self._body(req, studio=studio_obj, cluster_id=cluster_id, submit_id=submit_id)
         if req.machines > 1:
             return await self._submit_multi(ts.id, req, body, submit_id)
@@ -238,21 +257,27 @@ class JobSubmit(JobMulti):
         concurrency: int = 64,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        if_exists: IfExists = "new",
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[_Request, Job]]:
         """Submit many jobs; one :class:`Outcome` per request, in input order. A request is a
         :class:`JobRequest` or a mapping of its fields (``{"name": ..., "command": ...}``).
         A bad request fails alone (before any request of its own); no job is ever created
-        twice. Wrong types raise :class:`TypeError` (see :mod:`aiolightning.resources._bulk`)."""
+        twice. Wrong types raise :class:`TypeError` (see :mod:`aiolightning.resources._bulk`).
+
+        ``if_exists`` as in :meth:`submit`. With ``journal`` (a file path or a
+        :class:`~aiolightning.Journal`) a rerun after a crash or a cancel sends only what the
+        service never saw: done jobs are returned from the journal, jobs in flight are looked
+        up by their submit marker first."""
         check_positive_int(concurrency, "concurrency")
+        check_if_exists(if_exists)
         check_bulk(requests, "jobs.submit_many", _EXPECTED, _is_request)
         if isinstance(requests, Collection):
             for item in requests:
                 _as_request(item)  # a mapping's fields too, before anything is sent
-
-        async def one(item: _Request) -> Job:
-            return await self._submit(_as_request(item), teamspace)
-
-        return await map_outcomes(
-            one, requests, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
-        )  # fmt: skip
+        plan = submit_plan(self, teamspace, if_exists, _as_request)
+        async with journaled(journal, plan) as step:
+            return await map_outcomes(
+                step, requests, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...fanout import Outcome, map_outcomes
+from ...runs import JournalLike, journaled
 from ...transfer import (
     DownloadResult,
     IsAFolderError,
@@ -20,6 +21,7 @@ from ...transfer._progress import ProgressCallback, ProgressTracker
 from .._bulk import check_bulk, check_bulk_item
 from ._base import PAIRS, LocalPath, is_pair
 from ._listing import FileInfo, StorageListing
+from ._runs import download_plan
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace
@@ -81,8 +83,10 @@ class StorageDownloads(StorageListing):
         studio: str | None = None,
         progress: ProgressCallback | None = None,
         concurrency: int | None = None,
+        journal: JournalLike | None = None,
     ) -> list[Outcome[tuple[str, LocalPath], DownloadResult]]:
-        """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order."""
+        """Download ``(remote, local)`` pairs; one :class:`Outcome` per pair, in input order. With
+        ``journal``, a rerun after a crash skips the files recorded done."""
         check_bulk(pairs, "storage.download_many", PAIRS, is_pair)
         tracker = ProgressTracker(progress)
         engine = self.engine
@@ -95,9 +99,10 @@ class StorageDownloads(StorageListing):
             return await engine.download_file(target, Path(local), tracker)
 
         async with engine.presigned.use():
-            return await map_outcomes(
-                one, pairs, concurrency=concurrency or self._config.max_files_in_flight
-            )
+            async with journaled(journal, download_plan(one)) as step:
+                return await map_outcomes(
+                    step, pairs, concurrency=concurrency or self._config.max_files_in_flight
+                )
 
     async def download_dir(
         self,

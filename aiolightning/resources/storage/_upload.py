@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...fanout import Outcome, map_outcomes
+from ...runs import JournalLike, journaled
 from ...transfer import StoragePathError, UploadResult
 from ...transfer._progress import ProgressCallback, ProgressTracker
 from .._bulk import check_bulk, check_bulk_item
 from ._base import PAIRS, LocalPath, StorageBase, is_pair
+from ._runs import upload_plan
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace
@@ -90,8 +92,10 @@ class StorageUploads(StorageBase):
         cluster_id: str | None = None,
         progress: ProgressCallback | None = None,
         concurrency: int | None = None,
+        journal: JournalLike | None = None,
     ) -> list[Outcome[tuple[LocalPath, str], UploadResult]]:
-        """Upload ``(local, remote)`` pairs; one :class:`Outcome` per pair, in input order.
+        """Upload ``(local, remote)`` pairs; one :class:`Outcome` per pair, in input order. With
+        ``journal``, a rerun after a crash skips the files recorded done.
         One failure never stops the others."""
         check_bulk(pairs, "storage.upload_many", PAIRS, is_pair)
         tracker = ProgressTracker(progress)
@@ -108,9 +112,10 @@ class StorageUploads(StorageBase):
             return await engine.upload_file(src, target, tracker)
 
         async with engine.presigned.use():
-            return await map_outcomes(
-                one, pairs, concurrency=concurrency or self._config.max_files_in_flight
-            )
+            async with journaled(journal, upload_plan(one)) as step:
+                return await map_outcomes(
+                    step, pairs, concurrency=concurrency or self._config.max_files_in_flight
+                )
 
     async def upload_dir(
         self,

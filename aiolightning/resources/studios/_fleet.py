@@ -10,12 +10,14 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
+from ...runs import JournalLike, journaled
 from .._bulk import check_bulk, check_bulk_item
 from .._polling import Deadline, check_positive_int, check_timeout
 from ..machines import Machine, resolve_machine
 from ._lifecycle import StudioLifecycle
 from ._lookup import LISTED
 from ._models import Studio, StudioRef, StudioState, StudioStatus
+from ._runs import create_plan, delete_plan, state_plan
 from ._status import StatusBoard
 
 if TYPE_CHECKING:
@@ -48,8 +50,11 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[str, Studio]]:
-        """Create many studios; one :class:`Outcome` per name, in input order.
+        """Create many studios; one :class:`Outcome` per name, in input order. A name that
+        exists already fails (``exist_ok=True``: its studio is returned). With ``journal``
+        a rerun after a crash creates only what the service does not have yet.
 
         For 16 names or more, the names already taken are learnt with one walk of the
         teamspace's listing (1000 per page) instead of one lookup per name; then each
@@ -65,11 +70,15 @@ class StudioFleet(StudioLifecycle):
             )
 
         if len(items) < 16:  # a few lookups cost less than walking a large listing
-            return await map_outcomes(
-                lambda name: create(name, teamspace),
-                items, concurrency=concurrency, on_progress=on_progress,
-                stop_on_error=stop_on_error,
-            )  # fmt: skip
+
+            async def few(name: str) -> Studio:
+                return await create(name, teamspace)
+
+            async with journaled(journal, create_plan(self, few, teamspace)) as step:
+                return await map_outcomes(
+                    step, items, concurrency=concurrency, on_progress=on_progress,
+                    stop_on_error=stop_on_error,
+                )  # fmt: skip
         ts = await self._teamspace(teamspace)
         taken: dict[str, Studio] = {}
         async for cs in self._api.list_cloud_spaces_iter(ts.id, limit=1000):
@@ -81,10 +90,11 @@ class StudioFleet(StudioLifecycle):
 
         token = LISTED.set({**(LISTED.get() or {}), ts.id: taken})
         try:
-            return await map_outcomes(
-                one, items, concurrency=concurrency, on_progress=on_progress,
-                stop_on_error=stop_on_error,
-            )  # fmt: skip
+            async with journaled(journal, create_plan(self, one, ts)) as step:
+                return await map_outcomes(
+                    step, items, concurrency=concurrency, on_progress=on_progress,
+                    stop_on_error=stop_on_error,
+                )  # fmt: skip
         finally:
             LISTED.reset(token)
 
@@ -120,6 +130,8 @@ class StudioFleet(StudioLifecycle):
         teamspace: TeamspaceRef | Teamspace | None,
         action: Callable[[StudioRef, _Fleet], Awaitable[StudioState]],
         *,
+        kind: str,
+        journal: JournalLike | None,
         concurrency: int,
         on_progress: ProgressCallback | None,
         stop_on_error: bool,
@@ -131,10 +143,11 @@ class StudioFleet(StudioLifecycle):
         fleet.known = await self._prefetch(refs, teamspace)
         async with anyio.create_task_group() as tg:
             fleet.tg = tg
-            outs = await map_outcomes(
-                lambda ref: action(ref, fleet), refs, concurrency=max(1, len(refs)),
-                on_progress=on_progress, stop_on_error=stop_on_error,
-            )  # fmt: skip
+            async with journaled(journal, state_plan(kind, lambda r: action(r, fleet))) as step:
+                outs = await map_outcomes(
+                    step, refs, concurrency=max(1, len(refs)),
+                    on_progress=on_progress, stop_on_error=stop_on_error,
+                )  # fmt: skip
             tg.cancel_scope.cancel()
         return outs
 
@@ -151,6 +164,7 @@ class StudioFleet(StudioLifecycle):
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
         create: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Start many studios; one :class:`Outcome` per studio, in input order.
         ``create``: as for :meth:`start` (a missing studio named is created first; else its
@@ -162,7 +176,9 @@ class StudioFleet(StudioLifecycle):
         of the teamspace's listing; the waits share the list calls of a status board per
         teamspace (each listed studio carries its status) rather than polling every studio.
         ``concurrency`` bounds the studios whose start is being sent -- a studio waiting
-        to boot holds no slot; ``timeout`` applies to each studio."""
+        to boot holds no slot; ``timeout`` applies to each studio. With ``journal``, a rerun
+        after a crash returns the recorded state of the studios done and starts the others
+        (each at most once)."""
         m = resolve_machine(machine)
         check_timeout(timeout)
         check_positive_int(concurrency, "concurrency")
@@ -180,8 +196,8 @@ class StudioFleet(StudioLifecycle):
             return await fleet.board(s.teamspace_id).wait(s, target, deadline, instance)
 
         return await self._many(
-            studios, teamspace, one, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
+            studios, teamspace, one, kind="studios.start_many", journal=journal,
+            concurrency=concurrency, on_progress=on_progress, stop_on_error=stop_on_error,
         )  # fmt: skip
 
     async def stop_many(
@@ -194,6 +210,7 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 512,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Stop many studios; one :class:`Outcome` per studio, in input order. States and
         waits come from shared list calls like in :meth:`start_many`: one stop request per
@@ -216,8 +233,8 @@ class StudioFleet(StudioLifecycle):
             return await fleet.board(s.teamspace_id).wait(s, target, deadline)
 
         return await self._many(
-            studios, teamspace, one, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
+            studios, teamspace, one, kind="studios.stop_many", journal=journal,
+            concurrency=concurrency, on_progress=on_progress, stop_on_error=stop_on_error,
         )  # fmt: skip
 
     async def delete_many(
@@ -229,6 +246,7 @@ class StudioFleet(StudioLifecycle):
         concurrency: int = 64,
         on_progress: ProgressCallback | None = None,
         stop_on_error: bool = False,
+        journal: JournalLike | None = None,
     ) -> builtins.list[Outcome[StudioRef, None]]:
         """Delete many studios; one :class:`Outcome` per studio, in input order. For 16
         studios or more, names are resolved with one walk of the listing; then one DELETE
@@ -242,10 +260,11 @@ class StudioFleet(StudioLifecycle):
             check_bulk_item(ref, "studios.delete_many", _REFS, _is_ref)
             await self.delete(ref, teamspace=teamspace, missing_ok=missing_ok)
 
-        return await map_outcomes(
-            one, refs, concurrency=concurrency, on_progress=on_progress,
-            stop_on_error=stop_on_error,
-        )  # fmt: skip
+        async with journaled(journal, delete_plan(self, one, teamspace)) as step:
+            return await map_outcomes(
+                step, refs, concurrency=concurrency, on_progress=on_progress,
+                stop_on_error=stop_on_error,
+            )  # fmt: skip
 
 
 class _Fleet:
