@@ -21,6 +21,7 @@ __all__ = [
     "WaitTimeoutError",
     "check_name",
     "check_timeout",
+    "check_workload",
     "is_ambiguous",
     "poll_intervals",
 ]
@@ -34,6 +35,21 @@ def check_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{what} must be a non-empty string, got {value!r}")
     return value.strip()
+
+
+def check_workload(image: Any, studio: Any, command: Any, kind: str) -> None:
+    """What a job or a deployment runs: exactly one of an image and a studio; a studio's
+    workload needs its command, an image's command is optional (a string when given)."""
+    if (image is None) == (studio is None):
+        raise InvalidArgumentError("give exactly one of image= and studio=")
+    if image is not None:
+        check_name(image, "image")
+    if studio is not None:
+        if isinstance(studio, str):
+            check_name(studio, "studio")
+        check_name(command, f"command (a studio {kind} needs one)")
+    elif command is not None and not isinstance(command, str):
+        raise InvalidArgumentError(f"command must be a string, got {command!r}")
 
 
 def check_timeout(value: Any, what: str = "timeout") -> float | None:

@@ -26,7 +26,7 @@ from ..._errors import (
     NotFoundError,
     RateLimitError,
 )
-from .._polling import check_name, check_positive_int, is_ambiguous
+from .._polling import check_name, check_positive_int, check_workload, is_ambiguous
 from .._reconcile import delete_once, no_ambiguous_resend
 from ..machines import resolve_machine
 from ._lookup import DeploymentLookup
@@ -117,16 +117,7 @@ class DeploymentLifecycle(DeploymentLookup):
     @staticmethod
     def _validate(req: DeploymentRequest) -> None:
         check_name(req.name, "deployment name")
-        if (req.image is None) == (req.studio is None):
-            raise InvalidArgumentError("give exactly one of image= and studio=")
-        if req.image is not None:
-            check_name(req.image, "image")
-        if req.studio is not None:
-            if isinstance(req.studio, str):
-                check_name(req.studio, "studio")
-            check_name(req.command, "command (a studio deployment needs one)")
-        elif req.command is not None and not isinstance(req.command, str):
-            raise InvalidArgumentError(f"command must be a string, got {req.command!r}")
+        check_workload(req.image, req.studio, req.command, "deployment")
         resolve_machine(req.machine)
         _check_count(req.replicas, "replicas")
         if req.autoscale is not None:

@@ -23,7 +23,7 @@ from ..._errors import ConflictError, InvalidArgumentError, LightningError, Rate
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from ...runs import JournalLike, journaled
 from .._bulk import check_bulk, check_bulk_item
-from .._polling import check_name, check_positive_int, is_ambiguous
+from .._polling import check_name, check_positive_int, check_workload, is_ambiguous
 from ..machines import Machine, resolve_machine
 from ._models import UNSET, Job, JobRequest
 from ._multi import SUBMIT_ID_ENV, JobMulti
@@ -110,16 +110,7 @@ class JobSubmit(JobMulti):
     @staticmethod
     def _validate(req: JobRequest) -> None:
         check_name(req.name, "job name")
-        if (req.image is None) == (req.studio is None):
-            raise InvalidArgumentError("give exactly one of image= and studio=")
-        if req.image is not None:
-            check_name(req.image, "image")
-        if req.studio is not None:
-            if isinstance(req.studio, str):
-                check_name(req.studio, "studio")
-            check_name(req.command, "command (a studio job needs one)")
-        elif req.command is not None and not isinstance(req.command, str):
-            raise InvalidArgumentError(f"command must be a string, got {req.command!r}")
+        check_workload(req.image, req.studio, req.command, "job")
         resolve_machine(req.machine)
         check_positive_int(req.machines, "machines")
         if req.max_runtime is not None:
