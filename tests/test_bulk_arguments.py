@@ -57,6 +57,11 @@ def bad_calls(client: AsyncLightning, tmp: Path) -> list[tuple[Callable[[], Any]
         (lambda: client.deployments.create_many([{"name": "d"}]), "item 0 is a dict"),
         (lambda: client.deployments.stop_many("api"), "deployments.stop_many() takes"),
         (lambda: client.deployments.delete_many([1.5]), "item 0 is a float"),
+        (lambda: client.jobs.poll("job-1"), "jobs.poll() takes an iterable of Job objects"),
+        (lambda: client.jobs.poll(["job-1", None]), "jobs.poll(): item 1 is a NoneType"),
+        (lambda: client.jobs.poll(iter([{"id": "x"}])), "jobs.poll(): item 0 is a dict"),
+        (lambda: anext(client.jobs.watch(7)), "jobs.watch() takes an iterable of Job"),
+        (lambda: anext(client.jobs.watch([b"j"])), "jobs.watch(): item 0 is a bytes"),
     ]
 
 

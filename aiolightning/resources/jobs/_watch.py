@@ -18,12 +18,13 @@ full walks only.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
 from ..._transport import quote_path_param
 from ...fanout import map_outcomes
+from .._bulk import check_bulk
 from .._polling import (
     Deadline,
     WaitTimeoutError,
@@ -37,6 +38,25 @@ from ._models import Job, JobChange, JobRef, JobsPage, JobStatus
 if TYPE_CHECKING:
     from ..._client import AsyncLightning
     from ..teamspaces import Teamspace, TeamspaceRef
+
+_REFS = "Job objects or job names (str)"
+
+
+def _is_ref(item: object) -> bool:
+    return isinstance(item, Job | str)
+
+
+def _refs(jobs: Iterable[JobRef], method: str) -> builtins.list[JobRef]:
+    """The jobs as a list, every item checked before any request is sent (a poll needs them
+    all at once, so a lazy iterable is read first and a wrong item fails the whole call)."""
+    check_bulk(jobs, method, _REFS, _is_ref)
+    if not hasattr(jobs, "__iter__"):
+        raise TypeError(f"{method}() takes a (sync) iterable of {_REFS}, got an async iterable")
+    refs = builtins.list(jobs)
+    if not isinstance(jobs, Collection):
+        check_bulk(refs, method, _REFS, _is_ref)
+    return refs
+
 
 #: the ``V1Job.state`` values of an unfinished job (wire-flows §5.4)
 ACTIVE_STATES = (
@@ -95,7 +115,8 @@ class JobWatch(JobLookup):
         (deleted meanwhile, or failing) are left out of the result.
         """
         check_positive_int(concurrency, "concurrency")
-        found, _gone = await self._poll_many(builtins.list(jobs), teamspace, concurrency)
+        refs = _refs(jobs, "jobs.poll")
+        found, _gone = await self._poll_many(refs, teamspace, concurrency)
         return found
 
     async def _poll_many(
@@ -248,8 +269,8 @@ class JobWatch(JobLookup):
         if interval is not None:
             check_timeout(interval, "interval")
         check_positive_int(concurrency, "concurrency")
+        refs = _refs(jobs, "jobs.watch")
         deadline = Deadline(timeout)
-        refs = builtins.list(jobs)
         known: dict[str, JobStatus | None] = {}
         current, gone = await self._poll_many(refs, teamspace, concurrency)
         pending: dict[str, Job] = {}
