@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiolightning import AsyncLightning, JobRequest
+from aiolightning import AsyncLightning, JobRequest, StoragePathError
 from aiolightning.emulator import Emulator, EmulatorConfig, Timings
 
 pytestmark = pytest.mark.anyio
@@ -73,6 +73,24 @@ async def test_wrong_types_raise_typeerror_before_any_request(
         with pytest.raises(TypeError) as err:
             await call()
         assert words in str(err.value), str(err.value)
+    assert emu.counters.get("requests") == before
+
+
+async def test_storage_entry_points_name_a_wrong_local_path(
+    client: AsyncLightning, emu: Emulator
+) -> None:
+    before = emu.counters.get("requests")
+    st: Any = client.storage
+    for call in (
+        lambda: st.upload(5, "lit:///a"),
+        lambda: st.upload(b"/etc/hostname", "lit:///a"),
+        lambda: st.download("lit:///a", None),
+        lambda: st.download("lit:///a", ""),
+        lambda: st.upload_dir(3.5, "lit:///d/"),
+        lambda: st.download_dir("lit:///d/", 7),
+    ):
+        with pytest.raises(StoragePathError, match="must be a non-empty str or os.PathLike"):
+            await call()
     assert emu.counters.get("requests") == before
 
 

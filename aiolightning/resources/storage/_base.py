@@ -4,6 +4,7 @@ resolution of a remote path or ``lit://`` URL to a :class:`RemoteTarget`."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...fanout import Outcome
@@ -34,6 +35,16 @@ def _studio_of(path: str) -> str | None:
     if top != "studios" or not rest:
         return None
     return rest.partition("/")[0]
+
+
+def local_path(value: object, what: str = "local path") -> Path:
+    """``value`` as a :class:`Path`, or a :class:`StoragePathError` naming what was given
+    (the same check as the remote side's, before anything is read or sent)."""
+    if isinstance(value, str | os.PathLike) and not isinstance(os.fspath(value), bytes):
+        text = os.fspath(value)
+        if text:
+            return Path(text)
+    raise StoragePathError(f"{what} must be a non-empty str or os.PathLike, got {value!r}")
 
 
 def is_pair(item: object) -> bool:

@@ -19,7 +19,7 @@ from ...transfer import (
 )
 from ...transfer._progress import ProgressCallback, ProgressTracker
 from .._bulk import check_bulk, check_bulk_item
-from ._base import PAIRS, LocalPath, is_pair
+from ._base import PAIRS, LocalPath, is_pair, local_path
 from ._listing import FileInfo, StorageListing
 from ._runs import download_plan
 
@@ -58,7 +58,7 @@ class StorageDownloads(StorageListing):
         else its folder must exist (as for ``cp``: no folder is created). A remote folder
         raises :class:`IsAFolderError` (use :meth:`download_dir`)."""
         ref, path, display = self._parse(remote, teamspace, allow_root=False)
-        dest = Path(local)
+        dest = local_path(local)
         if await anyio.to_thread.run_sync(dest.is_dir):
             dest = dest / PurePosixPath(path).name
         else:
@@ -96,7 +96,7 @@ class StorageDownloads(StorageListing):
             remote, local = pair
             ref, path, display = self._parse(remote, teamspace, allow_root=False)
             target = await self._resolve(ref, path, display, studio=studio, cluster_id="")
-            return await engine.download_file(target, Path(local), tracker)
+            return await engine.download_file(target, local_path(local), tracker)
 
         async with engine.presigned.use():
             async with journaled(journal, download_plan(one)) as step:
@@ -121,8 +121,8 @@ class StorageDownloads(StorageListing):
         Raises :class:`BulkTransferError` (with every outcome) if any file failed.
         """
         ref, path, display = self._parse(remote_dir, teamspace, allow_root=True)
+        root = local_path(local_dir, "local folder")
         base = await self._resolve(ref, path, display, studio=studio, cluster_id="")
-        root = Path(local_dir)
         if await anyio.to_thread.run_sync(root.is_file):
             raise StoragePathError(f"{str(root)!r} is a file; give a folder to download into")
         if not await anyio.to_thread.run_sync(root.is_dir):

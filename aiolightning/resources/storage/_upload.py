@@ -15,15 +15,14 @@ from ...runs import JournalLike, journaled
 from ...transfer import StoragePathError, UploadResult
 from ...transfer._progress import ProgressCallback, ProgressTracker
 from .._bulk import check_bulk, check_bulk_item
-from ._base import PAIRS, LocalPath, StorageBase, is_pair
+from ._base import PAIRS, LocalPath, StorageBase, is_pair, local_path
 from ._runs import upload_plan
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace
 
 
-def _local_file(path: LocalPath) -> Path:
-    p = Path(path)
+def _local_file(p: Path) -> Path:
     try:
         st = p.stat()
     except FileNotFoundError:
@@ -72,7 +71,7 @@ class StorageUploads(StorageBase):
     ) -> UploadResult:
         """Upload one file. A remote ending in ``/`` (or the root) is a folder: the file keeps
         its name in it."""
-        src = await anyio.to_thread.run_sync(_local_file, local)
+        src = await anyio.to_thread.run_sync(_local_file, local_path(local))
         ref, path, display = self._parse(remote, teamspace, allow_root=True)
         if not path or remote.endswith("/"):
             path = f"{path}/{src.name}" if path else src.name
@@ -104,7 +103,7 @@ class StorageUploads(StorageBase):
         async def one(pair: tuple[LocalPath, str]) -> UploadResult:
             check_bulk_item(pair, "storage.upload_many", PAIRS, is_pair)
             local, remote = pair
-            src = await anyio.to_thread.run_sync(_local_file, local)
+            src = await anyio.to_thread.run_sync(_local_file, local_path(local))
             ref, path, display = self._parse(remote, teamspace, allow_root=False)
             target = await self._resolve(
                 ref, path, display, studio=studio, cluster_id=cluster_id, writing=True
@@ -133,7 +132,7 @@ class StorageUploads(StorageBase):
         Raises :class:`BulkTransferError` (with every outcome) if any file failed; the
         others are uploaded all the same.
         """
-        root = Path(local_dir)
+        root = local_path(local_dir, "local folder")
         files = await anyio.to_thread.run_sync(_walk, root)
         ref, base_path, display = self._parse(remote_dir, teamspace, allow_root=True)
         base = await self._resolve(
