@@ -6,27 +6,16 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..._errors import NotFoundError
+from .._jobs_service import JobsServiceRoot
 from .._polling import check_name, check_positive_int
 from ._models import Deployment, DeploymentNotFoundError, DeploymentRef, DeploymentStatus
 
 if TYPE_CHECKING:
-    from ..._client import AsyncLightning
-    from ...api.jobs import JobsApi
     from ..teamspaces import Teamspace, TeamspaceRef
 
 
-class DeploymentLookup:
+class DeploymentLookup(JobsServiceRoot):
     """The part of ``client.deployments`` that reads deployments; the others build on it."""
-
-    def __init__(self, client: AsyncLightning) -> None:
-        self._client = client
-
-    @property
-    def _api(self) -> JobsApi:
-        return self._client.api.jobs
-
-    async def _teamspace(self, teamspace: TeamspaceRef | Teamspace | None) -> Teamspace:
-        return await self._client.teamspaces.resolve(teamspace)
 
     async def find(
         self, name: str, *, teamspace: TeamspaceRef | Teamspace | None = None

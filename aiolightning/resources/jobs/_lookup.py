@@ -6,28 +6,17 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..._errors import InvalidArgumentError, NotFoundError
+from .._jobs_service import JobsServiceRoot
 from .._polling import check_name, check_positive_int
 from ._models import _STATE_TO_STATUS, Job, JobNotFoundError, JobRef, JobStatus
 
 if TYPE_CHECKING:
     from ... import models
-    from ..._client import AsyncLightning
-    from ...api.jobs import JobsApi
     from ..teamspaces import Teamspace, TeamspaceRef
 
 
-class JobLookup:
+class JobLookup(JobsServiceRoot):
     """The part of ``client.jobs`` that reads jobs; the other parts build on it."""
-
-    def __init__(self, client: AsyncLightning) -> None:
-        self._client = client
-
-    @property
-    def _api(self) -> JobsApi:
-        return self._client.api.jobs
-
-    async def _teamspace(self, teamspace: TeamspaceRef | Teamspace | None) -> Teamspace:
-        return await self._client.teamspaces.resolve(teamspace)
 
     async def find(
         self, name: str, *, teamspace: TeamspaceRef | Teamspace | None = None
