@@ -94,7 +94,8 @@ class Counters:
       one): `effects:<kind>` and, per item, `effects:<kind>:<key>`; read them with
       :meth:`effects`. Kinds and keys: `studio_created` (name), `studio_started`,
       `studio_stopped`, `studio_deleted`, `machine_switched` (studio id), `command_executed`
-      (`<studio id>:<command>`), `job_created` (the name asked for: a second job under a
+      (`<studio id>:<command>`), `studio_kept_alive` (studio id: every keep-alive, an
+      idempotent effect: a repeat restarts the idle clock from about the same time), `job_created` (the name asked for: a second job under a
       server-chosen `<name>-2` shows as 2), `job_stopped`, `job_deleted` (job id),
       `part_stored` (`<path>#<part number>`), `upload_completed`, `blob_deleted` (path;
       a studio's files as `cloudspaces/<studio id>/<path>`)
