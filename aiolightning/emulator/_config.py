@@ -97,6 +97,10 @@ class Counters:
       (`<studio id>:<command>`), `studio_kept_alive` (studio id: every keep-alive, an
       idempotent effect: a repeat restarts the idle clock from about the same time), `job_created` (the name asked for: a second job under a
       server-chosen `<name>-2` shows as 2), `job_stopped`, `job_deleted` (job id),
+      `mmt_created` (name), `mmt_stopped`, `mmt_deleted` (multi-machine job id),
+      `deployment_created` (name), `deployment_updated` (id: only an update that changes
+      something), `deployment_stopped` / `deployment_started` (id: its replicas went to 0 /
+      from 0), `deployment_deleted`,
       `part_stored` (`<path>#<part number>`), `upload_completed`, `blob_deleted` (path;
       a studio's files as `cloudspaces/<studio id>/<path>`)
     """
