@@ -19,6 +19,7 @@ from _storage import PART, small_config
 from aiolightning._retry import RetryPolicy
 from aiolightning.emulator import Emulator
 from aiolightning.emulator._config import EmulatorConfig, Faults
+from aiolightning.transfer import TransferError
 from aiolightning.transfer._journal import Journal
 
 pytestmark = pytest.mark.anyio
@@ -112,7 +113,7 @@ async def test_a_part_recorded_by_its_md5_is_not_journaled(tmp_path: Path) -> No
         emu.storage.signer.base_url = lambda: proxy.url
         async with proxied_client(emu, proxy, retry=RETRY) as client:
             client.storage.configure(small_config(tmp_path, max_parts_in_flight=1))
-            with pytest.raises(Exception, match="complet"):
+            with pytest.raises(TransferError, match="completing the upload failed"):
                 await client.storage.upload(local, "lit:///big.bin")
         [path] = (tmp_path / "journals").glob("*.jsonl")
         journal = Journal.load(path)
