@@ -6,7 +6,9 @@ network breaks it: the connection is closed without an answer ("drop"), a 500/50
 an HTML body replaces it (no ``Retry-After``, as a proxy sends), or half of the body is sent
 before the connection closes ("truncate"). Requests are chosen by a seeded random rate
 among those that match ``methods``/``pattern``, and by :meth:`FaultProxy.break_next` for a
-test that needs one fault at one place. ``injected`` counts what was done, by kind.
+test that needs one fault at one place (``before=True``: the request is not forwarded at all,
+so the emulator never acts, and the client cannot tell). ``injected`` counts what was done,
+by kind.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class _Rule:
     pattern: re.Pattern[str]
     kind: str
     left: int
+    before: bool = False
 
 
 @dataclass
@@ -51,13 +54,26 @@ class FaultProxy:
     _rules: list[_Rule] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random)
 
-    def break_next(self, method: str, pattern: str, kind: str, times: int = 1) -> None:
-        """Break the answer of the next ``times`` requests ``method`` + path matching."""
+    def break_next(
+        self, method: str, pattern: str, kind: str, times: int = 1, *, before: bool = False
+    ) -> None:
+        """Break the answer of the next ``times`` requests ``method`` + path matching;
+        ``before``: without forwarding them (the emulator never sees them)."""
         assert kind in KINDS, kind
-        self._rules.append(_Rule(method, re.compile(pattern), kind, times))
+        self._rules.append(_Rule(method, re.compile(pattern), kind, times, before))
+
+    def _before(self, method: str, path: str) -> str | None:
+        for rule in self._rules:
+            if rule.before and rule.left > 0 and rule.method == method:
+                if rule.pattern.search(path):
+                    rule.left -= 1
+                    return rule.kind
+        return None
 
     def _choose(self, method: str, path: str) -> str | None:
         for rule in self._rules:
+            if rule.before:
+                continue
             if rule.left > 0 and rule.method == method and rule.pattern.search(path):
                 rule.left -= 1
                 return rule.kind
@@ -72,6 +88,9 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        if (early := self._before(request.method, request.path)) is not None:
+            self.injected[f"{early} before"] += 1
+            return self._broken(request, early, 503)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         session: aiohttp.ClientSession = request.app[_SESSION]
         try:
@@ -97,8 +116,23 @@ class FaultProxy:
                 return resp
             return web.Response(status=status, body=data, headers=out_headers)
         self.injected[kind] += 1
-        if kind == "drop" or (kind == "truncate" and request.method == "HEAD"):
-            # a HEAD has no body: cutting its answer short cuts its head, a lost answer
+        return await self._spoil(request, kind, status, data, out_headers)
+
+    def _broken(self, request: web.Request, kind: str, status: int) -> web.Response:
+        """A dropped connection or a proxy's 5xx page (what ``kind`` asks, truncation aside)."""
+        if kind in ("drop", "truncate"):
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=status)
+        code = int(kind)
+        html = f"<html><body><h1>{code}</h1>upstream answered, then the proxy failed</body></html>"
+        return web.Response(status=code, text=html, content_type="text/html")
+
+    async def _spoil(
+        self, request: web.Request, kind: str, status: int, data: bytes, out_headers: Any
+    ) -> web.StreamResponse:
+        if kind == "drop" or (kind == "truncate" and (request.method == "HEAD" or not data)):
+            # no body (a HEAD, a PUT's 200): cutting its answer short cuts its head, a lost answer
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=status)
@@ -110,9 +144,7 @@ class FaultProxy:
             assert request.transport is not None
             request.transport.close()
             return resp
-        code = int(kind)
-        html = f"<html><body><h1>{code}</h1>upstream answered, then the proxy failed</body></html>"
-        return web.Response(status=code, text=html, content_type="text/html")
+        return self._broken(request, kind, status)
 
 
 _SESSION = web.AppKey("session", aiohttp.ClientSession)

@@ -65,6 +65,22 @@ async def test_a_lost_create_answer_still_registers_the_run(kind: str) -> None:
         assert emu.counters.get("creates:studio:lost-answer") == 1
 
 
+async def test_create_exist_ok_registers_the_run_a_lost_create_left_out() -> None:
+    """A studio whose create died before its run was registered (a crash, or the run's
+    POST lost for good): ``create(name, exist_ok=True)`` finishes the job, once."""
+    async with Emulator(config=config()) as emu, fault_proxy(emu.url) as proxy:
+        async with proxied_client(emu, proxy, retry=FAST_RETRY) as client:
+            body = {"name": "half-made", "displayName": "half-made"}
+            await client.api.cloud_space.create_cloud_space(emu.teamspace_id, body=body)
+            proxy.break_next("POST", RUNS, "502")  # and the registration's answer is lost
+            for _ in range(2):
+                studio = await client.studios.create("half-made", exist_ok=True)
+                runs = await client.api.cloud_space.list_lightning_runs(emu.teamspace_id, studio.id)
+                assert len(runs.runs or []) == 1
+            assert proxy.injected["502"] == 1
+        assert emu.counters.get("runs:created") == 1
+
+
 @pytest.mark.parametrize("kind", ["drop", "500", "502", "503", "truncate"])
 async def test_submit_after_a_lost_answer_finds_its_renamed_job(kind: str) -> None:
     """Known failure (b): an older job has the same name, so the service names the new one
@@ -174,6 +190,17 @@ async def _run(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: s
     assert emu.counters.get("commands") == 1
 
 
+async def _keep_alive(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
+    s = await client.studios.create("keep-me")
+    await client.studios.start(s, timeout=30)
+    proxy.break_next("POST", r"/keep-alive$", kind)
+    await client.studios.keep_alive(s)  # used to raise: a POST is not re-sent by default
+    assert proxy.injected[kind] == 1
+    assert emu.state.studios.by_id[s.id].kept_alive_at is not None
+    # idempotent in effect: the lost one landed, the repeat restarted the idle clock again
+    assert emu.counters.effects("studio_kept_alive") == {s.id: 2}
+
+
 async def _delete_job(client: AsyncLightning, emu: Emulator, proxy: FaultProxy, kind: str) -> None:
     job = await client.jobs.submit("delete-me", "true", image="python:3.12")
     proxy.break_next("DELETE", r"/jobs/[^/]+$", kind)
@@ -221,6 +248,7 @@ CALLS = {
     "studio delete": _delete_studio,
     "studio switch": _switch,
     "studio run": _run,
+    "studio keep-alive": _keep_alive,
     "job stop": _stop_job,
     "job delete": _delete_job,
     "storage delete": _delete_file,

@@ -1,9 +1,11 @@
 """Exactly once in bulk: hundreds of items per mutating call, under attack.
 
 The emulator injects faults before the act (3 % of requests answered 500/503, 2 % dropped:
-``error_rate``/``drop_rate``), enforces a rate limit (429 + ``Retry-After``), and spoils 5 %
-of the answers after the act (``drop_after_rate`` 2 %, ``error_after_rate`` 2 %: a 500/502/503,
-some with an HTML body, ``truncate_rate`` 1 %), API calls and presigned storage PUTs alike.
+``error_rate``/``drop_rate``; 3 % of storage PUTs refused: ``part_failure_rate``), enforces a
+rate limit (429 + ``Retry-After``), and spoils 5 % of the answers after the act
+(``drop_after_rate`` 2 %, ``error_after_rate`` 2 %: a 500/502/503, some with an HTML body,
+``truncate_rate`` 1 %), API calls and presigned storage PUTs alike; 1 % of the answers are
+held back after the commit (``slow_commit``) past the client's read timeout.
 Then its effect counters (``counters.effects(kind)``: counted where the state really
 changes) must show each effect exactly once, every item an ``Outcome`` and every outcome a
 success (no error that a retry or a reconcile could have absorbed), and nothing half-done.
@@ -25,9 +27,11 @@ from _storage import PART, small_config
 
 from aiolightning import AsyncLightning
 from aiolightning._retry import RetryPolicy
+from aiolightning._transport import Timeout
 from aiolightning.emulator import Emulator
 from aiolightning.emulator._config import EmulatorConfig, Faults, Timings
 from aiolightning.fanout import Outcome, map_outcomes
+from aiolightning.resources.deployments import DeploymentRequest
 from aiolightning.resources.jobs import JobRequest, JobStatus
 from aiolightning.resources.studios import StudioStatus
 
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.anyio
 
 N = 300
 RATE = 600.0  # requests/s per credential: the limiter must live with it, not exceed it
+BURST = 100  # the bucket (the emulator's default is a second's worth); each 429 pauses >= 1 s
 RETRY = RetryPolicy(base=0.02, max_wait=0.5, max_attempts=10, deadline=None)
 TIMINGS = Timings(
     studio_start=0.1, studio_stop=0.05, studio_switch=0.1, command=0.02,
@@ -42,25 +47,32 @@ TIMINGS = Timings(
 )  # fmt: skip
 BEFORE = {"error_rate": 0.03, "drop_rate": 0.02}
 AFTER = {"drop_after_rate": 0.02, "error_after_rate": 0.02, "truncate_rate": 0.01}
+# the client gives up on an answer after READ s without a byte: a slow commit outlasts that
+READ = 1.0
+SLOW = {"slow_commit": 1.5 * READ, "slow_commit_rate": 0.01}
 
 
 @asynccontextmanager
 async def under_attack() -> AsyncIterator[tuple[Emulator, AsyncLightning]]:
-    faults = Faults(rate_limit=RATE, rate_burst=20, **BEFORE, **AFTER)
+    faults = Faults(rate_limit=RATE, rate_burst=BURST, **BEFORE, **AFTER, **SLOW)
+    timeout = Timeout(total=None, connect=10.0, read=READ)
     async with Emulator(config=EmulatorConfig(timings=TIMINGS, faults=faults)) as emu:
-        async with emu.client(retry=RETRY, timeout=30) as client:
-            client.studios.poll_initial = 0.05
-            client.studios.poll_cap = 0.3
+        async with emu.client(retry=RETRY, timeout=timeout) as client:
+            for group in (client.studios, client.jobs, client.deployments):
+                group.poll_initial = 0.05
+                group.poll_cap = 0.3
             yield emu, client
 
 
 _KINDS = {
     "429": "throttled",
     "5xx before": "faults:error",
+    "part 5xx before": "storage:parts_failed",
     "drop before": "faults:drop",
     "drop after": "faults:drop_after",
     "5xx after": "faults:error_after",
     "truncated after": "faults:truncate",
+    "slow commit": "faults:slow_commit",
 }
 
 
@@ -83,9 +95,10 @@ class Table:
     ) -> None:
         """Check and print one call's line: the emulator must count the effect ``kind`` as
         often as ``expected`` says for each item key (once, mostly) and for nothing else.
-        ``repeats_ok``: a repeat is the same bytes stored again (a part PUT re-sent after
-        its answer was lost), shown but not a failure. ``advance=False``: the next row
-        reads the same phase."""
+        ``repeats_ok``: the call is idempotent in effect (a keep-alive: nothing can be read
+        back, so one whose answer was lost is sent again, and the repeat changes nothing);
+        repeats are shown as such, not a failure. ``advance=False``: the next row reads
+        the same phase."""
         now = self.emu.counters.snapshot()
         before = self._before
 
@@ -98,7 +111,8 @@ class Table:
         extra = total - sum(counts.values())  # effects on items nobody asked for
         duplicates = extra + sum(max(0, counts[k] - n) for k, n in expected.items())
         lost = sum(max(0, n - counts[k]) for k, n in expected.items())
-        print(f"\n| {call} | {items} | {injected} | {kind}: {total} | {duplicates} | {lost} |")
+        dup = f"{duplicates} repeats (idempotent)" if repeats_ok else str(duplicates)
+        print(f"\n| {call} | {items} | {injected} | {kind}: {total} | {dup} | {lost} |")
         assert lost == 0 and (repeats_ok or duplicates == 0), (call, counts)
         if advance:
             self._before = now
@@ -131,6 +145,15 @@ async def test_studios_exactly_once_in_bulk() -> None:
         starts = [emu.counters.get(f"starts:{i}") for i in ids]
         assert set(starts) == {1}
         table.row("studio start", N, "studio_started", dict.fromkeys(ids, 1))
+
+        async def keep_alive(studio: Any) -> None:
+            await client.studios.keep_alive(studio)
+
+        all_ok(await map_outcomes(keep_alive, created, concurrency=64), N)
+        assert all(studios_of[i].kept_alive_at is not None for i in ids)
+        table.row(
+            "studio keep-alive", N, "studio_kept_alive", dict.fromkeys(ids, 1), repeats_ok=True
+        )
 
         async def run(studio: Any) -> int:
             result = await client.studios.run(studio, f"echo {studio.name}", timeout=60)
@@ -196,6 +219,56 @@ async def test_jobs_exactly_once_in_bulk() -> None:
         assert len(jobs_of) == 0 and emu.counters.get("deletes:job") == N
         table.row("job delete", N, "job_deleted", {j.id: 1 for j in jobs})
 
+        # multi-machine jobs (2 machines each): one multi-machine job per name
+        mreqs = [JobRequest(name=f"mm-{i}", command="sleep 30", image="python:3.12", machines=2)
+                 for i in range(N)]  # fmt: skip
+        multi = all_ok(await client.jobs.submit_many(mreqs, concurrency=64), N)
+        names = [r.name for r in mreqs]
+        assert sorted(m.name for m in emu.state.mmts.by_id.values()) == sorted(names)
+        table.row("multi-machine job submit", N, "mmt_created", dict.fromkeys(names, 1))
+        stopped = all_ok(await map_outcomes(stop, multi, concurrency=64), N)
+        assert all(j.status is JobStatus.STOPPED for j in stopped)
+        table.row("multi-machine job stop", N, "mmt_stopped", {j.id: 1 for j in multi})
+        all_ok(await map_outcomes(delete, multi, concurrency=64), N)
+        assert not emu.state.mmts.by_id and not jobs_of
+        table.row("multi-machine job delete", N, "mmt_deleted", {j.id: 1 for j in multi})
+
+
+async def test_deployments_exactly_once_in_bulk() -> None:
+    async with under_attack() as (emu, client):
+        table = Table(emu)
+        deployments_of = emu.state.deployments.by_id
+        reqs = [DeploymentRequest(name=f"dep-{i}", image="python:3.12", command="serve")
+                for i in range(N)]  # fmt: skip
+        made = all_ok(await client.deployments.create_many(reqs, concurrency=64), N)
+        names = [r.name for r in reqs]
+        assert sorted(d.name for d in deployments_of.values()) == sorted(names)
+        table.row("deployment create", N, "deployment_created", dict.fromkeys(names, 1))
+        ids = [d.id for d in made]
+
+        async def update(d: Any) -> Any:
+            return await client.deployments.update(d, replicas=2)
+
+        updated = all_ok(await map_outcomes(update, made, concurrency=64), N)
+        assert {d.replicas for d in updated} == {2}
+        table.row("deployment update", N, "deployment_updated", dict.fromkeys(ids, 1))
+
+        all_ok(await client.deployments.stop_many(made, wait=False, concurrency=64), N)
+        assert {deployments_of[i].replicas for i in ids} == {0}
+        table.row("deployment stop", N, "deployment_stopped", dict.fromkeys(ids, 1), advance=False)
+        table.row("deployment stop (its update)", N, "deployment_updated", dict.fromkeys(ids, 1))
+
+        async def start(d: Any) -> Any:
+            return await client.deployments.start(d, replicas=1, wait=False)
+
+        all_ok(await map_outcomes(start, made, concurrency=64), N)
+        assert {deployments_of[i].replicas for i in ids} == {1}
+        table.row("deployment start", N, "deployment_started", dict.fromkeys(ids, 1))
+
+        all_ok(await client.deployments.delete_many(made, missing_ok=False, concurrency=64), N)
+        assert not deployments_of
+        table.row("deployment delete", N, "deployment_deleted", dict.fromkeys(ids, 1))
+
 
 def _write(path: Path, size: int, seed: int) -> str:
     data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
@@ -218,7 +291,10 @@ async def test_storage_exactly_once_in_bulk(tmp_path: Path) -> None:
                             f"b{remote[4:-4]}.bin") for remote in digests}  # fmt: skip
     sizes.update({r: p.stat().st_size for r, p in local.items()})
     async with under_attack() as (emu, client):
-        client.storage.configure(small_config(tmp_path, part_attempts=8))
+        client.storage.configure(small_config(tmp_path, part_attempts=8, part_timeout=READ))
+        # a PUT refused before the store kept it looks to the client like one whose answer
+        # was lost after: parts recorded by their MD5 that complete then refuses, sent again
+        emu.config.faults.part_failure_rate = 0.03
         table = Table(emu)
         pairs = [(str(path), f"lit:///{remote}") for remote, path in local.items()]
         results = all_ok(await client.storage.upload_many(pairs, concurrency=32), len(pairs))
@@ -226,6 +302,7 @@ async def test_storage_exactly_once_in_bulk(tmp_path: Path) -> None:
         assert emu.storage.open_uploads() == []  # nothing left half-done
         completed = emu.counters.get("storage:uploads_completed")
         assert completed == multipart
+        assert emu.counters.get("storage:completes_refused") > 0  # that path was taken
         listed = {f.path: f.size async for f in client.storage.list("lit:///", recursive=True)}
         assert listed == sizes
         for remote in ("small/7.txt", "big/3.bin"):  # a sample, byte for byte
@@ -242,7 +319,6 @@ async def test_storage_exactly_once_in_bulk(tmp_path: Path) -> None:
             len(parts),
             "part_stored",
             parts,
-            repeats_ok=True,
             advance=False,
         )
         table.row(

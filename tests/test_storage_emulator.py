@@ -160,6 +160,20 @@ async def test_complete_rejects_wrong_etag_and_missing_parts(server: Server) -> 
     )
     assert status == 400
     assert len(server.store.open_uploads()) == 1
+    # part 2 listed but never PUT (its answer "lost" by a client that assumed it): S3's
+    # InvalidPart naming it, and nothing committed; the upload stays open for a retry
+    part2 = {"part_number": 2, "etag": f'"{hashlib.md5(b"efgh").hexdigest()}"'}
+    both = [{"part_number": 1, "etag": r1.headers["ETag"]}, part2]
+    status, body = await server.post(BASE + "/blobs/complete", {"blobs": [{**blob, "parts": both}]})
+    assert status == 400 and body["message"].startswith("InvalidPart: part 2 ")
+    assert server.store.counters.get("storage:completes_refused") == 2
+    assert server.store.counters.get("storage:uploads_completed") == 0
+    async with server.http.head(server.url + BASE + "/blobs/x") as r:
+        assert r.status == 404
+    await server.put(res["urls"][1]["url"], b"efgh")
+    status, body = await server.post(BASE + "/blobs/complete", {"blobs": [{**blob, "parts": both}]})
+    assert status == 200, body
+    assert server.store.open_uploads() == []
 
 
 async def test_presigned_url_signature_expiry_and_no_auth_needed(server: Server) -> None:

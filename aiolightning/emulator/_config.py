@@ -94,8 +94,13 @@ class Counters:
       one): `effects:<kind>` and, per item, `effects:<kind>:<key>`; read them with
       :meth:`effects`. Kinds and keys: `studio_created` (name), `studio_started`,
       `studio_stopped`, `studio_deleted`, `machine_switched` (studio id), `command_executed`
-      (`<studio id>:<command>`), `job_created` (the name asked for: a second job under a
+      (`<studio id>:<command>`), `studio_kept_alive` (studio id: every keep-alive, an
+      idempotent effect: a repeat restarts the idle clock from about the same time), `job_created` (the name asked for: a second job under a
       server-chosen `<name>-2` shows as 2), `job_stopped`, `job_deleted` (job id),
+      `mmt_created` (name), `mmt_stopped`, `mmt_deleted` (multi-machine job id),
+      `deployment_created` (name), `deployment_updated` (id: only an update that changes
+      something), `deployment_stopped` / `deployment_started` (id: its replicas went to 0 /
+      from 0), `deployment_deleted`,
       `part_stored` (`<path>#<part number>`), `upload_completed`, `blob_deleted` (path;
       a studio's files as `cloudspaces/<studio id>/<path>`)
     """

@@ -14,6 +14,7 @@ __all__ = [
     "BulkTransferError",
     "IsAFolderError",
     "PartFailed",
+    "PartsRefused",
     "RemoteFileNotFoundError",
     "StorageError",
     "StoragePathError",
@@ -82,13 +83,33 @@ class BulkTransferError(TransferError):
 
 class PartFailed(Exception):
     """One attempt at a part or range failed; ``fatal``: retrying cannot help, ``resign``: its
-    presigned URL was refused (a new one may work)."""
+    presigned URL was refused (a new one may work); ``sent_md5``: the whole body went out and
+    the failure (a lost, 5xx or cut-short answer, a timeout waiting for it) leaves open
+    whether the store kept it: the MD5 of the bytes sent, when they were hashed."""
 
-    def __init__(self, message: str, *, fatal: bool = False, resign: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        fatal: bool = False,
+        resign: bool = False,
+        sent_md5: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.fatal = fatal
         self.resign = resign
+        self.sent_md5 = sent_md5
 
 
 class UploadGone(Exception):
     """The multipart upload no longer exists on the server (completed or replaced)."""
+
+
+class PartsRefused(Exception):
+    """``complete`` was refused because a listed part is missing or its ETag differs (S3's
+    ``InvalidPart``); ``parts``: the part numbers the refusal names (empty: none named).
+    Nothing was committed: the upload is still open."""
+
+    def __init__(self, message: str, parts: list[int]) -> None:
+        super().__init__(message)
+        self.parts = parts

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anyio
 
 from ._blobs_api import BlobsApi
@@ -17,6 +18,12 @@ from ._md5 import QUEUE_DEPTH, Md5, PartMd5, new_md5
 from ._progress import ProgressTracker
 
 __all__ = ["PartPuts"]
+
+
+def _may_have_landed(e: BaseException) -> bool:
+    """Could the store have kept a body whose PUT failed with ``e``? Yes, unless the
+    connection was never made (the answer lost, cut short or waited for in vain: maybe)."""
+    return not isinstance(e, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 class PartPuts(BlobsApi):
@@ -95,7 +102,8 @@ class PartPuts(BlobsApi):
             try:
                 put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
             except NETWORK_ERRORS as e:
-                raise PartFailed(f"{type(e).__name__}: {e}") from e
+                lost = md5.hexdigest() if md5 is not None and _may_have_landed(e) else None
+                raise PartFailed(f"{type(e).__name__}: {e}", sent_md5=lost) from e
             finally:
                 del data
             sent = length
@@ -105,10 +113,12 @@ class PartPuts(BlobsApi):
             # sent but still queued for hashing
             held = 1 + (QUEUE_DEPTH if verify else 1)
             async with self.budget.hold(min(length, held * step)):
+                read = False  # a part read whole: its bytes are in hand (and hashed)
                 try:
                     if length <= step:
                         md5 = new_md5() if verify else None
                         data = await anyio.to_thread.run_sync(read_chunk, fd, offset, length, md5)
+                        read = True
                         put = await self.presigned.put(str(url["url"]), data, url.get("headers"))
                         del data
                         sent = length
@@ -122,7 +132,13 @@ class PartPuts(BlobsApi):
                             digest = await part_md5.hexdigest()
                 except NETWORK_ERRORS as e:
                     progress.rewind(sent)
-                    raise PartFailed(f"{type(e).__name__}: {e}") from e
+                    lost = None
+                    if _may_have_landed(e):
+                        if read and md5 is not None:
+                            lost = md5.hexdigest()
+                        elif sent == length and part_md5 is not None:  # every chunk went out
+                            lost = await part_md5.hexdigest()
+                    raise PartFailed(f"{type(e).__name__}: {e}", sent_md5=lost) from e
                 except BaseException:
                     progress.rewind(sent)
                     raise
@@ -133,7 +149,10 @@ class PartPuts(BlobsApi):
             digest = md5.hexdigest()
         if not 200 <= put.status < 300:
             progress.rewind(sent)
-            raise self._classify_put(put.status, put.body)
+            failed = self._classify_put(put.status, put.body)
+            if put.status >= 500 and not failed.fatal and sent == length:
+                failed.sent_md5 = digest  # a 5xx may come after the store kept the bytes
+            raise failed
         if sent != length:
             progress.rewind(sent)
             raise PartFailed(f"only {sent} of {length} bytes were sent")

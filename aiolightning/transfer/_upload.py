@@ -7,12 +7,21 @@ slot of the limiter's "data" scope and a share of the client-wide :class:`ByteBu
 a part is retried alone (re-signed on 401/403 or when its URL is about to expire), its
 MD5 checked against a plain-MD5 ETag, recorded in the resume journal, and finally
 ``POST <base>/blobs/complete`` assembles the object.
+
+Exactly once: a part whose answer is lost after the whole body went out (a drop, a 5xx, a
+cut-short answer, a timeout) may be stored already, and the blobs API cannot list an
+upload's parts. While the upload's ETags are MD5s, such a part is recorded with the MD5 of
+the bytes sent as its ETag instead of being sent again; ``complete`` verifies that, and
+when it refuses (``InvalidPart``: a part missing or its ETag different; nothing committed)
+only the parts it names are sent again before completing again. A single-PUT object is
+looked up (``HEAD``: size and MD5 ETag) before it is sent again.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +31,8 @@ import msgspec
 
 from .._errors import APIStatusError, BadRequestError, LightningError, NotFoundError
 from ._config import plan_parts
-from ._errors import PartFailed, TransferError, UploadGone
-from ._etags import UploadEtagCheck, plain_md5, same_multipart_etag
+from ._errors import PartFailed, PartsRefused, TransferError, UploadGone
+from ._etags import UploadEtagCheck, etag_md5, same_multipart_etag
 from ._journal import Journal, JournalHeader, start_prune
 from ._local import open_for_upload
 from ._part_put import PartPuts
@@ -35,6 +44,13 @@ from ._target import RemoteTarget
 __all__ = ["UploadResult", "Uploads"]
 
 _RESIGN_MARGIN = 1.0  # seconds: a URL closer than this to its expiry is re-signed first
+# the part numbers an InvalidPart refusal names: "part 3 ..." (the service's message) or
+# "<PartNumber>3</PartNumber>" (S3's XML)
+_NAMED_PART = re.compile(r"\bpart\s+(\d+)\b|<PartNumber>\s*(\d+)", re.IGNORECASE)
+
+
+def _named_parts(message: str) -> list[int]:
+    return sorted({int(a or b) for a, b in _NAMED_PART.findall(message)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +131,6 @@ class Uploads(PartPuts):
         blob: dict[str, Any] = {}
         if content_type:
             blob["content_type"] = content_type
-        # a file read whole was hashed: after a PUT whose answer was lost, an object of this
-        # size and MD5 at the path means it landed (nothing is sent again)
-        md5 = head[1].hexdigest() if head is not None and head[1] is not None else None
         last = ""
         check = UploadEtagCheck(self.etag_notes, str(local))
         for attempt in range(self.config.part_attempts):
@@ -134,7 +147,9 @@ class Uploads(PartPuts):
             except PartFailed as e:
                 if e.fatal:
                     raise TransferError(str(e), local=str(local), remote=target.name) from e
-                if md5 is None or not await self._landed(target, size, md5):
+                # a file read whole was hashed: after a PUT whose answer was lost, an object
+                # of this size and MD5 at the path means it landed (nothing is sent again)
+                if e.sent_md5 is None or not await self._landed(target, size, e.sent_md5):
                     last = str(e)
                     await self._wait(attempt)
                     continue
@@ -149,12 +164,15 @@ class Uploads(PartPuts):
         )
 
     async def _landed(self, target: RemoteTarget, size: int, md5: str) -> bool:
-        """Is an object of ``size`` bytes whose ETag is the MD5 ``md5`` at the target?"""
+        """Is an object of ``size`` bytes whose ETag is the MD5 ``md5`` at the target? Under
+        SSE-KMS/SSE-C the ETag is no MD5 and the size alone proves nothing: sent again."""
         try:
             info = await self.head(target)
         except LightningError:  # cannot tell: send it again (a repeated PUT is harmless)
             return False
-        return info is not None and info[0] == size and plain_md5(info[1]) == md5
+        return (
+            info is not None and info.size == size and etag_md5(info.etag, info.encryption) == md5
+        )
 
     async def _upload_multipart(
         self,
@@ -223,6 +241,8 @@ class Uploads(PartPuts):
         keep_journal = True
         completed = False
         check = UploadEtagCheck(self.etag_notes, str(local))
+        assumed: set[int] = set()  # parts recorded by the MD5 sent, their answers lost
+        resent: dict[int, int] = {}  # part -> times sent again after a complete refused it
 
         async def worker() -> None:
             while queue:
@@ -238,8 +258,9 @@ class Uploads(PartPuts):
                     target,
                     progress,
                     check,
+                    assumed,
                 )
-                if journal is not None:
+                if journal is not None and k not in assumed:  # a resume sends those again
                     journal.record(k, done[k])
 
         try:
@@ -255,14 +276,37 @@ class Uploads(PartPuts):
                     local=str(local),
                     remote=target.name,
                 )
-            parts = [{"part_number": k, "etag": done[k]} for k in range(1, n + 1)]
-            try:
-                await self._complete(target, upload_id, parts, size, local)
-            except TransferError as e:
-                if isinstance(e.__cause__, BadRequestError | NotFoundError):
-                    keep_journal = False  # refused: a resume would fail the same way
-                raise
-            completed = True
+            while not completed:
+                parts = [{"part_number": k, "etag": done[k]} for k in range(1, n + 1)]
+                try:
+                    await self._complete(target, upload_id, parts, size, local)
+                    completed = True
+                except PartsRefused as e:
+                    # a part recorded by its MD5 was not stored after all (or differently):
+                    # send the parts named (or, if none is, every such part) again
+                    redo = e.parts or sorted(assumed)
+                    bad = [
+                        k for k in redo if k not in assumed or resent.get(k, 0) >= cfg.part_attempts
+                    ]
+                    if not redo or bad:
+                        # a journaled part refused: a resume would fail the same way
+                        keep_journal = all(k in assumed for k in bad) and bool(redo)
+                        raise TransferError(
+                            f"completing the upload failed: {e}",
+                            local=str(local),
+                            remote=target.name,
+                            part=bad[0] if bad else None,
+                        ) from e.__cause__
+                    for k in redo:
+                        assumed.discard(k)
+                        resent[k] = resent.get(k, 0) + 1
+                        progress.rewind(part_len(k))
+                    queue.extend(redo)
+                    await run_pool(min(len(redo), workers), worker)
+                except TransferError as e:
+                    if isinstance(e.__cause__, BadRequestError | NotFoundError):
+                        keep_journal = False  # refused: a resume would fail the same way
+                    raise
         except UploadGone as e:
             keep_journal = False
             raise TransferError(
@@ -295,6 +339,7 @@ class Uploads(PartPuts):
         target: RemoteTarget,
         progress: ProgressTracker,
         check: UploadEtagCheck,
+        assumed: set[int],
     ) -> str:
         last = ""
         for attempt in range(self.config.part_attempts):
@@ -308,6 +353,14 @@ class Uploads(PartPuts):
                 )
             except PartFailed as e:
                 last = str(e)
+                if e.sent_md5 is not None and check.on:
+                    # The store may have kept the bytes, and while its ETags are MD5s (not
+                    # under SSE-KMS/SSE-C, see _etags) the part's ETag is the MD5 sent:
+                    # recorded as is, not sent again; complete checks it. Where the ETags
+                    # are no MD5s (check.on is False) the part is sent again instead.
+                    assumed.add(k)
+                    progress.advance(length, str(local))
+                    return f'"{e.sent_md5}"'
                 if e.fatal:
                     if "NoSuchUpload" in last:
                         raise UploadGone(last) from e
@@ -336,6 +389,12 @@ class Uploads(PartPuts):
             await self._post_blobs(
                 target, "/complete", {"path": target.path, "upload_id": upload_id, "parts": parts}
             )
+        except BadRequestError as e:
+            if "InvalidPart" in str(e) and "InvalidPartOrder" not in str(e):
+                raise PartsRefused(str(e), _named_parts(str(e))) from e
+            raise TransferError(
+                f"completing the upload failed: {e}", local=str(local), remote=target.name
+            ) from e
         except NotFoundError as e:
             # A retried complete whose first attempt succeeded finds no upload any more:
             # the object is there with the right size (and multipart ETag, when the store

@@ -183,6 +183,7 @@ async def create_deployment(call: Call) -> Any:
     d.scale(now, *_timings(st))
     st.deployments.by_id[d.id] = d
     st.deployments.by_name[(p.id, name)] = d.id
+    st.counters.effect("deployment_created", name)
     return deployment_json(st, d, now)
 
 
@@ -242,6 +243,14 @@ async def list_deployments(call: Call) -> Any:
     }
 
 
+def _wanted(d: Deployment) -> tuple[Any, ...]:
+    """What an update can change (its replica count first)."""
+    return (
+        d.replicas, d.name, d.spec, d.autoscaling, d.endpoint, d.desired_state, d.strategy,
+        d.release_id,
+    )  # fmt: skip
+
+
 @routes.route("PUT", _BASE + "/{id}")
 async def update_deployment(call: Call) -> Any:
     """The body is the whole deployment with changes (read-only fields are ignored)."""
@@ -267,6 +276,7 @@ async def update_deployment(call: Call) -> Any:
         raise ApiError(409, f"a deployment named {name!r} already exists", code=6)
     # checked: apply
     now = st.clock.now()
+    before = _wanted(d)
     if any(spec.get(k) != d.spec.get(k) for k in _RELEASE_KEYS):
         d.release_id = st.ids.new()
         for r in d.pods:  # a new release replaces the replicas
@@ -287,6 +297,13 @@ async def update_deployment(call: Call) -> Any:
         d.replicas = 0
     d.updated = now
     st.counters.incr(f"updates:deployment:{d.id}")
+    after = _wanted(d)
+    if after != before:  # the same PUT again changes nothing
+        st.counters.effect("deployment_updated", d.id)
+        if after[0] == 0 < before[0]:
+            st.counters.effect("deployment_stopped", d.id)
+        elif before[0] == 0 < after[0]:
+            st.counters.effect("deployment_started", d.id)
     d.scale(now, *_timings(st))
     return deployment_json(st, d, now)
 
@@ -298,4 +315,5 @@ async def delete_deployment(call: Call) -> Any:
     del st.deployments.by_id[d.id]
     st.deployments.by_name.pop((p.id, d.name), None)
     st.counters.incr("deletes:deployment")
+    st.counters.effect("deployment_deleted", d.id)
     return {}

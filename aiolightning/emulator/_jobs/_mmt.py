@@ -203,6 +203,7 @@ async def create_mmt(call: Call) -> Any:
         m.job_ids.append(j.id)
     st.mmts.by_id[m.id] = m
     st.mmts.by_name[(p.id, name)] = m.id
+    st.counters.effect("mmt_created", name)
     return mmt_json(st, p, m, now)
 
 
@@ -254,6 +255,8 @@ async def update_mmt(call: Call) -> Any:
         if desired != _S + "STOP":
             raise ApiError(400, f"invalid desiredState: cannot set {desired!r}")
         if not mmt_state(st, m, now).endswith(("STOPPED", "COMPLETED", "FAILED")):
+            if m.desired_state != desired:  # a repeat while it stops changes nothing
+                st.counters.effect("mmt_stopped", m.id)
             m.desired_state = desired
             st.counters.incr(f"stops:{m.id}")
             for j in _machine_jobs(st, m):
@@ -275,4 +278,5 @@ async def delete_mmt(call: Call) -> Any:
     del st.mmts.by_id[m.id]
     st.mmts.by_name.pop((p.id, m.name), None)
     st.counters.incr("deletes:mmt")
+    st.counters.effect("mmt_deleted", m.id)
     return {}

@@ -158,6 +158,8 @@ class BlobUploads(StoreCore):
             got = up.received.get(n)
             etag = str(item.get("etag") or "").strip('"')
             if got is None or etag != got.etag.strip('"'):
+                # S3's InvalidPart: refused before anything is committed, the upload stays open
+                self.counters.incr("storage:completes_refused")
                 raise BadRequest(
                     f"InvalidPart: part {n} of upload {upload_id} was not uploaded or its etag does not match"
                 )

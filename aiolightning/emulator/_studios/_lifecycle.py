@@ -179,8 +179,10 @@ async def switch_cancel(call: Call) -> Any:
     body="CloudSpaceServiceKeepAliveCloudSpaceInstanceBody",
 )
 async def keep_alive(call: Call) -> Any:
-    studio_for(call)
+    _, s = studio_for(call)
+    s.kept_alive_at = call.state.clock.now()  # the idle clock starts again from now
     call.state.counters.incr("keepalives")
+    call.state.counters.effect("studio_kept_alive", s.id)
     return {}
 
 

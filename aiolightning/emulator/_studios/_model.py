@@ -78,6 +78,7 @@ class Studio:
     extra: dict[str, Any] = field(default_factory=dict)  # other updatable fields
     disable_auto_shutdown: bool = False
     idle_shutdown_seconds: int = 3600
+    kept_alive_at: float | None = None  # the last keep-alive (simulated clock)
     instance: Instance | None = None
     requested: Instance | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)  # registered lightning runs

@@ -80,12 +80,14 @@ class StudioLifecycle(StudioWaits):
         create that fails ambiguously (5xx, timeout, lost answer) is checked by name before
         it is sent again, so a retry never makes a second studio; the run registration is
         checked the same way (the studio's runs are listed), so the studio is never left
-        without its run nor given two, and a studio that exists is never reported failed."""
+        without its run nor given two, and a studio that exists is never reported failed.
+        ``exist_ok`` on a studio whose run registration was lost registers it (once)."""
         name = check_studio_name(name)
         ts = await self._teamspace(teamspace)
         existing = await self._existing(ts.id, name)
         if existing is not None:
             if exist_ok:
+                await self._register_run(existing, check_first=True)
                 return existing
             raise ConflictError(409, f"studio {name!r} already exists in teamspace {ts.name!r}")
         cluster = cloud_account or ts.default_cluster or None
@@ -111,6 +113,7 @@ class StudioLifecycle(StudioWaits):
                     if isinstance(exc, ConflictError) and exist_ok:
                         found = await self._find_by_name(ts.id, name)
                         if found is not None:
+                            await self._register_run(found, check_first=True)
                             return found
                     raise
                 found = await self._find_by_name(ts.id, name)
@@ -408,7 +411,9 @@ class StudioLifecycle(StudioWaits):
     async def keep_alive(
         self, studio: StudioRef, *, teamspace: TeamspaceRef | Teamspace | None = None
     ) -> None:
-        """Tell the service the studio is in use (``POST .../keep-alive``), once. The SDK
-        does this every 30 s while it believes the studio runs."""
+        """Tell the service the studio is in use (``POST .../keep-alive``; the SDK does it
+        every 30 s). Idempotent in effect (the idle clock restarts from now), so one whose
+        answer was lost is sent again: nothing can be read back to tell if it landed."""
         s = await self._resolve(studio, teamspace)
-        await self._api.keep_alive_cloud_space_instance(s.teamspace_id, s.id, body={})
+        policy = self._client.transport.retry.with_options(retry_non_idempotent=True)
+        await self._api.keep_alive_cloud_space_instance(s.teamspace_id, s.id, body={}, retry=policy)

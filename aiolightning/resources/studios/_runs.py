@@ -69,7 +69,10 @@ def create_plan(
     async def reconcile(name: str, _marker: str) -> Seen[Studio] | None:
         ts = await studios._teamspace(teamspace)
         found = await studios._find_by_name(ts.id, name)
-        return Seen(found) if found is not None else None
+        if found is None:
+            return None
+        await studios._register_run(found, check_first=True)  # its create may have died first
+        return Seen(found)
 
     return ItemPlan(
         "studios.create_many", _key, send, reconcile, encode=_encode_studio, decode=_decode_studio
