@@ -89,7 +89,7 @@ async def test_storage_entry_points_name_a_wrong_local_path(
         lambda: st.upload_dir(3.5, "lit:///d/"),
         lambda: st.download_dir("lit:///d/", 7),
     ):
-        with pytest.raises(StoragePathError, match="must be a non-empty str or os.PathLike"):
+        with pytest.raises(StoragePathError, match=r"must be a non-empty str or os\.PathLike"):
             await call()
     assert emu.counters.get("requests") == before
 
