@@ -40,6 +40,7 @@ from ._progress import ProgressTracker
 __all__ = ["ALIGN", "AlignedBuffer", "BufferPool", "Tail", "direct_into", "enable_direct"]
 
 ALIGN = 4096  # offsets, lengths and buffer addresses of direct writes (>= logical block)
+IDLE_KEEP = 4  # free buffers kept once no download holds one
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0) if fcntl is not None else 0
 
 
@@ -62,21 +63,32 @@ class AlignedBuffer:
 
 
 class BufferPool:
-    """Aligned buffers of one size, reused (event-loop side only); keeps at most ``keep``."""
+    """Aligned buffers of one size, reused (event-loop side only). It keeps at most
+    ``keep`` free buffers while some are lent, and :data:`IDLE_KEEP` once all are back,
+    so an idle client does not hold a burst's worth of memory."""
 
     def __init__(self, size: int, keep: int) -> None:
         self.size = -(-size // ALIGN) * ALIGN
         self.keep = keep
+        self.lent = 0
         self._free: list[AlignedBuffer] = []
 
     def get(self) -> AlignedBuffer:
         buf = self._free.pop() if self._free else AlignedBuffer(self.size)
         buf.fill = 0
+        self.lent += 1
         return buf
 
     def put(self, buf: AlignedBuffer) -> None:
-        if len(self._free) < self.keep:
+        self.lent -= 1
+        if len(self._free) < (self.keep if self.lent else IDLE_KEEP):
             self._free.append(buf)
+        if not self.lent:
+            del self._free[IDLE_KEEP:]
+
+    @property
+    def free(self) -> int:
+        return len(self._free)
 
 
 def enable_direct(fd: int) -> bool:
