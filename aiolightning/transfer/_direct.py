@@ -127,8 +127,7 @@ def write_buffer(fd: int, buf: AlignedBuffer, offset: int, md5: Any) -> None:
             done = 0
         if done >= n:
             return
-        if done % ALIGN:  # cannot go on directly from an unaligned point
-            _disable_direct(fd)
+        _disable_direct(fd)  # a short direct write (rare): the rest goes buffered
         data, offset = data[done:], offset + done
     while data:
         w = os.pwrite(fd, data, offset)
