@@ -91,6 +91,7 @@ class Downloads(BlobsApi):
         held = 0
         cfg = self.config
         direct = cfg.fsync and cfg.direct_io and cfg.download_part_size % ALIGN == 0
+        pool: BufferPool | None = None
         try:
             opened, direct = await anyio.to_thread.run_sync(
                 open_part_file, local, tmp, size, direct
@@ -145,8 +146,8 @@ class Downloads(BlobsApi):
             raise
         finally:
             for _, buf in tail:
-                if buf is not None:
-                    self._buffer_pool().put(buf)
+                if buf is not None and pool is not None:
+                    pool.put(buf)
             tail.clear()
             if held:
                 self.budget.release(held)
