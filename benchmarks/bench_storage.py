@@ -27,9 +27,11 @@ RSS. Parts:
     downloads are one stream of 32 KiB chunks without fsync). CPU columns: seconds of CPU
     of the contender's process (and its user / system split) and of the emulator while it
     ran (2 cores are shared, so (client + server) / 2 is a floor for the wall time). The
-    "disk" row writes the same number of bytes from memory the way a durable download
-    does (pwritev, sync_file_range, fsync) with no network: a download that fsyncs cannot
-    be faster than that, the ceiling (which never waits for the disk) can.
+    "disk" rows write the same number of bytes from memory with the same durability and
+    no network, through the page cache (pwritev, sync_file_range, fsync) and as
+    aiolightning does (copied into an aligned buffer, O_DIRECT, fsync): a download that
+    fsyncs cannot be faster than the faster of them, the ceiling (never waiting for the
+    disk) can. ``--perf aio-down,aio-dir-down`` profiles those children with perf.
 (b) ``--files`` files of 1 MiB with ``--latency-ms`` added to every request:
     aiolightning ``upload_dir``/``download_dir`` vs lightning-sdk ``upload_folder`` /
     ``download_folder``.
@@ -94,7 +96,7 @@ class Census:
     worker threads, the thread hops, and the CPU (thread_time) of the file-system calls a
     durable download makes, each wrapped while the run lasts."""
 
-    CALLS = ("open", "posix_fallocate", "pwritev", "fsync", "close", "replace", "stat")
+    CALLS = ("open", "posix_fallocate", "pwritev", "pwrite", "fsync", "close", "replace", "stat")
 
     def __init__(self) -> None:
         import threading
@@ -284,14 +286,52 @@ async def _bare(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _aligned(size: int) -> memoryview:
+    import mmap
+
+    return memoryview(mmap.mmap(-1, -(-size // 4096) * 4096))
+
+
+def _open_direct(path: Path | str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    return fd
+
+
 def _disk(args: argparse.Namespace) -> dict[str, Any]:
     """The disk alone: the object's size written from memory into a fresh file the way a
-    durable download writes it (8 MiB ``os.pwritev`` batches, writeback started after each
-    with ``sync_file_range``, an fsync at the end), no network. A download that fsyncs
-    cannot be faster than this; the bare-aiohttp ceiling never waits for the disk."""
+    durable download writes it, no network. Through the page cache: 8 MiB ``os.pwritev``
+    batches, writeback started after each with ``sync_file_range``, an fsync at the end.
+    ``disk-write-direct``: as aiolightning does, ``--concurrency`` ranges at once, 2 MiB
+    at a time copied into an aligned buffer and written with ``O_DIRECT``, then an fsync. A download that fsyncs cannot be faster
+    than the faster of the two; the bare-aiohttp ceiling never waits for the disk."""
     import ctypes
 
     size = int(args.remote)
+    if args.op == "disk-write-direct":  # --concurrency ranges at once, as a download
+        from concurrent.futures import ThreadPoolExecutor
+
+        block = os.urandom(64 * MiB)
+        part = args.part_mib * MiB
+
+        def write_range(start: int) -> None:
+            buf = _aligned(2 * MiB)
+            pos, end = start, min(start + part, size)
+            while pos < end:
+                n = min(2 * MiB, end - pos)
+                src = pos % (64 * MiB)
+                buf[:n] = block[src : src + n]
+                os.pwrite(fd, buf[: -(-n // 4096) * 4096], pos)
+                pos += n
+
+        clock = Clock()
+        fd = _open_direct(args.local)
+        os.posix_fallocate(fd, 0, size)
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(write_range, range(0, size, part)))
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+        os.close(fd)
+        return clock.stop()
     block = os.urandom(64 * MiB)
     views = [memoryview(block)[i : i + 256 * 1024] for i in range(0, len(block), 256 * 1024)]
     sfr = ctypes.CDLL(None, use_errno=True).sync_file_range
@@ -318,9 +358,11 @@ def _disk(args: argparse.Namespace) -> dict[str, Any]:
 
 def _disk_files(args: argparse.Namespace) -> dict[str, Any]:
     """The disk alone for part (b): ``--files`` files of ``--file-kib`` from memory, each
-    written to a temp name, fsynced and renamed into place (a durable download's steps),
-    no network, 64 files at once in threads (download_dir's default concurrency, so the
+    written to a temp name (through the page cache, or ``disk-files-direct``: with
+    ``O_DIRECT`` as aiolightning does), fsynced and renamed into place, no network,
+    64 files at once in threads (download_dir's default concurrency, so the
     fsyncs overlap as theirs do): the floor of a durable download_dir of those files."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     n, size = int(args.remote), args.file_kib * 1024
@@ -328,13 +370,25 @@ def _disk_files(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.local)
     for k in range(10):
         (root / f"d{k}").mkdir(parents=True, exist_ok=True)
+    direct = args.op == "disk-files-direct"
+    local = threading.local()
 
     def one(i: int) -> None:
         d = root / f"d{i % 10}"
         tmp = d / f".f{i:05}.bin.part"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.posix_fallocate(fd, 0, size)
-        os.pwrite(fd, payload, 0)
+        if direct:  # as aiolightning: copied into an aligned buffer, written with O_DIRECT
+            buf = getattr(local, "buf", None)
+            if buf is None:
+                buf = local.buf = _aligned(size)
+            buf[:size] = payload
+            fd = _open_direct(tmp)
+            os.posix_fallocate(fd, 0, size)
+            os.pwrite(fd, buf, 0)
+            os.ftruncate(fd, size)
+        else:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.posix_fallocate(fd, 0, size)
+            os.pwrite(fd, payload, 0)
         os.fsync(fd)
         os.close(fd)
         os.replace(tmp, d / f"f{i:05}.bin")
@@ -411,9 +465,9 @@ def child_main(args: argparse.Namespace) -> None:
         out = asyncio.run(_aio(args))
     elif args.op.startswith("bare"):
         out = asyncio.run(_bare(args))
-    elif args.op == "disk-write":
+    elif args.op.startswith("disk-write"):
         out = _disk(args)
-    elif args.op == "disk-files":
+    elif args.op.startswith("disk-files"):
         out = _disk_files(args)
     else:
         out = _sdk(args)
@@ -503,6 +557,10 @@ class Bench:
         if a.no_fsync:
             cmd.append("--no-fsync")
         cmd += extra
+        if op in a.perf.split(","):  # profile this child: perf record, call graphs
+            data = self.work / f"{op}.perf"
+            cmd = ["perf", "record", "-q", "-F", "1000", "-g", "-o", str(data), "--", *cmd]
+            print(f"    profiling {op}: perf report -i {data} --no-children", flush=True)
         env = {**os.environ, **e.sdk_env(), **extra_env}
         env["LIGHTNING_MULTIPART_THRESHOLD"] = str(a.part_mib * MiB)
         env["LIGHTNING_MULTI_PART_PART_SIZE"] = str(a.part_mib * MiB)
@@ -636,6 +694,8 @@ def bench_a(
             settle(out)
         best("disk", "disk-write", out, str(size))
         settle(out)
+        best("disk_direct", "disk-write-direct", out, str(size))
+        settle(out)
     down_bare, down_aio, down_sdk = pick("down_bare"), pick("down_aio"), pick("down_sdk")
     down_bare1, down_aio_nf = pick("down_bare1"), pick("down_aio_nf")
     disk = pick("disk")
@@ -660,6 +720,7 @@ def bench_a(
         "down_aio_nf": down_aio_nf,
         "down_sdk": down_sdk,
         "disk": disk,
+        "disk_direct": pick("disk_direct"),
     }
 
 
@@ -703,7 +764,8 @@ def print_a(mode: str, res: dict[str, Any], args: argparse.Namespace, size: int)
         ("download aiolightning", res["down_aio"], down_ceil, down_sdk),
         ("download aiolightning, no fsync", res["down_aio_nf"], down_ceil, down_sdk),
         ("download lightning-sdk", down_sdk, down_ceil, down_sdk),
-        ("disk     write + fsync, no network", res["disk"], down_ceil, None),
+        ("disk     page cache + fsync, no net", res["disk"], down_ceil, None),
+        ("disk     O_DIRECT + fsync, no net", res["disk_direct"], down_ceil, None),
     )
     for label, r, ceiling, sdk in rows:
         if r is None:
@@ -733,11 +795,13 @@ def print_a(mode: str, res: dict[str, Any], args: argparse.Namespace, size: int)
         if ceil:
             line += f", {r['cpu_s'] / ceil['cpu_s']:.2f}x bare aiohttp's client CPU"
         print(line)
-    disk, down_aio = res["disk"], res["down_aio"]
-    if disk is not None and down_aio is not None:
+    disks = [d for d in (res["disk"], res["disk_direct"]) if d is not None]
+    down_aio = res["down_aio"]
+    if disks and down_aio is not None:
+        disk = min(disks, key=lambda d: float(d["seconds"]))
         floor = max(disk["seconds"], down_ceil["seconds"])
         print(
-            f"    a download that fsyncs cannot beat the disk row: aiolightning reaches"
+            f"    a download that fsyncs cannot beat the faster disk row: aiolightning reaches"
             f" {floor / down_aio['seconds'] * 100:.0f}% of max(ceiling, disk)"
         )
 
@@ -749,6 +813,7 @@ def print_b(
     down_aio: dict[str, Any] | None,
     down_sdk: dict[str, Any] | None,
     disk: dict[str, Any] | None,
+    disk_direct: dict[str, Any] | None,
 ) -> None:
     """The table of part (b), with the client's CPU per file and where download_dir's goes."""
     n = args.files
@@ -767,6 +832,7 @@ def print_b(
         ("download_dir    aiolightning", down_aio, down_sdk),
         ("download_folder lightning-sdk", down_sdk, down_sdk),
         ("disk  write+fsync+rename, 64 thr", disk, down_sdk),
+        ("disk  same with O_DIRECT, 64 thr", disk_direct, down_sdk),
     ):
         if r is None:
             print(f"{label:34} {'-':>8}")
@@ -777,6 +843,8 @@ def print_b(
             f" {r['cpu_s']:9.2f}s {r['cpu_s'] / n * 1000:7.2f} {r['server_cpu_s']:5.1f}s"
             f" {r.get('load', 0.0):5.1f}"
         )
+    disks = [d for d in (disk, disk_direct) if d is not None]
+    disk = min(disks, key=lambda d: float(d["seconds"])) if disks else None
     if down_aio is not None and down_sdk is not None and disk is not None:
         print(
             f"    download_dir: {down_sdk['seconds'] / down_aio['seconds']:.2f}x download_folder's"
@@ -828,6 +896,9 @@ def main() -> None:
     p.add_argument("--bare-chunk-mib", type=int, default=1, help="bare-aiohttp PUT body chunk")
     p.add_argument("--no-pin", action="store_true", help="shared mode: no process pinned to a core")
     p.add_argument("--both", action="store_true", help="(a) pinned, then (a) shared")
+    p.add_argument(
+        "--perf", default="", help="child ops to profile with perf record, e.g. aio-dir-down"
+    )
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir in /work)")
     # child-process arguments
     p.add_argument("--child", dest="op", default=None, help=argparse.SUPPRESS)
@@ -886,7 +957,7 @@ def main() -> None:
                 print(f"(a) {b.mode()}", flush=True)
                 results_a.append((b.mode(), bench_a(b, args, big, want, root, size)))
             b.set_mode(modes[0])
-            dir_up_aio = dir_down_aio = dir_up_sdk = dir_down_sdk = dir_disk = None
+            dir_up_aio = dir_down_aio = dir_up_sdk = dir_down_sdk = dir_disk = dir_direct = None
             if not args.skip_b:
                 # (b) many small files with latency
                 print(
@@ -917,6 +988,8 @@ def main() -> None:
                 quiesce()
                 b.admin("PATCH", "/_emulator/config", {"faults": {"latency": 0}})
                 dir_disk = b.run("disk-files", root / "small-disk", str(args.files))
+                quiesce()
+                dir_direct = b.run("disk-files-direct", root / "small-direct", str(args.files))
                 for i in (0, args.files - 1):
                     rel = Path(f"d{i % 10}") / f"f{i:05}.bin"
                     assert (root / "small-aio" / rel).read_bytes() == (small / rel).read_bytes()
@@ -935,7 +1008,7 @@ def main() -> None:
     up_aio = results_a[0][1]["up_aio"] if results_a else None
     down_aio = results_a[0][1]["down_aio"] if results_a else None
     if not args.skip_b:
-        print_b(args, dir_up_aio, dir_up_sdk, dir_down_aio, dir_down_sdk, dir_disk)
+        print_b(args, dir_up_aio, dir_up_sdk, dir_down_aio, dir_down_sdk, dir_disk, dir_direct)
     print()
     limit = args.budget_mib + 100
     print(

@@ -4,13 +4,15 @@ Downloads (wire-flows §6.5): ``GET <base>/blobs/<path>`` through the transport 
 API call), in parallel ``Range`` requests for large files, into a preallocated
 ``.<name>.aiolightning-part`` file beside the target that is fsynced (in a thread) and
 renamed into place only when complete and of the right size. A range that breaks is
-continued from its last byte. Received chunks are written as they came (``os.pwritev`` per
-``write_chunk``, no copies) and, when the file will be fsynced, their writeback is started
-at once (``sync_file_range``), so durability costs almost nothing at the end.
+continued from its last written byte. A file that will be fsynced is written with
+``O_DIRECT`` from reused aligned buffers that the received chunks are copied into
+(:mod:`._direct`: no page-cache copy); otherwise the chunks are written as they came
+(``os.pwritev`` per ``write_chunk``, no copies).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import anyio
 from .._errors import APIConnectionError, APIStatusError, NotFoundError, TLSVerificationError
 from .._streams import received_chunks
 from ._blobs_api import BlobsApi
+from ._direct import ALIGN, BufferPool, Tail, direct_into
 from ._errors import NETWORK_ERRORS, PartFailed, RemoteFileNotFoundError, TransferError
 from ._etags import etag_md5, warn_not_md5
 from ._local import (
@@ -84,25 +87,51 @@ class Downloads(BlobsApi):
         tmp = local.parent / f".{local.name}.aiolightning-part"
         fd: int | None = None
         wlock = threading.Lock()  # one writer at a time per file (see pwritev_all)
-        tail: list[tuple[list[bytes], int, threading.Lock]] = []  # for the finishing hop
+        tail: Tail = []  # the last write, for the finishing hop
         held = 0
+        cfg = self.config
+        direct = cfg.fsync and cfg.direct_io and cfg.download_part_size % ALIGN == 0
+        pool: BufferPool | None = None
         try:
-            fd = await anyio.to_thread.run_sync(open_part_file, local, tmp, size)
-            cfg = self.config
+            opened, direct = await anyio.to_thread.run_sync(
+                open_part_file, local, tmp, size, direct
+            )
+            fd = opened
+            pool = self._buffer_pool() if direct else None
             ranges = 1
             if size > cfg.download_threshold:
-                ranges = await self._fetch_ranges(fd, wlock, target, size, progress, str(local))
+                ranges = await self._fetch_ranges(
+                    opened, wlock, target, size, progress, pool, local
+                )
             elif cfg.verify_checksums and expected:
-                await self._fetch_checked(fd, wlock, target, size, progress, local, etag, expected)
+                await self._fetch_checked(
+                    opened, wlock, target, size, progress, pool, local, etag, expected
+                )
             else:  # nothing to check: the last chunks are written by the hop that finishes,
                 # under a share of the byte budget held until then
                 held = await self.budget.acquire(min(max(size, 1), cfg.write_chunk))
                 await self._fetch_range(
-                    fd, wlock, target, 0, size, size, progress, str(local), None, tail=tail
+                    opened,
+                    wlock,
+                    target,
+                    0,
+                    size,
+                    size,
+                    progress,
+                    str(local),
+                    None,
+                    pool,
+                    tail=tail,
                 )
-            fd_final, fd = fd, None
+            fd = None
             await anyio.to_thread.run_sync(
-                finish_part_file, fd_final, tmp, local, size, cfg.fsync, tail[0] if tail else None
+                finish_part_file,
+                opened,
+                tmp,
+                local,
+                size,
+                cfg.fsync,
+                tail[0][0] if tail else None,
             )
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -116,11 +145,24 @@ class Downloads(BlobsApi):
                 raise TransferError(str(exc), local=str(local), remote=target.name) from exc
             raise
         finally:
+            for _, buf in tail:
+                if buf is not None and pool is not None:
+                    pool.put(buf)
             tail.clear()
             if held:
                 self.budget.release(held)
         progress.file_done(str(local))
         return DownloadResult(target.name, str(local), size, ranges, etag)
+
+    def _buffer_pool(self) -> BufferPool:
+        """The aligned buffers of direct writes, one ``write_chunk`` each, as many kept for
+        reuse as the byte budget could have in flight."""
+        cfg = self.config
+        pool: BufferPool | None = getattr(self, "_buffers", None)
+        if pool is None or pool.size != -(-cfg.write_chunk // ALIGN) * ALIGN:
+            pool = BufferPool(cfg.write_chunk, max(1, cfg.byte_budget // cfg.write_chunk))
+            self._buffers = pool
+        return pool
 
     async def _fetch_ranges(
         self,
@@ -129,7 +171,8 @@ class Downloads(BlobsApi):
         target: RemoteTarget,
         size: int,
         progress: ProgressTracker,
-        name: str,
+        pool: BufferPool | None,
+        local: Path,
     ) -> int:
         """The whole object in parallel ranges; returns how many."""
         cfg = self.config
@@ -141,7 +184,7 @@ class Downloads(BlobsApi):
             while queue:
                 a, b = queue.pop()
                 await self._fetch_range(
-                    fd, wlock, target, a, b, size, progress, name, None, ranged=True
+                    fd, wlock, target, a, b, size, progress, str(local), None, pool, ranged=True
                 )
 
         await run_pool(min(len(todo), cfg.max_parts_in_flight), worker)
@@ -154,6 +197,7 @@ class Downloads(BlobsApi):
         target: RemoteTarget,
         size: int,
         progress: ProgressTracker,
+        pool: BufferPool | None,
         local: Path,
         etag: str,
         expected: str,
@@ -163,7 +207,9 @@ class Downloads(BlobsApi):
         wrong = ""  # the MD5 of a first download that the ETag did not match
         for _ in range(2):
             md5 = new_md5()
-            await self._fetch_range(fd, wlock, target, 0, size, size, progress, str(local), md5)
+            await self._fetch_range(
+                fd, wlock, target, 0, size, size, progress, str(local), md5, pool
+            )
             got = md5.hexdigest()
             if got == expected:
                 return
@@ -187,9 +233,10 @@ class Downloads(BlobsApi):
         progress: ProgressTracker,
         name: str,
         md5: Any,
+        pool: BufferPool | None,
         *,
         ranged: bool = False,
-        tail: list[tuple[list[bytes], int, threading.Lock]] | None = None,
+        tail: Tail | None = None,
     ) -> None:
         """Write bytes [start, end) of the object at the same offsets; continue after breaks.
         With ``tail``, the chunks that end the range are left there, unwritten, for the
@@ -208,7 +255,18 @@ class Downloads(BlobsApi):
                 share = min(max(end - pos, 1), cfg.write_chunk) if tail is None else 0
                 async with self.budget.hold(share):
                     await self._stream_into(
-                        fd, wlock, target, cursor, end, size, headers, progress, name, md5, tail
+                        fd,
+                        wlock,
+                        target,
+                        cursor,
+                        end,
+                        size,
+                        headers,
+                        progress,
+                        name,
+                        md5,
+                        pool,
+                        tail,
                     )
                 pos = cursor[0]
                 if pos >= end:
@@ -246,7 +304,8 @@ class Downloads(BlobsApi):
         progress: ProgressTracker,
         name: str,
         md5: Any,
-        tail: list[tuple[list[bytes], int, threading.Lock]] | None = None,
+        pool: BufferPool | None,
+        tail: Tail | None = None,
     ) -> None:
         chunk_cap = self.config.write_chunk
         pos = cursor[0]
@@ -262,6 +321,9 @@ class Downloads(BlobsApi):
                         raise PartFailed(
                             f"unexpected Content-Range {cr!r} for byte {pos}", fatal=True
                         )
+            if pool is not None:
+                await direct_into(resp.content, fd, cursor, end, progress, name, md5, pool, tail)
+                return
             # The chunks aiohttp received are gathered as they are (no joining, no copying
             # into a buffer) and written with one os.pwritev per ``write_chunk`` bytes, in a
             # worker thread that also hashes them and, when the file is to be fsynced, starts
@@ -285,7 +347,9 @@ class Downloads(BlobsApi):
                     n = 0
             if n:
                 if tail is not None and pos + n == end:  # written by the caller's next hop
-                    tail.append((batch, pos, wlock))
+                    tail.append(
+                        (functools.partial(pwritev_all, fd, batch, pos, None, False, wlock), None)
+                    )
                 else:
                     await anyio.to_thread.run_sync(
                         pwritev_all, fd, batch, pos, md5, sync_ahead, wlock

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._direct import enable_direct
 from ._errors import StoragePathError
 from ._md5 import new_md5
 
@@ -150,10 +151,12 @@ def create_part_file(tmp: Path, size: int | None) -> int:
     return fd
 
 
-def open_part_file(local: Path, tmp: Path, size: int | None) -> int:
-    """:func:`check_local_target` and :func:`create_part_file` in one worker-thread hop."""
+def open_part_file(local: Path, tmp: Path, size: int | None, direct: bool) -> tuple[int, bool]:
+    """:func:`check_local_target` and :func:`create_part_file` in one worker-thread hop;
+    with ``direct``, ``O_DIRECT`` is turned on where the file allows it (the bool says)."""
     check_local_target(local)
-    return create_part_file(tmp, size)
+    fd = create_part_file(tmp, size)
+    return fd, direct and enable_direct(fd)
 
 
 def finish_part_file(
@@ -162,14 +165,13 @@ def finish_part_file(
     target: Path,
     size: int | None,
     sync: bool,
-    tail: tuple[list[bytes], int, threading.Lock] | None = None,
+    tail: Callable[[], None] | None = None,
 ) -> int:
-    """Write ``tail`` (the last chunks received and their offset, when the caller left them
-    for this hop), check the size, fsync (when ``sync``), close and rename into place: a
-    small file's whole write is one worker-thread hop."""
+    """Run ``tail`` (the last write, when the caller left it for this hop), check the size,
+    fsync (when ``sync``), close and rename into place: a small file's whole write is one
+    worker-thread hop."""
     if tail is not None:
-        chunks, offset, lock = tail
-        pwritev_all(fd, chunks, offset, None, False, lock)
+        tail()
     if size is not None:
         os.ftruncate(fd, size)  # a preallocated file keeps exactly the expected size
     actual = os.fstat(fd).st_size
