@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -139,7 +140,7 @@ class StudioFleet(StudioLifecycle):
         """Run ``action`` for every studio at once; ``concurrency`` bounds the studios whose
         requests are in flight (``fleet.slots``), not those waiting on a status board."""
         refs = await _materialize(studios)
-        fleet = _Fleet(self, anyio.CapacityLimiter(concurrency))
+        fleet = _Fleet(self, asyncio.Semaphore(concurrency))
         fleet.known = await self._prefetch(refs, teamspace)
         async with anyio.create_task_group() as tg:
             fleet.tg = tg
@@ -271,7 +272,7 @@ class _Fleet:
     """What the items of one ``*_many`` call share: the request slots, the states read up
     front, and one status board per teamspace."""
 
-    def __init__(self, owner: StudioFleet, slots: anyio.CapacityLimiter) -> None:
+    def __init__(self, owner: StudioFleet, slots: asyncio.Semaphore) -> None:
         self._owner = owner
         self.slots = slots
         self.known: dict[str, StudioState] = {}
