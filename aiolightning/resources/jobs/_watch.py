@@ -161,12 +161,12 @@ class JobWatch(JobLookup):
         gone: set[str] = set()
         missing = set(wanted)
         if active and self._use_states(ts_id, len(missing)):
-            seen = await self._active_listings(ts_id, missing)
+            seen = await self._active_listings(ts_id, wanted, missing)
             if seen is not None:
                 out.update(seen)
                 missing.difference_update(seen)
         if missing and self._use_list(ts_id, len(missing)):
-            await self._walk(ts_id, missing, out)
+            await self._walk(ts_id, missing, out, wanted)
         if missing:
             outs = await map_outcomes(
                 lambda jid: self._api.get_job(ts_id, jid),
@@ -175,13 +175,16 @@ class JobWatch(JobLookup):
             )
             for o in outs:
                 if o.ok and o.value is not None:
-                    out[o.item] = Job.from_model(o.value, ts_id)
+                    out[o.item] = Job.from_model(o.value, ts_id, like=wanted[o.item])
                 elif isinstance(o.error, NotFoundError):
                     gone.add(o.item)
         return out, gone
 
-    async def _walk(self, ts_id: str, missing: set[str], out: dict[str, Job]) -> None:
-        """Walk the teamspace's jobs until every job in ``missing`` was seen (removing it)."""
+    async def _walk(
+        self, ts_id: str, missing: set[str], out: dict[str, Job], known: dict[str, Job]
+    ) -> None:
+        """Walk the teamspace's jobs until every job in ``missing`` was seen (removing it);
+        ``known``: the jobs as known before, whose strings the refreshed ones share."""
         token: str | None = None
         walked = 0
         while missing:
@@ -190,7 +193,7 @@ class JobWatch(JobLookup):
             for b in page.jobs or []:
                 if b.id in missing:
                     missing.discard(b.id)
-                    out[b.id] = Job.from_model(b, ts_id)
+                    out[b.id] = Job.from_model(b, ts_id, like=known[b.id])
             token = page.next_page_token or None
             if not token:
                 self._pages_estimate[ts_id] = walked
@@ -198,9 +201,12 @@ class JobWatch(JobLookup):
         # stopped early: a full walk takes at least this many pages
         self._pages_estimate[ts_id] = max(walked, self._pages_estimate.get(ts_id, 0))
 
-    async def _active_listings(self, ts_id: str, wanted: set[str]) -> dict[str, Job] | None:
+    async def _active_listings(
+        self, ts_id: str, known: dict[str, Job], wanted: set[str]
+    ) -> dict[str, Job] | None:
         """The wanted jobs among the teamspace's unfinished ones, from one listing per
-        unfinished state; None if the service ignored the filter."""
+        unfinished state (``known``: as known before); None if the service ignored the
+        filter."""
         found: dict[str, Job] = {}
         ignored = False
 
@@ -214,7 +220,7 @@ class JobWatch(JobLookup):
                         ignored = True
                         return
                     if b.id in wanted:
-                        found[b.id] = Job.from_model(b, ts_id)
+                        found[b.id] = Job.from_model(b, ts_id, like=known[b.id])
                 token = page.next_page_token or None
                 if not token:
                     return
