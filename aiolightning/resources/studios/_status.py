@@ -169,13 +169,11 @@ class StatusBoard:
                 pass  # the transport already retried; ask again next round
             if self._settled:
                 # studios are coming ready, the next ones likely soon: the backoff starts
-                # over (it grows again while rounds find nothing), and a round's cost being
-                # its pages, a cheap one may come sooner still (~0.2 s per page)
+                # over (it grows again while rounds find nothing)
                 intervals = self._owner._intervals()
-                gap = min(next(intervals), GAP_PER_PAGE * max(1, self._pages))
-            else:
-                gap = next(intervals)
-            await anyio.sleep(gap)
+            # a round's cost is its pages: a cheap round may come sooner than the backoff
+            # allows (a studio that became ready is seen within ~0.2 s per page)
+            await anyio.sleep(min(next(intervals), GAP_PER_PAGE * max(1, self._pages)))
 
     async def _page(
         self, limit: int, token: str | None = None, ids: list[str] | None = None
