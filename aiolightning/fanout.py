@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeAlias, TypeVar, cast
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import LightningError
@@ -178,9 +179,14 @@ class _Pump(Generic[T, R]):
     async def run(self, emit: Callable[[Outcome[T, R]], Awaitable[None]]) -> None:
         source: _Source[T] = _Source(self.items)
         self._source = source
+        workers = self.concurrency if self.total is None else min(self.concurrency, self.total)
         async with anyio.create_task_group() as tg:
-            for _ in range(self.concurrency):
+            for i in range(workers):
                 tg.start_soon(self._work, source, emit)
+                if i % 64 == 63:  # thousands of workers: the first ones start meanwhile
+                    await anyio.lowlevel.checkpoint()
+                    if source.stopped:
+                        break
         if source.error is not None:
             raise source.error
 

@@ -7,7 +7,14 @@ CPU seconds are the client process's own (``time.process_time``); the emulator's
 seconds (from /proc) show where the rest of the time goes.
 
 Studios (500, 5,000): create_many, start_many (wall also as x the floor of boot + two round
-trips), stop_many, delete_many, all at default settings.
+trips), stop_many, delete_many, all at default settings. Under the start row, where its time
+went (from an aiohttp ``TraceConfig`` on the client's session, ~10 us a request): the listing
+walk before the first start, the starts' send window (first to last sent, their rate and
+round trips: a round trip far above the 20 ms latency means queueing at the client's
+limiter or pool, or a busy emulator), the limiter's write cap against its max (the pool),
+the status board's list calls, and the time from the last start's answer to the last
+studio seen running (the 2 s boot plus the board's detection lag); CPU of both processes
+against the wall says whether two cores were the limit.
 Studios created and deleted only (``--scale-create-delete``, e.g. 20,000): delete_many's
 CPU per studio as the fleet grows.
 Jobs (10,000, 100,000; 1 % run for an hour, the rest finish at once): submit_many; one
@@ -87,23 +94,78 @@ class Meter:
         return result
 
 
+class Timeline:
+    """When each request began and ended (``trace_configs=[timeline.config]``)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.calls: list[tuple[float, float, str, str]] = []  # begin, end, method, path
+        self.config = aiohttp.TraceConfig()
+        self.config.on_request_start.append(self._start)
+        self.config.on_request_end.append(self._end)
+
+    async def _start(self, _s: Any, ctx: Any, params: Any) -> None:
+        ctx.begin = time.perf_counter()
+
+    async def _end(self, _s: Any, ctx: Any, params: Any) -> None:
+        self.calls.append((ctx.begin, time.perf_counter(), params.method, params.url.path))
+
+    def start_breakdown(self, t0: float, t1: float, client: Any) -> dict[str, float]:
+        """Where the time of the start_many that ran from t0 to t1 went."""
+        calls = [c for c in self.calls if c[0] >= t0 and c[1] <= t1]
+        starts = [c for c in calls if c[2] == "POST" and c[3].endswith("/start")]
+        lists = [c for c in calls if c[2] == "GET" and c[3].endswith("/cloudspaces")]
+        first = min(c[0] for c in starts)
+        trips = sorted(c[1] - c[0] for c in starts)
+        walk = [c for c in lists if c[0] < first]
+        board = [c for c in lists if c[0] >= first]
+        st = client.limiter.stats("write")
+        return {
+            "first_sent": first - t0, "last_sent": max(c[0] for c in starts) - t0,
+            "last_answered": max(c[1] for c in starts) - t0, "trip_p50": trips[len(trips) // 2],
+            "trip_max": trips[-1], "walk_pages": len(walk), "board_pages": len(board),
+            "last_board_begin": max((c[0] for c in board), default=t1) - t0,
+            "cap": st.cap, "cap_max": st.max, "end": t1 - t0,
+        }  # fmt: skip
+
+
+def print_breakdown(b: dict[str, float], cpu: float, emu_cpu: float) -> None:
+    n_sent = b["last_sent"] - b["first_sent"]
+    print(
+        f"    where the start's {b['end']:.2f} s went: {b['first_sent']:.2f} s to the first "
+        f"start (a walk of {b['walk_pages']:.0f} listing pages); starts sent over "
+        f"{n_sent:.2f} s (to {b['last_sent']:.2f} s), round trip p50 "
+        f"{1000 * b['trip_p50']:.0f} ms, max {1000 * b['trip_max']:.0f} ms; write cap "
+        f"{b['cap']:.0f} of max {b['cap_max']:.0f}\n"
+        f"    last start answered at {b['last_answered']:.2f} s, last studio seen running "
+        f"{b['end'] - b['last_answered']:.2f} s later (boot {BOOT:g} s + board lag "
+        f"{b['end'] - b['last_answered'] - BOOT:.2f} s); board: {b['board_pages']:.0f} list "
+        f"calls, the last begun at {b['last_board_begin']:.2f} s; CPU: client {cpu:.2f} s, "
+        f"emulator {emu_cpu:.2f} s over {b['end']:.2f} s of wall on 2 shared cores"
+    )
+
+
 async def studios(n: int, *, lifecycle: bool = True) -> list[dict[str, Any]]:
     """Create, start, stop and delete n studios (``lifecycle=False``: create and delete)."""
     config = EmulatorConfig(
         faults=Faults(latency=LATENCY), timings=Timings(studio_start=BOOT), admin=True
     )
     rows: list[dict[str, Any]] = []
+    timeline = Timeline()
     with spawn_emulator(config=config) as emu:
-        async with emu.client() as client:
+        async with emu.client(trace_configs=[timeline.config]) as client:
             await client.teamspaces.resolve(None)
             meter = Meter(emu, "studios", n, rows)
             names = [f"s-{i}" for i in range(n)]
             outs = await meter("create", client.studios.create_many(names))
             assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
             if lifecycle:
+                t0 = time.perf_counter()
                 outs = await meter("start", client.studios.start_many(names))
+                t1 = time.perf_counter()
                 assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
                 rows[-1]["floor"] = FLOOR
+                rows[-1]["breakdown"] = timeline.start_breakdown(t0, t1, client)
                 outs = await meter("stop", client.studios.stop_many(names))
                 assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:3]
             outs = await meter("delete", client.studios.delete_many(names))
@@ -193,6 +255,9 @@ def table(runs: list[list[dict[str, Any]]]) -> None:
             f"{med('emu_cpu'):>10.2f}"
             f"{med('rss_per_item'):>10.2f}{med('peak_mib'):>10.0f}  {walls}{note}"
         )
+        if "breakdown" in row:  # of the run whose wall is the median
+            run = sorted(same, key=lambda r: float(r["wall"]))[len(same) // 2]
+            print_breakdown(run["breakdown"], run["cpu"], run["emu_cpu"])
 
 
 def main(sizes: dict[str, list[int]], runs: int) -> None:

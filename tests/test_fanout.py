@@ -54,6 +54,20 @@ async def test_100k_items_from_an_async_generator_with_a_bounded_number_of_tasks
     assert peak - baseline <= 50 + 2, peak  # the pool, not one task per item
 
 
+async def test_thousands_of_workers_the_first_items_start_while_the_rest_spawn() -> None:
+    spawned_before_first: list[int] = []
+
+    async def fn(i: int) -> int:
+        if not spawned_before_first:
+            spawned_before_first.append(len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        return i
+
+    outs = await map_outcomes(fn, list(range(5000)), concurrency=5000)
+    assert [o.value for o in outs] == list(range(5000))
+    assert spawned_before_first[0] < 1000  # not after all 5,000 workers were made
+
+
 async def test_stream_yields_as_completed_and_reports_progress() -> None:
     seen: list[Progress] = []
 

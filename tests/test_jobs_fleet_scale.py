@@ -143,3 +143,19 @@ async def test_jobs_held_per_item_are_not_tracked_by_the_collector(
     assert all(j.raw is None for j in [*jobs, *polled.values()])  # no full models kept
     one = await client.jobs.refresh(jobs[0])
     assert one.raw is not None and one.raw.id == one.id  # one job: the full model
+
+
+async def test_a_refresh_keeps_only_what_changed(client: AsyncLightning) -> None:
+    jobs = await submit_fleet(client, 3600)
+    for _ in range(200):  # until the short ones are done (a loop, not a timing assertion)
+        first = await client.jobs.poll(jobs)
+        if sum(j.status.is_terminal for j in first.values()) == N - LONG:
+            break
+        await anyio.sleep(0.05)
+    for j in jobs:
+        now = first[j.id]
+        assert now.name is j.name and now.id is j.id  # the strings already held, not copies
+        assert now.command is j.command and now.created_at is j.created_at
+    again = await client.jobs.poll(list(first.values()))
+    finished = [j for j in first.values() if j.status.is_terminal]
+    assert all(again[j.id] is j for j in finished)  # unchanged: the same object, nothing new

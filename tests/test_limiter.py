@@ -59,6 +59,23 @@ async def test_aimd_shrinks_once_per_window_and_grows_back() -> None:
     assert s.cap == 1
 
 
+async def test_slow_start_until_the_first_throttle_then_one_per_window() -> None:
+    s = Limiter(LimiterConfig(initial=4, max=100, adaptive_rate=False)).scope("read")
+    for _ in range(10):
+        s.release(await s.acquire())
+    assert s.cap == 14  # one per success: a burst is not held to the initial cap
+    s.release(await s.acquire(), outcome="throttled")
+    assert s.cap == 9  # floor(14 * 0.7)
+    for _ in range(8):
+        s.release(await s.acquire())
+    assert s.cap == 9  # after a throttle: one per clean window of `cap` successes
+    s.release(await s.acquire())
+    assert s.cap == 10
+    for _ in range(200):
+        s.release(await s.acquire())
+    assert s.cap == 22  # windows of 10, 11, ..., 21 successes (186 of the 200)
+
+
 async def test_cap_bounds_concurrency_and_queue_is_fifo() -> None:
     s = Limiter(LimiterConfig(initial=2, max=2)).scope("write")
     order: list[int] = []

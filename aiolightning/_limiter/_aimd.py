@@ -1,7 +1,9 @@
 """The AIMD cap: how many requests of a scope may be in flight, grown and shrunk by outcomes.
 
-* success: after a clean window (as many successes as the current cap, with no throttle in
-  between) the cap grows by one, up to ``max``;
+* success: until the scope's first throttle, each success grows the cap by one (it doubles
+  every window, TCP's slow start: a burst of thousands of requests is not held to the
+  initial cap for most of its run); after it, a clean window (as many successes as the
+  current cap, with no throttle in between) grows the cap by one, up to ``max``;
 * throttled (a 429, or a 503 with ``Retry-After``): the cap shrinks ×``decrease`` (at least
   ``min``), once per window: requests that were already in flight when the cap shrank don't
   shrink it again;
@@ -26,7 +28,7 @@ class AimdCap:
     for a ticket of the current epoch, and starts a new one.
     """
 
-    __slots__ = ("_epoch", "_successes", "cap", "decrease", "max", "min")
+    __slots__ = ("_epoch", "_slow_start", "_successes", "cap", "decrease", "max", "min")
 
     def __init__(self, cfg: ScopeConfig, pool_size: int | None) -> None:
         hard = cfg.max if not pool_size else min(cfg.max, pool_size)
@@ -36,17 +38,20 @@ class AimdCap:
         self.decrease = cfg.decrease
         self._successes = 0
         self._epoch = 0
+        self._slow_start = True  # until the first throttle
 
     def _grow(self) -> None:
-        """Count a success; a clean window of them grows the cap by one."""
+        """Count a success; a clean window of them grows the cap by one (in slow start, each
+        one does)."""
         self._successes += 1
-        if self._successes >= self.cap and self.cap < self.max:
+        if (self._slow_start or self._successes >= self.cap) and self.cap < self.max:
             self.cap += 1
             self._successes = 0
 
     def _shrink(self, ticket: int) -> bool:
         """Count a throttle; True if it shrank the cap (once per window: ``ticket`` is current)."""
         self._successes = 0
+        self._slow_start = False
         if ticket == self._epoch:
             self._epoch += 1
             self.cap = max(self.min, math.floor(self.cap * self.decrease))

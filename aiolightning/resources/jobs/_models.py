@@ -108,31 +108,54 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
 
     @classmethod
     def from_model(
-        cls, j: models.V1Job | JobBrief, teamspace_id: str = "", *, keep_raw: bool = False
+        cls,
+        j: models.V1Job | JobBrief,
+        teamspace_id: str = "",
+        *,
+        keep_raw: bool = False,
+        like: Job | None = None,
     ) -> Job:
-        """The job from its wire model; the model itself kept as ``raw`` if ``keep_raw``."""
+        """The job from its wire model; the model itself kept as ``raw`` if ``keep_raw``.
+
+        ``like``: this job as known before (a refresh). The result is ``like`` itself when
+        nothing changed, and otherwise shares its strings that did not change, so a refresh
+        of 100,000 jobs keeps only what changed, not a second copy of the fleet."""
         spec = j.spec
+        jid = j.id or ""
+        name = j.name or ""
+        command = (spec.command or "") if spec is not None else ""
+        created = str(j.created_at or "")
+        started = str(j.started_at or "")
+        stopped = str(j.stopped_at or "")
+        if like is not None:
+            jid = _same(like.id, jid)
+            name = _same(like.name, name)
+            command = _same(like.command, command)
+            created = _same(like.created_at, created)
+            started = _same(like.started_at, started)
+            stopped = _same(like.stopped_at, stopped)
         # the few values a fleet shares are interned: one string each, not one per job
-        return cls(
-            id=j.id or "",
-            name=j.name or "",
+        job = cls(
+            id=jid,
+            name=name,
             teamspace_id=intern(j.project_id or teamspace_id),
             state=intern(j.state or ""),
             image=intern(spec.image or "") if spec is not None else "",
-            command=(spec.command or "") if spec is not None else "",
+            command=command,
             studio_id=intern(spec.cloudspace_id or "") if spec is not None else "",
             cluster_id=intern(spec.cluster_id or "") if spec is not None else "",
             machine=intern(spec.instance_name or spec.instance_type or "")
             if spec is not None
             else "",
-            created_at=str(j.created_at or ""),
-            started_at=str(j.started_at or ""),
-            stopped_at=str(j.stopped_at or ""),
+            created_at=created,
+            started_at=started,
+            stopped_at=stopped,
             total_cost=j.total_cost,
             rank=(spec.rank or 0) if spec is not None else 0,
             multi_machine_job_id=intern(j.multi_machine_job_id or ""),
             raw=j if keep_raw and isinstance(j, models.V1Job) else None,
         )
+        return like if like is not None and job == like else job
 
     @classmethod
     def from_mmt(cls, m: models.V1MultiMachineJob, teamspace_id: str = "") -> Job:
@@ -159,6 +182,11 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
 
     def __str__(self) -> str:
         return self.name or self.id
+
+
+def _same(old: str, new: str) -> str:
+    """``old`` when equal to ``new`` (the string already held), else ``new``."""
+    return old if old == new else new
 
 
 class _SpecBrief(msgspec.Struct, gc=False, rename="camel"):

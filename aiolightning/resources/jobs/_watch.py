@@ -148,9 +148,7 @@ class JobWatch(JobLookup):
             if not j.is_multi_machine:
                 by_ts.setdefault(j.teamspace_id, {})[j.id] = j
         for ts_id, wanted in by_ts.items():
-            f, g = await self._poll_teamspace(ts_id, wanted, concurrency, active)
-            found.update(f)
-            gone |= g
+            gone |= await self._poll_teamspace(ts_id, wanted, concurrency, active, found)
         return found, gone
 
     def _use_list(self, ts_id: str, n: int) -> bool:
@@ -176,42 +174,51 @@ class JobWatch(JobLookup):
         )
 
     async def _poll_teamspace(
-        self, ts_id: str, wanted: dict[str, Job], concurrency: int, active: bool = False
-    ) -> tuple[dict[str, Job], set[str]]:
-        out: dict[str, Job] = {}
+        self,
+        ts_id: str,
+        wanted: dict[str, Job],
+        concurrency: int,
+        active: bool,
+        out: dict[str, Job],
+    ) -> set[str]:
+        """Put the wanted jobs as they are now in ``out`` (no copy of the fleet's size is
+        made on the way); return the ids of those that are gone."""
         gone: set[str] = set()
-        missing = set(wanted)
-        if active and self._use_states(ts_id, len(missing)):
-            seen = await self._active_listings(ts_id, missing)
+        left = len(wanted)
+        if active and self._use_states(ts_id, left):
+            seen = await self._active_listings(ts_id, wanted)
             if seen is not None:
                 out.update(seen)
-                missing.difference_update(seen)
-        if missing and self._use_list(ts_id, len(missing)):
-            await self._walk(ts_id, missing, out)
+                left -= len(seen)
+        if left and self._use_list(ts_id, left):
+            await self._walk(ts_id, wanted, out, left)
+        missing = [jid for jid in wanted if jid not in out]
         if missing:
             outs = await map_outcomes(
-                lambda jid: self._api.get_job(ts_id, jid),
-                builtins.list(missing),
-                concurrency=concurrency,
+                lambda jid: self._api.get_job(ts_id, jid), missing, concurrency=concurrency
             )
             for o in outs:
                 if o.ok and o.value is not None:
-                    out[o.item] = Job.from_model(o.value, ts_id)
+                    out[o.item] = Job.from_model(o.value, ts_id, like=wanted[o.item])
                 elif isinstance(o.error, NotFoundError):
                     gone.add(o.item)
-        return out, gone
+        return gone
 
-    async def _walk(self, ts_id: str, missing: set[str], out: dict[str, Job]) -> None:
-        """Walk the teamspace's jobs until every job in ``missing`` was seen (removing it)."""
+    async def _walk(
+        self, ts_id: str, wanted: dict[str, Job], out: dict[str, Job], left: int
+    ) -> None:
+        """Walk the teamspace's jobs until the ``left`` jobs of ``wanted`` not in ``out``
+        yet were seen (each put in ``out``, sharing the strings of the job as known)."""
         token: str | None = None
         walked = 0
-        while missing:
+        while left:
             page = await self._page(ts_id, token)
             walked += 1
             for b in page.jobs or []:
-                if b.id in missing:
-                    missing.discard(b.id)
-                    out[b.id] = Job.from_model(b, ts_id)
+                known = wanted.get(b.id or "")
+                if known is not None and b.id not in out:
+                    out[known.id] = Job.from_model(b, ts_id, like=known)
+                    left -= 1
             token = page.next_page_token or None
             if not token:
                 self._pages_estimate[ts_id] = walked
@@ -219,9 +226,9 @@ class JobWatch(JobLookup):
         # stopped early: a full walk takes at least this many pages
         self._pages_estimate[ts_id] = max(walked, self._pages_estimate.get(ts_id, 0))
 
-    async def _active_listings(self, ts_id: str, wanted: set[str]) -> dict[str, Job] | None:
-        """The wanted jobs among the teamspace's unfinished ones, from one listing per
-        unfinished state; None if the service ignored the filter."""
+    async def _active_listings(self, ts_id: str, wanted: dict[str, Job]) -> dict[str, Job] | None:
+        """The wanted jobs (as known before) among the teamspace's unfinished ones, from one
+        listing per unfinished state; None if the service ignored the filter."""
         found: dict[str, Job] = {}
         ignored = False
 
@@ -234,8 +241,9 @@ class JobWatch(JobLookup):
                     if (b.state or "").lower() != state:
                         ignored = True
                         return
-                    if b.id in wanted:
-                        found[b.id] = Job.from_model(b, ts_id)
+                    known = wanted.get(b.id or "")
+                    if known is not None:
+                        found[known.id] = Job.from_model(b, ts_id, like=known)
                 token = page.next_page_token or None
                 if not token:
                     return

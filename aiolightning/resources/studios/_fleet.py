@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
+from ..._errors import LightningError
 from ...fanout import AsyncOrSyncIterable, Outcome, ProgressCallback, map_outcomes
 from ...runs import JournalLike, journaled
 from .._bulk import check_bulk, check_bulk_item
@@ -104,25 +106,44 @@ class StudioFleet(StudioLifecycle):
         """Resolve many names with one walk of the teamspace's listing (1000 per page)
         instead of one lookup each; returns the codeStatus seen for each studio asked for
         (by name, id or :class:`Studio`)."""
-        if len(refs) < 16:
-            return {}
+        states: dict[str, StudioState] = {}
+        if len(refs) >= 16:
+            await self._walk_listing(await self._to_walk(refs, teamspace), states)
+        return states
+
+    async def _to_walk(
+        self, refs: builtins.list[StudioRef], teamspace: TeamspaceRef | Teamspace | None
+    ) -> _Walk:
+        """The names, ids and teamspaces a walk of the listings looks for."""
         names = {r for r in refs if isinstance(r, str)}
         ids = {r.id for r in refs if isinstance(r, Studio)}
         teamspace_ids = {r.teamspace_id for r in refs if isinstance(r, Studio)}
         if names:
             teamspace_ids.add((await self._teamspace(teamspace)).id)
-        states: dict[str, StudioState] = {}
-        for ts_id in teamspace_ids:
+        return _Walk(names, ids, teamspace_ids)
+
+    async def _walk_listing(
+        self,
+        walk: _Walk,
+        states: dict[str, StudioState],
+        seen: Callable[[str], None] | None = None,
+    ) -> None:
+        """Walk the listings: cache each studio named, put the state of each one asked for
+        in ``states``, and tell ``seen`` its name or id, page by page."""
+        for ts_id in walk.teamspace_ids:
             async for cs in self._api.list_cloud_spaces_iter(ts_id, limit=1000):
                 studio = Studio.from_model(cs, ts_id)
-                key = studio.name if studio.name in names else studio.id
-                if key in names:
+                key = studio.name if studio.name in walk.names else studio.id
+                if key in walk.names:
                     self._cache((ts_id, key), studio)
-                elif studio.id not in ids:
+                elif studio.id not in walk.ids:
                     continue
                 if cs.code_status is not None:
                     states[studio.id] = StudioState.from_model(cs.code_status)
-        return states
+                if seen is not None:
+                    seen(key)
+                    if studio.id in walk.ids:
+                        seen(studio.id)
 
     async def _many(
         self,
@@ -137,12 +158,19 @@ class StudioFleet(StudioLifecycle):
         stop_on_error: bool,
     ) -> builtins.list[Outcome[StudioRef, StudioState]]:
         """Run ``action`` for every studio at once; ``concurrency`` bounds the studios whose
-        requests are in flight (``fleet.slots``), not those waiting on a status board."""
+        requests are in flight (``fleet.slots``), not those waiting on a status board.
+
+        For 16 studios or more, names and states come from one walk of the listing, in the
+        background: a studio goes ahead as soon as the walk has passed it (or has ended), so
+        the first starts go out with the first page, not after the last."""
         refs = await _materialize(studios)
-        fleet = _Fleet(self, anyio.CapacityLimiter(concurrency))
-        fleet.known = await self._prefetch(refs, teamspace)
+        fleet = _Fleet(self, asyncio.Semaphore(concurrency))
+        walk = await self._to_walk(refs, teamspace) if len(refs) >= 16 else None
         async with anyio.create_task_group() as tg:
             fleet.tg = tg
+            if walk is not None:
+                fleet.expect(refs)
+                tg.start_soon(fleet.walk, walk)
             async with journaled(journal, state_plan(kind, lambda r: action(r, fleet))) as step:
                 outs = await map_outcomes(
                     step, refs, concurrency=max(1, len(refs)),
@@ -186,6 +214,7 @@ class StudioFleet(StudioLifecycle):
 
         async def one(ref: StudioRef, fleet: _Fleet) -> StudioState:
             check_bulk_item(ref, "studios.start_many", _REFS, _is_ref)
+            await fleet.listed(ref)
             async with fleet.slots:
                 s = await self._resolve_or_create(ref, teamspace, create)
                 deadline = Deadline(timeout)
@@ -221,6 +250,7 @@ class StudioFleet(StudioLifecycle):
 
         async def one(ref: StudioRef, fleet: _Fleet) -> StudioState:
             check_bulk_item(ref, "studios.stop_many", _REFS, _is_ref)
+            await fleet.listed(ref)
             async with fleet.slots:
                 s = await self._resolve(ref, teamspace)
                 deadline = Deadline(timeout)
@@ -267,16 +297,53 @@ class StudioFleet(StudioLifecycle):
             )  # fmt: skip
 
 
-class _Fleet:
-    """What the items of one ``*_many`` call share: the request slots, the states read up
-    front, and one status board per teamspace."""
+class _Walk(NamedTuple):
+    names: set[str]
+    ids: set[str]
+    teamspace_ids: set[str]
 
-    def __init__(self, owner: StudioFleet, slots: anyio.CapacityLimiter) -> None:
+
+class _Fleet:
+    """What the items of one ``*_many`` call share: the request slots (an asyncio
+    semaphore: a queued item holds a future, where anyio's CapacityLimiter keeps an
+    exception and its frames), the states the listing walk read, and one status board per
+    teamspace."""
+
+    def __init__(self, owner: StudioFleet, slots: asyncio.Semaphore) -> None:
         self._owner = owner
         self.slots = slots
         self.known: dict[str, StudioState] = {}
         self.tg: TaskGroup | None = None
         self._boards: dict[str, StatusBoard] = {}
+        self._passed: dict[str, asyncio.Future[None]] = {}  # name or id -> walk passed it
+
+    def expect(self, refs: builtins.list[StudioRef]) -> None:
+        loop = asyncio.get_running_loop()
+        for ref in refs:
+            key = ref if isinstance(ref, str) else ref.id
+            if key not in self._passed:
+                self._passed[key] = loop.create_future()
+
+    def _seen(self, key: str) -> None:
+        fut = self._passed.get(key)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def walk(self, walk: _Walk) -> None:
+        try:
+            await self._owner._walk_listing(walk, self.known, self._seen)
+        except LightningError:
+            pass  # the walk only saves requests: each studio is then looked up alone
+        finally:
+            for fut in self._passed.values():
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def listed(self, ref: StudioRef) -> None:
+        """Wait until the walk has passed ``ref`` (or ended)."""
+        fut = self._passed.get(ref if isinstance(ref, str) else ref.id)
+        if fut is not None and not fut.done():
+            await asyncio.shield(fut)  # shared by the items naming this studio
 
     def board(self, teamspace_id: str) -> StatusBoard:
         b = self._boards.get(teamspace_id)

@@ -6,19 +6,20 @@ to a cap.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 
-from ... import models
 from ..._errors import LightningError
 from ..._transport import quote_path_param
 from ...fanout import map_outcomes
 from .._polling import Deadline, WaitTimeoutError, check_timeout, poll_intervals
 from ._lookup import StudioLookup
-from ._models import Studio, StudioError, StudioRef, StudioState, StudioStatus
+from ._models import CodeStatusSeen, Studio, StudioError, StudioRef, StudioState, StudioStatus
 
 if TYPE_CHECKING:
     from ..teamspaces import Teamspace, TeamspaceRef
@@ -42,21 +43,35 @@ def _judge(s: Studio, state: StudioState, target: StudioStatus, track: str) -> b
 
 
 class _Waiter:
-    __slots__ = ("error", "event", "since", "state", "studio", "target", "track")
+    """One wait on a board: a bare future (thousands wait at once; an anyio Event and a
+    cancel scope each would cost several objects more per studio, and the collector's time)."""
 
-    def __init__(self, studio: Studio, target: StudioStatus | None, track: str, since: int) -> None:
+    __slots__ = ("done", "error", "since", "state", "studio", "target", "track")
+
+    def __init__(
+        self,
+        studio: Studio,
+        target: StudioStatus | None,
+        track: str,
+        since: int,
+        done: asyncio.Future[None],
+    ) -> None:
         self.studio = studio
         self.target = target  # None: the first state read after the wait began
         self.track = track
         self.since = since  # rounds begun before the wait; only later rounds count
-        self.event = anyio.Event()
+        self.done = done
         self.state: StudioState | None = None
         self.error: BaseException | None = None
+
+    def settle(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 class _Listed(msgspec.Struct, gc=False, rename="camel"):
     id: str | None = None
-    code_status: models.V1GetCloudSpaceInstanceStatusResponse | None = None
+    code_status: CodeStatusSeen | None = None
 
 
 class _StatusPage(msgspec.Struct, gc=False, rename="camel"):
@@ -70,8 +85,7 @@ class _StatusPage(msgspec.Struct, gc=False, rename="camel"):
 #: the pause between two rounds of a status board is at most this per list call of a round
 GAP_PER_PAGE = 0.2
 
-#: at most this many waiting studios are asked for by ``ids`` in one list call; more are
-#: found by walking the teamspace's listing (1000 per page)
+#: at most this many waiting studios are asked for by ``ids`` in one list call
 IDS_PER_CALL = 50
 
 
@@ -79,9 +93,11 @@ class StatusBoard:
     """Watches many studios of one teamspace with list calls -- each listed studio carries
     its ``codeStatus`` -- instead of one ``codestatus`` GET per studio per poll.
 
-    A round asks for the waiting studios by ``ids`` when there are few of them (one call),
-    else walks the listing until every waiting studio was seen; a studio the listing does
-    not show is asked for alone. Only rounds begun after a wait began answer it."""
+    A round asks for the waiting studios by ``ids`` (:data:`IDS_PER_CALL` a call, the calls
+    at once) when that takes no more calls than the last walk of the listing did (one call
+    before any walk), else walks the listing until every waiting studio was seen; a studio
+    the listing does not show is asked for alone. Only rounds begun after a wait began
+    answer it."""
 
     def __init__(self, owner: StudioWaits, teamspace_id: str) -> None:
         self._owner = owner
@@ -90,20 +106,25 @@ class StatusBoard:
         self._wake = anyio.Event()
         self._rounds = 0  # rounds begun
         self._pages = 0  # list calls of the last round
+        self._walk = 1  # list calls of the last walk of the listing
+        self._settled = 0  # waits answered by the current round
         self._ids_ok = True  # False once the service ignored the ids filter
 
     async def wait(
         self, s: Studio, target: StudioStatus | None, deadline: Deadline, track: str = ""
     ) -> StudioState:
         """Wait until ``s`` reaches ``target`` (None: its next state read by a round)."""
-        w = _Waiter(s, target, track, self._rounds)
+        loop = asyncio.get_running_loop()
+        w = _Waiter(s, target, track, self._rounds, loop.create_future())
         self._waiting.setdefault(s.id, []).append(w)
         self._wake.set()
+        remaining = deadline.remaining()
+        timer = None if remaining == float("inf") else loop.call_later(remaining, w.settle)
         try:
-            remaining = deadline.remaining()
-            with anyio.move_on_after(None if remaining == float("inf") else remaining):
-                await w.event.wait()
+            await w.done
         finally:
+            if timer is not None:
+                timer.cancel()
             waiters = self._waiting.get(s.id, [])
             if w in waiters:
                 waiters.remove(w)
@@ -126,11 +147,13 @@ class StatusBoard:
                 done = w.target is None or _judge(w.studio, state, w.target, w.track)
             except StudioError as exc:
                 w.error = exc
-                w.event.set()
+                w.settle()
+                self._settled += 1
                 continue
             if done:
                 w.state = state
-                w.event.set()
+                w.settle()
+                self._settled += 1
 
     async def run(self) -> None:
         intervals = self._owner._intervals()
@@ -139,12 +162,17 @@ class StatusBoard:
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 intervals = self._owner._intervals()
+            self._settled = 0
             try:
                 await self._round()
             except LightningError:
                 pass  # the transport already retried; ask again next round
-            # a round's cost is its pages: a cheap round may come sooner than the usual
-            # backoff allows (a studio that became ready is seen within ~0.2 s per page)
+            if self._settled:
+                # studios are coming ready, the next ones likely soon: the backoff starts
+                # over (it grows again while rounds find nothing)
+                intervals = self._owner._intervals()
+            # a round's cost is its pages: a cheap round may come sooner than the backoff
+            # allows (a studio that became ready is seen within ~0.2 s per page)
             await anyio.sleep(min(next(intervals), GAP_PER_PAGE * max(1, self._pages)))
 
     async def _page(
@@ -165,14 +193,29 @@ class StatusBoard:
         n = self._rounds
         seen: set[str] = set()
         wanted = set(self._waiting)
-        if self._ids_ok and len(wanted) <= IDS_PER_CALL:
-            resp = await self._page(len(wanted), ids=sorted(wanted))
-            for cs in resp.cloudspaces or []:
-                if cs.id not in wanted:
-                    self._ids_ok = False  # the filter was ignored: walk from now on
-                elif cs.code_status is not None:
-                    seen.add(cs.id)
-                    self._offer(cs.id, StudioState.from_model(cs.code_status), n)
+        if self._ids_ok and math.ceil(len(wanted) / IDS_PER_CALL) <= self._walk:
+            ordered = sorted(wanted)
+            errors: list[LightningError] = []
+
+            async def by_ids(start: int) -> None:
+                chunk = ordered[start : start + IDS_PER_CALL]
+                try:
+                    resp = await self._page(len(chunk), ids=chunk)
+                except LightningError as exc:
+                    errors.append(exc)
+                    return
+                for cs in resp.cloudspaces or []:
+                    if cs.id not in wanted:
+                        self._ids_ok = False  # the filter was ignored: walk from now on
+                    elif cs.code_status is not None:
+                        seen.add(cs.id)
+                        self._offer(cs.id, StudioState.from_model(cs.code_status), n)
+
+            async with anyio.create_task_group() as tg:
+                for start in range(0, len(ordered), IDS_PER_CALL):
+                    tg.start_soon(by_ids, start)
+            if errors:
+                raise errors[0]  # the next round asks again
         else:
             token: str | None = None
             while self._waiting:
@@ -184,6 +227,7 @@ class StatusBoard:
                 token = resp.next_page_token or None
                 if not token or not (self._waiting.keys() - seen):
                     break
+            self._walk = self._pages
         rest = [sid for sid in self._waiting if sid not in seen and sid in wanted]
         if rest:
             api = self._owner._api
