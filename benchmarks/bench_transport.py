@@ -154,7 +154,7 @@ class _StubSession:
     closed = False
     connector = None
     trust_env = False  # no environment proxies: the stub is never a network
-    headers: dict[str, str] = {}
+    headers: ClassVar[dict[str, str]] = {}
     _resp = _StubResponse()
 
     async def request(self, method: str, url: object, **kw: object) -> _StubResponse:
