@@ -120,6 +120,8 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
         ``like``: this job as known before (a refresh). The result is ``like`` itself when
         nothing changed, and otherwise shares its strings that did not change, so a refresh
         of 100,000 jobs keeps only what changed, not a second copy of the fleet."""
+        if like is not None and isinstance(j, JobBrief) and _unchanged(j, like):
+            return like  # most of a fleet's refresh: nothing built
         spec = j.spec
         jid = j.id or ""
         name = j.name or ""
@@ -127,13 +129,13 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
         created = str(j.created_at or "")
         started = str(j.started_at or "")
         stopped = str(j.stopped_at or "")
-        if like is not None:
-            jid = _same(like.id, jid)
-            name = _same(like.name, name)
-            command = _same(like.command, command)
-            created = _same(like.created_at, created)
-            started = _same(like.started_at, started)
-            stopped = _same(like.stopped_at, stopped)
+        if like is not None:  # keep the strings already held (inline: this runs per job)
+            jid = like.id if jid == like.id else jid
+            name = like.name if name == like.name else name
+            command = like.command if command == like.command else command
+            created = like.created_at if created == like.created_at else created
+            started = like.started_at if started == like.started_at else started
+            stopped = like.stopped_at if stopped == like.stopped_at else stopped
         # the few values a fleet shares are interned: one string each, not one per job
         job = cls(
             id=jid,
@@ -155,7 +157,9 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
             multi_machine_job_id=intern(j.multi_machine_job_id or ""),
             raw=j if keep_raw and isinstance(j, models.V1Job) else None,
         )
-        return like if like is not None and job == like else job
+        if like is not None and not isinstance(j, JobBrief) and job == like:
+            return like  # read alone (a GET): the same object when nothing changed
+        return job
 
     @classmethod
     def from_mmt(cls, m: models.V1MultiMachineJob, teamspace_id: str = "") -> Job:
@@ -184,9 +188,33 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
         return self.name or self.id
 
 
-def _same(old: str, new: str) -> str:
-    """``old`` when equal to ``new`` (the string already held), else ``new``."""
-    return old if old == new else new
+def _unchanged(b: JobBrief, job: Job) -> bool:
+    """Does the list page's ``b`` say exactly what ``job`` holds? (What changes first is
+    compared first: a refresh mostly meets jobs that changed state or did not change.)"""
+    if not (
+        (b.state or "") == job.state
+        and (b.stopped_at or "") == job.stopped_at
+        and (b.started_at or "") == job.started_at
+        and b.total_cost == job.total_cost
+        and (b.id or "") == job.id
+        and (b.name or "") == job.name
+        and (b.created_at or "") == job.created_at
+        and (b.multi_machine_job_id or "") == job.multi_machine_job_id
+        and (b.project_id or job.teamspace_id) == job.teamspace_id
+        and job.raw is None
+    ):
+        return False
+    spec = b.spec
+    if spec is None:
+        return not (job.image or job.command or job.studio_id or job.cluster_id or job.machine)
+    return (
+        (spec.image or "") == job.image
+        and (spec.command or "") == job.command
+        and (spec.cloudspace_id or "") == job.studio_id
+        and (spec.cluster_id or "") == job.cluster_id
+        and (spec.instance_name or spec.instance_type or "") == job.machine
+        and (spec.rank or 0) == job.rank
+    )
 
 
 class _SpecBrief(msgspec.Struct, gc=False, rename="camel"):
