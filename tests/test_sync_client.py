@@ -148,6 +148,8 @@ def test_a_blocking_call_on_the_clients_own_loop_is_a_clear_error(client: Lightn
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+# forking the threaded test process is the point here (3.12+ warns of it)
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_after_fork_a_clear_error(client: Lightning) -> None:
     client.api.auth.whoami()
     read, write = os.pipe()
