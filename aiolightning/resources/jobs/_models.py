@@ -120,46 +120,58 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
         ``like``: this job as known before (a refresh). The result is ``like`` itself when
         nothing changed, and otherwise shares its strings that did not change, so a refresh
         of 100,000 jobs keeps only what changed, not a second copy of the fleet."""
-        if like is not None and isinstance(j, JobBrief) and _unchanged(j, like):
-            return like  # most of a fleet's refresh: nothing built
         spec = j.spec
-        jid = j.id or ""
-        name = j.name or ""
-        command = (spec.command or "") if spec is not None else ""
-        created = str(j.created_at or "")
-        started = str(j.started_at or "")
-        stopped = str(j.stopped_at or "")
-        if like is not None:  # keep the strings already held (inline: this runs per job)
+        values = (
+            j.id or "",
+            j.name or "",
+            j.project_id or teamspace_id,
+            j.state or "",
+            (spec.image or "") if spec is not None else "",
+            (spec.command or "") if spec is not None else "",
+            (spec.cloudspace_id or "") if spec is not None else "",
+            (spec.cluster_id or "") if spec is not None else "",
+            (spec.instance_name or spec.instance_type or "") if spec is not None else "",
+            str(j.created_at or ""),
+            str(j.started_at or ""),
+            str(j.stopped_at or ""),
+            j.total_cost,
+            1,  # machines: one (a multi-machine job comes through from_mmt)
+            (spec.rank or 0) if spec is not None else 0,
+            j.multi_machine_job_id or "",
+        )  # the fields of Job in their order, but raw
+        raw = j if keep_raw and isinstance(j, models.V1Job) else None
+        if (
+            like is not None
+            and values[3] == like.state  # what changes first, before the whole comparison
+            and raw is None
+            and like.raw is None
+            and values == msgspec.structs.astuple(like)[: len(values)]
+        ):
+            return like  # most of a fleet's refresh: nothing built
+        return cls._build(values, raw, like)
+
+    @classmethod
+    def _build(cls, values: tuple[Any, ...], raw: Any, like: Job | None) -> Job:
+        """A Job of ``values`` (its fields in order, but ``raw``). The few values a fleet
+        shares are interned (one string each, not one per job); the other strings equal to
+        those of ``like`` (the job as known before) are those, so a refresh keeps only what
+        changed."""
+        (jid, name, ts_id, state, image, command, studio, cluster, machine,
+         created, started, stopped, cost, machines, rank, mmj) = values  # fmt: skip
+        if like is not None:
             jid = like.id if jid == like.id else jid
             name = like.name if name == like.name else name
             command = like.command if command == like.command else command
             created = like.created_at if created == like.created_at else created
             started = like.started_at if started == like.started_at else started
             stopped = like.stopped_at if stopped == like.stopped_at else stopped
-        # the few values a fleet shares are interned: one string each, not one per job
-        job = cls(
-            id=jid,
-            name=name,
-            teamspace_id=intern(j.project_id or teamspace_id),
-            state=intern(j.state or ""),
-            image=intern(spec.image or "") if spec is not None else "",
-            command=command,
-            studio_id=intern(spec.cloudspace_id or "") if spec is not None else "",
-            cluster_id=intern(spec.cluster_id or "") if spec is not None else "",
-            machine=intern(spec.instance_name or spec.instance_type or "")
-            if spec is not None
-            else "",
-            created_at=created,
-            started_at=started,
-            stopped_at=stopped,
-            total_cost=j.total_cost,
-            rank=(spec.rank or 0) if spec is not None else 0,
-            multi_machine_job_id=intern(j.multi_machine_job_id or ""),
-            raw=j if keep_raw and isinstance(j, models.V1Job) else None,
-        )
-        if like is not None and not isinstance(j, JobBrief) and job == like:
-            return like  # read alone (a GET): the same object when nothing changed
-        return job
+        return cls(
+            id=jid, name=name, teamspace_id=intern(ts_id), state=intern(state),
+            image=intern(image), command=command, studio_id=intern(studio),
+            cluster_id=intern(cluster), machine=intern(machine), created_at=created,
+            started_at=started, stopped_at=stopped, total_cost=cost, machines=machines,
+            rank=rank, multi_machine_job_id=intern(mmj), raw=raw,
+        )  # fmt: skip
 
     @classmethod
     def from_mmt(cls, m: models.V1MultiMachineJob, teamspace_id: str = "") -> Job:
@@ -186,35 +198,6 @@ class Job(msgspec.Struct, frozen=True, gc=False, repr_omit_defaults=True):
 
     def __str__(self) -> str:
         return self.name or self.id
-
-
-def _unchanged(b: JobBrief, job: Job) -> bool:
-    """Does the list page's ``b`` say exactly what ``job`` holds? (What changes first is
-    compared first: a refresh mostly meets jobs that changed state or did not change.)"""
-    if not (
-        (b.state or "") == job.state
-        and (b.stopped_at or "") == job.stopped_at
-        and (b.started_at or "") == job.started_at
-        and b.total_cost == job.total_cost
-        and (b.id or "") == job.id
-        and (b.name or "") == job.name
-        and (b.created_at or "") == job.created_at
-        and (b.multi_machine_job_id or "") == job.multi_machine_job_id
-        and (b.project_id or job.teamspace_id) == job.teamspace_id
-        and job.raw is None
-    ):
-        return False
-    spec = b.spec
-    if spec is None:
-        return not (job.image or job.command or job.studio_id or job.cluster_id or job.machine)
-    return (
-        (spec.image or "") == job.image
-        and (spec.command or "") == job.command
-        and (spec.cloudspace_id or "") == job.studio_id
-        and (spec.cluster_id or "") == job.cluster_id
-        and (spec.instance_name or spec.instance_type or "") == job.machine
-        and (spec.rank or 0) == job.rank
-    )
 
 
 class _SpecBrief(msgspec.Struct, gc=False, rename="camel"):
