@@ -40,10 +40,9 @@ def _studio_of(path: str) -> str | None:
 def local_path(value: object, what: str = "local path") -> Path:
     """``value`` as a :class:`Path`, or a :class:`StoragePathError` naming what was given
     (the same check as the remote side's, before anything is read or sent)."""
-    if isinstance(value, str | os.PathLike) and not isinstance(os.fspath(value), bytes):
-        text = os.fspath(value)
-        if text:
-            return Path(text)
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if isinstance(text, str) and text:
+        return Path(text)
     raise StoragePathError(f"{what} must be a non-empty str or os.PathLike, got {value!r}")
 
 
