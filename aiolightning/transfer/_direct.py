@@ -68,6 +68,7 @@ class BufferPool:
     so an idle client does not hold a burst's worth of memory."""
 
     def __init__(self, size: int, keep: int) -> None:
+        self.asked = size  # the size asked for; each buffer is that rounded up to ALIGN
         self.size = -(-size // ALIGN) * ALIGN
         self.keep = keep
         self.lent = 0

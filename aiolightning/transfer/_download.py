@@ -159,7 +159,7 @@ class Downloads(BlobsApi):
         reuse as the byte budget could have in flight."""
         cfg = self.config
         pool: BufferPool | None = getattr(self, "_buffers", None)
-        if pool is None or pool.size != -(-cfg.write_chunk // ALIGN) * ALIGN:
+        if pool is None or pool.asked != cfg.write_chunk:
             pool = BufferPool(cfg.write_chunk, max(1, cfg.byte_budget // cfg.write_chunk))
             self._buffers = pool
         return pool
